@@ -1,1 +1,5 @@
-//! wip
+//! Rust client for the Aignostics Platform REST API.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod models;
