@@ -1,5 +1,25 @@
-//! Rust client for the Aignostics Platform REST API.
+//! # aignostics
+//!
+//! The Rust client of the [Aignostics Platform](https://platform.aignostics.com).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod api;
+pub mod auth;
+pub mod cache;
+mod client;
+mod error;
 pub mod models;
+mod resources;
+mod retry;
+pub mod settings;
+mod token;
+
+pub use api::{Api, user_agent};
+pub use client::{Client, ClientBuilder};
+#[doc(hidden)]
+pub use client::{external_pool_len, reset_pools};
+pub use error::{ApiError, Error, Result, TransportKind};
+pub use resources::*;
+pub use settings::{Environment, OperationSettings, Settings};
+pub use token::TokenProvider;

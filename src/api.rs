@@ -1,0 +1,596 @@
+//! The HTTP core: one connection agent, settings and token source per [`Api`]; every request goes
+//! auth → cache → retry → decode here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{self, CacheKey};
+use crate::error::{ApiError, Error, Result, redact_url};
+use crate::retry::{Idempotency, RetryPolicy};
+use crate::settings::{OperationSettings, Settings};
+use crate::token::{TokenProvider, user_scope};
+
+/// Largest JSON body accepted from the API (lists of 100 runs with metadata stay far below).
+const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
+
+/// Characters left unescaped in path segments and query values (RFC 3986 unreserved).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one path segment: external ids are arbitrary strings, so `/`, `?`, `#`, `%`
+/// and the dot segments `.` and `..` must never change the path.
+pub(crate) fn seg(segment: &str) -> String {
+    if segment == "." || segment == ".." {
+        return segment.replace('.', "%2E");
+    }
+    utf8_percent_encode(segment, UNRESERVED).to_string()
+}
+
+/// The `User-Agent` sent with every request.
+pub fn user_agent() -> String {
+    format!(
+        "aignostics-rust/{} ({}; {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// HTTP method of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// Settings group of an operation, as the Python SDK groups them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Group {
+    Me,
+    Application,
+    ApplicationVersion,
+    Run,
+}
+
+macro_rules! operations {
+    ($($variant:ident => $name:literal, $operation_id:literal, $method:ident, $group:ident, $kind:ident;)*) => {
+        /// The 26 operations of the API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub(crate) enum Op { $($variant),* }
+
+        impl Op {
+            /// Every operation, in OpenAPI order.
+            #[allow(dead_code)]
+            pub const ALL: &'static [Op] = &[$(Op::$variant),*];
+
+            /// Short name used in errors, logs and cache keys.
+            pub fn name(self) -> &'static str {
+                match self { $(Op::$variant => $name),* }
+            }
+
+            /// The `operationId` in the OpenAPI file.
+            #[allow(dead_code)]
+            pub fn operation_id(self) -> &'static str {
+                match self { $(Op::$variant => $operation_id),* }
+            }
+
+            pub fn method(self) -> Method {
+                match self { $(Op::$variant => Method::$method),* }
+            }
+
+            pub fn group(self) -> Group {
+                match self { $(Op::$variant => Group::$group),* }
+            }
+
+            fn kind(self) -> OpKind {
+                match self { $(Op::$variant => OpKind::$kind),* }
+            }
+        }
+    };
+}
+
+/// What an operation does, which decides its retries and timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Read,
+    Redirect,
+    Submit,
+    Cancel,
+    Delete,
+    Write,
+}
+
+operations! {
+    ListApplications => "list_applications", "list_applications_v1_applications_get", Get, Application, Read;
+    GetApplication => "get_application", "read_application_by_id_v1_applications__application_id__get", Get, Application, Read;
+    GetApplicationVersion => "get_application_version", "application_version_details_v1_applications__application_id__versions__version__get", Get, ApplicationVersion, Read;
+    ListRuns => "list_runs", "list_runs_v1_runs_get", Get, Run, Read;
+    CreateRun => "create_run", "create_run_v1_runs_post", Post, Run, Submit;
+    GetRun => "get_run", "get_run_v1_runs__run_id__get", Get, Run, Read;
+    CancelRun => "cancel_run", "cancel_run_v1_runs__run_id__cancel_post", Post, Run, Cancel;
+    ListRunItems => "list_run_items", "list_run_items_v1_runs__run_id__items_get", Get, Run, Read;
+    GetRunItem => "get_run_item", "get_item_by_run_v1_runs__run_id__items__external_id__get", Get, Run, Read;
+    GetArtifactUrl => "get_artifact_url", "get_artifact_url_v1_runs__run_id__artifacts__artifact_id__file_get", Get, Run, Redirect;
+    DeleteRunArtifacts => "delete_run_artifacts", "delete_run_items_v1_runs__run_id__artifacts_delete", Delete, Run, Delete;
+    PutRunCustomMetadata => "put_run_custom_metadata", "put_run_custom_metadata_v1_runs__run_id__custom_metadata_put", Put, Run, Submit;
+    PutItemCustomMetadata => "put_item_custom_metadata", "put_item_custom_metadata_by_run_v1_runs__run_id__items__external_id__custom_metadata_put", Put, Run, Submit;
+    GetMe => "get_me", "get_me_v1_me_get", Get, Me, Read;
+    ListVersionDocuments => "list_version_documents", "list_version_documents", Get, ApplicationVersion, Read;
+    GetVersionDocument => "get_version_document", "get_version_document", Get, ApplicationVersion, Read;
+    GetVersionDocumentFile => "get_version_document_file", "get_version_document_file", Get, ApplicationVersion, Redirect;
+    GetVersionDocumentContent => "get_version_document_content", "get_version_document_content", Get, ApplicationVersion, Redirect;
+    CreateGrant => "create_grant", "create_grant_v1_access_grants_post", Post, Run, Write;
+    ListGrants => "list_grants", "list_grants_v1_access_grants_get", Get, Run, Read;
+    GetGrant => "get_grant", "get_grant_v1_access_grants__grant_id__get", Get, Run, Read;
+    RevokeGrant => "revoke_grant", "revoke_grant_v1_access_grants__grant_id__delete", Delete, Run, Write;
+    CreateShareToken => "create_share_token", "create_share_token_v1_access_share_tokens_post", Post, Run, Write;
+    ListShareTokens => "list_share_tokens", "list_share_tokens_v1_access_share_tokens_get", Get, Run, Read;
+    GetShareToken => "get_share_token", "get_share_token_v1_access_share_tokens__share_token_id__get", Get, Run, Read;
+    RevokeShareToken => "revoke_share_token", "revoke_share_token_v1_access_share_tokens__share_token_id__delete", Delete, Run, Write;
+}
+
+impl Op {
+    pub fn settings(self, s: &Settings) -> &OperationSettings {
+        match self.group() {
+            Group::Me => &s.me,
+            Group::Application => &s.application,
+            Group::ApplicationVersion => &s.application_version,
+            Group::Run => &s.run,
+        }
+    }
+
+    fn timeout(self, s: &Settings) -> Duration {
+        match self.kind() {
+            OpKind::Submit => s.run_submit_timeout,
+            OpKind::Cancel => s.run_cancel_timeout,
+            OpKind::Delete => s.run_delete_timeout,
+            _ => self.settings(s).timeout,
+        }
+    }
+
+    fn idempotency(self) -> Idempotency {
+        match self.kind() {
+            OpKind::Read | OpKind::Redirect => Idempotency::Idempotent,
+            _ => Idempotency::NonIdempotent,
+        }
+    }
+
+    fn expects_redirect(self) -> bool {
+        self.kind() == OpKind::Redirect
+    }
+}
+
+/// One API request, before authentication.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub op: Op,
+    /// Path below `/api`, segments already encoded, e.g. `/v1/runs/abc`.
+    path: String,
+    query: String,
+    body: Option<Vec<u8>>,
+}
+
+impl Request {
+    pub fn new(op: Op, path: String) -> Self {
+        Self {
+            op,
+            path,
+            query: String::new(),
+            body: None,
+        }
+    }
+
+    /// Appends `key=value` (percent-encoded).
+    pub fn query(mut self, key: &str, value: impl std::fmt::Display) -> Self {
+        self.query
+            .push(if self.query.is_empty() { '?' } else { '&' });
+        self.query.push_str(key);
+        self.query.push('=');
+        self.query
+            .extend(utf8_percent_encode(&value.to_string(), UNRESERVED));
+        self
+    }
+
+    /// Appends `key=value` when the value is present.
+    pub fn query_opt(self, key: &str, value: Option<impl std::fmt::Display>) -> Self {
+        match value {
+            Some(v) => self.query(key, v),
+            None => self,
+        }
+    }
+
+    /// Appends one `key=value` per value (repeated keys, as the API expects for arrays).
+    pub fn query_all<V: std::fmt::Display>(
+        mut self,
+        key: &str,
+        values: impl IntoIterator<Item = V>,
+    ) -> Self {
+        for v in values {
+            self = self.query(key, v);
+        }
+        self
+    }
+
+    /// Sets a JSON body.
+    pub fn json(mut self, body: &impl Serialize) -> Result<Self> {
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            Error::InvalidInput(format!("{}: cannot encode body: {e}", self.op.name()))
+        })?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+
+    /// Path and query: the argument part of the cache key.
+    fn target(&self) -> String {
+        let mut t = String::with_capacity(self.path.len() + self.query.len());
+        t.push_str(&self.path);
+        t.push_str(&self.query);
+        t
+    }
+}
+
+/// A response as read from the wire.
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Where tokens come from.
+#[derive(Clone)]
+pub(crate) enum TokenSource {
+    /// A caller's provider: called for every request, never fails.
+    Provider(TokenProvider),
+    /// The internal OAuth login (may fail, e.g. when nobody is logged in).
+    Internal(Arc<dyn Fn() -> Result<String> + Send + Sync>),
+}
+
+/// An authenticated connection to one platform: a `ureq` agent (connection reuse), the settings
+/// it was built with, and its token source.
+///
+/// Get one from [`Client::get_api_client`](crate::Client::get_api_client) (pooled) or use a
+/// [`Client`](crate::Client), which holds one. `Api` has no request methods of its own; it is
+/// the shared engine behind clients and handlers.
+pub struct Api {
+    agent: ureq::Agent,
+    settings: Settings,
+    source: TokenSource,
+    root: Arc<str>,
+    base: String,
+    warned_empty_token: AtomicBool,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = match &self.source {
+            TokenSource::Provider(p) => format!("{p:?}"),
+            TokenSource::Internal(_) => "internal login".to_string(),
+        };
+        f.debug_struct("Api")
+            .field("api_root", &self.root)
+            .field("token_source", &source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    pub(crate) fn new(settings: Settings, source: TokenSource) -> Self {
+        cache::init(settings.operation_cache_size);
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(user_agent())
+            .timeout_connect(Some(settings.run.timeout))
+            .build();
+        let root: Arc<str> = settings.api_root.as_str().into();
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+            base: format!("{}/api", settings.api_root),
+            root,
+            settings,
+            source,
+            warned_empty_token: AtomicBool::new(false),
+        }
+    }
+
+    /// The settings this `Api` was built with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The API root, e.g. `https://platform.aignostics.com`.
+    pub fn api_root(&self) -> &str {
+        &self.root
+    }
+
+    /// The external token provider, when this `Api` uses one.
+    pub fn token_provider(&self) -> Option<&TokenProvider> {
+        match &self.source {
+            TokenSource::Provider(p) => Some(p),
+            TokenSource::Internal(_) => None,
+        }
+    }
+
+    pub(crate) fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
+    /// The current access token.
+    pub(crate) fn token(&self) -> Result<String> {
+        match &self.source {
+            TokenSource::Provider(p) => Ok(p.token()),
+            TokenSource::Internal(f) => f(),
+        }
+    }
+
+    /// A cached read: returns a fresh cached value of this user unless `nocache`, otherwise
+    /// fetches (with retries), decodes and stores the result.
+    pub(crate) fn read<T>(&self, req: Request, nocache: bool) -> Result<T>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let token = self.token()?;
+        let target = req.target();
+        let key = CacheKey {
+            root: Arc::clone(&self.root),
+            scope: user_scope(&token),
+            operation: req.op.name(),
+            args: target,
+        };
+        if !nocache {
+            if let Some(hit) = cache::get::<T>(&key) {
+                return Ok(hit);
+            }
+        }
+        let raw = self.execute_with(&req, &key.args, token)?;
+        let value: T = decode(req.op.name(), &raw.body)?;
+        cache::put(
+            key,
+            value.clone(),
+            req.op.settings(&self.settings).cache_ttl,
+        );
+        Ok(value)
+    }
+
+    /// An uncached call whose JSON answer is decoded.
+    #[allow(dead_code)]
+    pub(crate) fn fetch<T: DeserializeOwned>(&self, req: Request) -> Result<T> {
+        let raw = self.execute(&req)?;
+        decode(req.op.name(), &raw.body)
+    }
+
+    /// A mutation: never retried once sent; on success every cached entry of this user goes.
+    pub(crate) fn mutate(&self, req: Request) -> Result<RawResponse> {
+        let token = self.token()?;
+        let scope = user_scope(&token);
+        let raw = self.execute_with(&req, &req.target(), token)?;
+        cache::invalidate_scope(&self.root, &scope);
+        Ok(raw)
+    }
+
+    /// A mutation whose JSON answer is decoded.
+    pub(crate) fn mutate_json<T: DeserializeOwned>(&self, req: Request) -> Result<T> {
+        let raw = self.mutate(req.clone())?;
+        decode(req.op.name(), &raw.body)
+    }
+
+    /// A call expected to answer with a redirect: returns its `Location` without following it.
+    #[allow(dead_code)]
+    pub(crate) fn redirect_location(&self, req: Request) -> Result<String> {
+        let raw = self.execute(&req)?;
+        raw.location.ok_or_else(|| Error::UnexpectedResponse {
+            operation: req.op.name().to_string(),
+            message: format!("HTTP {} without a Location header", raw.status),
+        })
+    }
+
+    /// Sends `req` with the operation's retry policy.
+    pub(crate) fn execute(&self, req: &Request) -> Result<RawResponse> {
+        let token = self.token()?;
+        self.execute_with(req, &req.target(), token)
+    }
+
+    fn execute_with(
+        &self,
+        req: &Request,
+        target: &str,
+        first_token: String,
+    ) -> Result<RawResponse> {
+        let policy = RetryPolicy::from(req.op.settings(&self.settings));
+        let mut first = Some(first_token);
+        policy.run(req.op.name(), req.op.idempotency(), |_| {
+            let token = match first.take() {
+                Some(t) => t,
+                None => self.token()?,
+            };
+            self.attempt(req, target, &token)
+        })
+    }
+
+    /// One HTTP exchange.
+    fn attempt(&self, req: &Request, target: &str, token: &str) -> Result<RawResponse> {
+        let op = req.op.name();
+        let url = format!("{}{}", self.base, target);
+        let mut builder = ureq::http::Request::builder()
+            .method(req.op.method().as_str())
+            .uri(&url)
+            .header("Accept", "application/json");
+        if token.is_empty() {
+            if !self.warned_empty_token.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "the token provider returned an empty token; requests are sent without an \
+                     Authorization header"
+                );
+            }
+        } else {
+            builder = builder.header("Authorization", format!("Bearer {token}"));
+        }
+        if req.body.is_some() {
+            builder = builder.header("Content-Type", "application/json");
+        }
+        let body = req.body.clone().unwrap_or_default();
+        let request = builder.body(body).map_err(|_| Error::Transport {
+            operation: op.to_string(),
+            kind: crate::error::TransportKind::InvalidUrl,
+            message: format!("invalid request URL {}", redact_url(&url)),
+        })?;
+        let timeout = Some(req.op.timeout(&self.settings));
+        use ureq::RequestExt;
+        let mut response = request
+            .with_agent(&self.agent)
+            .configure()
+            .timeout_connect(timeout)
+            .timeout_recv_response(timeout)
+            .timeout_recv_body(timeout)
+            .build()
+            .run()
+            .map_err(|e| Error::from_ureq(op, e))?;
+
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let location = header("location");
+        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_JSON_BODY)
+            .read_to_vec()
+            .map_err(|e| Error::from_ureq(op, e))?;
+
+        match status {
+            200..=299 => Ok(RawResponse {
+                status,
+                location,
+                body,
+            }),
+            300..=399 if req.op.expects_redirect() => Ok(RawResponse {
+                status,
+                location,
+                body,
+            }),
+            300..=399 => Err(Error::UnexpectedResponse {
+                operation: op.to_string(),
+                message: format!("unexpected redirect (HTTP {status})"),
+            }),
+            _ => Err(ApiError::from_body(op, status, &body, retry_after).into()),
+        }
+    }
+}
+
+/// `Retry-After` in seconds (HTTP dates are rare for APIs and are ignored).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+/// Decodes JSON, naming the operation and the JSON path of a bad field on failure.
+pub(crate) fn decode<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| Error::Decode {
+        operation: operation.to_string(),
+        path: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves path segments cannot escape their position in the URL.
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(seg("slide 1/../x?y#z%"), "slide%201%2F..%2Fx%3Fy%23z%25");
+        assert_eq!(seg(".."), "%2E%2E");
+        assert_eq!(seg("he-tme_1.0~x"), "he-tme_1.0~x");
+    }
+
+    // Proves query values are encoded and arrays repeat the key.
+    #[test]
+    fn query_repeats_keys() {
+        let r = Request::new(Op::ListRuns, "/v1/runs".into())
+            .query_all("sort", ["-submitted_at", "run_id"])
+            .query("custom_metadata", "$.study ? (@ == \"a\")")
+            .query_opt("x", None::<&str>);
+        assert_eq!(
+            r.target(),
+            "/v1/runs?sort=-submitted_at&sort=run_id&custom_metadata=%24.study%20%3F%20%28%40%20%3D%3D%20%22a%22%29"
+        );
+    }
+
+    // Proves every OpenAPI operation has exactly one Op.
+    #[test]
+    fn operations_match_openapi() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/reference/openapi.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!(
+                "NOTE: {} not found; operation check skipped",
+                path.display()
+            );
+            return;
+        };
+        let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut ids: Vec<&str> = spec["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|m| m.as_object().unwrap().values())
+            .filter_map(|o| o["operationId"].as_str())
+            .collect();
+        ids.sort();
+        let mut ours: Vec<&str> = Op::ALL.iter().map(|o| o.operation_id()).collect();
+        ours.sort();
+        assert_eq!(ids, ours);
+    }
+
+    // Proves malformed JSON becomes a decode error naming the operation and the field path.
+    #[test]
+    fn decode_names_path() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            items: Vec<U>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct U {
+            n: u32,
+        }
+        let err = decode::<T>("get_x", br#"{"items":[{"n":1},{"n":"x"}]}"#).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("get_x") && text.contains("items[1].n"),
+            "{text}"
+        );
+        assert!(decode::<T>("get_x", b"{not json").is_err());
+    }
+}

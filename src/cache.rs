@@ -1,0 +1,125 @@
+//! The process-wide operation cache.
+//!
+//! Read operations (`me`, applications, versions, runs, items, lists, grants, share tokens) keep
+//! their results here for a short time (300 s for `me`, applications and versions; 15 s for
+//! everything about runs; see [`Settings`](crate::Settings)). The cache is one bounded LRU shared
+//! by every client in the process, keyed by
+//!
+//! * the API root,
+//! * the **user scope**: the first 128 bits of SHA-256 of the access token (the token itself is
+//!   never stored),
+//! * the operation and its arguments (path, query, share token).
+//!
+//! so two users never share an entry, whatever their arguments. Failed calls are never cached;
+//! every successful mutation (submit, cancel, delete, metadata updates, grants, share tokens)
+//! drops every entry of that user. The lock is never held across network I/O.
+//!
+//! ```
+//! aignostics::cache::clear(); // forget everything, for all users
+//! assert_eq!(aignostics::cache::len(), 0);
+//! ```
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use once_cell::sync::OnceCell;
+use parking_lot::Mutex;
+
+use crate::token::UserScope;
+
+/// Default capacity when no settings chose one.
+const DEFAULT_CAPACITY: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    pub root: Arc<str>,
+    pub scope: UserScope,
+    pub operation: &'static str,
+    pub args: String,
+}
+
+struct Entry {
+    value: Arc<dyn Any + Send + Sync>,
+    expires: Instant,
+}
+
+static CACHE: OnceCell<Mutex<LruCache<CacheKey, Entry>>> = OnceCell::new();
+
+fn cache() -> &'static Mutex<LruCache<CacheKey, Entry>> {
+    CACHE.get_or_init(|| Mutex::new(LruCache::new(non_zero(DEFAULT_CAPACITY))))
+}
+
+/// Creates the cache with `capacity` unless it already exists.
+pub(crate) fn init(capacity: usize) {
+    CACHE.get_or_init(|| Mutex::new(LruCache::new(non_zero(capacity))));
+}
+
+fn non_zero(n: usize) -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(n).unwrap_or(std::num::NonZeroUsize::MIN)
+}
+
+/// A fresh cached value for `key`, cloned out of the cache.
+pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T> {
+    let now = Instant::now();
+    let value = {
+        let mut cache = cache().lock();
+        let entry = cache.get(key)?;
+        if entry.expires <= now {
+            cache.pop(key);
+            return None;
+        }
+        Arc::clone(&entry.value)
+    };
+    value.downcast_ref::<T>().cloned()
+}
+
+/// Stores `value` for `ttl`; a zero TTL stores nothing.
+pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Duration) {
+    if ttl.is_zero() {
+        return;
+    }
+    let entry = Entry {
+        value: Arc::new(value),
+        expires: Instant::now() + ttl,
+    };
+    cache().lock().put(key, entry);
+}
+
+/// Drops every entry of one user at one API root (after a mutation by that user).
+pub(crate) fn invalidate_scope(root: &str, scope: &UserScope) {
+    let mut cache = cache().lock();
+    let stale: Vec<CacheKey> = cache
+        .iter()
+        .filter(|(k, _)| &*k.root == root && &k.scope == scope)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in stale {
+        cache.pop(&key);
+    }
+}
+
+/// Removes every entry, for all users. Returns how many were removed.
+pub fn clear() -> usize {
+    let mut cache = cache().lock();
+    let n = cache.len();
+    cache.clear();
+    n
+}
+
+/// The number of entries currently held (expired ones included until they are read or evicted).
+pub fn len() -> usize {
+    cache().lock().len()
+}
+
+/// The maximum number of entries.
+pub fn capacity() -> usize {
+    cache().lock().cap().get()
+}
+
+/// Changes the capacity, evicting the least recently used entries if needed.
+#[doc(hidden)]
+pub fn set_capacity(capacity: usize) {
+    cache().lock().resize(non_zero(capacity));
+}

@@ -1,0 +1,316 @@
+//! [`Client`], [`ClientBuilder`] and the process-wide pools of [`Api`]s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+
+use crate::api::{Api, Op, Request, TokenSource, seg};
+use crate::error::{ApiError, Error, Result};
+use crate::models::{ApplicationReadResponse, MeReadResponse, VersionReadResponse};
+use crate::resources::Run;
+use crate::settings::Settings;
+use crate::token::TokenProvider;
+
+/// Most external providers pooled at once; a 17th clears the pool.
+pub(crate) const MAX_EXTERNAL_APIS: usize = 16;
+
+/// The entry point: a cheap-to-clone, `Send + Sync` handle on the platform.
+///
+/// ```no_run
+/// use aignostics::{Client, TokenProvider};
+///
+/// // Internal login (token shared with the Python SDK's token file):
+/// let client = Client::new()?;
+/// // Or your own token source (service accounts, tokens held in Redis, tests):
+/// let provider = TokenProvider::new(|| std::env::var("AIGNOSTICS_ACCESS_TOKEN").unwrap_or_default());
+/// let client = Client::builder().token_provider(provider).build()?;
+///
+/// let me = client.me()?;
+/// println!("{}", me.user.email.unwrap_or_default());
+/// # Ok::<(), aignostics::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    api: Arc<Api>,
+    nocache: bool,
+}
+
+/// Builds a [`Client`]; see [`Client::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClientBuilder {
+    api_root: Option<String>,
+    token_provider: Option<TokenProvider>,
+    cache_token: bool,
+    settings: Option<Settings>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            api_root: None,
+            token_provider: None,
+            cache_token: true,
+            settings: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Talks to another platform root (a known environment, a sandbox, a proxy).
+    pub fn api_root(mut self, api_root: impl Into<String>) -> Self {
+        self.api_root = Some(api_root.into());
+        self
+    }
+
+    /// Uses the caller's token source; internal login and the token file are never touched.
+    pub fn token_provider(mut self, provider: TokenProvider) -> Self {
+        self.token_provider = Some(provider);
+        self
+    }
+
+    /// With internal login: keep the token in the token file (default `true`) or in memory only.
+    /// Ignored with a token provider.
+    pub fn cache_token(mut self, cache_token: bool) -> Self {
+        self.cache_token = cache_token;
+        self
+    }
+
+    /// Uses these settings instead of reading `AIGNOSTICS_*` from the environment.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Builds the client. No network I/O happens here; tokens are fetched per request.
+    pub fn build(self) -> Result<Client> {
+        let mut settings = match self.settings {
+            Some(s) => s,
+            None => Settings::from_env()?,
+        };
+        if let Some(root) = &self.api_root {
+            settings = settings.with_api_root(root)?;
+        }
+        let api = pooled_api(self.cache_token, self.token_provider.as_ref(), settings)?;
+        Ok(Client {
+            api,
+            nocache: false,
+        })
+    }
+}
+
+impl Client {
+    /// A client with settings from the environment and the internal login.
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// A builder for the optional parts: API root, token provider, token caching, settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client on an existing [`Api`] (e.g. one from [`Client::get_api_client`]).
+    pub fn from_api(api: Arc<Api>) -> Self {
+        Self {
+            api,
+            nocache: false,
+        }
+    }
+
+    /// The pooled [`Api`] for these inputs, with settings from the environment.
+    ///
+    /// Three process-wide pools: one `Api` for the internal login with the token file, one for
+    /// the internal login in memory, and up to 16 for external providers (a 17th distinct
+    /// provider clears that pool first and logs a warning: create providers once and clone
+    /// them). The same inputs return the same `Arc` (`Arc::ptr_eq`); distinct providers never
+    /// share one; an `Api` built with other settings is never returned.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aignostics::{Client, TokenProvider};
+    /// let provider = TokenProvider::fixed("token");
+    /// let a = Client::get_api_client(true, Some(&provider))?;
+    /// let b = Client::get_api_client(false, Some(&provider.clone()))?;
+    /// assert!(Arc::ptr_eq(&a, &b));
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn get_api_client(cache_token: bool, provider: Option<&TokenProvider>) -> Result<Arc<Api>> {
+        pooled_api(cache_token, provider, Settings::from_env()?)
+    }
+
+    /// The engine behind this client.
+    pub fn api(&self) -> &Arc<Api> {
+        &self.api
+    }
+
+    pub(crate) fn nocache_flag(&self) -> bool {
+        self.nocache
+    }
+
+    /// A view of the same client whose reads skip the operation cache (results are still
+    /// written to it, so later cached reads see them).
+    pub fn nocache(&self) -> Client {
+        Client {
+            api: Arc::clone(&self.api),
+            nocache: true,
+        }
+    }
+
+    /// The current user and organization (`GET /v1/me`; cached 300 s).
+    pub fn me(&self) -> Result<MeReadResponse> {
+        self.api
+            .read(Request::new(Op::GetMe, "/v1/me".into()), self.nocache)
+    }
+
+    /// An application with its versions (`GET /v1/applications/{id}`; cached 300 s).
+    pub fn application(&self, application_id: &str) -> Result<ApplicationReadResponse> {
+        self.api.read(
+            Request::new(
+                Op::GetApplication,
+                format!("/v1/applications/{}", seg(application_id)),
+            ),
+            self.nocache,
+        )
+    }
+
+    /// Details of an application version; `None` picks the latest by semantic version.
+    /// A version that is not semver is rejected before any request.
+    pub fn application_version(
+        &self,
+        application_id: &str,
+        version: Option<&str>,
+    ) -> Result<VersionReadResponse> {
+        let version = match version {
+            Some(v) => {
+                parse_semver(v)?;
+                v.to_string()
+            }
+            None => self.latest_version_number(application_id)?,
+        };
+        self.api.read(
+            Request::new(
+                Op::GetApplicationVersion,
+                format!(
+                    "/v1/applications/{}/versions/{}",
+                    seg(application_id),
+                    seg(&version)
+                ),
+            ),
+            self.nocache,
+        )
+    }
+
+    /// The highest semantic version of an application, or a not-found error when it has none.
+    pub(crate) fn latest_version_number(&self, application_id: &str) -> Result<String> {
+        let app = self.application(application_id)?;
+        app.versions
+            .iter()
+            .filter_map(|v| {
+                semver::Version::parse(&v.number)
+                    .ok()
+                    .map(|s| (s, &v.number))
+            })
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, n)| n.clone())
+            .ok_or_else(|| {
+                ApiError {
+                    status: 404,
+                    operation: Op::GetApplicationVersion.name().to_string(),
+                    detail: Some(format!(
+                        "no versions found for application '{application_id}'"
+                    )),
+                    validation: Vec::new(),
+                    retry_after: None,
+                }
+                .into()
+            })
+    }
+
+    /// A handle on a run; no I/O until you call one of its methods.
+    pub fn run(&self, run_id: impl Into<String>) -> Run {
+        Run::new(self.clone(), run_id.into())
+    }
+}
+
+/// Parses a semantic version, or explains why it is not one.
+pub(crate) fn parse_semver(version: &str) -> Result<semver::Version> {
+    semver::Version::parse(version).map_err(|e| {
+        Error::InvalidInput(format!(
+            "version {version:?} is not a semantic version (e.g. 1.2.0): {e}"
+        ))
+    })
+}
+
+// ---- pools -------------------------------------------------------------------------------
+
+type Slot = Mutex<Option<Arc<Api>>>;
+
+static CACHED_TOKEN: Lazy<Slot> = Lazy::new(|| Mutex::new(None));
+static UNCACHED_TOKEN: Lazy<Slot> = Lazy::new(|| Mutex::new(None));
+
+/// External providers: keyed by provider identity and settings; the entry keeps the provider
+/// alive so a freed provider's address can never alias a new one.
+type ExternalPool = HashMap<(usize, Settings), (TokenProvider, Arc<Api>)>;
+static EXTERNAL: Lazy<Mutex<ExternalPool>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+fn pooled_api(
+    cache_token: bool,
+    provider: Option<&TokenProvider>,
+    settings: Settings,
+) -> Result<Arc<Api>> {
+    if let Some(provider) = provider {
+        // The lock is held while building so concurrent first calls build one Api; building
+        // does no I/O.
+        let mut pool = EXTERNAL.lock();
+        let key = (provider.id(), settings);
+        if let Some((_, api)) = pool.get(&key) {
+            return Ok(Arc::clone(api));
+        }
+        if pool.len() >= MAX_EXTERNAL_APIS {
+            log::warn!(
+                "more than {MAX_EXTERNAL_APIS} distinct token providers were used; clearing the \
+                 provider pool to bound memory. Create one TokenProvider and clone it instead of \
+                 creating a new one per client."
+            );
+            pool.clear();
+        }
+        let api = Arc::new(Api::new(
+            key.1.clone(),
+            TokenSource::Provider(provider.clone()),
+        ));
+        pool.insert(key, (provider.clone(), Arc::clone(&api)));
+        return Ok(api);
+    }
+    let slot = if cache_token {
+        &CACHED_TOKEN
+    } else {
+        &UNCACHED_TOKEN
+    };
+    let mut slot = slot.lock();
+    if let Some(api) = slot.as_ref() {
+        if api.settings() == &settings {
+            return Ok(Arc::clone(api));
+        }
+    }
+    let source = crate::auth::internal_source(&settings, cache_token);
+    let api = Arc::new(Api::new(settings, source));
+    *slot = Some(Arc::clone(&api));
+    Ok(api)
+}
+
+/// Empties the three pools (tests start clean with this).
+#[doc(hidden)]
+pub fn reset_pools() {
+    *CACHED_TOKEN.lock() = None;
+    *UNCACHED_TOKEN.lock() = None;
+    EXTERNAL.lock().clear();
+}
+
+/// How many external providers are pooled.
+#[doc(hidden)]
+pub fn external_pool_len() -> usize {
+    EXTERNAL.lock().len()
+}

@@ -1,0 +1,422 @@
+//! Errors: one [`Error`] type for every failure, with predicates instead of string matching.
+//!
+//! No error's `Display` or `Debug` output ever contains a bearer token, a share-token secret
+//! or the query string of a signed storage URL: URLs are reduced to their scheme, host and path
+//! before they enter an error.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::models::ValidationError;
+
+/// Shorthand for `std::result::Result<T, aignostics::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate.
+///
+/// Match on the variant when you need the details, or use the predicates
+/// ([`status`](Error::status), [`is_not_found`](Error::is_not_found),
+/// [`is_retryable`](Error::is_retryable), [`is_timeout`](Error::is_timeout), …) when you only
+/// need to decide what to do next.
+///
+/// ```
+/// # fn demo(err: aignostics::Error) {
+/// if err.is_not_found() {
+///     eprintln!("no such run");
+/// } else if let Some(status) = err.status() {
+///     eprintln!("the platform answered HTTP {status}: {err}");
+/// }
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The platform answered with an HTTP error status.
+    #[error(transparent)]
+    Api(Box<ApiError>),
+
+    /// A connect, response or read timeout expired.
+    #[error("{operation}: timed out ({what})")]
+    Timeout {
+        /// The operation that timed out (e.g. `get_run`) or what was waited for.
+        operation: String,
+        /// What timed out, e.g. `waiting for response headers after 30s`.
+        what: String,
+    },
+
+    /// The request could not be sent or the response could not be read (DNS, connect, reset,
+    /// truncated body, TLS, proxy).
+    #[error("{operation}: {kind}: {message}")]
+    Transport {
+        /// The operation that failed.
+        operation: String,
+        /// What kind of transport failure this was.
+        kind: TransportKind,
+        /// Human-readable details (never contains a token or a signed URL's query).
+        message: String,
+    },
+
+    /// A response body did not match the expected model.
+    #[error("{operation}: could not decode the response at `{path}`: {message}")]
+    Decode {
+        /// The operation whose response failed to decode.
+        operation: String,
+        /// JSON path of the offending field (`.` for the whole document).
+        path: String,
+        /// What was wrong with it.
+        message: String,
+    },
+
+    /// An argument was rejected before any request was made.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// A settings value (usually an `AIGNOSTICS_*` variable) is invalid.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// Logging in or obtaining a token failed.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+
+    /// A downloaded file did not match the checksum the platform published for it.
+    #[error("checksum mismatch for {}: expected {expected}, got {actual}", path.display())]
+    Checksum {
+        /// The file (its final name; the partial file was removed).
+        path: PathBuf,
+        /// The checksum the platform published.
+        expected: String,
+        /// The checksum of the bytes received.
+        actual: String,
+    },
+
+    /// A local file-system operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A redirect from the platform had no usable `Location`, or another response made no sense.
+    #[error("{operation}: unexpected response: {message}")]
+    UnexpectedResponse {
+        /// The operation.
+        operation: String,
+        /// What was unexpected.
+        message: String,
+    },
+}
+
+/// The kind of a [`Error::Transport`] failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// The server refused the connection; nothing was sent.
+    ConnectionRefused,
+    /// The connection was reset or closed early.
+    ConnectionReset,
+    /// The body ended before its announced length.
+    TruncatedBody,
+    /// The host name could not be resolved.
+    HostNotFound,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// Proxy configuration or proxy connect failure.
+    Proxy,
+    /// The response was not valid HTTP.
+    Protocol,
+    /// The request URL was invalid.
+    InvalidUrl,
+    /// Any other I/O failure.
+    Other,
+}
+
+impl std::fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::ConnectionRefused => "connection refused",
+            Self::ConnectionReset => "connection reset",
+            Self::TruncatedBody => "truncated response body",
+            Self::HostNotFound => "host not found",
+            Self::Tls => "TLS failure",
+            Self::Proxy => "proxy failure",
+            Self::Protocol => "HTTP protocol error",
+            Self::InvalidUrl => "invalid URL",
+            Self::Other => "transport error",
+        })
+    }
+}
+
+/// An HTTP error answered by the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The operation, named as in the OpenAPI file's short form (e.g. `get_run`).
+    pub operation: String,
+    /// The server's `detail` text, when the body had one.
+    pub detail: Option<String>,
+    /// FastAPI validation entries of a 422 answer.
+    pub validation: Vec<ValidationError>,
+    /// Seconds from a `Retry-After` header, when the server sent one.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} failed with HTTP {} ({})",
+            self.operation,
+            self.status,
+            reason(self.status)
+        )?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        for v in &self.validation {
+            write!(f, "; {}: {}", v.location(), v.msg)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "bad request",
+        401 => "unauthorized: the token is missing, invalid or expired",
+        403 => "forbidden: this user may not access the resource",
+        404 => "not found",
+        409 => "conflict: already cancelled or revoked",
+        410 => "gone: the artifact was deleted",
+        412 => "precondition failed: the custom metadata checksum is stale",
+        422 => "validation error",
+        429 => "too many requests",
+        500..=599 => "server error",
+        _ => "error",
+    }
+}
+
+impl ApiError {
+    /// Builds an API error from a status and a (FastAPI) response body.
+    pub(crate) fn from_body(
+        operation: &str,
+        status: u16,
+        body: &[u8],
+        retry_after: Option<Duration>,
+    ) -> Self {
+        let mut detail = None;
+        let mut validation = Vec::new();
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+            match value.get("detail") {
+                Some(serde_json::Value::String(s)) => detail = Some(s.clone()),
+                Some(serde_json::Value::Array(entries)) => {
+                    validation = entries
+                        .iter()
+                        .filter_map(|e| serde_json::from_value(e.clone()).ok())
+                        .collect();
+                    if validation.is_empty() {
+                        detail = Some(serde_json::Value::Array(entries.clone()).to_string());
+                    }
+                }
+                Some(other) if !other.is_null() => detail = Some(other.to_string()),
+                _ => {}
+            }
+        } else if !body.is_empty() {
+            // Not JSON (a proxy's HTML page, say): keep a short, printable excerpt.
+            let text = String::from_utf8_lossy(body);
+            let excerpt: String = text.chars().take(200).filter(|c| !c.is_control()).collect();
+            if !excerpt.trim().is_empty() {
+                detail = Some(excerpt.trim().to_string());
+            }
+        }
+        Self {
+            status,
+            operation: operation.to_string(),
+            detail,
+            validation,
+            retry_after,
+        }
+    }
+}
+
+impl Error {
+    /// The HTTP status of an API error; `None` for every other kind of error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api(e) => Some(e.status),
+            _ => None,
+        }
+    }
+
+    /// The API error details, when this is an HTTP error from the platform.
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Self::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// HTTP 404: the resource does not exist (or is not visible to this user).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// HTTP 401: the token is missing, invalid or expired.
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(401)
+    }
+
+    /// HTTP 403: the user may not access the resource.
+    pub fn is_forbidden(&self) -> bool {
+        self.status() == Some(403)
+    }
+
+    /// HTTP 409: the run was already cancelled or the grant/token already revoked.
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// HTTP 410: the artifact was deleted.
+    pub fn is_gone(&self) -> bool {
+        self.status() == Some(410)
+    }
+
+    /// HTTP 412: the custom metadata checksum sent with an update is stale; re-read and retry.
+    pub fn is_precondition_failed(&self) -> bool {
+        self.status() == Some(412)
+    }
+
+    /// HTTP 422: the platform rejected the request's parameters or body.
+    pub fn is_validation(&self) -> bool {
+        self.status() == Some(422)
+    }
+
+    /// A timeout of any kind.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
+    /// Whether trying the same idempotent request again may succeed: 5xx, 429, timeouts,
+    /// connection resets and refusals, and truncated bodies.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api(e) => e.status == 429 || (500..=599).contains(&e.status),
+            Self::Timeout { .. } => true,
+            Self::Transport { kind, .. } => matches!(
+                kind,
+                TransportKind::ConnectionRefused
+                    | TransportKind::ConnectionReset
+                    | TransportKind::TruncatedBody
+                    | TransportKind::Protocol
+                    | TransportKind::Proxy
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the request certainly never reached the server (so even a non-idempotent call
+    /// may be sent again).
+    pub(crate) fn nothing_was_sent(&self) -> bool {
+        matches!(
+            self,
+            Self::Transport {
+                kind: TransportKind::ConnectionRefused,
+                ..
+            }
+        )
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Maps a `ureq` failure of `operation` into a typed error.
+    pub(crate) fn from_ureq(operation: &str, err: ureq::Error) -> Self {
+        use std::io::ErrorKind as K;
+        let operation = operation.to_string();
+        let transport = |kind, message: String| Self::Transport {
+            operation: operation.clone(),
+            kind,
+            message,
+        };
+        match err {
+            ureq::Error::Timeout(t) => Self::Timeout {
+                operation,
+                what: timeout_name(t).to_string(),
+            },
+            ureq::Error::Io(io) => match io.kind() {
+                K::TimedOut | K::WouldBlock => Self::Timeout {
+                    operation,
+                    what: "socket read or write".to_string(),
+                },
+                K::ConnectionRefused => transport(TransportKind::ConnectionRefused, io.to_string()),
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+                    transport(TransportKind::ConnectionReset, io.to_string())
+                }
+                K::UnexpectedEof => transport(TransportKind::TruncatedBody, io.to_string()),
+                _ => transport(TransportKind::Other, io.to_string()),
+            },
+            ureq::Error::HostNotFound => {
+                transport(TransportKind::HostNotFound, "could not resolve host".into())
+            }
+            ureq::Error::ConnectionFailed => transport(
+                TransportKind::ConnectionRefused,
+                "could not connect to the server".into(),
+            ),
+            ureq::Error::BadUri(_) | ureq::Error::Http(_) => transport(
+                TransportKind::InvalidUrl,
+                "the request URL is invalid".into(),
+            ),
+            ureq::Error::Protocol(p) => transport(TransportKind::Protocol, p.to_string()),
+            ureq::Error::InvalidProxyUrl | ureq::Error::ConnectProxyFailed(_) => {
+                transport(TransportKind::Proxy, "proxy connection failed".into())
+            }
+            ureq::Error::Tls(m) => transport(TransportKind::Tls, m.to_string()),
+            ureq::Error::Rustls(e) => transport(TransportKind::Tls, e.to_string()),
+            ureq::Error::BodyStalled => Self::Timeout {
+                operation,
+                what: "the response body stalled".to_string(),
+            },
+            other => transport(TransportKind::Other, other.to_string()),
+        }
+    }
+}
+
+fn timeout_name(t: ureq::Timeout) -> &'static str {
+    use ureq::Timeout as T;
+    match t {
+        T::Global => "whole call",
+        T::PerCall => "whole call",
+        T::Resolve => "resolving the host",
+        T::Connect => "connecting",
+        T::SendRequest => "sending the request",
+        T::Await100 => "awaiting 100-continue",
+        T::SendBody => "sending the body",
+        T::RecvResponse => "waiting for the response headers",
+        T::RecvBody => "reading the response body",
+        T::PerRead => "reading from the socket",
+        T::PerWrite => "writing to the socket",
+        _ => "socket read or write",
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        Self::Api(Box::new(e))
+    }
+}
+
+/// Reduces a URL to scheme, host and path so no query secret (share token, URL signature)
+/// ever reaches an error or a log line.
+pub(crate) fn redact_url(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
