@@ -10,6 +10,7 @@ pub mod cache;
 mod client;
 mod error;
 pub mod models;
+pub mod pagination;
 mod resources;
 mod retry;
 pub mod settings;
@@ -20,6 +21,7 @@ pub use client::{Client, ClientBuilder};
 #[doc(hidden)]
 pub use client::{external_pool_len, reset_pools};
 pub use error::{ApiError, Error, Result, TransportKind};
+pub use pagination::Pages;
 pub use resources::*;
 pub use settings::{Environment, OperationSettings, Settings};
 pub use token::TokenProvider;

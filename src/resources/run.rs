@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::api::{Op, Request, seg};
 use crate::client::Client;
 use crate::error::Result;
-use crate::models::RunReadResponse;
+use crate::models::{ItemResultReadResponse, RunReadResponse};
+use crate::resources::{Artifact, ListItems};
 use crate::retry::retry_not_found;
 
 /// How long a freshly created run may answer 404 (read-replica lag) before `details` gives up.
@@ -83,5 +84,23 @@ impl Run {
             .api()
             .mutate(Request::new(Op::CancelRun, self.path("/cancel")))
             .map(drop)
+    }
+
+    /// The run's items, with optional filters; see [`ListItems`].
+    pub fn items(&self) -> ListItems {
+        ListItems::new(self.clone())
+    }
+
+    /// One item by its external id (`GET /v1/runs/{id}/items/{external_id}`; cached 15 s).
+    pub fn item(&self, external_id: &str) -> Result<ItemResultReadResponse> {
+        self.client.api().read(
+            self.read_request(Op::GetRunItem, &format!("/items/{}", seg(external_id))),
+            self.client.nocache_flag(),
+        )
+    }
+
+    /// A handle on one of the run's output artifacts.
+    pub fn artifact(&self, artifact_id: impl Into<String>) -> Artifact {
+        Artifact::new(self.clone(), artifact_id.into())
     }
 }
