@@ -500,7 +500,12 @@ impl Api {
                 operation: op.to_string(),
                 message: format!("unexpected redirect (HTTP {status})"),
             }),
-            _ => Err(ApiError::from_body(op, status, &body, retry_after).into()),
+            _ => {
+                let mut err = ApiError::from_body(op, status, &body, retry_after);
+                // A server may echo the credential it rejected; it must not reach the caller's logs.
+                err.scrub(token);
+                Err(err.into())
+            }
         }
     }
 }

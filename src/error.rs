@@ -203,6 +203,29 @@ fn reason(status: u16) -> &'static str {
 }
 
 impl ApiError {
+    /// Replaces every occurrence of `secret` in the server's texts.
+    pub(crate) fn scrub(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        if let Some(detail) = &mut self.detail {
+            if detail.contains(secret) {
+                *detail = detail.replace(secret, "[redacted]");
+            }
+        }
+        for v in &mut self.validation {
+            if v.msg.contains(secret) {
+                v.msg = v.msg.replace(secret, "[redacted]");
+            }
+            if v.input
+                .as_ref()
+                .is_some_and(|i| i.to_string().contains(secret))
+            {
+                v.input = Some(serde_json::Value::String("[redacted]".into()));
+            }
+        }
+    }
+
     /// Builds an API error from a status and a (FastAPI) response body.
     pub(crate) fn from_body(
         operation: &str,
