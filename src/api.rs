@@ -185,9 +185,10 @@ impl Op {
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
     pub op: Op,
-    /// Path below `/api`, segments already encoded, e.g. `/v1/runs/abc`.
-    path: String,
-    query: String,
+    /// Path below `/api` (segments already encoded) and query, e.g. `/v1/runs/abc?page=1`. It is
+    /// also the argument part of the cache key.
+    target: String,
+    has_query: bool,
     body: Option<Vec<u8>>,
 }
 
@@ -195,19 +196,19 @@ impl Request {
     pub fn new(op: Op, path: String) -> Self {
         Self {
             op,
-            path,
-            query: String::new(),
+            target: path,
+            has_query: false,
             body: None,
         }
     }
 
     /// Appends `key=value` (percent-encoded).
     pub fn query(mut self, key: &str, value: impl std::fmt::Display) -> Self {
-        self.query
-            .push(if self.query.is_empty() { '?' } else { '&' });
-        self.query.push_str(key);
-        self.query.push('=');
-        self.query
+        self.target.push(if self.has_query { '&' } else { '?' });
+        self.has_query = true;
+        self.target.push_str(key);
+        self.target.push('=');
+        self.target
             .extend(utf8_percent_encode(&value.to_string(), UNRESERVED));
         self
     }
@@ -241,12 +242,9 @@ impl Request {
         Ok(self)
     }
 
-    /// Path and query: the argument part of the cache key.
-    fn target(&self) -> String {
-        let mut t = String::with_capacity(self.path.len() + self.query.len());
-        t.push_str(&self.path);
-        t.push_str(&self.query);
-        t
+    /// Path and query.
+    fn target(&self) -> &str {
+        &self.target
     }
 }
 
@@ -278,6 +276,7 @@ pub struct Api {
     settings: Settings,
     source: TokenSource,
     root: Arc<str>,
+    root_id: u32,
     base: String,
     warned_empty_token: AtomicBool,
 }
@@ -308,6 +307,7 @@ impl Api {
         Self {
             agent: ureq::Agent::new_with_config(config),
             base: format!("{}/api", settings.api_root),
+            root_id: cache::root_id(&root),
             root,
             settings,
             source,
@@ -352,11 +352,13 @@ impl Api {
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let token = self.token()?;
-        let target = req.target();
+        let Request {
+            op, target, body, ..
+        } = req;
         let key = CacheKey {
-            root: Arc::clone(&self.root),
+            root: self.root_id,
             scope: user_scope(&token),
-            operation: req.op.name(),
+            operation: op.name(),
             args: target,
         };
         if !nocache {
@@ -364,13 +366,16 @@ impl Api {
                 return Ok(hit);
             }
         }
+        // The target moved into the key; the request needs only the operation and body now.
+        let req = Request {
+            op,
+            target: String::new(),
+            has_query: false,
+            body,
+        };
         let raw = self.execute_with(&req, &key.args, token)?;
-        let value: T = decode(req.op.name(), &raw.body)?;
-        cache::put(
-            key,
-            value.clone(),
-            req.op.settings(&self.settings).cache_ttl,
-        );
+        let value: T = decode(op.name(), &raw.body)?;
+        cache::put(key, value.clone(), op.settings(&self.settings).cache_ttl);
         Ok(value)
     }
 
@@ -385,8 +390,8 @@ impl Api {
     pub(crate) fn mutate(&self, req: Request) -> Result<RawResponse> {
         let token = self.token()?;
         let scope = user_scope(&token);
-        let raw = self.execute_with(&req, &req.target(), token)?;
-        cache::invalidate_scope(&self.root, &scope);
+        let raw = self.execute_with(&req, req.target(), token)?;
+        cache::invalidate_scope(self.root_id, &scope);
         Ok(raw)
     }
 
@@ -409,7 +414,7 @@ impl Api {
     /// Sends `req` with the operation's retry policy.
     pub(crate) fn execute(&self, req: &Request) -> Result<RawResponse> {
         let token = self.token()?;
-        self.execute_with(req, &req.target(), token)
+        self.execute_with(req, req.target(), token)
     }
 
     fn execute_with(

@@ -20,11 +20,12 @@
 //! ```
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use once_cell::sync::OnceCell;
+use once_cell::sync::{Lazy, OnceCell};
 use parking_lot::Mutex;
 
 use crate::token::UserScope;
@@ -34,7 +35,8 @@ const DEFAULT_CAPACITY: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct CacheKey {
-    pub root: Arc<str>,
+    /// The API root, interned (see [`root_id`]) so keys hash and clone cheaply.
+    pub root: u32,
     pub scope: UserScope,
     pub operation: &'static str,
     pub args: String,
@@ -43,6 +45,16 @@ pub(crate) struct CacheKey {
 struct Entry {
     value: Arc<dyn Any + Send + Sync>,
     expires: Instant,
+}
+
+/// Interned API roots: a small number per process, so a key holds a number, not a string.
+static ROOTS: Lazy<Mutex<HashMap<String, u32>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+/// The number standing for `api_root` in cache keys.
+pub(crate) fn root_id(api_root: &str) -> u32 {
+    let mut roots = ROOTS.lock();
+    let next = roots.len() as u32;
+    *roots.entry(api_root.to_string()).or_insert(next)
 }
 
 static CACHE: OnceCell<Mutex<LruCache<CacheKey, Entry>>> = OnceCell::new();
@@ -88,11 +100,11 @@ pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Durati
 }
 
 /// Drops every entry of one user at one API root (after a mutation by that user).
-pub(crate) fn invalidate_scope(root: &str, scope: &UserScope) {
+pub(crate) fn invalidate_scope(root: u32, scope: &UserScope) {
     let mut cache = cache().lock();
     let stale: Vec<CacheKey> = cache
         .iter()
-        .filter(|(k, _)| &*k.root == root && &k.scope == scope)
+        .filter(|(k, _)| k.root == root && &k.scope == scope)
         .map(|(k, _)| k.clone())
         .collect();
     for key in stale {

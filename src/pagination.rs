@@ -29,8 +29,9 @@ type FetchPage<T> = Box<dyn FnMut(u32) -> Result<Vec<T>> + Send>;
 ///
 /// ```no_run
 /// # let client = aignostics::Client::new()?;
-/// for app in client.applications().list().iter().take(3) {
-///     println!("{}", app?.application_id);
+/// let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+/// for item in run.items().page_size(20).iter().take(3) {
+///     println!("{}", item?.external_id);
 /// }
 /// # Ok::<(), aignostics::Error>(())
 /// ```
