@@ -25,3 +25,8 @@ pub use pagination::Pages;
 pub use resources::*;
 pub use settings::{Environment, OperationSettings, Settings};
 pub use token::TokenProvider;
+
+// Compiles the README's examples as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
