@@ -14,6 +14,7 @@ pub mod pagination;
 mod resources;
 mod retry;
 pub mod settings;
+mod status;
 mod token;
 
 pub use api::{Api, user_agent};
@@ -24,4 +25,8 @@ pub use error::{ApiError, Error, Result, TransportKind};
 pub use pagination::Pages;
 pub use resources::*;
 pub use settings::{Environment, OperationSettings, Settings};
+pub use status::{
+    ERROR_TERMINATION_REASONS, ItemStatus, RunStatus, can_download_item, can_download_run_items,
+    item_status, run_progress, run_status,
+};
 pub use token::TokenProvider;
