@@ -359,10 +359,8 @@ impl Api {
             operation: req.op.name(),
             args: target,
         };
-        if !nocache {
-            if let Some(hit) = cache::get::<T>(&key) {
-                return Ok(hit);
-            }
+        if !nocache && let Some(hit) = cache::get::<T>(&key) {
+            return Ok(hit);
         }
         let raw = self.execute_with(&req, &key.args, token)?;
         let value: T = decode(req.op.name(), &raw.body)?;

@@ -345,10 +345,10 @@ fn pooled_api(
         &UNCACHED_TOKEN
     };
     let mut slot = slot.lock();
-    if let Some(api) = slot.as_ref() {
-        if api.settings() == &settings {
-            return Ok(Arc::clone(api));
-        }
+    if let Some(api) = slot.as_ref()
+        && api.settings() == &settings
+    {
+        return Ok(Arc::clone(api));
     }
     let source = crate::auth::internal_source(&settings, cache_token);
     let api = Arc::new(Api::new(settings, source));

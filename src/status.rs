@@ -313,13 +313,48 @@ mod tests {
         let cases = [
             ("PENDING", None, "NONE", RunStatus::Pending),
             ("PROCESSING", None, "PARTIAL", RunStatus::Processing),
-            ("TERMINATED", Some("CANCELED_BY_USER"), "FULL", RunStatus::Canceled),
-            ("TERMINATED", Some("ALL_ITEMS_PROCESSED"), "NONE", RunStatus::Failed),
-            ("TERMINATED", Some("ALL_ITEMS_PROCESSED"), "PARTIAL", RunStatus::CompletedWithErrors),
-            ("TERMINATED", Some("ALL_ITEMS_PROCESSED"), "FULL", RunStatus::Completed),
-            ("TERMINATED", Some("CANCELED_BY_SYSTEM"), "PARTIAL", RunStatus::CompletedWithErrors),
-            ("TERMINATED", Some("CANCELED_BY_SYSTEM"), "NONE", RunStatus::Failed),
-            ("TERMINATED", Some("ALL_ITEMS_PROCESSED"), "SOMETHING", RunStatus::Unknown),
+            (
+                "TERMINATED",
+                Some("CANCELED_BY_USER"),
+                "FULL",
+                RunStatus::Canceled,
+            ),
+            (
+                "TERMINATED",
+                Some("ALL_ITEMS_PROCESSED"),
+                "NONE",
+                RunStatus::Failed,
+            ),
+            (
+                "TERMINATED",
+                Some("ALL_ITEMS_PROCESSED"),
+                "PARTIAL",
+                RunStatus::CompletedWithErrors,
+            ),
+            (
+                "TERMINATED",
+                Some("ALL_ITEMS_PROCESSED"),
+                "FULL",
+                RunStatus::Completed,
+            ),
+            (
+                "TERMINATED",
+                Some("CANCELED_BY_SYSTEM"),
+                "PARTIAL",
+                RunStatus::CompletedWithErrors,
+            ),
+            (
+                "TERMINATED",
+                Some("CANCELED_BY_SYSTEM"),
+                "NONE",
+                RunStatus::Failed,
+            ),
+            (
+                "TERMINATED",
+                Some("ALL_ITEMS_PROCESSED"),
+                "SOMETHING",
+                RunStatus::Unknown,
+            ),
             ("TERMINATED", None, "FULL", RunStatus::Unknown),
             ("TERMINATED", Some("NEW_REASON"), "FULL", RunStatus::Unknown),
             ("PAUSED", None, "NONE", RunStatus::Unknown),
@@ -329,7 +364,10 @@ mod tests {
             assert_eq!(run_status(&r), expected, "{state} {reason:?} {output}");
             assert_eq!(
                 can_download_run_items(&r),
-                matches!(expected, RunStatus::Completed | RunStatus::CompletedWithErrors)
+                matches!(
+                    expected,
+                    RunStatus::Completed | RunStatus::CompletedWithErrors
+                )
             );
         }
     }
@@ -353,9 +391,24 @@ mod tests {
             ("PROCESSING", None, ItemStatus::Processing, false),
             ("TERMINATED", Some("SUCCEEDED"), ItemStatus::Completed, true),
             ("TERMINATED", Some("USER_ERROR"), ItemStatus::Failed, false),
-            ("TERMINATED", Some("SYSTEM_ERROR"), ItemStatus::Failed, false),
-            ("TERMINATED", Some("CANCELED_BY_USER"), ItemStatus::Failed, false),
-            ("TERMINATED", Some("CANCELED_BY_SYSTEM"), ItemStatus::Failed, false),
+            (
+                "TERMINATED",
+                Some("SYSTEM_ERROR"),
+                ItemStatus::Failed,
+                false,
+            ),
+            (
+                "TERMINATED",
+                Some("CANCELED_BY_USER"),
+                ItemStatus::Failed,
+                false,
+            ),
+            (
+                "TERMINATED",
+                Some("CANCELED_BY_SYSTEM"),
+                ItemStatus::Failed,
+                false,
+            ),
             ("TERMINATED", Some("SKIPPED"), ItemStatus::Skipped, false),
             ("TERMINATED", None, ItemStatus::Unknown, true),
             ("TERMINATED", Some("NEW_REASON"), ItemStatus::Unknown, true),

@@ -21,8 +21,11 @@ fn list_applications() {
         when.method(GET)
             .path("/api/v1/applications")
             .header("authorization", bearer(&token))
-            .is_true(query_is("sort=name&sort=-application_id&page=1&page-size=5"));
-        then.status(200).json_body(json!([app.clone(), app.clone()]));
+            .is_true(query_is(
+                "sort=name&sort=-application_id&page=1&page-size=5",
+            ));
+        then.status(200)
+            .json_body(json!([app.clone(), app.clone()]));
     });
     let apps: Vec<ApplicationReadShortResponse> = client
         .applications()
@@ -35,7 +38,10 @@ fn list_applications() {
         .unwrap();
     mock.assert_calls(1);
     assert_eq!(apps.len(), 2);
-    assert_eq!(apps[0], model::<ApplicationReadShortResponse>("ApplicationReadShortResponse"));
+    assert_eq!(
+        apps[0],
+        model::<ApplicationReadShortResponse>("ApplicationReadShortResponse")
+    );
 }
 
 #[test]
@@ -48,11 +54,15 @@ fn application_details() {
             .path("/api/v1/applications/he-tme")
             .header("authorization", bearer(&token))
             .is_true(query_is(""));
-        then.status(200).json_body(fixture("ApplicationReadResponse"));
+        then.status(200)
+            .json_body(fixture("ApplicationReadResponse"));
     });
     let app = client.applications().details("he-tme").unwrap();
     mock.assert_calls(1);
-    assert_eq!(app, model::<ApplicationReadResponse>("ApplicationReadResponse"));
+    assert_eq!(
+        app,
+        model::<ApplicationReadResponse>("ApplicationReadResponse")
+    );
 
     // The versions handler reads the same (cached) call.
     let versions = client.versions().list("he-tme").unwrap();
@@ -79,7 +89,10 @@ fn application_version_details() {
     assert_eq!(version, model::<VersionReadResponse>("VersionReadResponse"));
 
     // A version that is not semver is refused before any request.
-    let err = client.versions().details("he-tme", Some("latest")).unwrap_err();
+    let err = client
+        .versions()
+        .details("he-tme", Some("latest"))
+        .unwrap_err();
     assert!(matches!(err, aignostics::Error::InvalidInput(_)), "{err}");
     mock.assert_calls(1);
 }
@@ -99,7 +112,8 @@ fn list_runs_with_every_filter() {
                  &submitted_by=me&organization_id=my_org&for_organization=org_123456\
                  &sort=-submitted_at&sort=run_id&page=1&page_size=10",
             ));
-        then.status(200).json_body(json!([fixture("RunReadResponse")]));
+        then.status(200)
+            .json_body(json!([fixture("RunReadResponse")]));
     });
     let runs: Vec<RunReadResponse> = client
         .runs()
@@ -224,7 +238,8 @@ fn list_run_items() {
                  &external_id__in=a%2Fb&state=TERMINATED&termination_reason=SUCCEEDED\
                  &custom_metadata=%24.case&sort=-terminated_at&page=1&page_size=5",
             ));
-        then.status(200).json_body(json!([fixture("ItemResultReadResponse")]));
+        then.status(200)
+            .json_body(json!([fixture("ItemResultReadResponse")]));
     });
     let items: Vec<ItemResultReadResponse> = client
         .run(RUN_ID)
@@ -240,7 +255,10 @@ fn list_run_items() {
         .collect::<aignostics::Result<_>>()
         .unwrap();
     mock.assert_calls(1);
-    assert_eq!(items, vec![model::<ItemResultReadResponse>("ItemResultReadResponse")]);
+    assert_eq!(
+        items,
+        vec![model::<ItemResultReadResponse>("ItemResultReadResponse")]
+    );
 }
 
 #[test]
@@ -255,11 +273,15 @@ fn run_item_by_external_id() {
             )))
             .header("authorization", bearer(&token))
             .is_true(query_is(""));
-        then.status(200).json_body(fixture("ItemResultReadResponse"));
+        then.status(200)
+            .json_body(fixture("ItemResultReadResponse"));
     });
     let item = client.run(RUN_ID).item("slide 1/../x?y").unwrap();
     mock.assert_calls(1);
-    assert_eq!(item, model::<ItemResultReadResponse>("ItemResultReadResponse"));
+    assert_eq!(
+        item,
+        model::<ItemResultReadResponse>("ItemResultReadResponse")
+    );
 }
 
 #[test]
@@ -270,12 +292,18 @@ fn artifact_signed_url() {
     let signed = "https://storage.example.com/bucket/a.tiff?X-Goog-Signature=abc";
     let mock = server.mock(|when, then| {
         when.method(GET)
-            .path(format!("/api/v1/runs/{RUN_ID}/artifacts/{ARTIFACT_ID}/file"))
+            .path(format!(
+                "/api/v1/runs/{RUN_ID}/artifacts/{ARTIFACT_ID}/file"
+            ))
             .header("authorization", bearer(&token))
             .is_true(query_is(""));
         then.status(307).header("location", signed);
     });
-    let url = client.run(RUN_ID).artifact(ARTIFACT_ID).download_url().unwrap();
+    let url = client
+        .run(RUN_ID)
+        .artifact(ARTIFACT_ID)
+        .download_url()
+        .unwrap();
     mock.assert_calls(1);
     assert_eq!(url, signed);
 }
@@ -310,14 +338,18 @@ fn update_run_custom_metadata() {
                 "custom_metadata": {"study": "abc-2"},
                 "custom_metadata_checksum": "f54fe109"
             }));
-        then.status(200).json_body(fixture("CustomMetadataUpdateResponse"));
+        then.status(200)
+            .json_body(fixture("CustomMetadataUpdateResponse"));
     });
     let response = client
         .run(RUN_ID)
         .update_custom_metadata(Some(json!({"study": "abc-2"})), Some("f54fe109"))
         .unwrap();
     mock.assert_calls(1);
-    assert_eq!(response.custom_metadata_checksum.as_deref(), Some("a1b2c3d4"));
+    assert_eq!(
+        response.custom_metadata_checksum.as_deref(),
+        Some("a1b2c3d4")
+    );
 }
 
 #[test]
@@ -333,7 +365,8 @@ fn update_item_custom_metadata() {
             .header("authorization", bearer(&token))
             .is_true(query_is(""))
             .json_body(json!({"custom_metadata": null}));
-        then.status(200).json_body(json!({"custom_metadata_checksum": null}));
+        then.status(200)
+            .json_body(json!({"custom_metadata_checksum": null}));
     });
     let response = client
         .run(RUN_ID)
@@ -370,11 +403,19 @@ fn list_documents() {
             .path("/api/v1/applications/he-tme/versions/1.0.0/documents")
             .header("authorization", bearer(&token))
             .is_true(query_is(""));
-        then.status(200).json_body(json!([fixture("VersionDocumentResponse")]));
+        then.status(200)
+            .json_body(json!([fixture("VersionDocumentResponse")]));
     });
-    let docs = client.versions().documents("he-tme", Some("1.0.0")).list().unwrap();
+    let docs = client
+        .versions()
+        .documents("he-tme", Some("1.0.0"))
+        .list()
+        .unwrap();
     mock.assert_calls(1);
-    assert_eq!(docs, vec![model::<VersionDocumentResponse>("VersionDocumentResponse")]);
+    assert_eq!(
+        docs,
+        vec![model::<VersionDocumentResponse>("VersionDocumentResponse")]
+    );
 }
 
 #[test]
@@ -389,7 +430,8 @@ fn document_details() {
             ))
             .header("authorization", bearer(&token))
             .is_true(query_is(""));
-        then.status(200).json_body(fixture("VersionDocumentResponse"));
+        then.status(200)
+            .json_body(fixture("VersionDocumentResponse"));
     });
     let doc = client
         .versions()
@@ -397,7 +439,10 @@ fn document_details() {
         .details("read me.pdf")
         .unwrap();
     mock.assert_calls(1);
-    assert_eq!(doc, model::<VersionDocumentResponse>("VersionDocumentResponse"));
+    assert_eq!(
+        doc,
+        model::<VersionDocumentResponse>("VersionDocumentResponse")
+    );
 }
 
 #[test]
@@ -411,8 +456,10 @@ fn document_file_download() {
             .path("/api/v1/applications/he-tme/versions/1.0.0/documents/readme.pdf/file")
             .header("authorization", bearer(&token))
             .is_true(query_is(""));
-        then.status(307)
-            .header("location", storage.url("/bucket/readme.pdf?X-Goog-Signature=s1"));
+        then.status(307).header(
+            "location",
+            storage.url("/bucket/readme.pdf?X-Goog-Signature=s1"),
+        );
     });
     let blob = storage.mock(|when, then| {
         when.method(GET)
@@ -510,7 +557,8 @@ fn list_grants() {
                  &subject_type=share_token&subject_id=abc&relation=viewer&relation=owner\
                  &revoked=false&sort=-created_at&page=1&page_size=5",
             ));
-        then.status(200).json_body(json!([fixture("GrantReadResponse")]));
+        then.status(200)
+            .json_body(json!([fixture("GrantReadResponse")]));
     });
     let grants: Vec<GrantReadResponse> = client
         .grants()
@@ -528,7 +576,10 @@ fn list_grants() {
         .collect::<aignostics::Result<_>>()
         .unwrap();
     mock.assert_calls(1);
-    assert_eq!(grants, vec![model::<GrantReadResponse>("GrantReadResponse")]);
+    assert_eq!(
+        grants,
+        vec![model::<GrantReadResponse>("GrantReadResponse")]
+    );
 }
 
 #[test]
@@ -577,20 +628,25 @@ fn create_share_token() {
             .path("/api/v1/access/share-tokens")
             .header("authorization", bearer(&token))
             .json_body(json!({"expires_at": "2026-01-01T00:00:00Z"}));
-        then.status(201).json_body(fixture("ShareTokenCreateResponse"));
+        then.status(201)
+            .json_body(fixture("ShareTokenCreateResponse"));
     });
     let without = server.mock(|when, then| {
         when.method(POST)
             .path("/api/v1/access/share-tokens")
             .header("authorization", bearer(&token))
             .json_body(json!({}));
-        then.status(201).json_body(fixture("ShareTokenCreateResponse"));
+        then.status(201)
+            .json_body(fixture("ShareTokenCreateResponse"));
     });
     let created = client
         .share_tokens()
         .create(Some("2026-01-01T00:00:00Z".to_string()))
         .unwrap();
-    assert_eq!(created, model::<ShareTokenCreateResponse>("ShareTokenCreateResponse"));
+    assert_eq!(
+        created,
+        model::<ShareTokenCreateResponse>("ShareTokenCreateResponse")
+    );
     assert!(!format!("{created:?}").contains(&created.share_token));
     client.share_tokens().create(None).unwrap();
     with_expiry.assert_calls(1);
@@ -610,7 +666,8 @@ fn list_share_tokens() {
                 "run_id=3fa85f64-5717-4562-b3fc-2c963f66afa6&created_by=auth0%7C123456\
                  &revoked=true&sort=created_at&page=1&page_size=100",
             ));
-        then.status(200).json_body(json!([fixture("ShareTokenReadResponse")]));
+        then.status(200)
+            .json_body(json!([fixture("ShareTokenReadResponse")]));
     });
     let tokens: Vec<ShareTokenReadResponse> = client
         .share_tokens()
@@ -624,7 +681,10 @@ fn list_share_tokens() {
         .collect::<aignostics::Result<_>>()
         .unwrap();
     mock.assert_calls(1);
-    assert_eq!(tokens, vec![model::<ShareTokenReadResponse>("ShareTokenReadResponse")]);
+    assert_eq!(
+        tokens,
+        vec![model::<ShareTokenReadResponse>("ShareTokenReadResponse")]
+    );
 }
 
 #[test]
@@ -637,11 +697,15 @@ fn get_share_token() {
             .path(format!("/api/v1/access/share-tokens/{SHARE_TOKEN_ID}"))
             .header("authorization", bearer(&token))
             .is_true(query_is(""));
-        then.status(200).json_body(fixture("ShareTokenReadResponse"));
+        then.status(200)
+            .json_body(fixture("ShareTokenReadResponse"));
     });
     let got = client.share_tokens().get(SHARE_TOKEN_ID).unwrap();
     mock.assert_calls(1);
-    assert_eq!(got, model::<ShareTokenReadResponse>("ShareTokenReadResponse"));
+    assert_eq!(
+        got,
+        model::<ShareTokenReadResponse>("ShareTokenReadResponse")
+    );
 }
 
 #[test]
@@ -715,7 +779,10 @@ fn every_operation_has_a_test() {
         }
     }
     let missing: Vec<&String> = ids.iter().filter(|id| !words.contains(*id)).collect();
-    assert!(missing.is_empty(), "operations without a test naming them: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "operations without a test naming them: {missing:?}"
+    );
 }
 
 /// A fresh, empty directory under the system temp dir.

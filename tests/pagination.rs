@@ -100,7 +100,13 @@ fn list_ending_on_a_page_boundary_stops_at_the_empty_page() {
             .query_param("page", "3");
         then.status(200).json_body(json!([]));
     });
-    let count = client.runs().list().page_size(5).iter().map(Result::unwrap).count();
+    let count = client
+        .runs()
+        .list()
+        .page_size(5)
+        .iter()
+        .map(Result::unwrap)
+        .count();
     assert_eq!(count, 10);
     for m in &full {
         m.assert_calls(1);
@@ -120,12 +126,44 @@ fn page_size_out_of_range_makes_no_request() {
     let run = client.run(RUN_ID);
     for bad in [0u32, 4, 101] {
         let errors: Vec<Option<aignostics::Result<()>>> = vec![
-            client.applications().list().page_size(bad).iter().next().map(|r| r.map(drop)),
-            client.runs().list().page_size(bad).iter().next().map(|r| r.map(drop)),
-            run.items().page_size(bad).iter().next().map(|r| r.map(drop)),
-            client.grants().list().page_size(bad).iter().next().map(|r| r.map(drop)),
-            client.share_tokens().list().page_size(bad).iter().next().map(|r| r.map(drop)),
-            run.share_grants().page_size(bad).iter().next().map(|r| r.map(drop)),
+            client
+                .applications()
+                .list()
+                .page_size(bad)
+                .iter()
+                .next()
+                .map(|r| r.map(drop)),
+            client
+                .runs()
+                .list()
+                .page_size(bad)
+                .iter()
+                .next()
+                .map(|r| r.map(drop)),
+            run.items()
+                .page_size(bad)
+                .iter()
+                .next()
+                .map(|r| r.map(drop)),
+            client
+                .grants()
+                .list()
+                .page_size(bad)
+                .iter()
+                .next()
+                .map(|r| r.map(drop)),
+            client
+                .share_tokens()
+                .list()
+                .page_size(bad)
+                .iter()
+                .next()
+                .map(|r| r.map(drop)),
+            run.share_grants()
+                .page_size(bad)
+                .iter()
+                .next()
+                .map(|r| r.map(drop)),
         ];
         for first in errors {
             let err = first.expect("an error is yielded").unwrap_err();
@@ -147,7 +185,12 @@ fn pages_are_cached_per_user() {
             .json_body(json!([fixture("ShareTokenReadResponse")]));
     });
     for _ in 0..2 {
-        let n = client.share_tokens().list().iter().map(Result::unwrap).count();
+        let n = client
+            .share_tokens()
+            .list()
+            .iter()
+            .map(Result::unwrap)
+            .count();
         assert_eq!(n, 1);
     }
     page.assert_calls(1);

@@ -72,10 +72,7 @@ impl Grants {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn get(&self, grant_id: &str) -> Result<GrantReadResponse> {
-        let req = Request::new(
-            Op::GetGrant,
-            format!("/v1/access/grants/{}", seg(grant_id)),
-        );
+        let req = Request::new(Op::GetGrant, format!("/v1/access/grants/{}", seg(grant_id)));
         self.client.api().read(req, self.client.nocache_flag())
     }
 

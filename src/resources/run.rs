@@ -119,7 +119,10 @@ impl Run {
     pub fn delete_artifacts(&self) -> Result<()> {
         self.client
             .api()
-            .mutate(Request::new(Op::DeleteRunArtifacts, self.path("/artifacts")))
+            .mutate(Request::new(
+                Op::DeleteRunArtifacts,
+                self.path("/artifacts"),
+            ))
             .map(drop)
     }
 

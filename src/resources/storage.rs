@@ -67,14 +67,12 @@ pub(crate) fn get(
 
 /// Maps an I/O error from reading a response body into a typed error.
 pub(crate) fn read_error(operation: &str, err: io::Error) -> Error {
-    let is_ureq = err
-        .get_ref()
-        .is_some_and(|inner| inner.is::<ureq::Error>());
+    let is_ureq = err.get_ref().is_some_and(|inner| inner.is::<ureq::Error>());
     if is_ureq {
-        if let Some(inner) = err.into_inner() {
-            if let Ok(ureq_err) = inner.downcast::<ureq::Error>() {
-                return Error::from_ureq(operation, *ureq_err);
-            }
+        if let Some(inner) = err.into_inner()
+            && let Ok(ureq_err) = inner.downcast::<ureq::Error>()
+        {
+            return Error::from_ureq(operation, *ureq_err);
         }
         return Error::Transport {
             operation: operation.to_string(),
@@ -220,11 +218,17 @@ mod tests {
     #[test]
     fn sanitizes_names() {
         assert_eq!(sanitize_file_name("readme.pdf").unwrap(), "readme.pdf");
-        assert_eq!(sanitize_file_name("../etc/passwd").unwrap(), ".._etc_passwd");
+        assert_eq!(
+            sanitize_file_name("../etc/passwd").unwrap(),
+            ".._etc_passwd"
+        );
         assert_eq!(sanitize_file_name("a\\b\nc").unwrap(), "a_b_c");
         assert!(sanitize_file_name("..").is_err());
         assert!(sanitize_file_name("").is_err());
         assert!(sanitize_file_name("   ").is_err());
-        assert_eq!(sanitize_file_name("x".repeat(300).as_str()).unwrap().len(), 255);
+        assert_eq!(
+            sanitize_file_name("x".repeat(300).as_str()).unwrap().len(),
+            255
+        );
     }
 }

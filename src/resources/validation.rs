@@ -47,10 +47,7 @@ pub(crate) fn validate_request(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let what = format!(
-        "{} {}",
-        request.application_id, version.version_number
-    );
+    let what = format!("{} {}", request.application_id, version.version_number);
 
     // Compiled lazily: only schemas of artifacts actually present are built, each once.
     let mut validators: HashMap<&str, Option<jsonschema::Validator>> = HashMap::new();
@@ -202,7 +199,9 @@ mod tests {
     #[test]
     fn nested_error_names_pointer() {
         let err = validate_request(
-            &request(json!({"checksum_base64_crc32c": "A", "width_px": 3, "specimen": {"tissue": 7}})),
+            &request(
+                json!({"checksum_base64_crc32c": "A", "width_px": 3, "specimen": {"tissue": 7}}),
+            ),
             &version(),
         )
         .unwrap_err()

@@ -67,7 +67,9 @@ pub fn model<T: DeserializeOwned>(name: &str) -> T {
 }
 
 /// A matcher for the exact raw query string (`""` for none).
-pub fn query_is(expected: &'static str) -> impl Fn(&httpmock::HttpMockRequest) -> bool + Send + Sync {
+pub fn query_is(
+    expected: &'static str,
+) -> impl Fn(&httpmock::HttpMockRequest) -> bool + Send + Sync {
     move |req| req.uri().query().unwrap_or("") == expected
 }
 
