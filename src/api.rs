@@ -361,10 +361,8 @@ impl Api {
             operation: op.name(),
             args: target,
         };
-        if !nocache {
-            if let Some(hit) = cache::get::<T>(&key) {
-                return Ok(hit);
-            }
+        if !nocache && let Some(hit) = cache::get::<T>(&key) {
+            return Ok(hit);
         }
         // The target moved into the key; the request needs only the operation and body now.
         let req = Request {

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use crate::api::{Api, Op, Request, TokenSource, seg};
 use crate::error::{ApiError, Error, Result};
 use crate::models::{ApplicationReadResponse, MeReadResponse, VersionReadResponse};
-use crate::resources::Run;
+use crate::resources::{Applications, Grants, Run, Runs, ShareTokens, Versions};
 use crate::settings::Settings;
 use crate::token::TokenProvider;
 
@@ -233,6 +233,61 @@ impl Client {
     pub fn run(&self, run_id: impl Into<String>) -> Run {
         Run::new(self.clone(), run_id.into())
     }
+
+    /// The applications handler: list applications and read their details.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let first = client.applications().list().iter().next().transpose()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn applications(&self) -> Applications {
+        Applications::new(self.clone())
+    }
+
+    /// The versions handler: versions of an application, their details and documents.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let latest = client.versions().latest("he-tme")?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn versions(&self) -> Versions {
+        Versions::new(self.clone())
+    }
+
+    /// The runs handler: submit (validated first) and list runs.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let mine = client.runs().list().submitted_by("me").iter().take(5);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn runs(&self) -> Runs {
+        Runs::new(self.clone())
+    }
+
+    /// The grants handler: create, list, read and revoke access grants.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let grants = client.grants().list().revoked(false).iter().count();
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn grants(&self) -> Grants {
+        Grants::new(self.clone())
+    }
+
+    /// The share-tokens handler: create, list, read and revoke share tokens.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let token = client.share_tokens().create(None)?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn share_tokens(&self) -> ShareTokens {
+        ShareTokens::new(self.clone())
+    }
 }
 
 /// Parses a semantic version, or explains why it is not one.
@@ -290,10 +345,10 @@ fn pooled_api(
         &UNCACHED_TOKEN
     };
     let mut slot = slot.lock();
-    if let Some(api) = slot.as_ref() {
-        if api.settings() == &settings {
-            return Ok(Arc::clone(api));
-        }
+    if let Some(api) = slot.as_ref()
+        && api.settings() == &settings
+    {
+        return Ok(Arc::clone(api));
     }
     let source = crate::auth::internal_source(&settings, cache_token);
     let api = Arc::new(Api::new(settings, source));

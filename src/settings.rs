@@ -517,10 +517,10 @@ impl Env<'_> {
                 group.retry_wait_max.as_secs_f64()
             )));
         }
-        if prefix != "AUTH" {
-            if let Some(d) = self.secs(&format!("{prefix}_CACHE_TTL"), 0.0, 604_800.0)? {
-                group.cache_ttl = d;
-            }
+        if prefix != "AUTH"
+            && let Some(d) = self.secs(&format!("{prefix}_CACHE_TTL"), 0.0, 604_800.0)?
+        {
+            group.cache_ttl = d;
         }
         Ok(())
     }

@@ -17,10 +17,8 @@ pub(crate) fn internal_source(settings: &Settings, cache_token: bool) -> TokenSo
 }
 
 fn token(settings: &Settings, cache_token: bool) -> Result<String> {
-    if cache_token {
-        if let Some(token) = read_token_file(settings) {
-            return Ok(token);
-        }
+    if cache_token && let Some(token) = read_token_file(settings) {
+        return Ok(token);
     }
     settings.require_auth()?;
     Err(Error::Auth(

@@ -5,8 +5,12 @@ use std::time::Duration;
 use crate::api::{Op, Request, seg};
 use crate::client::Client;
 use crate::error::Result;
-use crate::models::{ItemResultReadResponse, RunReadResponse};
-use crate::resources::{Artifact, ListItems};
+use crate::models::{
+    CustomMetadataUpdateRequest, CustomMetadataUpdateResponse, GrantCreateRequest,
+    GrantReadResponse, GrantRelation, ItemResultReadResponse, ResourceType, RunReadResponse,
+    SubjectType,
+};
+use crate::resources::{Artifact, Grants, ListGrants, ListItems};
 use crate::retry::retry_not_found;
 
 /// How long a freshly created run may answer 404 (read-replica lag) before `details` gives up.
@@ -102,5 +106,137 @@ impl Run {
     /// A handle on one of the run's output artifacts.
     pub fn artifact(&self, artifact_id: impl Into<String>) -> Artifact {
         Artifact::new(self.clone(), artifact_id.into())
+    }
+    /// Deletes the run's output artifacts (`DELETE /v1/runs/{id}/artifacts`); allowed once the
+    /// run has terminated. Never retried. Reading a deleted artifact afterwards is a 410 error
+    /// ([`Error::is_gone`](crate::Error::is_gone)).
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6").delete_artifacts()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn delete_artifacts(&self) -> Result<()> {
+        self.client
+            .api()
+            .mutate(Request::new(
+                Op::DeleteRunArtifacts,
+                self.path("/artifacts"),
+            ))
+            .map(drop)
+    }
+
+    /// Replaces the run's custom metadata (`PUT /v1/runs/{id}/custom-metadata`): `Some(json)`
+    /// sets it, `None` clears it (sends `"custom_metadata": null`). With a `checksum` (from
+    /// [`details`](Self::details)), the update only applies if nobody changed the metadata
+    /// since; otherwise it is a 412 error
+    /// ([`Error::is_precondition_failed`](crate::Error::is_precondition_failed)). Never retried.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// use serde_json::json;
+    /// let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+    /// let current = run.details()?;
+    /// let mut metadata = current.custom_metadata.unwrap_or_else(|| json!({}));
+    /// metadata["reviewed"] = json!(true);
+    /// match run.update_custom_metadata(Some(metadata), current.custom_metadata_checksum.as_deref()) {
+    ///     Err(e) if e.is_precondition_failed() => eprintln!("changed meanwhile; read again"),
+    ///     other => { other?; }
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn update_custom_metadata(
+        &self,
+        custom_metadata: Option<serde_json::Value>,
+        checksum: Option<&str>,
+    ) -> Result<CustomMetadataUpdateResponse> {
+        let req = Request::new(Op::PutRunCustomMetadata, self.path("/custom-metadata"))
+            .json(&metadata_update(custom_metadata, checksum))?;
+        self.client.api().mutate_json(req)
+    }
+
+    /// Replaces the custom metadata of one item
+    /// (`PUT /v1/runs/{id}/items/{external_id}/custom-metadata`), with the same `None` (clear)
+    /// and checksum rules as [`update_custom_metadata`](Self::update_custom_metadata).
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// use serde_json::json;
+    /// let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+    /// run.update_item_custom_metadata("slide-1", Some(json!({"score": 0.9})), None)?;
+    /// run.update_item_custom_metadata("slide-2", None, None)?; // clears it
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn update_item_custom_metadata(
+        &self,
+        external_id: &str,
+        custom_metadata: Option<serde_json::Value>,
+        checksum: Option<&str>,
+    ) -> Result<CustomMetadataUpdateResponse> {
+        let req = Request::new(
+            Op::PutItemCustomMetadata,
+            self.path(&format!("/items/{}/custom-metadata", seg(external_id))),
+        )
+        .json(&metadata_update(custom_metadata, checksum))?;
+        self.client.api().mutate_json(req)
+    }
+
+    /// Lets a subject read this run: creates a `viewer` grant on it
+    /// (`POST /v1/access/grants`). Never retried.
+    ///
+    /// ```no_run
+    /// use aignostics::models::SubjectType;
+    /// # let client = aignostics::Client::new()?;
+    /// let token = client.share_tokens().create(None)?;
+    /// let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+    /// let grant = run.grant_access(SubjectType::ShareToken, &token.share_token_id)?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn grant_access(
+        &self,
+        subject_type: SubjectType,
+        subject_id: &str,
+    ) -> Result<GrantReadResponse> {
+        Grants::new(self.client.clone()).create(
+            GrantCreateRequest::new(
+                ResourceType::Run,
+                self.id.clone(),
+                subject_type,
+                GrantRelation::Viewer,
+            )
+            .subject_id(subject_id),
+        )
+    }
+
+    /// The active grants on this run: a [`ListGrants`] already filtered to
+    /// `resource_type=run`, `resource_id={id}` and `revoked=false`; add subject filters as
+    /// needed.
+    ///
+    /// ```no_run
+    /// use aignostics::models::SubjectType;
+    /// # let client = aignostics::Client::new()?;
+    /// let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+    /// for grant in run.share_grants().subject_type(SubjectType::ShareToken).iter() {
+    ///     println!("{}", grant?.subject_id);
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn share_grants(&self) -> ListGrants {
+        ListGrants::new(self.client.clone())
+            .resource_type(ResourceType::Run)
+            .resource_id(self.id.clone())
+            .revoked(false)
+    }
+}
+
+/// The body of a custom metadata update: `None` clears (sends `null`).
+fn metadata_update(
+    custom_metadata: Option<serde_json::Value>,
+    checksum: Option<&str>,
+) -> CustomMetadataUpdateRequest {
+    let request = CustomMetadataUpdateRequest::new(custom_metadata);
+    match checksum {
+        Some(c) => request.with_checksum(c),
+        None => request,
     }
 }

@@ -1,0 +1,146 @@
+//! [`Versions`]: the versions of an application and their details.
+
+use crate::client::{Client, parse_semver};
+use crate::error::Result;
+use crate::models::{ApplicationVersion, VersionReadResponse};
+use crate::resources::Documents;
+
+/// The application versions handler; see [`Client::versions`].
+///
+/// ```no_run
+/// # let client = aignostics::Client::new()?;
+/// let versions = client.versions();
+/// if let Some(latest) = versions.latest("he-tme")? {
+///     let details = versions.details("he-tme", Some(&latest.number))?;
+///     for input in &details.input_artifacts {
+///         println!("input {} ({})", input.name, input.mime_type);
+///     }
+/// }
+/// # Ok::<(), aignostics::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Versions {
+    client: Client,
+}
+
+impl Versions {
+    pub(crate) fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// The versions of an application, as the platform lists them (from
+    /// `GET /v1/applications/{id}`; cached 300 s).
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// for v in client.versions().list("he-tme")? {
+    ///     println!("{} released {}", v.number, v.released_at);
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn list(&self, application_id: &str) -> Result<Vec<ApplicationVersion>> {
+        Ok(self.client.application(application_id)?.versions)
+    }
+
+    /// The versions sorted by semantic version, highest first. Numbers that are not semantic
+    /// versions are left out, unless none parses, in which case the list comes back as listed.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let newest_first = client.versions().list_sorted("he-tme")?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn list_sorted(&self, application_id: &str) -> Result<Vec<ApplicationVersion>> {
+        Ok(sort_versions(self.list(application_id)?))
+    }
+
+    /// The highest semantic version of an application, or `None` when it has no versions.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let latest = client.versions().latest("he-tme")?.map(|v| v.number);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn latest(&self, application_id: &str) -> Result<Option<ApplicationVersion>> {
+        Ok(self.list_sorted(application_id)?.into_iter().next())
+    }
+
+    /// Details of a version (`GET /v1/applications/{id}/versions/{version}`; cached 300 s):
+    /// its input artifacts with their metadata schemas, and its output artifacts. `None` picks
+    /// the latest version; a version that is not semver is an
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) before any request.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let v = client.versions().details("he-tme", Some("1.0.0"))?;
+    /// println!("{}", v.changelog);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn details(
+        &self,
+        application_id: &str,
+        version: Option<&str>,
+    ) -> Result<VersionReadResponse> {
+        self.client.application_version(application_id, version)
+    }
+
+    /// The documents (README, instructions for use, …) of a version; `None` picks the latest
+    /// version when the first document call is made. No I/O happens here.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let docs = client.versions().documents("he-tme", Some("1.0.0"));
+    /// for doc in docs.list()? {
+    ///     println!("{} ({})", doc.name, doc.mime_type);
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn documents(&self, application_id: &str, version: Option<&str>) -> Documents {
+        Documents::new(
+            self.client.clone(),
+            application_id.to_string(),
+            version.map(str::to_string),
+        )
+    }
+}
+
+/// Sorts versions by semver, highest first; unparseable numbers are dropped unless none parses.
+pub(crate) fn sort_versions(versions: Vec<ApplicationVersion>) -> Vec<ApplicationVersion> {
+    let mut parsed: Vec<(semver::Version, ApplicationVersion)> = versions
+        .iter()
+        .filter_map(|v| parse_semver(&v.number).ok().map(|s| (s, v.clone())))
+        .collect();
+    if parsed.is_empty() {
+        return versions;
+    }
+    parsed.sort_by(|a, b| b.0.cmp(&a.0));
+    parsed.into_iter().map(|(_, v)| v).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(n: &str) -> ApplicationVersion {
+        ApplicationVersion {
+            number: n.to_string(),
+            released_at: "2025-01-01T00:00:00Z".to_string(),
+        }
+    }
+
+    // Proves versions sort by semver descending, dropping unparseable numbers.
+    #[test]
+    fn sorts_by_semver_descending() {
+        let sorted = sort_versions(vec![v("1.2.0"), v("bogus"), v("1.10.0"), v("1.10.0-rc.1")]);
+        let numbers: Vec<&str> = sorted.iter().map(|v| v.number.as_str()).collect();
+        assert_eq!(numbers, ["1.10.0", "1.10.0-rc.1", "1.2.0"]);
+    }
+
+    // Proves a list with no semver number comes back unchanged.
+    #[test]
+    fn keeps_original_when_nothing_parses() {
+        let sorted = sort_versions(vec![v("b"), v("a")]);
+        let numbers: Vec<&str> = sorted.iter().map(|v| v.number.as_str()).collect();
+        assert_eq!(numbers, ["b", "a"]);
+    }
+}
