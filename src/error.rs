@@ -208,10 +208,10 @@ impl ApiError {
         if secret.is_empty() {
             return;
         }
-        if let Some(detail) = &mut self.detail {
-            if detail.contains(secret) {
-                *detail = detail.replace(secret, "[redacted]");
-            }
+        if let Some(detail) = &mut self.detail
+            && detail.contains(secret)
+        {
+            *detail = detail.replace(secret, "[redacted]");
         }
         for v in &mut self.validation {
             if v.msg.contains(secret) {
