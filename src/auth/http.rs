@@ -1,0 +1,267 @@
+//! HTTP helpers shared by the login flows: form posts to the token endpoint, JWKS reads, and the
+//! mapping of OAuth error answers into typed errors.
+
+use std::time::{Duration, SystemTime};
+
+use once_cell::sync::Lazy;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+
+use crate::error::{ApiError, Error, Result, redact_url};
+use crate::retry::{Idempotency, RetryPolicy};
+use crate::settings::OperationSettings;
+
+/// Largest answer accepted from an identity provider (a JWKS is a few kilobytes).
+const MAX_BODY: u64 = 1024 * 1024;
+
+/// Characters left unescaped in form values and query parameters (RFC 3986 unreserved).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One agent for every identity-provider call of the process (connection reuse).
+static AGENT: Lazy<ureq::Agent> = Lazy::new(|| {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(crate::api::user_agent())
+        .build();
+    ureq::Agent::new_with_config(config)
+});
+
+/// An answer of the identity provider.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub retry_after: Option<Duration>,
+}
+
+/// `k=v&k=v` with every value percent-encoded.
+pub(crate) fn encode_pairs(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, UNRESERVED),
+                utf8_percent_encode(v, UNRESERVED)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Sends one request; HTTP error statuses come back as a [`Reply`], transport failures as errors.
+fn send(
+    operation: &str,
+    method: &str,
+    url: &str,
+    form: Option<&[(&str, &str)]>,
+    timeout: Duration,
+) -> Result<Reply> {
+    let mut builder = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("Accept", "application/json");
+    let body = match form {
+        Some(pairs) => {
+            builder = builder.header("Content-Type", "application/x-www-form-urlencoded");
+            encode_pairs(pairs).into_bytes()
+        }
+        None => Vec::new(),
+    };
+    let request = builder.body(body).map_err(|_| Error::Transport {
+        operation: operation.to_string(),
+        kind: crate::error::TransportKind::InvalidUrl,
+        message: format!("invalid URL {}", redact_url(url)),
+    })?;
+    use ureq::RequestExt;
+    let timeout = Some(timeout);
+    let mut response = request
+        .with_agent(&*AGENT)
+        .configure()
+        .timeout_connect(timeout)
+        .timeout_recv_response(timeout)
+        .timeout_recv_body(timeout)
+        .build()
+        .run()
+        .map_err(|e| Error::from_ureq(operation, e))?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec()
+        .map_err(|e| Error::from_ureq(operation, e))?;
+    Ok(Reply {
+        status,
+        body,
+        retry_after,
+    })
+}
+
+/// POSTs a form (`application/x-www-form-urlencoded`).
+pub(crate) fn post_form(
+    operation: &str,
+    url: &str,
+    form: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Reply> {
+    send(operation, "POST", url, Some(form), timeout)
+}
+
+/// A plain GET.
+pub(crate) fn get(operation: &str, url: &str, timeout: Duration) -> Result<Reply> {
+    send(operation, "GET", url, None, timeout)
+}
+
+/// The `error` and `error_description` of an OAuth error answer (RFC 6749 §5.2).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct OAuthError {
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+impl OAuthError {
+    pub fn parse(body: &[u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    /// `error: description`, or a short excerpt of a non-OAuth body.
+    pub fn text(body: &[u8]) -> Option<String> {
+        let e = Self::parse(body);
+        match (e.error, e.error_description) {
+            (Some(code), Some(d)) => Some(format!("{code}: {d}")),
+            (Some(code), None) => Some(code),
+            (None, Some(d)) => Some(d),
+            (None, None) => {
+                let text = String::from_utf8_lossy(body);
+                let excerpt: String = text.chars().take(200).filter(|c| !c.is_control()).collect();
+                let excerpt = excerpt.trim();
+                (!excerpt.is_empty()).then(|| excerpt.to_string())
+            }
+        }
+    }
+}
+
+/// A successful token answer (RFC 6749 §5.1).
+#[derive(Deserialize)]
+pub(crate) struct TokenAnswer {
+    pub access_token: String,
+    #[serde(default)]
+    pub expires_in: Option<f64>,
+}
+
+impl std::fmt::Debug for TokenAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAnswer")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenAnswer {
+    /// When the token expires, counted from `issued` (the moment the request was sent).
+    pub fn expires_at(&self, issued: SystemTime) -> Option<SystemTime> {
+        self.expires_in
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| issued + Duration::from_secs_f64(s.min(10.0 * 365.0 * 86_400.0)))
+    }
+}
+
+/// Parses a 2xx token answer, naming what is missing.
+pub(crate) fn token_answer(operation: &str, body: &[u8]) -> Result<TokenAnswer> {
+    let answer: TokenAnswer = crate::api::decode(operation, body)?;
+    if answer.access_token.is_empty() {
+        return Err(Error::Auth(format!(
+            "{operation}: the token endpoint answered without an access token"
+        )));
+    }
+    Ok(answer)
+}
+
+/// An HTTP error answer as an [`ApiError`] so the retry policy can classify it (5xx and 429 are
+/// retried, other 4xx are not).
+pub(crate) fn status_error(operation: &str, reply: &Reply) -> Error {
+    ApiError {
+        status: reply.status,
+        operation: operation.to_string(),
+        detail: OAuthError::text(&reply.body),
+        validation: Vec::new(),
+        retry_after: reply.retry_after,
+    }
+    .into()
+}
+
+/// A token grant (refresh, client credentials, code exchange) with retries: 5xx, 429 and
+/// transport failures are retried for idempotent grants; a 4xx answer is final and becomes an
+/// [`Error::Auth`] naming the grant, the endpoint and the provider's error text.
+pub(crate) fn token_grant(
+    operation: &str,
+    what: &str,
+    url: &str,
+    form: &[(&str, &str)],
+    settings: &OperationSettings,
+    idempotency: Idempotency,
+) -> Result<(TokenAnswer, SystemTime)> {
+    let policy = RetryPolicy::from(settings);
+    let mut issued = SystemTime::now();
+    let result = policy.run(operation, idempotency, |_| {
+        issued = SystemTime::now();
+        let reply = post_form(operation, url, form, settings.timeout)?;
+        if (200..300).contains(&reply.status) {
+            token_answer(operation, &reply.body)
+        } else {
+            Err(status_error(operation, &reply))
+        }
+    });
+    match result {
+        Ok(answer) => Ok((answer, issued)),
+        Err(Error::Api(e)) => Err(Error::Auth(format!(
+            "the {what} was rejected by {} with HTTP {}{}",
+            redact_url(url),
+            e.status,
+            e.detail.map(|d| format!(": {d}")).unwrap_or_default()
+        ))),
+        Err(other) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves form values are percent-encoded so secrets with `&`, `=` or `+` stay intact.
+    #[test]
+    fn form_values_are_encoded() {
+        assert_eq!(
+            encode_pairs(&[("a", "x y&z=+/"), ("scope", "openid offline_access")]),
+            "a=x%20y%26z%3D%2B%2F&scope=openid%20offline_access"
+        );
+    }
+
+    // Proves OAuth error bodies are summarised and non-JSON bodies are excerpted.
+    #[test]
+    fn oauth_error_text() {
+        assert_eq!(
+            OAuthError::text(br#"{"error":"invalid_grant","error_description":"bad"}"#).as_deref(),
+            Some("invalid_grant: bad")
+        );
+        assert_eq!(
+            OAuthError::text(b"<html>oops</html>").as_deref(),
+            Some("<html>oops</html>")
+        );
+        assert_eq!(OAuthError::text(b"").as_deref(), None);
+    }
+}
