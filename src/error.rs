@@ -100,6 +100,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An async call could not finish because its runtime is shutting down.
+    #[error("the operation was cancelled because its async runtime is shutting down")]
+    Cancelled,
+
     /// A redirect from the platform had no usable `Location`, or another response made no sense.
     #[error("{operation}: unexpected response: {message}")]
     UnexpectedResponse {

@@ -33,6 +33,8 @@ pub mod cache;
 mod client;
 mod error;
 pub mod models;
+#[cfg(feature = "async")]
+pub mod nonblocking;
 pub mod pagination;
 mod resources;
 mod retry;
