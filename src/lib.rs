@@ -38,6 +38,8 @@ pub mod nonblocking;
 pub mod pagination;
 mod resources;
 mod retry;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod settings;
 mod status;
 mod token;
