@@ -434,10 +434,11 @@ mod tests {
     // Proves the example metadata satisfies the schema the catalog publishes.
     #[test]
     fn example_metadata_is_valid() {
-        assert_eq!(
-            super::super::schema::first_error(&input_metadata_schema(), &example_input_metadata()),
-            None
-        );
+        let validator = jsonschema::validator_for(&input_metadata_schema()).unwrap();
+        assert!(validator.is_valid(&example_input_metadata()));
+        let mut bad = example_input_metadata();
+        bad["media-type"] = serde_json::json!("image/png");
+        assert!(!validator.is_valid(&bad));
     }
 
     // Proves "latest" follows semantic-version order, not listing order.

@@ -80,7 +80,6 @@ mod oauth;
 mod relay;
 mod routes;
 mod runs;
-mod schema;
 mod server;
 mod state;
 mod storage;
@@ -182,7 +181,6 @@ impl Sandbox {
     ///     .start()?;
     /// # Ok::<(), aignostics::Error>(())
     /// ```
-    #[must_use]
     pub fn builder() -> SandboxBuilder {
         SandboxBuilder::default()
     }

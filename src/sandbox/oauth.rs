@@ -53,14 +53,14 @@ pub(crate) fn token(shared: &Shared, req: &Req) -> Answer {
             let (Some(id), Some(secret)) = (get("client_id"), get("client_secret")) else {
                 return Err(oauth_error(401, "access_denied", "Unauthorized"));
             };
-            if let (Some(expected), Some(given)) = (&shared.config.audience, get("audience")) {
-                if expected != given {
-                    return Err(oauth_error(
-                        403,
-                        "access_denied",
-                        &format!("Service not enabled within domain: {given}"),
-                    ));
-                }
+            if let (Some(expected), Some(given)) = (&shared.config.audience, get("audience"))
+                && expected != given
+            {
+                return Err(oauth_error(
+                    403,
+                    "access_denied",
+                    &format!("Service not enabled within domain: {given}"),
+                ));
             }
             let state = shared.state.lock();
             state

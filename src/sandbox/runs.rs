@@ -9,7 +9,6 @@ use super::http::{
     Answer, Req, Resp, enum_value, json_body, page_of, paging, sort_rows, uuid_value,
 };
 use super::jsonpath::JsonPathFilter;
-use super::schema;
 use super::state::{ArtifactRec, InputRec, ItemRec, Phase, RunRec, Shared, State};
 use super::storage;
 use super::users::SandboxUser;
@@ -123,10 +122,10 @@ pub(crate) fn list(shared: &Shared, req: &Req, user: &SandboxUser) -> Answer {
             s
         }
     });
-    if let Some(org) = req.query_one("for_organization") {
-        if org != user.organization_id {
-            return Err(forbidden("list the runs of this organization"));
-        }
+    if let Some(org) = req.query_one("for_organization")
+        && org != user.organization_id
+    {
+        return Err(forbidden("list the runs of this organization"));
     }
     let now = Instant::now();
     let state = shared.state.lock();
@@ -315,13 +314,13 @@ pub(crate) fn put_metadata(
             (&mut item.custom_metadata, &mut item.checksum)
         }
     };
-    if let Some(expected) = &update.custom_metadata_checksum {
-        if checksum.as_deref() != Some(expected.as_str()) {
-            return Err(Resp::detail(
-                412,
-                "Precondition Failed - Checksum mismatch, resource has been modified",
-            ));
-        }
+    if let Some(expected) = &update.custom_metadata_checksum
+        && checksum.as_deref() != Some(expected.as_str())
+    {
+        return Err(Resp::detail(
+            412,
+            "Precondition Failed - Checksum mismatch, resource has been modified",
+        ));
     }
     *checksum = new_value.as_ref().map(metadata_checksum);
     *metadata = new_value;
@@ -416,9 +415,7 @@ pub(crate) fn create(shared: &Shared, req: &Req, user: &SandboxUser) -> Answer {
                     format!("input artifact '{}' is given twice", artifact.name),
                 ));
             }
-            if let Some(problem) =
-                schema::first_error(&declared.metadata_schema, &artifact.metadata)
-            {
+            if let Some(problem) = schema_problem(&declared.metadata_schema, &artifact.metadata) {
                 return Err(bad_item(
                     &item.external_id,
                     format!(
@@ -501,6 +498,16 @@ pub(crate) fn create(shared: &Shared, req: &Req, user: &SandboxUser) -> Answer {
     };
     shared.state.lock().runs.push(run);
     Ok(Resp::json(201, &RunCreationResponse { run_id }))
+}
+
+/// The first way `metadata` violates `schema`, e.g. `at /width_px: "12" is not of type
+/// "integer"`; a schema that does not compile checks nothing.
+fn schema_problem(schema: &Value, metadata: &Value) -> Option<String> {
+    let validator = jsonschema::validator_for(schema).ok()?;
+    validator.validate(metadata).err().map(|e| {
+        let pointer = e.instance_path().as_str();
+        format!("at {}: {e}", if pointer.is_empty() { "/" } else { pointer })
+    })
 }
 
 fn bad_item(external_id: &str, problem: String) -> Resp {
