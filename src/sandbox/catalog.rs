@@ -42,6 +42,11 @@ impl Default for Catalog {
 
 impl Catalog {
     /// No applications at all.
+    ///
+    /// ```
+    /// let catalog = aignostics::sandbox::Catalog::empty();
+    /// assert!(catalog.applications().is_empty());
+    /// ```
     #[must_use]
     pub fn empty() -> Self {
         Self {
@@ -50,6 +55,12 @@ impl Catalog {
     }
 
     /// The standard catalog: `he-tme` (three outputs) and `test-app` (two outputs).
+    ///
+    /// ```
+    /// let catalog = aignostics::sandbox::Catalog::standard();
+    /// let ids: Vec<&str> = catalog.applications().iter().map(|a| a.application_id.as_str()).collect();
+    /// assert_eq!(ids, ["he-tme", "test-app"]);
+    /// ```
     #[must_use]
     pub fn standard() -> Self {
         let he_tme = CatalogApplication::new("he-tme", "Atlas H&E-TME")
@@ -73,6 +84,12 @@ impl Catalog {
     }
 
     /// Adds an application, replacing one with the same id.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Catalog, CatalogApplication};
+    /// let catalog = Catalog::standard().with_application(CatalogApplication::new("he-tme", "Renamed"));
+    /// assert_eq!(catalog.applications()[0].name, "Renamed");
+    /// ```
     #[must_use]
     pub fn with_application(mut self, application: CatalogApplication) -> Self {
         match self
@@ -87,6 +104,11 @@ impl Catalog {
     }
 
     /// Removes the application with this id, if present.
+    ///
+    /// ```
+    /// let catalog = aignostics::sandbox::Catalog::standard().without_application("he-tme");
+    /// assert_eq!(catalog.applications().len(), 1);
+    /// ```
     #[must_use]
     pub fn without_application(mut self, application_id: &str) -> Self {
         self.applications
@@ -95,6 +117,11 @@ impl Catalog {
     }
 
     /// The applications, in listing order.
+    ///
+    /// ```
+    /// let catalog = aignostics::sandbox::Catalog::standard();
+    /// assert!(catalog.applications().iter().all(|a| a.versions.len() == 3));
+    /// ```
     #[must_use]
     pub fn applications(&self) -> &[CatalogApplication] {
         &self.applications
@@ -132,6 +159,11 @@ pub struct CatalogApplication {
 
 impl CatalogApplication {
     /// An application with no versions, class `RUO` and a generic description.
+    ///
+    /// ```
+    /// let app = aignostics::sandbox::CatalogApplication::new("my-app", "My App");
+    /// assert_eq!(app.regulatory_classes, ["RUO"]);
+    /// ```
     #[must_use]
     pub fn new(application_id: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
@@ -144,6 +176,11 @@ impl CatalogApplication {
     }
 
     /// Sets the description.
+    ///
+    /// ```
+    /// let app = aignostics::sandbox::CatalogApplication::new("a", "A").description("Counts cells.");
+    /// assert_eq!(app.description, "Counts cells.");
+    /// ```
     #[must_use]
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = description.into();
@@ -151,6 +188,11 @@ impl CatalogApplication {
     }
 
     /// Sets the regulatory classes.
+    ///
+    /// ```
+    /// let app = aignostics::sandbox::CatalogApplication::new("a", "A").regulatory_classes(["RUO", "IVDR"]);
+    /// assert_eq!(app.regulatory_classes.len(), 2);
+    /// ```
     #[must_use]
     pub fn regulatory_classes<S: Into<String>>(
         mut self,
@@ -161,6 +203,12 @@ impl CatalogApplication {
     }
 
     /// Adds a version.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{CatalogApplication, CatalogVersion};
+    /// let app = CatalogApplication::new("a", "A").version(CatalogVersion::standard("3.0.0"));
+    /// assert_eq!(app.versions.len(), 1);
+    /// ```
     #[must_use]
     pub fn version(mut self, version: CatalogVersion) -> Self {
         self.versions.push(version);
@@ -168,6 +216,13 @@ impl CatalogApplication {
     }
 
     /// Adds several versions.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{CatalogApplication, CatalogVersion};
+    /// let app = CatalogApplication::new("a", "A")
+    ///     .versions(["1.0.0", "2.0.0"].map(CatalogVersion::standard));
+    /// assert_eq!(app.versions[1].number, "2.0.0");
+    /// ```
     #[must_use]
     pub fn versions(mut self, versions: impl IntoIterator<Item = CatalogVersion>) -> Self {
         self.versions.extend(versions);
@@ -217,6 +272,12 @@ impl CatalogVersion {
     /// A version with the standard input ([`INPUT_ARTIFACT_NAME`]), the outputs
     /// `tissue_qc:geojson`, `cell_classification:parquet` and `heatmap:tiff`, and the documents
     /// `README.md`, `ifu.pdf` (public) and `internal-notes.md` (internal).
+    ///
+    /// ```
+    /// let version = aignostics::sandbox::CatalogVersion::standard("1.0.0");
+    /// assert_eq!(version.output_artifacts.len(), 3);
+    /// assert_eq!(version.input_artifacts[0].name, aignostics::sandbox::INPUT_ARTIFACT_NAME);
+    /// ```
     #[must_use]
     pub fn standard(number: &str) -> Self {
         let output = |name: &str, mime: &str| OutputArtifact {
@@ -266,6 +327,13 @@ impl CatalogVersion {
     }
 
     /// Adds a document.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{CatalogDocument, CatalogVersion};
+    /// let version = CatalogVersion::standard("1.0.0")
+    ///     .document(CatalogDocument::new("model-card.md", "text/markdown", b"# Model".to_vec()));
+    /// assert_eq!(version.documents.len(), 4);
+    /// ```
     #[must_use]
     pub fn document(mut self, document: CatalogDocument) -> Self {
         self.documents.push(document);
@@ -296,6 +364,12 @@ pub struct CatalogDocument {
 
 impl CatalogDocument {
     /// A public document.
+    ///
+    /// ```
+    /// use aignostics::models::VersionDocumentVisibility;
+    /// let doc = aignostics::sandbox::CatalogDocument::new("a.txt", "text/plain", b"hi".to_vec());
+    /// assert_eq!(doc.visibility, VersionDocumentVisibility::Public);
+    /// ```
     #[must_use]
     pub fn new(name: impl Into<String>, mime_type: impl Into<String>, content: Vec<u8>) -> Self {
         Self {
@@ -307,6 +381,13 @@ impl CatalogDocument {
     }
 
     /// Sets who may see the document.
+    ///
+    /// ```
+    /// use aignostics::models::VersionDocumentVisibility;
+    /// let doc = aignostics::sandbox::CatalogDocument::new("a.txt", "text/plain", Vec::new())
+    ///     .visibility(VersionDocumentVisibility::Internal);
+    /// assert_eq!(doc.visibility, VersionDocumentVisibility::Internal);
+    /// ```
     #[must_use]
     pub fn visibility(mut self, visibility: VersionDocumentVisibility) -> Self {
         self.visibility = visibility;

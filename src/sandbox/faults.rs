@@ -31,6 +31,12 @@ pub struct Fault {
 }
 
 /// What a [`Fault`] does to a request.
+///
+/// ```
+/// use aignostics::sandbox::{Fault, FaultAction};
+/// let fault = Fault::status("/api/v1/me", 503).retry_after(2);
+/// assert_eq!(fault.action(), &FaultAction::Status { status: 503, retry_after: Some(2) });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FaultAction {
@@ -65,6 +71,11 @@ impl Fault {
     }
 
     /// Answer `status` (e.g. 503, 429, 500) instead of the real answer.
+    ///
+    /// ```
+    /// let fault = aignostics::sandbox::Fault::status("/api/v1/runs", 500);
+    /// assert_eq!(fault.remaining(), 1);
+    /// ```
     #[must_use]
     pub fn status(path_prefix: impl Into<String>, status: u16) -> Self {
         Self::new(
@@ -77,24 +88,49 @@ impl Fault {
     }
 
     /// Close the connection without answering.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Fault, FaultAction};
+    /// let fault = Fault::drop_connection("/storage/");
+    /// assert_eq!(fault.action(), &FaultAction::DropConnection);
+    /// ```
     #[must_use]
     pub fn drop_connection(path_prefix: impl Into<String>) -> Self {
         Self::new(path_prefix, FaultAction::DropConnection)
     }
 
     /// Cut the body after `after_bytes` bytes (the headers announce the full length).
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Fault, FaultAction};
+    /// let fault = Fault::truncate_body("/storage/", 4096);
+    /// assert_eq!(fault.action(), &FaultAction::TruncateBody { after_bytes: 4096 });
+    /// ```
     #[must_use]
     pub fn truncate_body(path_prefix: impl Into<String>, after_bytes: usize) -> Self {
         Self::new(path_prefix, FaultAction::TruncateBody { after_bytes })
     }
 
     /// Wait `delay` before answering normally.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use aignostics::sandbox::{Fault, FaultAction};
+    /// let fault = Fault::delay("/api/v1/me", Duration::from_secs(1));
+    /// assert_eq!(fault.action(), &FaultAction::Delay(Duration::from_secs(1)));
+    /// ```
     #[must_use]
     pub fn delay(path_prefix: impl Into<String>, delay: Duration) -> Self {
         Self::new(path_prefix, FaultAction::Delay(delay))
     }
 
     /// Adds `Retry-After: seconds` to a [`status`](Self::status) fault (ignored by others).
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Fault, FaultAction};
+    /// let fault = Fault::status("/api/v1/me", 429).retry_after(3);
+    /// assert!(matches!(fault.action(), FaultAction::Status { retry_after: Some(3), .. }));
+    /// ```
     #[must_use]
     pub fn retry_after(mut self, seconds: u64) -> Self {
         if let FaultAction::Status { retry_after, .. } = &mut self.action {
@@ -104,6 +140,11 @@ impl Fault {
     }
 
     /// Applies to the next `times` matching requests instead of one.
+    ///
+    /// ```
+    /// let fault = aignostics::sandbox::Fault::status("/api/v1/me", 503).times(3);
+    /// assert_eq!(fault.remaining(), 3);
+    /// ```
     #[must_use]
     pub fn times(mut self, times: usize) -> Self {
         self.times = times;
@@ -111,6 +152,12 @@ impl Fault {
     }
 
     /// Only matches requests with this method (e.g. `GET`; case-insensitive).
+    ///
+    /// ```
+    /// // Only submissions fail; reads of /api/v1/runs pass.
+    /// let fault = aignostics::sandbox::Fault::status("/api/v1/runs", 503).method("post");
+    /// # let _ = fault;
+    /// ```
     #[must_use]
     pub fn method(mut self, method: &str) -> Self {
         self.method = Some(method.to_ascii_uppercase());
@@ -118,18 +165,33 @@ impl Fault {
     }
 
     /// The path prefix this fault matches.
+    ///
+    /// ```
+    /// let fault = aignostics::sandbox::Fault::drop_connection("/storage/");
+    /// assert_eq!(fault.path_prefix(), "/storage/");
+    /// ```
     #[must_use]
     pub fn path_prefix(&self) -> &str {
         &self.path_prefix
     }
 
     /// What the fault does.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Fault, FaultAction};
+    /// assert_eq!(Fault::drop_connection("/").action(), &FaultAction::DropConnection);
+    /// ```
     #[must_use]
     pub fn action(&self) -> &FaultAction {
         &self.action
     }
 
     /// How many more matching requests it applies to.
+    ///
+    /// ```
+    /// let fault = aignostics::sandbox::Fault::status("/", 500).times(4);
+    /// assert_eq!(fault.remaining(), 4);
+    /// ```
     #[must_use]
     pub fn remaining(&self) -> usize {
         self.times

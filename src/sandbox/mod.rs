@@ -112,6 +112,15 @@ use users::OAuthClient;
 
 /// A request the sandbox received, as recorded for tests (the query string is left out: it
 /// may hold share tokens and URL signatures).
+///
+/// ```
+/// use aignostics::sandbox::{self, Sandbox};
+/// let sandbox = Sandbox::start()?;
+/// sandbox.client(sandbox::ALICE_TOKEN)?.nocache().me()?;
+/// let first = &sandbox.requests()[0];
+/// assert_eq!(first.path, "/api/v1/me");
+/// # Ok::<(), aignostics::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
     /// Upper-case method, e.g. `GET`.
@@ -494,6 +503,12 @@ impl Default for SandboxBuilder {
 
 impl SandboxBuilder {
     /// Listens on this port of 127.0.0.1 (default 0: a free port).
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::builder().port(0).start()?;
+    /// assert_ne!(sandbox.port(), 0);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
@@ -501,6 +516,17 @@ impl SandboxBuilder {
 
     /// Time from submission until a run is `TERMINATED` (default 2 s). Zero terminates runs
     /// at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use aignostics::models::{RunCreationRequest, RunState};
+    /// use aignostics::sandbox::{self, Sandbox};
+    /// let sandbox = Sandbox::builder().processing_time(Duration::ZERO).start()?;
+    /// let client = sandbox.client(sandbox::ALICE_TOKEN)?;
+    /// let run = client.runs().submit(RunCreationRequest::new("he-tme", [sandbox::example_item("s1")]))?;
+    /// assert_eq!(run.details()?.state, RunState::Terminated);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn processing_time(mut self, processing_time: Duration) -> Self {
         self.processing_time = processing_time;
         self
@@ -508,36 +534,86 @@ impl SandboxBuilder {
 
     /// The first part of the processing time, during which a run stays `PENDING` (default a
     /// quarter of it); afterwards items are processed one after another.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use aignostics::models::{RunCreationRequest, RunState};
+    /// use aignostics::sandbox::{self, Sandbox};
+    /// let sandbox = Sandbox::builder()
+    ///     .processing_time(Duration::from_secs(120))
+    ///     .pending_time(Duration::from_secs(60))
+    ///     .start()?;
+    /// let client = sandbox.client(sandbox::ALICE_TOKEN)?;
+    /// let run = client.runs().submit(RunCreationRequest::new("he-tme", [sandbox::example_item("s1")]))?;
+    /// assert_eq!(run.details()?.state, RunState::Pending);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn pending_time(mut self, pending_time: Duration) -> Self {
         self.pending_time = Some(pending_time);
         self
     }
 
     /// Size of every output artifact in bytes (default 256 KiB).
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::builder().artifact_size(10 * 1024 * 1024).start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn artifact_size(mut self, bytes: u64) -> Self {
         self.artifact_size = bytes;
         self
     }
 
     /// Drops Alice's and Bob's tokens ([`ALICE_TOKEN`], [`BOB_TOKEN`]).
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Sandbox};
+    /// let sandbox = Sandbox::builder().without_default_users().start()?;
+    /// let err = sandbox.client(sandbox::ALICE_TOKEN)?.me().unwrap_err();
+    /// assert_eq!(err.status(), Some(401));
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn without_default_users(mut self) -> Self {
         self.default_users = false;
         self
     }
 
     /// Adds a bearer token for `user` (tokens never expire).
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Sandbox, SandboxUser};
+    /// let sandbox = Sandbox::builder().user("tok-alice-2", SandboxUser::alice()).start()?;
+    /// assert_eq!(sandbox.client("tok-alice-2")?.me()?.user.id, "sandbox|alice");
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn user(mut self, token: impl Into<String>, user: SandboxUser) -> Self {
         self.users.push((token.into(), user));
         self
     }
 
     /// Adds a `client_credentials` client acting as [`SandboxUser::machine`].
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::builder().oauth_client("ci", "ci-secret").start()?;
+    /// let answer: serde_json::Value = ureq::post(sandbox.token_url())
+    ///     .send_form([("grant_type", "client_credentials"), ("client_id", "ci"), ("client_secret", "ci-secret")])?
+    ///     .body_mut()
+    ///     .read_json()?;
+    /// assert_eq!(answer["token_type"], "Bearer");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn oauth_client(self, client_id: &str, client_secret: &str) -> Self {
         let user = SandboxUser::machine(client_id);
         self.oauth_client_as(client_id, client_secret, user)
     }
 
     /// Adds a `client_credentials` client acting as `user`.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Sandbox, SandboxUser};
+    /// let sandbox = Sandbox::builder().oauth_client_as("bob-bot", "s3cret", SandboxUser::bob()).start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn oauth_client_as(
         mut self,
         client_id: &str,
@@ -553,6 +629,18 @@ impl SandboxBuilder {
     }
 
     /// Adds a refresh token for the `refresh_token` grant.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Sandbox, SandboxUser};
+    /// let sandbox = Sandbox::builder().refresh_token("refresh-bob", SandboxUser::bob()).start()?;
+    /// let answer: serde_json::Value = ureq::post(sandbox.token_url())
+    ///     .send_form([("grant_type", "refresh_token"), ("refresh_token", "refresh-bob")])?
+    ///     .body_mut()
+    ///     .read_json()?;
+    /// let token = answer["access_token"].as_str().unwrap_or_default();
+    /// assert_eq!(sandbox.client(token)?.me()?.user.id, "sandbox|bob");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn refresh_token(mut self, refresh_token: impl Into<String>, user: SandboxUser) -> Self {
         self.refresh_tokens.push((refresh_token.into(), user));
         self
@@ -560,24 +648,58 @@ impl SandboxBuilder {
 
     /// Lifetime of tokens issued by the token endpoint (default 1 hour); they answer 401
     /// afterwards.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let sandbox = aignostics::sandbox::Sandbox::builder().token_lifetime(Duration::from_secs(5)).start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.token_lifetime = lifetime;
         self
     }
 
     /// Makes the `client_credentials` grant reject any other `audience` (default: any).
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Sandbox};
+    /// let sandbox = Sandbox::builder().audience("https://api.example").start()?;
+    /// let answer = ureq::post(sandbox.token_url())
+    ///     .config().http_status_as_error(false).build()
+    ///     .send_form([
+    ///         ("grant_type", "client_credentials"),
+    ///         ("client_id", sandbox::CLIENT_ID),
+    ///         ("client_secret", sandbox::CLIENT_SECRET),
+    ///         ("audience", "https://elsewhere.example"),
+    ///     ])?;
+    /// assert_eq!(answer.status(), 403);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
         self
     }
 
     /// Replaces the catalog (default [`Catalog::standard`]).
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Catalog, Sandbox};
+    /// let sandbox = Sandbox::builder().catalog(Catalog::standard().without_application("test-app")).start()?;
+    /// let err = sandbox.client(sandbox::ALICE_TOKEN)?.application("test-app").unwrap_err();
+    /// assert!(err.is_not_found());
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn catalog(mut self, catalog: Catalog) -> Self {
         self.catalog = catalog;
         self
     }
 
     /// Starts the sandbox.
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::builder().start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn start(self) -> Result<Sandbox> {
         let listener = server::bind(self.port)?;
         let addr = listener

@@ -36,6 +36,11 @@ pub struct SandboxUser {
 
 impl SandboxUser {
     /// A user; the organization name defaults to its id.
+    ///
+    /// ```
+    /// let user = aignostics::sandbox::SandboxUser::new("sandbox|erin", "erin@example.com", "org_e");
+    /// assert_eq!(user.organization_name, "org_e");
+    /// ```
     #[must_use]
     pub fn new(
         id: impl Into<String>,
@@ -52,6 +57,12 @@ impl SandboxUser {
     }
 
     /// Sets the organization name.
+    ///
+    /// ```
+    /// let user = aignostics::sandbox::SandboxUser::new("u", "u@example.com", "org_u")
+    ///     .organization_name("Org U");
+    /// assert_eq!(user.organization_name, "Org U");
+    /// ```
     #[must_use]
     pub fn organization_name(mut self, name: impl Into<String>) -> Self {
         self.organization_name = name.into();
@@ -59,6 +70,11 @@ impl SandboxUser {
     }
 
     /// Alice (`sandbox|alice`, organization `org_sandbox_a`), token [`ALICE_TOKEN`].
+    ///
+    /// ```
+    /// let alice = aignostics::sandbox::SandboxUser::alice();
+    /// assert_eq!(alice.id, "sandbox|alice");
+    /// ```
     #[must_use]
     pub fn alice() -> Self {
         Self::new("sandbox|alice", "alice@sandbox.example", "org_sandbox_a")
@@ -66,6 +82,11 @@ impl SandboxUser {
     }
 
     /// Bob (`sandbox|bob`, organization `org_sandbox_b`), token [`BOB_TOKEN`].
+    ///
+    /// ```
+    /// use aignostics::sandbox::SandboxUser;
+    /// assert_ne!(SandboxUser::bob().organization_id, SandboxUser::alice().organization_id);
+    /// ```
     #[must_use]
     pub fn bob() -> Self {
         Self::new("sandbox|bob", "bob@sandbox.example", "org_sandbox_b")
@@ -74,6 +95,11 @@ impl SandboxUser {
 
     /// The machine user behind a client of the `client_credentials` grant
     /// (`{client_id}@clients`, in Alice's organization).
+    ///
+    /// ```
+    /// let user = aignostics::sandbox::SandboxUser::machine("ci");
+    /// assert_eq!(user.id, "ci@clients");
+    /// ```
     #[must_use]
     pub fn machine(client_id: &str) -> Self {
         Self::new(
