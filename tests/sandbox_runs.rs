@@ -163,15 +163,10 @@ fn artifacts_download_with_checksums_and_ranges() {
         assert_eq!(full.body.len(), 300 * 1024);
         let metadata = artifact.metadata.as_ref().unwrap();
         let crc = crc32c::crc32c(&full.body).to_be_bytes();
+        // Base64 of the big-endian CRC32C, computed independently of the sandbox.
         let expected = {
-            // Base64 of the big-endian CRC32C, computed independently of the sandbox.
-            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            let n = u32::from_be_bytes(crc);
-            let mut s: String = (0..6)
-                .map(|i| A[((n as u64) << 4 >> (30 - 6 * i) & 63) as usize] as char)
-                .collect();
-            s.push_str("==");
-            s
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(crc)
         };
         assert_eq!(
             metadata["checksum_base64_crc32c"],
@@ -943,6 +938,56 @@ fn token_endpoint_grants() {
         Some(json!({"grant_type": "client_credentials", "client_id": sandbox::CLIENT_ID, "client_secret": sandbox::CLIENT_SECRET}).to_string().as_bytes()),
     );
     assert_eq!(r.status, 200);
+}
+
+// Proves the SDK's client-credentials provider gets working bearer tokens from the sandbox's
+// token endpoint, and a wrong secret is an authentication error.
+#[test]
+fn client_credentials_provider() {
+    use aignostics::TokenProvider;
+    use aignostics::auth::ClientCredentials;
+    let sb = Sandbox::builder()
+        .audience("https://sandbox.example/api")
+        .start()
+        .unwrap();
+    let credentials = ClientCredentials::new(
+        sb.token_url(),
+        sandbox::CLIENT_ID,
+        sandbox::CLIENT_SECRET,
+        "https://sandbox.example/api",
+    );
+    let client = aignostics::Client::builder()
+        .settings(sb.settings().unwrap())
+        .token_provider(TokenProvider::from(credentials.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(client.me().unwrap().user.id, "sandbox-client@clients");
+    assert!(credentials.expires_at().is_some());
+    assert_eq!(sb.request_count("/oauth/token"), 1);
+
+    let mut no_retry = sb.settings().unwrap().auth_operation;
+    no_retry.retry_attempts = 1;
+    let wrong = ClientCredentials::new(
+        sb.token_url(),
+        sandbox::CLIENT_ID,
+        "wrong-secret",
+        "https://sandbox.example/api",
+    )
+    .retry(&no_retry);
+    let err = wrong.token().unwrap_err();
+    assert!(matches!(err, aignostics::Error::Auth(_)), "{err:?}");
+    assert!(
+        !err.to_string().contains("wrong-secret"),
+        "the secret stays out of errors: {err}"
+    );
+    let other_audience = ClientCredentials::new(
+        sb.token_url(),
+        sandbox::CLIENT_ID,
+        sandbox::CLIENT_SECRET,
+        "https://elsewhere",
+    )
+    .retry(&no_retry);
+    assert!(other_audience.token().is_err());
 }
 
 // Proves issued tokens expire after their lifetime (then 401).
