@@ -13,9 +13,11 @@ use serde_json::{Value, json};
 
 const ALICE: &str = sandbox::ALICE_TOKEN;
 
+/// Runs finish in 1.5 s: long enough to cancel one right after submitting it on a busy
+/// machine, short enough to wait for.
 fn quick() -> Sandbox {
     Sandbox::builder()
-        .processing_time(Duration::from_millis(300))
+        .processing_time(Duration::from_millis(1500))
         .artifact_size(4096)
         .start()
         .expect("sandbox")

@@ -30,8 +30,8 @@ fn run_path(run_id: &str, suffix: &str) -> String {
 #[test]
 fn run_progresses_through_states() {
     let sb = Sandbox::builder()
-        .processing_time(Duration::from_millis(1500))
-        .pending_time(Duration::from_millis(500))
+        .processing_time(Duration::from_secs(3))
+        .pending_time(Duration::from_secs(1))
         .artifact_size(1024)
         .start()
         .unwrap();
@@ -72,7 +72,7 @@ fn run_progresses_through_states() {
         ]
     );
     assert!(
-        started.elapsed() >= Duration::from_millis(1500),
+        started.elapsed() >= Duration::from_secs(3),
         "terminated too early"
     );
     assert_eq!(
@@ -209,7 +209,7 @@ fn artifacts_download_with_checksums_and_ranges() {
 // Proves deleting artifacts needs a terminated run, then files answer 410 and storage 404.
 #[test]
 fn deleted_artifacts_are_gone() {
-    let sb = sandbox_with(Duration::from_millis(400));
+    let sb = sandbox_with(Duration::from_secs(2));
     let run_id = submit(
         &sb,
         ALICE,

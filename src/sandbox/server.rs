@@ -72,13 +72,11 @@ pub(crate) fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Runnin
                         continue;
                     };
                     let shared = Arc::clone(&shared);
-                    // One thread per request, so a delayed answer never holds up another.
-                    let spawned = std::thread::Builder::new()
+                    // One thread per request, so a delayed answer never holds up another. When
+                    // no thread can be started, the request is dropped, which answers 500.
+                    let _ = std::thread::Builder::new()
                         .name("aignostics-sandbox-request".into())
                         .spawn(move || serve(&shared, request));
-                    if spawned.is_err() {
-                        // Out of threads: the request is dropped and answers 500.
-                    }
                 }
             })
             .map_err(|e| io_error("cannot start a thread", e))?
