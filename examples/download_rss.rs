@@ -58,16 +58,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "downloaded {mib} MiB in {secs:.2} s ({:.0} MiB/s), verified",
         mib as f64 / secs
     );
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM")) {
-            println!(
-                "peak RSS ({})",
-                line.split_whitespace()
-                    .skip(1)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
-        }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM"))
+    {
+        let value: Vec<&str> = line.split_whitespace().skip(1).collect();
+        println!("peak RSS ({})", value.join(" "));
     }
     Ok(())
 }

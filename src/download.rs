@@ -205,6 +205,7 @@ pub enum DownloadEvent {
 
 /// One artifact that could not be downloaded.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ArtifactFailure {
     /// External id of the artifact's item.
     pub external_id: String,
@@ -220,6 +221,7 @@ pub struct ArtifactFailure {
 
 /// An item that terminated without output, so no files exist for it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ItemFailure {
     /// The caller's id of the item.
     pub external_id: String,

@@ -35,8 +35,29 @@ fn client(platform: &Platform, attempts: u32) -> Client {
         .unwrap()
 }
 
-/// A fresh, empty directory under the system temp dir.
-fn temp_dir() -> PathBuf {
+/// A fresh, empty directory under the system temp dir, removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "aignostics-download-{}-{}",
         std::process::id(),
@@ -44,7 +65,7 @@ fn temp_dir() -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn fast() -> DownloadOptions {
@@ -159,6 +180,68 @@ fn ignored_range_restarts_from_zero() {
     let storage = platform.storage_requests("a1");
     assert_eq!(storage.len(), 2);
     assert_eq!(storage[1].header("range"), Some("bytes=300000-"));
+}
+
+// Proves attempts count only failures without progress: a link that is cut every 100,000
+// bytes still completes with 2 attempts configured, resuming at each cut.
+#[test]
+fn repeated_cuts_with_progress_still_complete() {
+    let data = Pattern::pseudo_random(9, 500_000);
+    let mut blob = Blob::new(data.clone());
+    blob.cut_after = 100_000;
+    blob.cut_times = 4;
+    let platform = one_artifact("run-cuts", blob);
+    let dir = temp_dir();
+
+    let report = client(&platform, 2)
+        .run("run-cuts")
+        .download_to(&dir, &fast())
+        .unwrap();
+
+    assert_eq!(report.downloaded.len(), 1, "{report:?}");
+    assert_eq!(std::fs::read(&report.downloaded[0]).unwrap(), data.to_vec());
+    let ranges: Vec<Option<String>> = platform
+        .storage_requests("a1")
+        .iter()
+        .map(|s| s.header("range").map(str::to_string))
+        .collect();
+    assert_eq!(
+        ranges,
+        vec![
+            None,
+            Some("bytes=100000-".to_string()),
+            Some("bytes=200000-".to_string()),
+            Some("bytes=300000-".to_string()),
+            Some("bytes=400000-".to_string()),
+        ]
+    );
+}
+
+// Proves a part that already holds every byte (a crash before the rename) is verified and
+// moved into place when the storage host answers 416, without downloading again.
+#[test]
+fn complete_part_is_finished_on_416() {
+    let data = Pattern::pseudo_random(10, 200_000);
+    let platform = one_artifact("run-416", Blob::new(data.clone()));
+    let dir = temp_dir();
+    let item_dir = dir.join("run-416/slide-1");
+    std::fs::create_dir_all(&item_dir).unwrap();
+    std::fs::write(item_dir.join("cells.json.part"), data.to_vec()).unwrap();
+
+    let report = client(&platform, 3)
+        .run("run-416")
+        .download_to(&dir, &fast())
+        .unwrap();
+
+    assert_eq!(report.downloaded, vec![item_dir.join("cells.json")]);
+    assert_eq!(
+        std::fs::read(item_dir.join("cells.json")).unwrap(),
+        data.to_vec()
+    );
+    assert!(!item_dir.join("cells.json.part").exists());
+    let storage = platform.storage_requests("a1");
+    assert_eq!(storage.len(), 1);
+    assert_eq!(storage[0].header("range"), Some("bytes=200000-"));
 }
 
 // Proves a stalled body hits the per-read timeout and is resumed where it stopped.

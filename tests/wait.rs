@@ -49,6 +49,7 @@ fn returns_the_terminated_run() {
         .wait(
             &WaitOptions::default()
                 .interval(Duration::from_millis(10))
+                .timeout(Duration::from_secs(30))
                 .on_progress(move |r| seen.lock().push(r.state.clone())),
         )
         .unwrap();

@@ -330,14 +330,14 @@ fn fetch(
             total,
         });
     }
-    if let Some(total) = total {
-        if state.len != total {
-            return Err(Error::Transport {
-                operation: OPERATION.to_string(),
-                kind: TransportKind::TruncatedBody,
-                message: format!("the body ended after {} of {total} bytes", state.len),
-            });
-        }
+    if let Some(total) = total
+        && state.len != total
+    {
+        return Err(Error::Transport {
+            operation: OPERATION.to_string(),
+            kind: TransportKind::TruncatedBody,
+            message: format!("the body ended after {} of {total} bytes", state.len),
+        });
     }
     file.sync_all().map_err(|e| Error::io(part, e))?;
     Ok(state)

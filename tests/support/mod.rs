@@ -589,22 +589,21 @@ fn serve_blob(
         }
         out.write_all(&buf[..n])?;
         sent += n as u64;
-        if let Some((after, pause)) = stall {
-            if sent >= after {
-                // Go silent (the client's per-read timeout should fire), then hang up.
-                out.flush()?;
-                std::thread::sleep(pause);
-                return Ok(false);
-            }
+        if let Some((after, pause)) = stall
+            && sent >= after
+        {
+            // Go silent (the client's per-read timeout should fire), then hang up.
+            out.flush()?;
+            std::thread::sleep(pause);
+            return Ok(false);
         }
     }
     out.flush()?;
-    if sent == body_len {
-        if let Some(g) = state.lock().gate.as_mut() {
-            if g.artifact_id == id {
-                g.open = true;
-            }
-        }
+    if sent == body_len
+        && let Some(g) = state.lock().gate.as_mut()
+        && g.artifact_id == id
+    {
+        g.open = true;
     }
     // A cut body ends the connection mid-way, like a reset link.
     Ok(cut.is_none())
