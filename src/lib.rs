@@ -30,7 +30,9 @@
 mod api;
 pub mod auth;
 pub mod cache;
+pub mod checksum;
 mod client;
+mod download;
 mod error;
 pub mod models;
 #[cfg(feature = "async")]
@@ -43,11 +45,16 @@ pub mod sandbox;
 pub mod settings;
 mod status;
 mod token;
+mod wait;
 
 pub use api::{Api, user_agent};
 pub use client::{Client, ClientBuilder};
 #[doc(hidden)]
 pub use client::{external_pool_len, reset_pools};
+pub use download::{
+    ArtifactFailure, DEFAULT_CHECKSUM_KEY, DownloadEvent, DownloadOptions, DownloadReport,
+    ItemFailure,
+};
 pub use error::{ApiError, Error, Result, TransportKind};
 pub use pagination::Pages;
 pub use resources::*;
@@ -57,6 +64,7 @@ pub use status::{
     item_status, run_progress, run_status,
 };
 pub use token::TokenProvider;
+pub use wait::WaitOptions;
 
 // Compiles the README's examples as doc tests.
 #[cfg(doctest)]

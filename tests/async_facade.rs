@@ -137,3 +137,45 @@ async fn items_iterate_page_by_page() {
         .unwrap_err();
     assert!(bad.to_string().contains("page_size"));
 }
+
+// Proves a whole run — submit, wait, download with verified checksums — works through the facade.
+#[cfg(feature = "sandbox")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_wait_and_download_through_the_facade() {
+    use aignostics::sandbox::{Sandbox, SandboxUser, example_item};
+    use aignostics::{DownloadOptions, WaitOptions, models::RunCreationRequest};
+    use std::time::Duration;
+
+    let sandbox = Sandbox::builder()
+        .processing_time(Duration::from_millis(600))
+        .start()
+        .unwrap();
+    let token = common::unique_token("async-sandbox");
+    sandbox.add_user(&token, SandboxUser::alice());
+    let c = nonblocking::Client::from(sandbox.client(&token).unwrap());
+    let request =
+        RunCreationRequest::new("he-tme", [example_item("slide-a"), example_item("slide-b")]);
+    let run = c.runs().submit(request).await.unwrap();
+    let done = run
+        .wait(WaitOptions::default().interval(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    assert_eq!(done.state.as_str(), "TERMINATED");
+    let dir = std::env::temp_dir().join(format!("aignostics-async-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = run
+        .download_to(
+            dir.clone(),
+            DownloadOptions::default().poll_interval(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert!(!report.downloaded.is_empty());
+    for path in &report.downloaded {
+        assert!(path.starts_with(dir.join(run.id())), "{}", path.display());
+        assert!(std::fs::metadata(path).unwrap().len() > 0);
+    }
+    assert_eq!(sandbox.storage_requests_with_authorization(), 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -44,6 +44,7 @@ use crate::models::{
     SubjectType, VersionDocumentResponse, VersionReadResponse,
 };
 use crate::pagination::Pages;
+use crate::{DownloadOptions, DownloadReport, WaitOptions};
 
 /// Runs blocking work on tokio's blocking pool; a panic in it is resumed here.
 async fn blocking<T, F>(work: F) -> Result<T>
@@ -383,6 +384,11 @@ facade! {
         /// Lets a subject read the run; see [`crate::Run::grant_access`].
         async fn grant_access(subject_type: SubjectType, subject_id: String) -> GrantReadResponse =
             |r| r.grant_access(subject_type, &subject_id);
+        /// Waits until the run terminates; see [`crate::Run::wait`].
+        async fn wait(options: WaitOptions) -> RunReadResponse = |r| r.wait(&options);
+        /// Downloads the run's results into `dir`; see [`crate::Run::download_to`].
+        async fn download_to(dir: PathBuf, options: DownloadOptions) -> DownloadReport =
+            |r| r.download_to(&dir, &options);
     }
 }
 

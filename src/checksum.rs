@@ -1,0 +1,133 @@
+//! CRC32C checksums in the platform's format: the base64 of the big-endian 4-byte digest
+//! (`checksum_base64_crc32c` in artifact metadata, e.g. `"4waSgw=="` for `123456789`).
+//!
+//! Use these to prepare the metadata of input artifacts before submitting a run:
+//!
+//! ```no_run
+//! let checksum = aignostics::checksum::crc32c_base64_file("slide-1.svs")?;
+//! let metadata = serde_json::json!({ "checksum_base64_crc32c": checksum });
+//! # Ok::<(), aignostics::Error>(())
+//! ```
+//!
+//! Downloads verify output artifacts with the same digest while they stream; see
+//! [`Run::download_to`](crate::Run::download_to).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Read size when hashing files and readers (large enough that the hardware CRC dominates).
+const CHUNK: usize = 1024 * 1024;
+
+/// The base64 CRC32C of `data`.
+///
+/// ```
+/// assert_eq!(aignostics::checksum::crc32c_base64(b"123456789"), "4waSgw==");
+/// ```
+pub fn crc32c_base64(data: &[u8]) -> String {
+    encode(crc32c::crc32c(data))
+}
+
+/// The base64 CRC32C of everything `reader` yields, read in 1 MiB chunks (memory stays
+/// constant whatever the size).
+///
+/// ```
+/// let digest = aignostics::checksum::crc32c_base64_reader(&b"123456789"[..])?;
+/// assert_eq!(digest, "4waSgw==");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn crc32c_base64_reader(reader: impl Read) -> io::Result<String> {
+    crc32c_reader(reader).map(|(crc, _)| encode(crc))
+}
+
+/// The base64 CRC32C of the file at `path`; an I/O failure names the file.
+///
+/// ```no_run
+/// let digest = aignostics::checksum::crc32c_base64_file("slide-1.svs")?;
+/// # Ok::<(), aignostics::Error>(())
+/// ```
+pub fn crc32c_base64_file(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
+    crc32c_file(path)
+        .map(|(crc, _)| encode(crc))
+        .map_err(|e| Error::io(path, e))
+}
+
+/// The raw CRC32C and length of a file.
+pub(crate) fn crc32c_file(path: &Path) -> io::Result<(u32, u64)> {
+    crc32c_reader(File::open(path)?)
+}
+
+/// The raw CRC32C and length of everything `reader` yields.
+pub(crate) fn crc32c_reader(mut reader: impl Read) -> io::Result<(u32, u64)> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut crc = 0u32;
+    let mut len = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok((crc, len)),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        len += n as u64;
+    }
+}
+
+/// The platform's text form of a digest: standard base64 (with padding) of the big-endian bytes.
+pub(crate) fn encode(crc: u32) -> String {
+    // Four bytes are all we ever encode, so a dependency for base64 would not earn its place.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = crc.to_be_bytes();
+    let sextets = [
+        b[0] >> 2,
+        ((b[0] & 0x03) << 4) | (b[1] >> 4),
+        ((b[1] & 0x0f) << 2) | (b[2] >> 6),
+        b[2] & 0x3f,
+        b[3] >> 2,
+        (b[3] & 0x03) << 4,
+    ];
+    let mut out: String = sextets
+        .iter()
+        .map(|&s| char::from(ALPHABET[usize::from(s)]))
+        .collect();
+    out.push_str("==");
+    out
+}
+
+/// Whether a published checksum (as text) names the digest `crc`. Surrounding whitespace and
+/// missing padding are tolerated; anything else must match exactly.
+pub(crate) fn matches(expected: &str, crc: u32) -> bool {
+    let ours = encode(crc);
+    expected.trim().trim_end_matches('=') == ours.trim_end_matches('=')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves the encoding against known CRC32C vectors (RFC 3720 check value and others).
+    #[test]
+    fn known_vectors() {
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
+        assert_eq!(encode(0xE306_9283), "4waSgw==");
+        assert_eq!(crc32c_base64(b""), "AAAAAA==");
+        assert_eq!(encode(0xFFFF_FFFF), "/////w==");
+        assert_eq!(encode(0x0000_0001), "AAAAAQ==");
+        // 32 zero bytes: CRC32C 0x8A9136AA (RFC 3720, B.4).
+        assert_eq!(crc32c::crc32c(&[0u8; 32]), 0x8A91_36AA);
+        assert_eq!(crc32c_base64(&[0u8; 32]), "ipE2qg==");
+    }
+
+    // Proves comparison tolerates whitespace and missing padding but not a different digest.
+    #[test]
+    fn comparison() {
+        assert!(matches("4waSgw==", 0xE306_9283));
+        assert!(matches(" 4waSgw \n", 0xE306_9283));
+        assert!(!matches("4waSgx==", 0xE306_9283));
+        assert!(!matches("", 0xE306_9283));
+    }
+}
