@@ -1,29 +1,223 @@
 //! # aignostics
 //!
-//! The Rust client of the [Aignostics Platform](https://platform.aignostics.com).
+//! The Rust client of the [Aignostics Platform](https://platform.aignostics.com), which runs
+//! computational-pathology applications (such as Atlas H&E-TME) on whole-slide images.
 //!
-//! A [`Client`] reads the current user ([`Client::me`]) and hands out one handler per API
-//! area, each a cheap clone of the client:
-//! [`applications()`](Client::applications) ([`Applications`]),
-//! [`versions()`](Client::versions) ([`Versions`], with [`Documents`]),
-//! [`runs()`](Client::runs) ([`Runs`]: validated submit and run lists),
-//! [`run(id)`](Client::run) ([`Run`]: details, items, artifacts, cancel, custom metadata, sharing),
-//! [`grants()`](Client::grants) ([`Grants`]) and [`share_tokens()`](Client::share_tokens)
-//! ([`ShareTokens`]). Lists are lazy [`Pages`] iterators; reads are cached per user; writes are
-//! never retried. [`run_status`], [`item_status`] and friends say what a state means.
+//! The crate is **blocking first**: every call is a plain function call on a [`Client`], which
+//! suits scripts, batch jobs and services without an async runtime. An [async facade](#async)
+//! with the same operations is one feature flag away.
+//!
+//! * [Quick start](#quick-start)
+//! * [Authentication](#authentication)
+//! * [The handlers](#the-handlers)
+//! * [Caching](#caching)
+//! * [Errors](#errors)
+//! * [Retries and timeouts](#retries-and-timeouts)
+//! * [Downloads](#downloads)
+//! * [Async](#async)
+//! * [Sandbox](#sandbox)
+//! * [Command-line tool](#command-line-tool)
+//! * [Feature flags](#feature-flags)
+//! * [Minimum supported Rust version](#minimum-supported-rust-version)
+//!
+//! # Quick start
+//!
+//! No platform account is needed to see the whole flow: the `sandbox` feature starts an
+//! in-process platform. `cargo run --features sandbox --example quickstart` runs this, with
+//! progress output:
+//!
+//! ```
+//! # #[cfg(feature = "sandbox")] {
+//! use std::time::Duration;
+//! use aignostics::models::RunCreationRequest;
+//! use aignostics::sandbox::{self, Sandbox};
+//! use aignostics::{DownloadOptions, WaitOptions};
+//!
+//! let platform = Sandbox::builder().processing_time(Duration::from_millis(300)).start()?;
+//! let client = platform.client(sandbox::ALICE_TOKEN)?;
+//!
+//! for app in client.applications().list().iter() {
+//!     println!("application {}", app?.application_id);
+//! }
+//! let request = RunCreationRequest::new("he-tme", [sandbox::example_item("slide-1")]);
+//! let run = client.runs().submit(request)?;            // validated before it is sent
+//! run.wait(&WaitOptions::default().interval(Duration::from_millis(50)))?;
+//!
+//! let dir = std::env::temp_dir().join("aignostics-guide");
+//! std::fs::create_dir_all(&dir).expect("temp dir");
+//! let report = run.download_to(&dir, &DownloadOptions::default())?; // verified, atomic
+//! assert!(report.is_complete());
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # }
+//! # Ok::<(), aignostics::Error>(())
+//! ```
+//!
+//! Against the real platform, build the client with your credentials instead:
 //!
 //! ```no_run
 //! use aignostics::{Client, TokenProvider};
 //!
-//! let client = Client::builder()
-//!     .token_provider(TokenProvider::new(|| std::env::var("AIGNOSTICS_TOKEN").unwrap_or_default()))
-//!     .build()?;
+//! let client = Client::new()?; // logs in like the Python SDK, sharing its token file
+//! let me = client.me()?;
+//! println!("{} in {}", me.user.id, me.organization.id);
+//! # Ok::<(), aignostics::Error>(())
+//! ```
+//!
+//! # Authentication
+//!
+//! Every request carries `Authorization: Bearer <token>`. Where the token comes from is chosen
+//! when the client is built:
+//!
+//! * **Internal login** ([`Client::new`]): the token in `~/.cache/aignostics/.token` (shared
+//!   with the Python SDK) while it is valid for more than five minutes, otherwise a refresh
+//!   token (`AIGNOSTICS_REFRESH_TOKEN`), the browser (authorization code + PKCE) or the device
+//!   flow; see [`auth`]. `Client::builder().cache_token(false)` keeps the token in memory only.
+//! * **Your own token source** ([`TokenProvider`]): a closure returning the raw token, called
+//!   for every request. Use it for service accounts, tokens held elsewhere, and tests. The
+//!   internal login and the token file are then never touched.
+//! * **Machine-to-machine**: [`auth::ClientCredentials`] is a ready-made provider for the
+//!   client-credentials grant (cached, refreshed ahead of expiry, one refresh in flight), and
+//!   with the `redis` feature a whole fleet of workers can share one token (see
+//!   `docs/FLEET_TOKENS.md`).
+//!
+//! ```no_run
+//! use aignostics::{Client, TokenProvider, auth::ClientCredentials};
+//!
+//! let credentials = ClientCredentials::new(
+//!     "https://login.example.com/oauth/token",
+//!     "my-client-id",
+//!     std::env::var("CLIENT_SECRET").unwrap_or_default(),
+//!     "https://aignostics-platform-samia",
+//! );
+//! let client = Client::builder().token_provider(credentials.into()).build()?;
+//! # Ok::<(), aignostics::Error>(())
+//! ```
+//!
+//! Create a provider once and clone it: clones share one pooled connection agent, while every
+//! [`TokenProvider::new`] is a new provider (see [Caching](#caching)). `docs/AUTHENTICATION.md`
+//! has the details.
+//!
+//! # The handlers
+//!
+//! A [`Client`] reads the current user ([`Client::me`]) and hands out one handler per API
+//! area, each a cheap clone of the client:
+//!
+//! | Handler | What it does |
+//! |---|---|
+//! | [`applications()`](Client::applications) → [`Applications`] | the application catalog |
+//! | [`versions()`](Client::versions) → [`Versions`], [`Documents`] | versions (semver-ordered), their artifact schemas and documents |
+//! | [`runs()`](Client::runs) → [`Runs`] | submit (validated first) and list runs with every filter |
+//! | [`run(id)`](Client::run) → [`Run`] | details, items, artifacts, cancel, delete, custom metadata, sharing, [`wait`](Run::wait), [`download_to`](Run::download_to) |
+//! | [`grants()`](Client::grants) → [`Grants`] | access grants |
+//! | [`share_tokens()`](Client::share_tokens) → [`ShareTokens`] | share tokens for read-only sharing of runs |
+//!
+//! Required parameters are positional, optional ones are builder methods. Lists are lazy
+//! [`Pages`] iterators of `Result<T>`: the next page is fetched only when needed.
+//! [`run_status`], [`item_status`] and friends say what a state means, as the TypeScript SDK
+//! defines it. All request and response types live in [`models`], named as in the API.
+//!
+//! ```no_run
+//! # let client = aignostics::Client::new()?;
 //! for run in client.runs().list().application_id("he-tme").submitted_by("me").iter().take(5) {
 //!     let run = run?;
 //!     println!("{} {} {:.0}%", run.run_id, run.status(), run.progress());
 //! }
 //! # Ok::<(), aignostics::Error>(())
 //! ```
+//!
+//! # Caching
+//!
+//! Reads are kept for a short time in a process-wide, bounded LRU: 300 s for the user,
+//! applications and versions, 15 s for anything about runs. Entries are keyed by API root,
+//! **user** (a SHA-256 digest of the token), operation and arguments, so one user's data is
+//! never served to another. Failures are never cached; every successful write drops the
+//! writer's entries. [`Client::nocache`] skips the lookup (and still stores the fresh result);
+//! [`cache::clear`] empties it. TTLs are settings (`AIGNOSTICS_RUN_CACHE_TTL`, …; 0 disables).
+//! `docs/CACHING.md` explains the keys, isolation and the connection pools.
+//!
+//! # Errors
+//!
+//! Every failure is an [`Error`]. Decide with its predicates rather than matching on text:
+//!
+//! ```no_run
+//! # let client = aignostics::Client::new()?;
+//! match client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6").cancel() {
+//!     Ok(()) => println!("cancelled"),
+//!     Err(e) if e.is_conflict() => println!("already cancelled"),
+//!     Err(e) if e.is_not_found() || e.is_forbidden() => println!("no such run for you"),
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok::<(), aignostics::Error>(())
+//! ```
+//!
+//! API errors carry the status, the operation, the server's `detail` and 422 validation
+//! entries ([`ApiError`]). No error, log line or `Debug` output ever contains a token.
+//!
+//! # Retries and timeouts
+//!
+//! Reads are retried on 5xx, 429 (honouring `Retry-After`), timeouts, connection resets and
+//! truncated bodies, with exponential backoff and jitter: 4 calls in all by default, waits from
+//! 0.1 s up to 60 s. Writes (submit, cancel, delete, metadata updates, grants, share tokens) are
+//! never retried once sent. Each operation group has its own connect/response timeout (30 s by
+//! default); downloads use a per-read timeout instead of a whole-body one. All of it is in
+//! [`Settings`], read from `AIGNOSTICS_*` variables ([`settings`] lists them).
+//!
+//! # Downloads
+//!
+//! [`Run::download_to`] writes `dir/{run_id}/{external_id}/{artifact}{ext}` and never presents
+//! a partial or corrupt file as complete: each artifact streams into a `.part` file, resumes
+//! with `Range` after a broken connection (with a fresh signed URL), is checked against its
+//! CRC32C while streaming, and is renamed into place only when the checksum matches. Files
+//! already complete are skipped without a request. Items are downloaded as they finish, by
+//! several worker threads; a [`DownloadReport`] lists what was downloaded, skipped and failed.
+//! [`checksum::crc32c_base64_file`] prepares the checksums of input slides. See
+//! `docs/DOWNLOADS.md`.
+//!
+//! # Async
+//!
+//! With the `async` feature, [`nonblocking::Client`] (`From<Client>`) offers the same operations
+//! as `async fn`s, running each blocking call on tokio's blocking pool, with the same models and
+//! errors:
+//!
+//! ```no_run
+//! # #[cfg(feature = "async")]
+//! # async fn demo(client: aignostics::Client) -> aignostics::Result<()> {
+//! let client = aignostics::nonblocking::Client::from(client);
+//! let (me, app) = tokio::join!(client.me(), client.application("he-tme".to_string()));
+//! # Ok(()) }
+//! ```
+//!
+//! Calling the blocking client inside an async task blocks a runtime worker for the whole
+//! request; use the facade (or `spawn_blocking`) there.
+//!
+//! # Sandbox
+//!
+//! The `sandbox` feature adds [`sandbox::Sandbox`]: the whole API on a loopback port, with
+//! users, runs that progress, real artifacts behind signed URLs, and fault injection, for
+//! examples and for testing your own pipelines. `docs/TESTING.md` shows how to use it.
+//!
+//! # Command-line tool
+//!
+//! The `cli` feature builds the `aignostics` binary (`cargo install aignostics --features cli`):
+//! `login`, `whoami`, `applications`, `versions`, `runs submit|list|show|wait|download|…`,
+//! `share-tokens`, and `sandbox` to serve a local platform. `--json` prints machine-readable
+//! output. See `docs/CLI.md`.
+//!
+//! # Feature flags
+//!
+//! | Feature | Adds |
+//! |---|---|
+//! | *(none)* | the blocking client, internal login, M2M credentials, downloads |
+//! | `async` | [`nonblocking`], on tokio's blocking pool (tokio with `rt` only) |
+//! | `sandbox` | [`sandbox`], an in-process platform emulator |
+//! | `cli` | the `aignostics` binary (implies `sandbox`) |
+//! | `redis` | a Redis-shared client-credentials token for fleets of workers |
+//! | `platform-verifier` | TLS verification with the operating system's trust store |
+//!
+//! # Minimum supported Rust version
+//!
+//! Rust 1.88. The MSRV is raised only in a minor release, never in a patch release, and the
+//! change is noted in the changelog.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
