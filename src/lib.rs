@@ -264,3 +264,8 @@ pub use wait::WaitOptions;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+// Compiles the fleet token guide's example.
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../docs/FLEET_TOKENS.md")]
+struct FleetTokensDoctests;

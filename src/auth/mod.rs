@@ -19,12 +19,19 @@
 //! For services, [`ClientCredentials`] is a [`TokenProvider`](crate::TokenProvider) for the
 //! client-credentials grant; [`ExpiringTokenSource`] and [`provider_from`] plug any other token
 //! source in. See `docs/AUTHENTICATION.md` for the full picture.
+//!
+//! Fleets of workers on many machines can share one machine token instead of each asking the
+//! identity provider: with the `redis` feature, `RedisTokenCache` keeps the token in Redis,
+//! refreshes it once for the whole fleet and serves it stale-while-revalidate. See
+//! `docs/FLEET_TOKENS.md` for a fleet example, the exact semantics and the failure behaviour.
 
 mod browser;
 mod device;
 mod http;
 mod jwt;
 mod m2m;
+#[cfg(feature = "redis")]
+mod redis_cache;
 mod store;
 
 use std::collections::HashMap;
@@ -43,6 +50,8 @@ use crate::retry::Idempotency;
 use crate::settings::Settings;
 
 pub use m2m::{ClientCredentials, ExpiringTokenSource, provider_from};
+#[cfg(feature = "redis")]
+pub use redis_cache::RedisTokenCache;
 
 /// Opens a URL in a browser (see [`Login::browser`]).
 type Opener = dyn Fn(&str) -> std::io::Result<()> + Send + Sync;

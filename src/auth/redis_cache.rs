@@ -1,0 +1,689 @@
+//! One machine token for a fleet of processes, shared through Redis: kept in memory while
+//! fresh, refreshed near expiry by exactly one process (a Redis lock with a TTL), served
+//! stale-while-revalidate meanwhile, and fetched from the process's own source when Redis is
+//! unreachable.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Condvar, Mutex};
+use serde::{Deserialize, Serialize};
+
+use super::m2m::{ExpiringTokenSource, provider_from};
+use crate::error::{Error, Result, redact_url};
+use crate::token::TokenProvider;
+
+const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(300);
+const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(30);
+const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+const DEFAULT_PEER_WAIT: Duration = Duration::from_secs(5);
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(100);
+const DEFAULT_RECONNECT_AFTER: Duration = Duration::from_secs(5);
+/// At most one warning of each kind per cache in this period, however many calls fail.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes the lock only if it still holds our owner id: a lock that expired and was taken by
+/// another process must not be released by us.
+const RELEASE_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// One machine token shared by many processes through Redis, refreshed once for the whole
+/// fleet.
+///
+/// Each process keeps the token in memory and serves it without contacting Redis while it is
+/// fresh. Once it is inside the refresh window (default 5 minutes before expiry), one process
+/// of the fleet takes a lock in Redis (`SET {key}:lock <owner> NX PX <lock TTL>`), asks its
+/// `source` for a new token, stores it under `key` (`{"token": …, "expires_at_ms": …}` with a
+/// Redis TTL equal to the remaining validity) and releases the lock. The other processes keep
+/// serving their still-valid token meanwhile and pick the new one up from Redis. An expired
+/// token is never served: a process without a valid token waits for the lock holder (polling
+/// Redis, at most [`peer_wait`](Self::peer_wait)) and then asks its own source. A lock holder
+/// that dies is replaced once the lock TTL has passed.
+///
+/// When Redis is unreachable, the process uses its own source (one request in flight at a
+/// time), logs a warning at most once a minute, and dials Redis again after
+/// [`reconnect_after`](Self::reconnect_after). Connect and I/O timeouts are short (500 ms), so
+/// a dead Redis does not stall calls.
+///
+/// The source should refresh its own tokens no later than this cache does: for
+/// [`ClientCredentials`](super::ClientCredentials), keep its `refresh_before` at least the
+/// refresh window (both default to 5 minutes).
+///
+/// Clones share the in-memory token and the connection. `Debug` shows neither the token nor
+/// the Redis password. See `docs/FLEET_TOKENS.md` for a fleet example and failure behaviour.
+///
+/// ```no_run
+/// use aignostics::{Client, TokenProvider, auth::{ClientCredentials, RedisTokenCache}};
+///
+/// let credentials = ClientCredentials::new(
+///     "https://example.eu.auth0.com/oauth/token",
+///     std::env::var("M2M_CLIENT_ID").unwrap_or_default(),
+///     std::env::var("M2M_CLIENT_SECRET").unwrap_or_default(),
+///     "https://aignostics-platform-samia",
+/// );
+/// let shared = RedisTokenCache::new(
+///     "redis://:password@redis.internal:6379/0",
+///     "aignostics:m2m-token",
+///     credentials,
+/// )?;
+/// let client = Client::builder()
+///     .token_provider(TokenProvider::from(shared))
+///     .build()?;
+/// # Ok::<(), aignostics::Error>(())
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RedisTokenCache {
+    client: redis::Client,
+    /// The URL without password or query, for `Debug` and log lines.
+    url: String,
+    /// The password, only to scrub it from messages of the Redis client.
+    password: Option<String>,
+    key: String,
+    lock_key: String,
+    /// This instance's lock owner id (random).
+    owner: String,
+    source: Arc<dyn ExpiringTokenSource>,
+    refresh_window: Duration,
+    lock_ttl: Duration,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    peer_wait: Duration,
+    poll_interval: Duration,
+    reconnect_after: Duration,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    done: Condvar,
+    link: Mutex<Link>,
+}
+
+#[derive(Default)]
+struct State {
+    current: Option<(String, SystemTime)>,
+    in_flight: bool,
+    /// Completed revalidations so far.
+    round: u64,
+    /// The message of the last failed revalidation and its round.
+    last_error: Option<(u64, String)>,
+    /// A token inside the refresh window is served without asking Redis again until then.
+    quiet_until: Option<Instant>,
+}
+
+/// The connection to Redis and what is known about its health.
+#[derive(Default)]
+struct Link {
+    conn: Option<redis::Connection>,
+    /// Redis failed; it is not dialled again before this moment.
+    down_until: Option<Instant>,
+    down: bool,
+    /// When each kind of warning was last logged.
+    warned: [Option<Instant>; 4],
+}
+
+/// Kinds of warnings, each rate-limited on its own so one kind never hides another.
+#[derive(Clone, Copy)]
+enum Warning {
+    RedisDown = 0,
+    PeerWait = 1,
+    RefreshFailed = 2,
+    BadEntry = 3,
+}
+
+/// The entry stored in Redis.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    token: String,
+    expires_at_ms: u64,
+}
+
+/// Why a revalidation through Redis did not produce a token.
+enum Failure {
+    /// Redis could not be used (already logged).
+    Redis,
+    /// The source failed.
+    Source(Error),
+}
+
+type Step<T> = std::result::Result<T, Failure>;
+
+impl std::fmt::Debug for RedisTokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTokenCache")
+            .field("redis_url", &self.url)
+            .field("key", &self.key)
+            .field("refresh_window", &self.refresh_window)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("expires_at", &self.expires_at())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisTokenCache {
+    /// A cache of `source`'s tokens in Redis at `redis_url` (`redis://[:password@]host[:port][/db]`)
+    /// under `key`; the lock is `{key}:lock`. Nothing is contacted yet. Fails with
+    /// [`Error::Config`] for a URL the Redis client does not accept and with
+    /// [`Error::InvalidInput`] for an empty key.
+    pub fn new<S>(redis_url: &str, key: impl Into<String>, source: S) -> Result<Self>
+    where
+        S: ExpiringTokenSource + 'static,
+    {
+        let url = redact_redis_url(redis_url);
+        let client = redis::Client::open(redis_url)
+            .map_err(|e| Error::Config(format!("invalid Redis URL {url}: {e}")))?;
+        let password = client
+            .get_connection_info()
+            .redis_settings()
+            .password()
+            .filter(|p| !p.is_empty())
+            .map(str::to_string);
+        let key = key.into();
+        if key.is_empty() {
+            return Err(Error::InvalidInput(
+                "the Redis key of the token cache is empty".into(),
+            ));
+        }
+        Ok(Self {
+            client,
+            url,
+            password,
+            lock_key: format!("{key}:lock"),
+            key,
+            owner: owner_id(),
+            source: Arc::new(source),
+            refresh_window: DEFAULT_REFRESH_WINDOW,
+            lock_ttl: DEFAULT_LOCK_TTL,
+            connect_timeout: DEFAULT_REDIS_TIMEOUT,
+            io_timeout: DEFAULT_REDIS_TIMEOUT,
+            peer_wait: DEFAULT_PEER_WAIT,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            reconnect_after: DEFAULT_RECONNECT_AFTER,
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                done: Condvar::new(),
+                link: Mutex::new(Link::default()),
+            }),
+        })
+    }
+
+    /// How long before expiry the token is replaced (default 5 minutes). Keep it well below
+    /// the token lifetime.
+    pub fn refresh_window(mut self, window: Duration) -> Self {
+        self.refresh_window = window;
+        self
+    }
+
+    /// How long the refresh lock lives if its holder never releases it, e.g. because the
+    /// process died (default 30 s). Make it longer than a token request takes.
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Timeout for connecting to Redis (default 500 ms).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Timeout for each read and write on the Redis connection (default 500 ms).
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.io_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long a process without a valid token waits for another process's refresh before
+    /// asking its own source (default 5 s).
+    pub fn peer_wait(mut self, wait: Duration) -> Self {
+        self.peer_wait = wait;
+        self
+    }
+
+    /// How often Redis is polled while waiting for another process's refresh, and how long a
+    /// token inside the refresh window is served before Redis is asked again (default 100 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long to use the own source only, after Redis failed, before dialling Redis again
+    /// (default 5 s).
+    pub fn reconnect_after(mut self, backoff: Duration) -> Self {
+        self.reconnect_after = backoff;
+        self
+    }
+
+    /// When the token held in memory expires; `None` before the first token.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.shared
+            .state
+            .lock()
+            .current
+            .as_ref()
+            .map(|(_, exp)| *exp)
+    }
+
+    /// A valid access token: from memory, from Redis, or from the source.
+    pub fn token(&self) -> Result<String> {
+        self.token_with_expiry().map(|(token, _)| token)
+    }
+
+    /// A valid access token and its expiry.
+    pub fn token_with_expiry(&self) -> Result<(String, SystemTime)> {
+        let shared = &self.shared;
+        let mut state = shared.state.lock();
+        loop {
+            let now = SystemTime::now();
+            if let Some((token, exp)) = &state.current
+                && now < *exp
+            {
+                let fresh = now + self.refresh_window < *exp;
+                let quiet = state.quiet_until.is_some_and(|q| Instant::now() < q);
+                // Inside the window, another thread of this process revalidating (or a recent
+                // revalidation) means the still-valid token is served.
+                if fresh || quiet || state.in_flight {
+                    return Ok((token.clone(), *exp));
+                }
+                break;
+            }
+            if !state.in_flight {
+                break;
+            }
+            let round = state.round;
+            while state.in_flight && state.round == round {
+                shared.done.wait(&mut state);
+            }
+            if let Some((failed, message)) = &state.last_error
+                && *failed == state.round
+                && state.round == round + 1
+            {
+                return Err(Error::Auth(message.clone()));
+            }
+        }
+        state.in_flight = true;
+        let held = state
+            .current
+            .clone()
+            .filter(|(_, exp)| SystemTime::now() < *exp);
+        drop(state);
+
+        // Clears the in-flight flag even if the source panics, so waiters never hang.
+        struct Finish<'a> {
+            shared: &'a Shared,
+            quiet: Duration,
+            outcome: Option<std::result::Result<(String, SystemTime), String>>,
+        }
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                let mut state = self.shared.state.lock();
+                state.in_flight = false;
+                state.round += 1;
+                state.quiet_until = Some(Instant::now() + self.quiet);
+                match self.outcome.take() {
+                    Some(Ok(current)) => {
+                        state.current = Some(current);
+                        state.last_error = None;
+                    }
+                    Some(Err(message)) => state.last_error = Some((state.round, message)),
+                    None => {
+                        state.last_error =
+                            Some((state.round, "the token refresh was interrupted".into()))
+                    }
+                }
+                self.shared.done.notify_all();
+            }
+        }
+        let mut finish = Finish {
+            shared,
+            quiet: self.poll_interval,
+            outcome: None,
+        };
+        let result = match self.revalidate(held.as_ref()) {
+            Ok((_, exp)) if SystemTime::now() >= exp => Err(Error::Auth(
+                "the token source returned an already expired token".into(),
+            )),
+            Err(e) => match held {
+                // A failed refresh ahead of expiry keeps the current token while it is valid.
+                Some((token, exp)) if SystemTime::now() < exp => {
+                    self.warn(
+                        Warning::RefreshFailed,
+                        format_args!(
+                            "refreshing the shared machine token failed, using the current one: {e}"
+                        ),
+                    );
+                    Ok((token, exp))
+                }
+                _ => Err(e),
+            },
+            ok => ok,
+        };
+        finish.outcome = Some(match &result {
+            Ok(current) => Ok(current.clone()),
+            Err(e) => Err(e.to_string()),
+        });
+        drop(finish);
+        result
+    }
+
+    /// A new or shared token, through Redis when it is usable, else from the source.
+    fn revalidate(&self, held: Option<&(String, SystemTime)>) -> Result<(String, SystemTime)> {
+        match self.through_redis(held) {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => {
+                self.warn(
+                    Warning::PeerWait,
+                    format_args!(
+                        "no shared machine token appeared in Redis at {} (key {:?}) within {:?} \
+                     while another process held the refresh lock; fetching this process's own",
+                        self.url, self.key, self.peer_wait
+                    ),
+                );
+                self.source.fetch()
+            }
+            Err(Failure::Source(e)) => Err(e),
+            Err(Failure::Redis) => self.source.fetch(),
+        }
+    }
+
+    /// The shared flow. `Ok(None)`: another process held the lock and no token appeared within
+    /// the peer wait.
+    fn through_redis(
+        &self,
+        held: Option<&(String, SystemTime)>,
+    ) -> Step<Option<(String, SystemTime)>> {
+        let entry = self.read_entry()?;
+        let now = SystemTime::now();
+        if let Some((token, exp)) = &entry
+            && now + self.refresh_window < *exp
+        {
+            return Ok(Some((token.clone(), *exp)));
+        }
+        if let Some(found) = self.refresh_if_lock_free()? {
+            return Ok(Some(found));
+        }
+        // Another process is refreshing: a token that is still valid is good enough meanwhile.
+        let valid = [entry.as_ref(), held]
+            .into_iter()
+            .flatten()
+            .filter(|(_, exp)| now < *exp)
+            .max_by_key(|(_, exp)| *exp);
+        if let Some(found) = valid {
+            return Ok(Some(found.clone()));
+        }
+        let deadline = Instant::now() + self.peer_wait;
+        while Instant::now() < deadline {
+            std::thread::sleep(self.poll_interval.min(deadline - Instant::now()));
+            if let Some((token, exp)) = self.read_entry()?
+                && SystemTime::now() < exp
+            {
+                return Ok(Some((token, exp)));
+            }
+            // The holder may have died: once its lock expires, this process refreshes.
+            if let Some(found) = self.refresh_if_lock_free()? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Takes the lock and refreshes; `None` when another process holds the lock.
+    fn refresh_if_lock_free(&self) -> Step<Option<(String, SystemTime)>> {
+        let ttl_ms = u64::try_from(self.lock_ttl.as_millis()).unwrap_or(u64::MAX);
+        let taken: Option<String> = self.redis(|c| {
+            redis::cmd("SET")
+                .arg(&self.lock_key)
+                .arg(&self.owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms)
+                .query(c)
+        })?;
+        if taken.is_none() {
+            return Ok(None);
+        }
+        let result = self.refresh_locked();
+        // A failed release is harmless: the lock expires with its TTL.
+        let _ = self.redis(|c| {
+            redis::cmd("EVAL")
+                .arg(RELEASE_SCRIPT)
+                .arg(1)
+                .arg(&self.lock_key)
+                .arg(&self.owner)
+                .query::<i64>(c)
+        });
+        result.map(Some)
+    }
+
+    /// With the lock held: the token another process stored just before, or a new one from the
+    /// source, stored in Redis.
+    fn refresh_locked(&self) -> Step<(String, SystemTime)> {
+        // The previous holder may have stored a token between our read and our lock.
+        if let Some((token, exp)) = self.read_entry()?
+            && SystemTime::now() + self.refresh_window < exp
+        {
+            return Ok((token, exp));
+        }
+        let (token, exp) = self.source.fetch().map_err(Failure::Source)?;
+        let remaining = exp
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let remaining_ms = u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX);
+        if remaining_ms > 0 {
+            let entry = Entry {
+                token: token.clone(),
+                expires_at_ms: unix_ms(exp),
+            };
+            // Not storing it only costs the fleet a second request; this process has its token.
+            if let Ok(value) = serde_json::to_string(&entry) {
+                let _ = self.redis(|c| {
+                    redis::cmd("SET")
+                        .arg(&self.key)
+                        .arg(value)
+                        .arg("PX")
+                        .arg(remaining_ms)
+                        .query::<()>(c)
+                });
+            }
+        }
+        Ok((token, exp))
+    }
+
+    /// The stored token and its expiry, if any is stored and readable.
+    fn read_entry(&self) -> Step<Option<(String, SystemTime)>> {
+        let raw: Option<String> = self.redis(|c| redis::cmd("GET").arg(&self.key).query(c))?;
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<Entry>(&raw) {
+            Ok(entry) => Ok(Some((
+                entry.token,
+                UNIX_EPOCH + Duration::from_millis(entry.expires_at_ms),
+            ))),
+            Err(_) => {
+                self.warn(
+                    Warning::BadEntry,
+                    format_args!(
+                        "the value under key {:?} in Redis at {} is not a token entry; ignoring it",
+                        self.key, self.url
+                    ),
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Runs `op` on the connection, connecting first if needed. While Redis is backing off
+    /// after a failure, fails at once without dialling.
+    fn redis<T>(
+        &self,
+        op: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Step<T> {
+        let mut link = self.shared.link.lock();
+        if link.conn.is_none() {
+            if link.down_until.is_some_and(|t| Instant::now() < t) {
+                return Err(Failure::Redis);
+            }
+            match self.connect() {
+                Ok(conn) => link.conn = Some(conn),
+                Err(e) => return Err(self.fail(&mut link, &e)),
+            }
+        }
+        let Some(conn) = link.conn.as_mut() else {
+            return Err(Failure::Redis);
+        };
+        match op(conn) {
+            Ok(value) => {
+                if link.down {
+                    link.down = false;
+                    link.down_until = None;
+                    log::info!(
+                        "Redis at {} (key {:?}) is reachable again; sharing the machine token",
+                        self.url,
+                        self.key
+                    );
+                }
+                Ok(value)
+            }
+            Err(e) => Err(self.fail(&mut link, &e)),
+        }
+    }
+
+    fn connect(&self) -> redis::RedisResult<redis::Connection> {
+        let conn = self
+            .client
+            .get_connection_with_timeout(self.connect_timeout)?;
+        conn.set_read_timeout(Some(self.io_timeout))?;
+        conn.set_write_timeout(Some(self.io_timeout))?;
+        Ok(conn)
+    }
+
+    /// Drops the connection, starts the back-off and warns (rate-limited).
+    fn fail(&self, link: &mut Link, error: &redis::RedisError) -> Failure {
+        let message = self.scrub(&error.to_string());
+        link.conn = None;
+        link.down = true;
+        link.down_until = Some(Instant::now() + self.reconnect_after);
+        if due(&mut link.warned[Warning::RedisDown as usize]) {
+            log::warn!(
+                "Redis at {} (key {:?}) is not usable ({message}); using this process's own \
+                 token source, trying Redis again after {:?}",
+                self.url,
+                self.key,
+                self.reconnect_after
+            );
+        }
+        Failure::Redis
+    }
+
+    /// Logs a warning unless one of its kind was logged within the last minute.
+    fn warn(&self, kind: Warning, message: std::fmt::Arguments<'_>) {
+        let due = due(&mut self.shared.link.lock().warned[kind as usize]);
+        if due {
+            log::warn!("{message}");
+        }
+    }
+
+    /// Removes the password from a message of the Redis client, should it ever contain it.
+    fn scrub(&self, message: &str) -> String {
+        match &self.password {
+            Some(p) => message.replace(p.as_str(), "***"),
+            None => message.to_string(),
+        }
+    }
+}
+
+impl ExpiringTokenSource for RedisTokenCache {
+    fn fetch(&self) -> Result<(String, SystemTime)> {
+        self.token_with_expiry()
+    }
+}
+
+impl From<RedisTokenCache> for TokenProvider {
+    fn from(cache: RedisTokenCache) -> Self {
+        provider_from(cache)
+    }
+}
+
+/// Whether a rate-limited warning last logged at `last` is due again; if so, records now.
+fn due(last: &mut Option<Instant>) -> bool {
+    if last.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+        return false;
+    }
+    *last = Some(Instant::now());
+    true
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A random lock owner id, unique across the fleet.
+fn owner_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_ok() {
+        return bytes.iter().map(|b| format!("{b:02x}")).collect();
+    }
+    // Without system randomness, process id and clock still tell owners apart.
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}
+
+/// The URL without user info (password), query or fragment.
+fn redact_redis_url(url: &str) -> String {
+    let url = redact_url(url);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves user info, password and query are removed from Redis URLs, and nothing else.
+    #[test]
+    fn redis_urls_are_redacted() {
+        assert_eq!(
+            redact_redis_url("redis://:s3cret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(
+            redact_redis_url("redis://user:s3cret@host/1?protocol=resp3"),
+            "redis://***@host/1"
+        );
+        assert_eq!(redact_redis_url("redis://host:6379"), "redis://host:6379");
+        assert_eq!(
+            redact_redis_url("redis+unix:///run/redis.sock?pass=s3cret"),
+            "redis+unix:///run/redis.sock"
+        );
+        assert!(!redact_redis_url("redis://a:b@c@host").contains('b'));
+    }
+
+    // Proves a bad URL and an empty key are typed errors that never show the password.
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        struct Never;
+        impl ExpiringTokenSource for Never {
+            fn fetch(&self) -> Result<(String, SystemTime)> {
+                Err(Error::Auth("never".into()))
+            }
+        }
+        let err = RedisTokenCache::new("http://:s3cret@host", "k", Never).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = RedisTokenCache::new("redis://127.0.0.1:1", "", Never).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    }
+}
