@@ -81,7 +81,7 @@ macro_rules! operations {
 
         impl Op {
             /// Every operation, in OpenAPI order.
-            #[allow(dead_code)]
+            #[cfg(test)]
             pub const ALL: &'static [Op] = &[$(Op::$variant),*];
 
             /// Short name used in errors, logs and cache keys.
@@ -90,7 +90,7 @@ macro_rules! operations {
             }
 
             /// The `operationId` in the OpenAPI file.
-            #[allow(dead_code)]
+            #[cfg(test)]
             pub fn operation_id(self) -> &'static str {
                 match self { $(Op::$variant => $operation_id),* }
             }
@@ -377,13 +377,6 @@ impl Api {
         Ok(value)
     }
 
-    /// An uncached call whose JSON answer is decoded.
-    #[allow(dead_code)]
-    pub(crate) fn fetch<T: DeserializeOwned>(&self, req: Request) -> Result<T> {
-        let raw = self.execute(&req)?;
-        decode(req.op.name(), &raw.body)
-    }
-
     /// A mutation: never retried once sent; on success every cached entry of this user goes.
     pub(crate) fn mutate(&self, req: Request) -> Result<RawResponse> {
         let token = self.token()?;
@@ -400,7 +393,6 @@ impl Api {
     }
 
     /// A call expected to answer with a redirect: returns its `Location` without following it.
-    #[allow(dead_code)]
     pub(crate) fn redirect_location(&self, req: Request) -> Result<String> {
         let raw = self.execute(&req)?;
         raw.location.ok_or_else(|| Error::UnexpectedResponse {

@@ -45,7 +45,7 @@ pub(crate) enum Idempotency {
 
 impl RetryPolicy {
     /// A policy that makes exactly one call.
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub const ONCE: RetryPolicy = RetryPolicy {
         attempts: 1,
         wait_min: Duration::ZERO,
