@@ -464,15 +464,8 @@ impl Api {
             .map_err(|e| Error::from_ureq(op, e))?;
 
         let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let location = header("location");
-        let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
+        let location = header(&response, "location");
+        let retry_after = retry_after(&response);
         let body = response
             .body_mut()
             .with_config()
@@ -505,9 +498,18 @@ impl Api {
     }
 }
 
-/// `Retry-After` in seconds (HTTP dates are rare for APIs and are ignored).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
+/// A response header as text, when present and printable.
+pub(crate) fn header<B>(response: &ureq::http::Response<B>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `Retry-After` in seconds, capped at a day (HTTP dates are rare for APIs and are ignored).
+pub(crate) fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
+    let secs: f64 = header(response, "retry-after")?.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
 }
 

@@ -89,13 +89,7 @@ fn send(
         .run()
         .map_err(|e| Error::from_ureq(operation, e))?;
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    let retry_after = crate::api::retry_after(&response);
     let body = response
         .body_mut()
         .with_config()

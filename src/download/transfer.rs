@@ -3,9 +3,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::{DownloadEvent, Engine, Job};
+use crate::api::{header, retry_after};
 use crate::checksum;
 use crate::error::{ApiError, Error, Result, TransportKind};
 
@@ -236,15 +236,9 @@ fn fetch(
         .map_err(|e| Error::from_ureq(OPERATION, e))?;
 
     let status = response.status().as_u16();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    let content_range = header("content-range");
+    let content_length =
+        header(&response, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    let content_range = header(&response, "content-range");
     let total = match status {
         206 => match content_range.as_deref().and_then(parse_content_range) {
             Some(range) if range.start == Some(state.len) => range
@@ -285,7 +279,7 @@ fn fetch(
             ));
         }
         400..=599 => {
-            let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
+            let retry_after = retry_after(&response);
             // The storage host's body is not quoted: it may echo parts of the signed request.
             let mut error = ApiError::from_body(OPERATION, status, &[], retry_after);
             error.detail = Some("answered by the storage host".to_string());
@@ -378,12 +372,6 @@ fn parse_content_range(value: &str) -> Option<ContentRange> {
         }
     };
     Some(ContentRange { start, total })
-}
-
-/// `Retry-After` in seconds (HTTP dates are ignored).
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
 }
 
 #[cfg(test)]

@@ -48,13 +48,7 @@ pub(crate) fn get(
     if (200..=299).contains(&status) {
         return Ok(response);
     }
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    let retry_after = crate::api::retry_after(&response);
     Err(ApiError {
         status,
         operation: operation.to_string(),
