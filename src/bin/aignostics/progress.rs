@@ -16,8 +16,7 @@ fn bar(template: &str) -> ProgressBar {
     let style = ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
-    let bar =
-        ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()).with_style(style);
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
@@ -53,7 +52,9 @@ impl WaitProgress {
         let status = run.status().as_str();
         match &self.bar {
             Some(bar) => {
-                bar.set_length(total);
+                if total > 0 {
+                    bar.set_length(total);
+                }
                 bar.set_position(done);
                 bar.set_message(status);
             }
@@ -132,7 +133,10 @@ impl DownloadProgress {
         if let Some(bar) = &self.bar {
             let total: u64 = t.files.values().filter_map(|(_, total)| *total).sum();
             let received: u64 = t.files.values().map(|(received, _)| *received).sum();
-            bar.set_length(total.max(received));
+            // Until a size is known the bar stays empty rather than looking complete.
+            if total.max(received) > 0 {
+                bar.set_length(total.max(received));
+            }
             bar.set_position(received);
             bar.set_message(format!("{} files", t.finished));
         }

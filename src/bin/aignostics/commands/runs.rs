@@ -317,6 +317,13 @@ fn wait(ctx: &Ctx, args: &WaitArgs) -> Result<Report> {
 fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     let client: Client = ctx.client()?;
     let run = client.run(&args.run);
+    if !args.no_wait {
+        note!(
+            "Downloading the results of run {} as its items finish",
+            args.run
+        );
+    }
+    // Created after the note, so the bar is drawn below it.
     let progress = Arc::new(DownloadProgress::new(ctx));
     let mut options = DownloadOptions::default()
         .wait_for_run(!args.no_wait)
@@ -328,12 +335,6 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
         });
     if let Some(timeout) = args.timeout {
         options = options.timeout(timeout);
-    }
-    if !args.no_wait {
-        note!(
-            "Downloading the results of run {} as its items finish",
-            args.run
-        );
     }
     let result = run.download_to(&args.dir, &options);
     progress.finish();
