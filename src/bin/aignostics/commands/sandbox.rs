@@ -1,0 +1,74 @@
+//! `sandbox`: a local platform in the foreground for other programs to test against.
+
+use std::io::Write;
+
+use aignostics::sandbox::{self, Sandbox, SandboxUser};
+use serde_json::json;
+
+use crate::args::SandboxArgs;
+use crate::context::{ACCESS_TOKEN_VAR, Ctx, Failure, Report, Result, note};
+
+pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
+    let sb = Sandbox::builder()
+        .port(args.port)
+        .processing_time(args.processing_time)
+        .start()?;
+    let url = sb.base_url().to_string();
+    let users = [
+        (sandbox::ALICE_TOKEN, SandboxUser::alice()),
+        (sandbox::BOB_TOKEN, SandboxUser::bob()),
+    ];
+    // Printed before blocking, so programs reading stdout can start right away.
+    let text = if ctx.json {
+        // One line, so a program can read exactly one line.
+        let value = json!({
+            "api_root": url,
+            "access_token": sandbox::ALICE_TOKEN,
+            "users": users.iter().map(|(token, user)| json!({
+                "token": token,
+                "id": user.id,
+                "email": user.email,
+                "organization_id": user.organization_id,
+            })).collect::<Vec<_>>(),
+            "token_url": sb.token_url(),
+            "client_id": sandbox::CLIENT_ID,
+            "client_secret": sandbox::CLIENT_SECRET,
+            "refresh_token": sandbox::ALICE_REFRESH_TOKEN,
+        });
+        format!("{value}\n")
+    } else {
+        let mut text = format!(
+            "Aignostics sandbox platform on {url} (Ctrl-C stops it)\n\n\
+             Point the SDK or this CLI at it from another shell:\n\n  \
+             export AIGNOSTICS_API_ROOT={url} {ACCESS_TOKEN_VAR}={}\n\nBearer tokens:\n",
+            sandbox::ALICE_TOKEN
+        );
+        for (token, user) in &users {
+            text.push_str(&format!(
+                "  {token:<20} {} ({}, {})\n",
+                user.id, user.email, user.organization_id
+            ));
+        }
+        text.push_str(&format!(
+            "\nToken endpoint {}: client_credentials with {} / {}, refresh_token {}\n\
+             Runs finish {:.1} s after submission; items whose external id starts with `fail-` fail.\n",
+            sb.token_url(),
+            sandbox::CLIENT_ID,
+            sandbox::CLIENT_SECRET,
+            sandbox::ALICE_REFRESH_TOKEN,
+            args.processing_time.as_secs_f64()
+        ));
+        text
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))?;
+    drop(stdout);
+    note!("Serving until interrupted.");
+    // The server runs on its own threads; the process ends on Ctrl-C or a termination signal.
+    loop {
+        std::thread::park();
+    }
+}
