@@ -20,6 +20,33 @@ pub(crate) fn check_page_size(page_size: u32) -> Result<u32> {
     }
 }
 
+/// Gives a list builder (a `Clone` type with a `page_size` field and a `page(n)` method) its
+/// lazy `iter()` and `IntoIterator`.
+macro_rules! impl_paged {
+    ($list:ty => $item:ty, $what:literal) => {
+        impl $list {
+            #[doc = concat!("Every ", $what, ", fetched page by page as the iterator advances.")]
+            pub fn iter(&self) -> $crate::pagination::Pages<$item> {
+                let this = self.clone();
+                $crate::pagination::Pages::new(
+                    $crate::pagination::check_page_size(self.page_size),
+                    move |page| this.page(page),
+                )
+            }
+        }
+
+        impl IntoIterator for $list {
+            type Item = $crate::error::Result<$item>;
+            type IntoIter = $crate::pagination::Pages<$item>;
+
+            fn into_iter(self) -> Self::IntoIter {
+                self.iter()
+            }
+        }
+    };
+}
+pub(crate) use impl_paged;
+
 type FetchPage<T> = Box<dyn FnMut(u32) -> Result<Vec<T>> + Send>;
 
 /// An iterator over every item of a list operation, one `Result` per item.

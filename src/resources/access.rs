@@ -8,7 +8,7 @@ use crate::models::{
     GrantCreateRequest, GrantReadResponse, GrantRelation, ResourceType, ShareTokenCreateRequest,
     ShareTokenCreateResponse, ShareTokenReadResponse, SubjectType,
 };
-use crate::pagination::{Pages, check_page_size};
+use crate::pagination::{check_page_size, impl_paged};
 
 /// Default page size of grant and share-token lists.
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -204,22 +204,9 @@ impl ListGrants {
             .query("page_size", page_size);
         self.client.api().read(req, self.client.nocache_flag())
     }
-
-    /// Every matching grant, fetched page by page as the iterator advances.
-    pub fn iter(&self) -> Pages<GrantReadResponse> {
-        let this = self.clone();
-        Pages::new(check_page_size(self.page_size), move |page| this.page(page))
-    }
 }
 
-impl IntoIterator for ListGrants {
-    type Item = Result<GrantReadResponse>;
-    type IntoIter = Pages<GrantReadResponse>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
+impl_paged!(ListGrants => GrantReadResponse, "matching grant");
 
 /// The share-tokens handler; see [`Client::share_tokens`].
 ///
@@ -383,19 +370,6 @@ impl ListShareTokens {
             .query("page_size", page_size);
         self.client.api().read(req, self.client.nocache_flag())
     }
-
-    /// Every matching token, fetched page by page as the iterator advances.
-    pub fn iter(&self) -> Pages<ShareTokenReadResponse> {
-        let this = self.clone();
-        Pages::new(check_page_size(self.page_size), move |page| this.page(page))
-    }
 }
 
-impl IntoIterator for ListShareTokens {
-    type Item = Result<ShareTokenReadResponse>;
-    type IntoIter = Pages<ShareTokenReadResponse>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
+impl_paged!(ListShareTokens => ShareTokenReadResponse, "matching token");

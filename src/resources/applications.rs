@@ -4,7 +4,7 @@ use crate::api::{Op, Request, seg};
 use crate::client::Client;
 use crate::error::Result;
 use crate::models::{ApplicationReadResponse, ApplicationReadShortResponse};
-use crate::pagination::{Pages, check_page_size};
+use crate::pagination::{check_page_size, impl_paged};
 
 /// Default page size of application lists.
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -106,22 +106,9 @@ impl ListApplications {
             .query("page-size", page_size);
         self.client.api().read(req, self.client.nocache_flag())
     }
-
-    /// Every application, fetched page by page as the iterator advances.
-    pub fn iter(&self) -> Pages<ApplicationReadShortResponse> {
-        let this = self.clone();
-        Pages::new(check_page_size(self.page_size), move |page| this.page(page))
-    }
 }
 
-impl IntoIterator for ListApplications {
-    type Item = Result<ApplicationReadShortResponse>;
-    type IntoIter = Pages<ApplicationReadShortResponse>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
+impl_paged!(ListApplications => ApplicationReadShortResponse, "application");
 
 /// `/v1/applications/{id}/versions/{version}` with `suffix` appended.
 pub(crate) fn version_path(application_id: &str, version: &str, suffix: &str) -> String {

@@ -3,7 +3,7 @@
 use crate::api::Op;
 use crate::error::Result;
 use crate::models::{ItemResultReadResponse, ItemState, ItemTerminationReason};
-use crate::pagination::{Pages, check_page_size};
+use crate::pagination::{check_page_size, impl_paged};
 use crate::resources::Run;
 
 /// Default page size of item lists.
@@ -110,19 +110,6 @@ impl ListItems {
             .api()
             .read(req, self.run.client.nocache_flag())
     }
-
-    /// Every matching item, fetched page by page as the iterator advances.
-    pub fn iter(&self) -> Pages<ItemResultReadResponse> {
-        let this = self.clone();
-        Pages::new(check_page_size(self.page_size), move |page| this.page(page))
-    }
 }
 
-impl IntoIterator for ListItems {
-    type Item = Result<ItemResultReadResponse>;
-    type IntoIter = Pages<ItemResultReadResponse>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
+impl_paged!(ListItems => ItemResultReadResponse, "matching item");

@@ -4,7 +4,7 @@ use crate::api::{Op, Request};
 use crate::client::Client;
 use crate::error::Result;
 use crate::models::{RunCreationRequest, RunCreationResponse, RunReadResponse};
-use crate::pagination::{Pages, check_page_size};
+use crate::pagination::{check_page_size, impl_paged};
 use crate::resources::Run;
 use crate::resources::validation::validate_request;
 
@@ -225,19 +225,6 @@ impl ListRuns {
             .query("page_size", page_size);
         self.client.api().read(req, self.client.nocache_flag())
     }
-
-    /// Every matching run, fetched page by page as the iterator advances.
-    pub fn iter(&self) -> Pages<RunReadResponse> {
-        let this = self.clone();
-        Pages::new(check_page_size(self.page_size), move |page| this.page(page))
-    }
 }
 
-impl IntoIterator for ListRuns {
-    type Item = Result<RunReadResponse>;
-    type IntoIter = Pages<RunReadResponse>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
+impl_paged!(ListRuns => RunReadResponse, "matching run");
