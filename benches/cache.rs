@@ -33,12 +33,13 @@ fn cache_hit(c: &mut Criterion) {
     });
     let client = client(&server);
 
+    // Measures the median cache-hit time on one thread (NFR-01).
     c.bench_function("me_cache_hit_1_thread", |b| {
         b.iter(|| black_box(client.me().unwrap()))
     });
 
     // Two threads each doing `iters` hits: the time per hit of each thread. Throughput scales
-    // when this stays near the single-thread figure (2 threads = 2x the hits in that time).
+    // when this stays near the single-thread figure (2 threads = 2x the hits in that time). (NFR-02)
     c.bench_function("me_cache_hit_2_threads_per_thread", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();

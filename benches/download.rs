@@ -23,6 +23,7 @@ fn scratch_dir() -> PathBuf {
 }
 
 fn download(c: &mut Criterion) {
+    // Measures download_to against a plain ureq stream of the same URL (NFR-03).
     let data = Pattern::pseudo_random(1, SIZE);
     let platform = Platform::start("bench-run");
     platform.items(vec![item_json(

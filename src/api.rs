@@ -527,7 +527,7 @@ pub(crate) fn decode<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Resul
 mod tests {
     use super::*;
 
-    // Proves path segments cannot escape their position in the URL.
+    // Proves path segments cannot escape their position in the URL. (FR-19)
     #[test]
     fn segments_are_encoded() {
         assert_eq!(seg("slide 1/../x?y#z%"), "slide%201%2F..%2Fx%3Fy%23z%25");
@@ -535,7 +535,7 @@ mod tests {
         assert_eq!(seg("he-tme_1.0~x"), "he-tme_1.0~x");
     }
 
-    // Proves query values are encoded and arrays repeat the key.
+    // Proves query values are encoded and arrays repeat the key. (FR-19)
     #[test]
     fn query_repeats_keys() {
         let r = Request::new(Op::ListRuns, "/v1/runs".into())
@@ -548,7 +548,7 @@ mod tests {
         );
     }
 
-    // Proves every OpenAPI operation has exactly one Op.
+    // Proves every OpenAPI operation has exactly one Op. (FR-21)
     #[test]
     fn operations_match_openapi() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -574,7 +574,7 @@ mod tests {
         assert_eq!(ids, ours);
     }
 
-    // Proves malformed JSON becomes a decode error naming the operation and the field path.
+    // Proves malformed JSON becomes a decode error naming the operation and the field path. (FR-17)
     #[test]
     fn decode_names_path() {
         #[derive(Debug, serde::Deserialize)]

@@ -109,7 +109,7 @@ pub(crate) fn matches(expected: &str, crc: u32) -> bool {
 mod tests {
     use super::*;
 
-    // Proves the encoding against known CRC32C vectors (RFC 3720 check value and others).
+    // Proves the encoding against known CRC32C vectors (RFC 3720 check value and others). (FR-42)
     #[test]
     fn known_vectors() {
         assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(crc32c_base64(&[0u8; 32]), "ipE2qg==");
     }
 
-    // Proves comparison tolerates whitespace and missing padding but not a different digest.
+    // Proves comparison tolerates whitespace and missing padding but not a different digest. (FR-39)
     #[test]
     fn comparison() {
         assert!(matches("4waSgw==", 0xE306_9283));

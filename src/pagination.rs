@@ -156,7 +156,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    // Proves pages are fetched lazily and a short page ends the iteration.
+    // Proves pages are fetched lazily and a short page ends the iteration. (FR-34)
     #[test]
     fn lazy_and_stops_on_short_page() {
         let calls = Arc::new(AtomicU32::new(0));
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
-    // Proves an invalid page size is reported before any fetch.
+    // Proves an invalid page size is reported before any fetch. (FR-34)
     #[test]
     fn invalid_page_size_fetches_nothing() {
         for bad in [0, 4, 101] {

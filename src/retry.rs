@@ -171,7 +171,7 @@ mod tests {
         .into()
     }
 
-    // Proves the backoff formula: min(max, min*2^(n-1) + U(0,1)) and the Retry-After cap.
+    // Proves the backoff formula: min(max, min*2^(n-1) + U(0,1)) and the Retry-After cap. (FR-15)
     #[test]
     fn delays_follow_exponential_jitter() {
         let p = RetryPolicy {
@@ -196,7 +196,7 @@ mod tests {
         );
     }
 
-    // Proves which errors are retried for reads and for writes.
+    // Proves which errors are retried for reads and for writes. (FR-15)
     #[test]
     fn classification() {
         let p = RetryPolicy {
@@ -226,7 +226,7 @@ mod tests {
         assert!(!p.should_retry(3, &refused, Idempotency::NonIdempotent));
     }
 
-    // Proves attempts counts total calls and the last error comes back unchanged.
+    // Proves attempts counts total calls and the last error comes back unchanged. (FR-15)
     #[test]
     fn run_counts_total_calls() {
         let p = RetryPolicy {

@@ -592,7 +592,7 @@ fn default_cache_dir() -> PathBuf {
 mod tests {
     use super::*;
 
-    // Proves the known environments resolve every login field from the API root alone.
+    // Proves the known environments resolve every login field from the API root alone. (FR-18)
     #[test]
     fn environments_resolve_auth_from_root() {
         let s = Settings::from_vars([(
@@ -613,7 +613,7 @@ mod tests {
         );
     }
 
-    // Proves an unknown root has no login settings until all seven fields are given.
+    // Proves an unknown root has no login settings until all seven fields are given. (FR-18)
     #[test]
     fn unknown_root_needs_all_auth_fields() {
         let s = Settings::from_vars([("AIGNOSTICS_API_ROOT", "http://127.0.0.1:9")]).unwrap();
@@ -636,7 +636,7 @@ mod tests {
         );
     }
 
-    // Proves out-of-range values name the variable and the allowed range.
+    // Proves out-of-range values name the variable and the allowed range. (FR-18, NFR-13)
     #[test]
     fn invalid_values_name_variable_and_range() {
         let err = Settings::from_vars([("AIGNOSTICS_RUN_TIMEOUT", "0")]).unwrap_err();
@@ -663,7 +663,7 @@ mod tests {
         assert!(err.to_string().contains("AIGNOSTICS_API_ROOT"));
     }
 
-    // Proves the defaults match the Python SDK (run TTL 15 s, others 300 s, 4 attempts).
+    // Proves the defaults match the Python SDK (run TTL 15 s, others 300 s, 4 attempts). (FR-18, FR-12)
     #[test]
     fn defaults_match_python_sdk() {
         let s = Settings::from_vars(Vec::<(String, String)>::new()).unwrap();
@@ -675,7 +675,7 @@ mod tests {
         assert_eq!(s.token_file(), s.cache_dir.join(".token"));
     }
 
-    // Proves env files parse comments, quotes and `export`, and that the refresh token is redacted.
+    // Proves env files parse comments, quotes and `export`, and that the refresh token is redacted. (FR-18, NFR-05)
     #[test]
     fn env_file_and_secret_redaction() {
         let vars = parse_env_file(

@@ -306,7 +306,7 @@ mod tests {
         .unwrap()
     }
 
-    // Proves every run state/reason/output combination maps as the TypeScript SDK maps it.
+    // Proves every run state/reason/output combination maps as the TypeScript SDK maps it. (FR-35)
     #[test]
     fn run_status_table() {
         let z = [0; 5];
@@ -372,7 +372,7 @@ mod tests {
         }
     }
 
-    // Proves progress counts every finished item and is 0 for an empty run.
+    // Proves progress counts every finished item and is 0 for an empty run. (FR-35)
     #[test]
     fn progress() {
         assert_eq!(run_progress(&run("PENDING", None, "NONE", [0; 5])), 0.0);
@@ -383,7 +383,7 @@ mod tests {
         assert!((run_progress(&r) - 100.0 / 3.0).abs() < 1e-9);
     }
 
-    // Proves every item state/reason maps as the TypeScript SDK maps it, UNKNOWN downloadable.
+    // Proves every item state/reason maps as the TypeScript SDK maps it, UNKNOWN downloadable. (FR-35)
     #[test]
     fn item_status_table() {
         let cases = [

@@ -109,7 +109,7 @@ pub(crate) fn user_scope(token: &str) -> UserScope {
 mod tests {
     use super::*;
 
-    // Proves the scope is the SHA-256 prefix and that the memo never returns a stale digest.
+    // Proves the scope is the SHA-256 prefix and that the memo never returns a stale digest. (FR-11)
     #[test]
     fn scope_is_sha256_prefix_and_memo_tracks_changes() {
         let a = user_scope("token-a");
@@ -121,7 +121,7 @@ mod tests {
         assert_eq!(user_scope(""), digest(""));
     }
 
-    // Proves Debug output never contains the token.
+    // Proves Debug output never contains the token. (NFR-05)
     #[test]
     fn debug_hides_token() {
         let p = TokenProvider::fixed("super-secret-token");

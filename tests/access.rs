@@ -11,7 +11,7 @@ const SECRET: &str = "st_9Qx3vJ2kLmN8pR4tW6yZ";
 
 #[test]
 fn share_token_lets_a_second_user_read_the_run() {
-    // Proves a second user reads a run with ?share_token=…, and the same read without it is a 403.
+    // Proves a second user reads a run with ?share_token=…, and the same read without it is a 403. (FR-33)
     let server = MockServer::start();
     let (owner, owner_token) = client(&server, "ac-owner");
     let (reader, reader_token) = client(&server, "ac-reader");
@@ -70,7 +70,7 @@ fn share_token_lets_a_second_user_read_the_run() {
 
 #[test]
 fn share_token_is_sent_on_item_and_artifact_reads() {
-    // Proves the share token travels on items, item and artifact reads, percent-encoded.
+    // Proves the share token travels on items, item and artifact reads, percent-encoded. (FR-33, FR-19)
     let server = MockServer::start();
     let (client, _) = client(&server, "ac-share-reads");
     let secret = "a b&c";
@@ -107,7 +107,7 @@ fn share_token_is_sent_on_item_and_artifact_reads() {
 
 #[test]
 fn cancelling_twice_is_a_conflict() {
-    // Proves the second cancel of a run surfaces the 409 as is_conflict(), sent once (never retried).
+    // Proves the second cancel of a run surfaces the 409 as is_conflict(), sent once (never retried). (FR-28, FR-17, FR-15)
     let server = MockServer::start();
     let (client, _) = client(&server, "ac-cancel");
     let mut first = server.mock(|when, then| {
@@ -136,7 +136,7 @@ fn cancelling_twice_is_a_conflict() {
 
 #[test]
 fn stale_metadata_checksum_is_a_precondition_failure() {
-    // Proves a metadata update with an outdated checksum surfaces the 412 as is_precondition_failed().
+    // Proves a metadata update with an outdated checksum surfaces the 412 as is_precondition_failed(). (FR-31, FR-17)
     let server = MockServer::start();
     let (client, _) = client(&server, "ac-412");
     let put = server.mock(|when, then| {
@@ -156,7 +156,7 @@ fn stale_metadata_checksum_is_a_precondition_failure() {
 
 #[test]
 fn deleted_artifact_is_gone() {
-    // Proves reading a deleted artifact surfaces the 410 as is_gone(), without retries.
+    // Proves reading a deleted artifact surfaces the 410 as is_gone(), without retries. (FR-28, FR-17)
     let server = MockServer::start();
     let (client, _) = client(&server, "ac-410");
     let file = server.mock(|when, then| {
@@ -177,7 +177,7 @@ fn deleted_artifact_is_gone() {
 
 #[test]
 fn custom_metadata_tri_state_on_the_wire() {
-    // Proves Some(value) sends the value and None sends "custom_metadata": null, for runs and items.
+    // Proves Some(value) sends the value and None sends "custom_metadata": null, for runs and items. (FR-31)
     let server = MockServer::start();
     let (client, _) = client(&server, "ac-tristate");
     let set = server.mock(|when, then| {
@@ -219,7 +219,7 @@ fn custom_metadata_tri_state_on_the_wire() {
 
 #[test]
 fn grant_access_creates_a_viewer_grant_on_the_run() {
-    // Proves Run::grant_access posts a viewer grant for the run and Run::share_grants lists active run grants.
+    // Proves Run::grant_access posts a viewer grant for the run and Run::share_grants lists active run grants. (FR-32)
     let server = MockServer::start();
     let (client, token) = client(&server, "ac-grant");
     let create = server.mock(|when, then| {
@@ -261,7 +261,7 @@ fn grant_access_creates_a_viewer_grant_on_the_run() {
 
 #[test]
 fn creates_and_revokes_are_never_retried() {
-    // Proves grant and share-token creates and revokes are sent once on a 503, even with retries configured.
+    // Proves grant and share-token creates and revokes are sent once on a 503, even with retries configured. (FR-15, FR-32, FR-33)
     let server = MockServer::start();
     let (client, _) = client_with(settings(&server, 4), "ac-no-retry");
     let any = server.mock(|when, then| {
@@ -310,7 +310,7 @@ fn creates_and_revokes_are_never_retried() {
 
 #[test]
 fn revoke_clears_cached_reads_and_second_revoke_conflicts() {
-    // Proves a revoke invalidates the cached share-token read, and revoking again is a 409.
+    // Proves a revoke invalidates the cached share-token read, and revoking again is a 409. (FR-13, FR-33)
     let server = MockServer::start();
     let (client, _) = client(&server, "ac-revoke");
     let get = server.mock(|when, then| {
@@ -349,7 +349,7 @@ fn revoke_clears_cached_reads_and_second_revoke_conflicts() {
 
 #[test]
 fn malformed_uuid_is_a_typed_validation_error() {
-    // Proves a 422 for a malformed run id surfaces as an API error carrying the validation entries.
+    // Proves a 422 for a malformed run id surfaces as an API error carrying the validation entries. (FR-17)
     let server = MockServer::start();
     let (client, _) = client(&server, "ac-422");
     let get = server.mock(|when, then| {

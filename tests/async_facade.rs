@@ -17,7 +17,7 @@ fn me_body(user: &str) -> String {
     me.to_string()
 }
 
-// Proves concurrent async calls with tokio::join! each get their own decoded answer.
+// Proves concurrent async calls with tokio::join! each get their own decoded answer. (FR-43, NFR-10)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_runs_calls_concurrently() {
     let server = MockServer::start();
@@ -54,7 +54,7 @@ async fn join_runs_calls_concurrently() {
     assert_eq!(handle.id(), RUN_ID);
 }
 
-// Proves async errors are the blocking client's errors: same variant, status and text.
+// Proves async errors are the blocking client's errors: same variant, status and text. (FR-43)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_match_blocking() {
     let server = MockServer::start();
@@ -87,7 +87,7 @@ async fn errors_match_blocking() {
     );
 }
 
-// Proves async list iteration fetches page by page and stops on the short page.
+// Proves async list iteration fetches page by page and stops on the short page. (FR-43, FR-34)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_iterate_page_by_page() {
     let server = MockServer::start();
@@ -138,7 +138,7 @@ async fn items_iterate_page_by_page() {
     assert!(bad.to_string().contains("page_size"));
 }
 
-// Proves a whole run — submit, wait, download with verified checksums — works through the facade.
+// Proves a whole run — submit, wait, download with verified checksums — works through the facade. (FR-43)
 #[cfg(feature = "sandbox")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_wait_and_download_through_the_facade() {

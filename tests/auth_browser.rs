@@ -95,7 +95,7 @@ fn fake_browser(
 
 // Proves the browser flow: the authorization URL carries the PKCE S256 challenge, state,
 // audience, scopes and organization; the callback with the right state exchanges the code
-// with the matching verifier; the browser sees a success page; stray requests are ignored.
+// with the matching verifier; the browser sees a success page; stray requests are ignored. (FR-05)
 #[test]
 fn pkce_flow_exchanges_code_for_token() {
     let s = setup();
@@ -167,7 +167,7 @@ fn pkce_flow_exchanges_code_for_token() {
     assert!(!s.settings.token_file().exists());
 }
 
-// Proves a callback whose state does not match is refused (HTTP 400) and no code is exchanged.
+// Proves a callback whose state does not match is refused (HTTP 400) and no code is exchanged. (FR-05)
 #[test]
 fn wrong_state_is_rejected() {
     let s = setup();
@@ -192,7 +192,7 @@ fn wrong_state_is_rejected() {
 }
 
 // Proves a callback without a code is refused with a clear error, and a callback carrying an
-// OAuth error reports that error.
+// OAuth error reports that error. (FR-05)
 #[test]
 fn missing_code_or_provider_error_is_rejected() {
     for (query, expected) in [
@@ -225,7 +225,7 @@ fn missing_code_or_provider_error_is_rejected() {
 }
 
 // Proves a rejected code exchange shows the browser an error page and fails with the
-// provider's reason.
+// provider's reason. (FR-05)
 #[test]
 fn rejected_exchange_is_reported() {
     let s = setup();
@@ -255,7 +255,7 @@ fn rejected_exchange_is_reported() {
 }
 
 // Proves a busy callback port is retried and then fails with an error suggesting the device
-// flow, without opening a browser.
+// flow, without opening a browser. (FR-05)
 #[test]
 fn busy_port_is_retried_then_suggests_device_flow() {
     let s = setup();
@@ -285,7 +285,7 @@ fn busy_port_is_retried_then_suggests_device_flow() {
     assert!(!*opened.lock().unwrap());
 }
 
-// Proves the browser flow gives up after the configured timeout when no browser comes back.
+// Proves the browser flow gives up after the configured timeout when no browser comes back. (FR-05)
 #[test]
 fn browser_flow_times_out() {
     let s = setup();

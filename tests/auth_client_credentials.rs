@@ -41,7 +41,7 @@ fn credentials(token_url: String) -> ClientCredentials {
     ClientCredentials::new(token_url, "m2m-client", SECRET, AUDIENCE).retry(&fast_retry(3))
 }
 
-// Proves 8 threads × 50 calls cause exactly one token request and all get the same token.
+// Proves 8 threads × 50 calls cause exactly one token request and all get the same token. (FR-08, NFR-10)
 #[test]
 fn concurrent_callers_share_one_request() {
     let server = MockServer::start();
@@ -73,7 +73,7 @@ fn concurrent_callers_share_one_request() {
 }
 
 // Proves a token entering the refresh margin is replaced by exactly one new request while
-// many threads keep asking, and everyone gets a valid token throughout.
+// many threads keep asking, and everyone gets a valid token throughout. (FR-08)
 #[test]
 fn expiry_approaching_causes_one_refresh() {
     let calls = Arc::new(AtomicUsize::new(0));
@@ -117,7 +117,7 @@ fn expiry_approaching_causes_one_refresh() {
 }
 
 // Proves a 4xx answer is a clear error after one request, never showing the secret, and that
-// concurrent waiters share that failure instead of each sending a request.
+// concurrent waiters share that failure instead of each sending a request. (FR-08, NFR-05)
 #[test]
 fn client_errors_are_final_and_hide_the_secret() {
     let server = MockServer::start();
@@ -155,7 +155,7 @@ fn client_errors_are_final_and_hide_the_secret() {
     assert_eq!(credentials.expires_at(), None);
 }
 
-// Proves server errors are retried (three attempts here) before failing.
+// Proves server errors are retried (three attempts here) before failing. (FR-08)
 #[test]
 fn server_errors_are_retried() {
     let server = MockServer::start();
@@ -168,7 +168,7 @@ fn server_errors_are_retried() {
     assert!(err.to_string().contains("HTTP 502"), "{err}");
 }
 
-// Proves Debug shows neither the secret nor the token.
+// Proves Debug shows neither the secret nor the token. (NFR-05)
 #[test]
 fn debug_hides_secret_and_token() {
     let server = MockServer::start();
@@ -185,7 +185,7 @@ fn debug_hides_secret_and_token() {
 }
 
 // Proves ClientCredentials works as a client's TokenProvider (bearer header, no token file)
-// and that a failing provider yields an empty token, so the API answers 401.
+// and that a failing provider yields an empty token, so the API answers 401. (FR-08, FR-01)
 #[test]
 fn credentials_as_token_provider() {
     let server = MockServer::start();
@@ -219,7 +219,7 @@ fn credentials_as_token_provider() {
     assert_eq!(broken.token(), "");
 }
 
-// Proves the ExpiringTokenSource seam returns the token with its expiry.
+// Proves the ExpiringTokenSource seam returns the token with its expiry. (FR-09)
 #[test]
 fn expiring_source_reports_expiry() {
     let server = MockServer::start();

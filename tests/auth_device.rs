@@ -54,7 +54,7 @@ fn start(script: Vec<(u16, &'static str)>) -> (Scripted, TempDir, aignostics::Se
 }
 
 // Proves the device flow shows the user code, keeps polling through two `authorization_pending`
-// answers and a `slow_down` (which lengthens the interval), then returns the token and stores it.
+// answers and a `slow_down` (which lengthens the interval), then returns the token and stores it. (FR-06)
 #[test]
 fn device_flow_polls_until_token() {
     let (idp, _dir, settings, token) = start(vec![
@@ -123,7 +123,7 @@ fn device_flow_polls_until_token() {
     assert!(stored.starts_with(&format!("{token}:")));
 }
 
-// Proves `access_denied` and `expired_token` end the flow with clear errors and nothing stored.
+// Proves `access_denied` and `expired_token` end the flow with clear errors and nothing stored. (FR-06)
 #[test]
 fn denied_or_expired_device_login_fails() {
     for (error, expected) in [
@@ -146,7 +146,7 @@ fn denied_or_expired_device_login_fails() {
     }
 }
 
-// Proves a login nobody confirms stops at the overall timeout.
+// Proves a login nobody confirms stops at the overall timeout. (FR-06)
 #[test]
 fn unconfirmed_device_login_times_out() {
     let (_idp, _dir, settings, _) = start(vec![(400, "authorization_pending")]);
@@ -164,7 +164,7 @@ fn unconfirmed_device_login_times_out() {
 }
 
 // Proves the device flow without a device client id is a configuration error naming the
-// variable, before any request.
+// variable, before any request. (FR-06)
 #[test]
 fn device_flow_needs_client_id() {
     let (idp, _dir, mut settings, _) = start(vec![(200, "token")]);
@@ -179,7 +179,7 @@ fn device_flow_needs_client_id() {
     assert!(idp.seen.lock().unwrap().is_empty());
 }
 
-// Proves token-endpoint server errors while polling are retried instead of ending the login.
+// Proves token-endpoint server errors while polling are retried instead of ending the login. (FR-06)
 #[test]
 fn device_polling_retries_server_errors() {
     let (idp, _dir, settings, _) = start(vec![

@@ -27,7 +27,7 @@ fn setup() -> (MockServer, TempDir, aignostics::Settings) {
 }
 
 // Proves a correctly signed token with the right audience, issuer and expiry is accepted and
-// described, and that the JWKS is fetched once for several verifications.
+// described, and that the JWKS is fetched once for several verifications. (FR-07)
 #[test]
 fn valid_token_is_accepted_and_jwks_cached() {
     let (server, _dir, settings) = setup();
@@ -52,7 +52,7 @@ fn valid_token_is_accepted_and_jwks_cached() {
 }
 
 // Proves tokens for another audience, from another issuer, without an issuer, or expired are
-// rejected with an Auth error naming the reason.
+// rejected with an Auth error naming the reason. (FR-07)
 #[test]
 fn wrong_audience_issuer_or_expiry_is_rejected() {
     let (server, _dir, settings) = setup();
@@ -82,7 +82,7 @@ fn wrong_audience_issuer_or_expiry_is_rejected() {
     }
 }
 
-// Proves an unknown key id is rejected after one fresh look at the JWKS (key rotation).
+// Proves an unknown key id is rejected after one fresh look at the JWKS (key rotation). (FR-07)
 #[test]
 fn unknown_kid_is_rejected_after_one_refetch() {
     let (server, _dir, settings) = setup();
@@ -95,7 +95,7 @@ fn unknown_kid_is_rejected_after_one_refetch() {
     keys.assert_calls(2);
 }
 
-// Proves a tampered payload, an `alg: none` token and garbage are rejected.
+// Proves a tampered payload, an `alg: none` token and garbage are rejected. (FR-07, NFR-13)
 #[test]
 fn tampered_and_unsigned_tokens_are_rejected() {
     let (server, _dir, settings) = setup();
@@ -121,7 +121,7 @@ fn tampered_and_unsigned_tokens_are_rejected() {
     }
 }
 
-// Proves JWKS server errors are retried while a 404 is not.
+// Proves JWKS server errors are retried while a 404 is not. (FR-07)
 #[test]
 fn jwks_failures_retry_only_when_transient() {
     let (server, _dir, settings) = setup();
@@ -144,7 +144,7 @@ fn jwks_failures_retry_only_when_transient() {
 }
 
 // Proves a JWKS endpoint that drops connections is retried (three attempts with these
-// settings) and reported as a retryable transport error.
+// settings) and reported as a retryable transport error. (FR-07)
 #[test]
 fn jwks_connection_errors_are_retried() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -53,7 +53,7 @@ fn refresh_token() -> Secret {
 }
 
 // Proves a token file in the Python SDK's `token:exp` format is used as-is: no token request,
-// no JWKS request, and the API call carries that token.
+// no JWKS request, and the API call carries that token. (FR-03)
 #[test]
 fn python_token_file_is_used_without_login() {
     let server = MockServer::start();
@@ -94,7 +94,7 @@ fn python_token_file_is_used_without_login() {
 }
 
 // Proves a token within five minutes of expiry triggers the refresh grant, the new token is
-// verified, used, and written back in the Python format with owner-only permissions.
+// verified, used, and written back in the Python format with owner-only permissions. (FR-03, FR-04, FR-07, NFR-06)
 #[test]
 fn expiring_token_triggers_refresh_grant_and_private_write() {
     let server = MockServer::start();
@@ -144,7 +144,7 @@ fn expiring_token_triggers_refresh_grant_and_private_write() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
-// Proves a cache directory the login creates is owner-only (0700) and the file 0600.
+// Proves a cache directory the login creates is owner-only (0700) and the file 0600. (NFR-06)
 #[cfg(unix)]
 #[test]
 fn created_cache_dir_is_private() {
@@ -168,7 +168,7 @@ fn created_cache_dir_is_private() {
 }
 
 // Proves empty, truncated, malformed and binary token files mean "not logged in" (no panic)
-// and are replaced by a fresh login.
+// and are replaced by a fresh login. (FR-03, NFR-13)
 #[test]
 fn corrupt_token_files_mean_not_logged_in() {
     let server = MockServer::start();
@@ -204,7 +204,7 @@ fn corrupt_token_files_mean_not_logged_in() {
 }
 
 // Proves cache_token(false) keeps the token in memory only: a valid token file is neither
-// read nor rewritten, no file appears, and one login serves many calls.
+// read nor rewritten, no file appears, and one login serves many calls. (FR-03)
 #[test]
 fn uncached_login_never_touches_the_file() {
     let server = MockServer::start();
@@ -246,7 +246,7 @@ fn uncached_login_never_touches_the_file() {
 }
 
 // Proves a client with a token provider never creates, reads or writes the token file, even
-// when the settings could log in.
+// when the settings could log in. (FR-01)
 #[test]
 fn provider_client_never_touches_token_file() {
     let server = MockServer::start();
@@ -276,7 +276,7 @@ fn provider_client_never_touches_token_file() {
 }
 
 // Proves logout removes the file (true, then false), status turns None, and a running client
-// forgets its in-memory token and logs in again.
+// forgets its in-memory token and logs in again. (FR-03)
 #[test]
 fn logout_removes_file_and_forgets_memory() {
     let server = MockServer::start();
@@ -310,7 +310,7 @@ fn logout_removes_file_and_forgets_memory() {
 }
 
 // Proves a 4xx refresh answer is final (one request) and a clear error without the refresh
-// token, while 5xx answers are retried.
+// token, while 5xx answers are retried. (FR-04, NFR-05)
 #[test]
 fn refresh_grant_retries_5xx_but_not_4xx() {
     let server = MockServer::start();
@@ -347,7 +347,7 @@ fn refresh_grant_retries_5xx_but_not_4xx() {
 }
 
 // Proves an unknown API root without login settings fails with a configuration error naming
-// what to set, instead of reusing whatever token file exists.
+// what to set, instead of reusing whatever token file exists. (FR-03, FR-18)
 #[test]
 fn unknown_root_without_auth_settings_is_a_config_error() {
     let server = MockServer::start();

@@ -3,7 +3,7 @@
 use aignostics::{Client, Settings, TokenProvider, cache};
 use httpmock::prelude::*;
 
-// Proves the LRU never holds more entries than its capacity and evicts the least recently used.
+// Proves the LRU never holds more entries than its capacity and evicts the least recently used. (FR-14)
 #[test]
 fn lru_never_exceeds_capacity() {
     let server = MockServer::start();

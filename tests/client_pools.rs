@@ -14,7 +14,7 @@ fn serial() -> MutexGuard<'static, ()> {
     guard
 }
 
-// Proves the same inputs return the same Arc and cache_token is ignored with a provider.
+// Proves the same inputs return the same Arc and cache_token is ignored with a provider. (FR-02)
 #[test]
 fn same_provider_same_api() {
     let _g = serial();
@@ -25,7 +25,7 @@ fn same_provider_same_api() {
     assert!(a.token_provider().unwrap().same_as(&p));
 }
 
-// Proves two providers never share an Api, even with identical tokens.
+// Proves two providers never share an Api, even with identical tokens. (FR-02)
 #[test]
 fn distinct_providers_distinct_apis() {
     let _g = serial();
@@ -36,7 +36,7 @@ fn distinct_providers_distinct_apis() {
     assert!(!Arc::ptr_eq(&a, &b));
 }
 
-// Proves the internal-login singletons: one for the token file, one in memory, never mixed.
+// Proves the internal-login singletons: one for the token file, one in memory, never mixed. (FR-02)
 #[test]
 fn internal_singletons() {
     let _g = serial();
@@ -50,7 +50,7 @@ fn internal_singletons() {
     assert!(cached.token_provider().is_none());
 }
 
-// Proves clients built with the same provider share the pooled Api.
+// Proves clients built with the same provider share the pooled Api. (FR-02)
 #[test]
 fn clients_share_pooled_api() {
     let _g = serial();
@@ -68,7 +68,7 @@ fn clients_share_pooled_api() {
     assert!(Arc::ptr_eq(c1.api(), c2.api()));
 }
 
-// Proves a pooled Api is never handed to a caller with other settings.
+// Proves a pooled Api is never handed to a caller with other settings. (FR-02)
 #[test]
 fn other_settings_get_another_api() {
     let _g = serial();
@@ -109,7 +109,7 @@ fn other_settings_get_another_api() {
     assert!(Arc::ptr_eq(a.api(), &a2.api().clone()));
 }
 
-// Proves 40 distinct providers churn through a pool bounded at 16, cleared to 1 on overflow.
+// Proves 40 distinct providers churn through a pool bounded at 16, cleared to 1 on overflow. (FR-02)
 #[test]
 fn external_pool_is_bounded() {
     let _g = serial();
@@ -125,7 +125,7 @@ fn external_pool_is_bounded() {
     assert_eq!(sizes[39], 40 - 32);
 }
 
-// Proves the pool keeps a provider alive so its address cannot be reused by a new provider.
+// Proves the pool keeps a provider alive so its address cannot be reused by a new provider. (FR-02)
 #[test]
 fn pool_keeps_provider_alive() {
     let _g = serial();
@@ -149,7 +149,7 @@ fn pool_keeps_provider_alive() {
     ));
 }
 
-// Proves 8 threads racing for the first Api of one provider all get the same one.
+// Proves 8 threads racing for the first Api of one provider all get the same one. (FR-02, NFR-10)
 #[test]
 fn concurrent_first_calls_build_one_api() {
     let _g = serial();
@@ -169,7 +169,7 @@ fn concurrent_first_calls_build_one_api() {
     assert_eq!(external_pool_len(), 1);
 }
 
-// Proves a client with a provider never reads or writes the token file.
+// Proves a client with a provider never reads or writes the token file. (FR-01)
 #[test]
 fn provider_never_touches_token_file() {
     let _g = serial();

@@ -31,7 +31,7 @@ fn entries(dir: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn bearer_token_never_reaches_the_storage_host() {
-    // Proves content reads and downloads send the bearer to the API but no Authorization header to storage.
+    // Proves content reads and downloads send the bearer to the API but no Authorization header to storage. (FR-25, NFR-07)
     let api = MockServer::start();
     let storage = MockServer::start();
     let (client, token) = client(&api, "doc-bearer");
@@ -68,7 +68,7 @@ fn bearer_token_never_reaches_the_storage_host() {
 
 #[test]
 fn download_creates_the_directory_and_leaves_only_the_final_file() {
-    // Proves download_to creates missing directories, writes dir/{name} and leaves no temporary file.
+    // Proves download_to creates missing directories, writes dir/{name} and leaves no temporary file. (FR-25, NFR-09)
     let api = MockServer::start();
     let storage = MockServer::start();
     let (client, _) = client(&api, "doc-dir");
@@ -97,7 +97,7 @@ fn download_creates_the_directory_and_leaves_only_the_final_file() {
 
 #[test]
 fn download_refuses_to_overwrite_before_any_request() {
-    // Proves an existing target file is an AlreadyExists error, untouched, with no request made.
+    // Proves an existing target file is an AlreadyExists error, untouched, with no request made. (FR-25)
     let api = MockServer::start();
     let (client, _) = client(&api, "doc-exists");
     let any = api.mock(|when, then| {
@@ -127,7 +127,7 @@ fn download_refuses_to_overwrite_before_any_request() {
 
 #[test]
 fn failed_download_leaves_no_file_and_retries_with_fresh_urls() {
-    // Proves a storage 503 is retried with a fresh signed URL each time and leaves no file behind.
+    // Proves a storage 503 is retried with a fresh signed URL each time and leaves no file behind. (FR-25, NFR-09)
     let api = MockServer::start();
     let storage = MockServer::start();
     let (client, _) = client_with(settings(&api, 3), "doc-fail");
@@ -158,7 +158,7 @@ fn failed_download_leaves_no_file_and_retries_with_fresh_urls() {
 
 #[test]
 fn storage_404_is_not_retried() {
-    // Proves a client error from storage fails at once.
+    // Proves a client error from storage fails at once. (FR-25)
     let api = MockServer::start();
     let storage = MockServer::start();
     let (client, _) = client_with(settings(&api, 3), "doc-404");
@@ -183,7 +183,7 @@ fn storage_404_is_not_retried() {
 
 #[test]
 fn names_are_sanitised_and_cannot_escape_the_directory() {
-    // Proves a document name with separators is requested encoded and saved inside dir under a safe name.
+    // Proves a document name with separators is requested encoded and saved inside dir under a safe name. (FR-25)
     let api = MockServer::start();
     let storage = MockServer::start();
     let (client, _) = client(&api, "doc-sanitise");
@@ -217,7 +217,7 @@ fn names_are_sanitised_and_cannot_escape_the_directory() {
 
 #[test]
 fn documents_of_the_latest_version_and_caching() {
-    // Proves None resolves the latest version, and document lists are cached while content reads are not.
+    // Proves None resolves the latest version, and document lists are cached while content reads are not. (FR-25, FR-12)
     let api = MockServer::start();
     let storage = MockServer::start();
     let (client, _) = client(&api, "doc-latest");

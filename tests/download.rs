@@ -110,7 +110,7 @@ fn one_artifact(run_id: &str, blob: Blob) -> Platform {
 }
 
 // Proves a body cut after 300,000 bytes is resumed with `Range: bytes=300000-`, each attempt
-// with a fresh signed URL, no bearer token to storage, identity encoding, and a verified file.
+// with a fresh signed URL, no bearer token to storage, identity encoding, and a verified file. (FR-38, NFR-07)
 #[test]
 fn cut_body_resumes_with_range() {
     let data = Pattern::pseudo_random(1, 1_000_000);
@@ -158,7 +158,7 @@ fn cut_body_resumes_with_range() {
 }
 
 // Proves a storage host that ignores Range (answers 200) makes the download start over and the
-// file still comes out right.
+// file still comes out right. (FR-38)
 #[test]
 fn ignored_range_restarts_from_zero() {
     let data = Pattern::pseudo_random(2, 700_000);
@@ -183,7 +183,7 @@ fn ignored_range_restarts_from_zero() {
 }
 
 // Proves attempts count only failures without progress: a link that is cut every 100,000
-// bytes still completes with 2 attempts configured, resuming at each cut.
+// bytes still completes with 2 attempts configured, resuming at each cut. (FR-38)
 #[test]
 fn repeated_cuts_with_progress_still_complete() {
     let data = Pattern::pseudo_random(9, 500_000);
@@ -218,7 +218,7 @@ fn repeated_cuts_with_progress_still_complete() {
 }
 
 // Proves a part that already holds every byte (a crash before the rename) is verified and
-// moved into place when the storage host answers 416, without downloading again.
+// moved into place when the storage host answers 416, without downloading again. (FR-38, FR-39)
 #[test]
 fn complete_part_is_finished_on_416() {
     let data = Pattern::pseudo_random(10, 200_000);
@@ -244,7 +244,7 @@ fn complete_part_is_finished_on_416() {
     assert_eq!(storage[0].header("range"), Some("bytes=200000-"));
 }
 
-// Proves a stalled body hits the per-read timeout and is resumed where it stopped.
+// Proves a stalled body hits the per-read timeout and is resumed where it stopped. (FR-38)
 #[test]
 fn stalled_body_times_out_per_read_and_resumes() {
     let data = Pattern::pseudo_random(3, 500_000);
@@ -268,7 +268,7 @@ fn stalled_body_times_out_per_read_and_resumes() {
 }
 
 // Proves a wrong checksum causes exactly one full retry, then a checksum error naming the file,
-// with neither the file nor its part left behind.
+// with neither the file nor its part left behind. (FR-39, NFR-09)
 #[test]
 fn wrong_checksum_retries_once_then_fails_clean() {
     let platform = Platform::start("run-badsum");
@@ -315,7 +315,7 @@ fn wrong_checksum_retries_once_then_fails_clean() {
     assert!(!dir.join("run-badsum/slide-1/cells.json.part").exists());
 }
 
-// Proves one corrupted transfer is repaired by the single full retry.
+// Proves one corrupted transfer is repaired by the single full retry. (FR-39)
 #[test]
 fn one_corrupted_transfer_is_repaired() {
     let data = Pattern::pseudo_random(5, 300_000);
@@ -334,7 +334,7 @@ fn one_corrupted_transfer_is_repaired() {
     assert_eq!(platform.storage_requests("a1").len(), 2);
 }
 
-// Proves a second call over complete files makes no /file and no storage request.
+// Proves a second call over complete files makes no /file and no storage request. (FR-38)
 #[test]
 fn second_call_skips_verified_files_without_requests() {
     let data = Pattern::pseudo_random(6, 100_000);
@@ -364,7 +364,7 @@ fn second_call_skips_verified_files_without_requests() {
     assert_eq!(platform.storage_requests("a1").len(), storage);
 }
 
-// Proves a part file left by an earlier, interrupted call is hashed and resumed, not restarted.
+// Proves a part file left by an earlier, interrupted call is hashed and resumed, not restarted. (FR-38)
 #[test]
 fn existing_part_is_resumed() {
     let data = Pattern::pseudo_random(7, 900_000);
@@ -390,7 +390,7 @@ fn existing_part_is_resumed() {
 }
 
 // Proves a corrupt part prefix is caught by the checksum and repaired by a full download, and a
-// stale final file is replaced.
+// stale final file is replaced. (FR-39)
 #[test]
 fn corrupt_part_and_stale_file_are_replaced() {
     let data = Pattern::pseudo_random(8, 600_000);
@@ -432,7 +432,7 @@ fn corrupt_part_and_stale_file_are_replaced() {
 }
 
 // Proves 3 items x 2 artifacts with 4 workers give 6 correct files and events, and an item that
-// failed on the platform gives no files and is reported.
+// failed on the platform gives no files and is reported. (FR-40, FR-37, FR-41)
 #[test]
 fn parallel_items_and_a_failed_item() {
     let platform = Platform::start("run-many");
@@ -499,7 +499,7 @@ fn parallel_items_and_a_failed_item() {
 }
 
 // Proves external ids and artifact names that try to escape stay inside the target directory,
-// and names colliding after sanitising do not overwrite each other.
+// and names colliding after sanitising do not overwrite each other. (FR-37)
 #[test]
 fn path_traversal_stays_inside() {
     let platform = Platform::start("run-evil");
@@ -570,7 +570,7 @@ fn path_traversal_stays_inside() {
 }
 
 // Proves a deleted artifact (410 on /file) and an artifact without checksum metadata are
-// reported while the other artifacts of the item still download.
+// reported while the other artifacts of the item still download. (FR-41)
 #[test]
 fn per_artifact_failures_are_reported_and_others_continue() {
     let platform = Platform::start("run-partial");
@@ -622,7 +622,7 @@ fn per_artifact_failures_are_reported_and_others_continue() {
 }
 
 // Proves 5xx answers from storage are retried with a fresh signed URL each time, and that an
-// artifact that keeps failing is reported without leaking the URL signature.
+// artifact that keeps failing is reported without leaking the URL signature. (FR-41, NFR-08)
 #[test]
 fn storage_errors_retry_then_report_without_secrets() {
     let platform = Platform::start("run-503");
@@ -665,7 +665,7 @@ fn storage_errors_retry_then_report_without_secrets() {
 }
 
 // Proves waiting mode downloads an item while the run is still processing (the run only
-// terminates once that item's artifact was served) and then the rest in the final pass.
+// terminates once that item's artifact was served) and then the rest in the final pass. (FR-40)
 #[test]
 fn waits_and_downloads_items_as_they_finish() {
     let platform = Platform::start("run-live");
@@ -713,7 +713,7 @@ fn waits_and_downloads_items_as_they_finish() {
     assert!(report.pending_items.is_empty());
 }
 
-// Proves without waiting, one pass downloads what is finished and lists the rest as pending.
+// Proves without waiting, one pass downloads what is finished and lists the rest as pending. (FR-40)
 #[test]
 fn without_waiting_lists_pending_items() {
     let platform = Platform::start("run-nowait");
@@ -743,7 +743,7 @@ fn without_waiting_lists_pending_items() {
     assert_eq!(report.pending_items, vec!["busy".to_string()]);
 }
 
-// Proves the download timeout ends a wait for a run that never terminates, naming the run.
+// Proves the download timeout ends a wait for a run that never terminates, naming the run. (FR-40)
 #[test]
 fn download_wait_times_out() {
     let platform = Platform::start("run-forever");
@@ -768,7 +768,7 @@ fn download_wait_times_out() {
     );
 }
 
-// Proves the target must be an existing directory, checked before any request.
+// Proves the target must be an existing directory, checked before any request. (FR-37)
 #[test]
 fn target_must_be_an_existing_directory() {
     let platform = Platform::start("run-dir");

@@ -28,7 +28,7 @@ fn client(root: &str, token: &str, attempts: u32) -> Client {
 
 const RUN_ID: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 
-// Proves every request carries the bearer token, the crate's User-Agent and JSON Accept header.
+// Proves every request carries the bearer token, the crate's User-Agent and JSON Accept header. (FR-01, FR-19)
 #[test]
 fn sends_bearer_user_agent_and_accept() {
     let server = MockServer::start();
@@ -48,7 +48,7 @@ fn sends_bearer_user_agent_and_accept() {
     assert!(ua.contains(std::env::consts::OS) && ua.contains(std::env::consts::ARCH));
 }
 
-// Proves an empty token sends no Authorization header at all.
+// Proves an empty token sends no Authorization header at all. (FR-01)
 #[test]
 fn empty_token_sends_no_authorization_header() {
     let server = Scripted::start([Reply::json(200, &me_json("u-1"))]);
@@ -62,7 +62,7 @@ fn empty_token_sends_no_authorization_header() {
     );
 }
 
-// Proves each HTTP error status maps to an API error with status, operation and detail.
+// Proves each HTTP error status maps to an API error with status, operation and detail. (FR-17)
 #[test]
 fn error_statuses_map_to_api_errors() {
     let cases: [(u16, &str); 10] = [
@@ -117,7 +117,7 @@ fn error_statuses_map_to_api_errors() {
     }
 }
 
-// Proves 503, 503, 200 makes exactly three calls and returns the success.
+// Proves 503, 503, 200 makes exactly three calls and returns the success. (FR-15)
 #[test]
 fn retries_server_errors_until_success() {
     let server = Scripted::start([
@@ -130,7 +130,7 @@ fn retries_server_errors_until_success() {
     assert_eq!(server.calls(), 3);
 }
 
-// Proves attempts counts total calls: persistent 503 with attempts=2 is called twice.
+// Proves attempts counts total calls: persistent 503 with attempts=2 is called twice. (FR-15)
 #[test]
 fn attempts_bound_total_calls() {
     let server = Scripted::start([]);
@@ -141,7 +141,7 @@ fn attempts_bound_total_calls() {
     assert_eq!(server.calls(), 2);
 }
 
-// Proves 429 honours Retry-After: the retry comes at least one second later.
+// Proves 429 honours Retry-After: the retry comes at least one second later. (FR-15)
 #[test]
 fn too_many_requests_honours_retry_after() {
     let server = Scripted::start([
@@ -165,7 +165,7 @@ fn too_many_requests_honours_retry_after() {
     assert_eq!(server.calls(), 2);
 }
 
-// Proves a 404 is not retried.
+// Proves a 404 is not retried. (FR-15)
 #[test]
 fn not_found_is_called_once() {
     let server = Scripted::start([Reply::json(404, r#"{"detail":"no such app"}"#)]);
@@ -176,7 +176,7 @@ fn not_found_is_called_once() {
     assert_eq!(server.calls(), 1);
 }
 
-// Proves a non-idempotent POST answered 503 is sent once.
+// Proves a non-idempotent POST answered 503 is sent once. (FR-15)
 #[test]
 fn post_is_never_retried_on_server_error() {
     let server = Scripted::start([Reply::json(503, r#"{"detail":"busy"}"#)]);
@@ -193,7 +193,7 @@ fn post_is_never_retried_on_server_error() {
     );
 }
 
-// Proves a refused connection is retried even for a POST, since nothing was sent.
+// Proves a refused connection is retried even for a POST, since nothing was sent. (FR-15, FR-17)
 #[test]
 fn refused_connection_is_retryable_and_typed() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -218,7 +218,7 @@ fn refused_connection_is_retryable_and_typed() {
     assert!(err.is_retryable());
 }
 
-// Proves malformed JSON is a decode error naming the operation and field, never a panic.
+// Proves malformed JSON is a decode error naming the operation and field, never a panic. (FR-17, NFR-13)
 #[test]
 fn malformed_json_is_a_decode_error() {
     let server = Scripted::start([
@@ -235,7 +235,7 @@ fn malformed_json_is_a_decode_error() {
     assert!(!err.is_retryable());
 }
 
-// Proves a body cut short is a retryable transport error and is retried to success.
+// Proves a body cut short is a retryable transport error and is retried to success. (FR-15)
 #[test]
 fn truncated_body_is_retried() {
     let server = Scripted::start([
@@ -257,7 +257,7 @@ fn truncated_body_is_retried() {
     assert!(err.is_retryable(), "{err:?}");
 }
 
-// Proves a slow server turns into a timeout error that is retried.
+// Proves a slow server turns into a timeout error that is retried. (FR-16)
 #[test]
 fn slow_response_times_out() {
     let server = MockServer::start();
@@ -280,7 +280,7 @@ fn slow_response_times_out() {
     assert!(err.to_string().contains("get_me"));
 }
 
-// Proves path segments are percent-encoded on the wire.
+// Proves path segments are percent-encoded on the wire. (FR-19)
 #[test]
 fn path_segments_are_encoded_on_the_wire() {
     let server = Scripted::start([Reply::json(404, r#"{"detail":"x"}"#)]);
@@ -291,7 +291,7 @@ fn path_segments_are_encoded_on_the_wire() {
     );
 }
 
-// Proves no token ever appears in an error's Display or Debug, even when the server echoes it.
+// Proves no token ever appears in an error's Display or Debug, even when the server echoes it. (NFR-05)
 #[test]
 fn tokens_never_appear_in_errors() {
     let token = "eyJhbGciOiJSUzI1NiJ9.secret-token-value.signature";

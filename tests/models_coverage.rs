@@ -116,7 +116,7 @@ fn is_nullable(property: &Value) -> bool {
 }
 
 // Every schema has a Rust type of the same name, and every property of every object schema has a
-// field of the same wire name: each fully populated fixture decodes and re-encodes to itself.
+// field of the same wire name: each fully populated fixture decodes and re-encodes to itself. (FR-21)
 #[test]
 fn every_schema_has_a_type_with_every_property() {
     let Some(schemas) = spec_schemas() else {
@@ -181,7 +181,7 @@ fn every_schema_has_a_type_with_every_property() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-// Every wire value of every enum schema decodes into a known variant and re-encodes unchanged.
+// Every wire value of every enum schema decodes into a known variant and re-encodes unchanged. (FR-21)
 #[test]
 fn every_enum_wire_value_is_a_known_variant() {
     let Some(schemas) = spec_schemas() else {
@@ -204,7 +204,7 @@ fn every_enum_wire_value_is_a_known_variant() {
 }
 
 // Unknown enum values (including wrong case) decode into `Unknown` and re-encode unchanged,
-// standalone and inside a response.
+// standalone and inside a response. (FR-21)
 #[test]
 fn unknown_enum_values_decode_into_unknown_and_reencode_unchanged() {
     let state: ItemState = serde_json::from_value(json!("PAUSED")).expect("decodes");
@@ -233,7 +233,7 @@ fn unknown_enum_values_decode_into_unknown_and_reencode_unchanged() {
     assert_eq!(serde_json::to_value(&decoded).expect("encodes"), run);
 }
 
-// Known enum values convert to and from their exact, case-sensitive wire strings.
+// Known enum values convert to and from their exact, case-sensitive wire strings. (FR-21)
 #[test]
 fn enum_conversions_use_the_wire_strings() {
     assert_eq!(SubjectType::ShareToken.as_str(), "share_token");
@@ -258,7 +258,7 @@ fn enum_conversions_use_the_wire_strings() {
     );
 }
 
-// Unknown extra fields in a response are ignored, at the top level and in nested objects.
+// Unknown extra fields in a response are ignored, at the top level and in nested objects. (FR-21)
 #[test]
 fn unknown_fields_are_ignored() {
     let expected = fixture("ItemResultReadResponse");
@@ -277,7 +277,7 @@ fn unknown_fields_are_ignored() {
 }
 
 // Required-but-nullable properties round-trip `null` (kept as `null`), and optional properties
-// that are absent stay absent, for every object schema.
+// that are absent stay absent, for every object schema. (FR-21)
 #[test]
 fn nullable_and_optional_properties_round_trip() {
     let Some(schemas) = spec_schemas() else {
@@ -332,7 +332,7 @@ fn nullable_and_optional_properties_round_trip() {
     );
 }
 
-// The custom-metadata update distinguishes absent (key omitted), `null` (clear) and a value.
+// The custom-metadata update distinguishes absent (key omitted), `null` (clear) and a value. (FR-31)
 #[test]
 fn custom_metadata_update_request_is_tri_state() {
     let absent = CustomMetadataUpdateRequest::default();
@@ -366,7 +366,7 @@ fn custom_metadata_update_request_is_tri_state() {
     }
 }
 
-// A wrong-typed or missing field gives a serde error, never a panic.
+// A wrong-typed or missing field gives a serde error, never a panic. (NFR-13)
 #[test]
 fn wrong_typed_fields_give_serde_errors() {
     let mut stats = fixture("RunItemStatistics");
@@ -397,7 +397,7 @@ fn wrong_typed_fields_give_serde_errors() {
     assert!(serde_json::from_value::<HTTPValidationError>(json!({"detail": "Not found"})).is_err());
 }
 
-// Validation error locations mix field names and indices and join into a dotted path.
+// Validation error locations mix field names and indices and join into a dotted path. (FR-17)
 #[test]
 fn validation_error_locations() {
     let error: HTTPValidationError =
@@ -416,7 +416,7 @@ fn validation_error_locations() {
     assert_eq!(first.error_type, "missing");
 }
 
-// The request builders produce the documented JSON bodies.
+// The request builders produce the documented JSON bodies. (FR-21)
 #[test]
 fn request_builders_produce_the_expected_json() {
     let fixture_run = fixture("RunCreationRequest");
@@ -485,7 +485,7 @@ fn request_builders_produce_the_expected_json() {
     );
 }
 
-// `Debug` of responses that carry secrets never prints them.
+// `Debug` of responses that carry secrets never prints them. (NFR-05)
 #[test]
 fn debug_redacts_secrets() {
     let token: ShareTokenCreateResponse =

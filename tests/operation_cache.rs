@@ -47,7 +47,7 @@ fn run_json(run_id: &str, state: &str) -> String {
     run.to_string()
 }
 
-// Proves two users asking the same question each get their own answer: two requests, no sharing.
+// Proves two users asking the same question each get their own answer: two requests, no sharing. (FR-11)
 #[test]
 fn two_users_never_share_an_entry() {
     let server = MockServer::start();
@@ -63,7 +63,7 @@ fn two_users_never_share_an_entry() {
     assert_eq!(bob.calls(), 1);
 }
 
-// Proves a run cached for user A is never served to user B, who still gets the 403.
+// Proves a run cached for user A is never served to user B, who still gets the 403. (FR-11)
 #[test]
 fn forbidden_run_stays_forbidden_after_other_user_cached_it() {
     let server = MockServer::start();
@@ -94,7 +94,7 @@ fn forbidden_run_stays_forbidden_after_other_user_cached_it() {
 }
 
 // Proves the same token through a cached client and an external provider shares nothing it should
-// not: entries are keyed by the token's digest, so the same user sees one consistent entry.
+// not: entries are keyed by the token's digest, so the same user sees one consistent entry. (FR-11, FR-01)
 #[test]
 fn rotating_token_inside_one_provider_is_a_miss() {
     let server = MockServer::start();
@@ -121,7 +121,7 @@ fn rotating_token_inside_one_provider_is_a_miss() {
     assert_eq!(second.calls(), 1);
 }
 
-// Proves 100 cached reads make one request.
+// Proves 100 cached reads make one request. (FR-12)
 #[test]
 fn hundred_cached_reads_one_request() {
     let server = MockServer::start();
@@ -133,7 +133,7 @@ fn hundred_cached_reads_one_request() {
     assert_eq!(mock.calls(), 1);
 }
 
-// Proves nocache() skips the read, makes one more request and refreshes the entry for later reads.
+// Proves nocache() skips the read, makes one more request and refreshes the entry for later reads. (FR-12)
 #[test]
 fn nocache_refetches_and_refreshes_entry() {
     let server = Scripted::start([
@@ -152,7 +152,7 @@ fn nocache_refetches_and_refreshes_entry() {
     assert_eq!(server.calls(), 2);
 }
 
-// Proves an expired entry is fetched again.
+// Proves an expired entry is fetched again. (FR-12)
 #[test]
 fn ttl_expiry_refetches() {
     let server = Scripted::start([
@@ -173,7 +173,7 @@ fn ttl_expiry_refetches() {
     assert_eq!(server.calls(), 2);
 }
 
-// Proves a zero TTL disables caching.
+// Proves a zero TTL disables caching. (FR-12)
 #[test]
 fn zero_ttl_disables_cache() {
     let server = MockServer::start();
@@ -190,7 +190,7 @@ fn zero_ttl_disables_cache() {
     assert_eq!(mock.calls(), 2);
 }
 
-// Proves a failed call caches nothing: the next call asks again and its success is cached.
+// Proves a failed call caches nothing: the next call asks again and its success is cached. (FR-12)
 #[test]
 fn failures_are_not_cached() {
     let server = Scripted::start([
@@ -204,7 +204,7 @@ fn failures_are_not_cached() {
     assert_eq!(server.calls(), 2);
 }
 
-// Proves a successful mutation invalidates the cached details of the same run.
+// Proves a successful mutation invalidates the cached details of the same run. (FR-13)
 #[test]
 fn mutation_invalidates_cached_run() {
     let server = Scripted::start([
@@ -221,7 +221,7 @@ fn mutation_invalidates_cached_run() {
     assert_eq!(server.calls(), 3);
 }
 
-// Proves a failed mutation leaves the cache alone.
+// Proves a failed mutation leaves the cache alone. (FR-13)
 #[test]
 fn failed_mutation_keeps_cache() {
     let server = Scripted::start([
@@ -236,7 +236,7 @@ fn failed_mutation_keeps_cache() {
     assert_eq!(server.calls(), 2);
 }
 
-// Proves a share token is part of the cache key: the read with it is a separate entry.
+// Proves a share token is part of the cache key: the read with it is a separate entry. (FR-11, FR-33)
 #[test]
 fn share_token_is_part_of_the_key() {
     let server = MockServer::start();
@@ -273,7 +273,7 @@ fn share_token_is_part_of_the_key() {
     assert_eq!(shared.calls(), 1);
 }
 
-// Proves the same arguments at two API roots are two entries.
+// Proves the same arguments at two API roots are two entries. (FR-11)
 #[test]
 fn api_root_is_part_of_the_key() {
     let s1 = MockServer::start();
@@ -292,7 +292,7 @@ fn api_root_is_part_of_the_key() {
     assert_eq!((m1.calls(), m2.calls()), (1, 1));
 }
 
-// Proves 8 threads x 5,000 cached reads by two users always return the caller's own answer.
+// Proves 8 threads x 5,000 cached reads by two users always return the caller's own answer. (FR-11, NFR-10)
 #[test]
 fn concurrent_users_get_their_own_answers() {
     let server = MockServer::start();

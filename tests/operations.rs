@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 #[test]
 fn list_applications() {
-    // list_applications_v1_applications_get: GET /v1/applications with sort and `page-size` (hyphen), decoded as ApplicationReadShortResponse.
+    // list_applications_v1_applications_get: GET /v1/applications with sort and `page-size` (hyphen), decoded as ApplicationReadShortResponse. (FR-23, FR-19)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-list-apps");
     let app = fixture("ApplicationReadShortResponse");
@@ -46,7 +46,7 @@ fn list_applications() {
 
 #[test]
 fn application_details() {
-    // read_application_by_id_v1_applications__application_id__get: GET /v1/applications/{id}, decoded as ApplicationReadResponse.
+    // read_application_by_id_v1_applications__application_id__get: GET /v1/applications/{id}, decoded as ApplicationReadResponse. (FR-23, FR-24)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-app");
     let mock = server.mock(|when, then| {
@@ -74,7 +74,7 @@ fn application_details() {
 
 #[test]
 fn application_version_details() {
-    // application_version_details_v1_applications__application_id__versions__version__get: GET …/versions/{version}, decoded as VersionReadResponse.
+    // application_version_details_v1_applications__application_id__versions__version__get: GET …/versions/{version}, decoded as VersionReadResponse. (FR-24)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-version");
     let mock = server.mock(|when, then| {
@@ -99,7 +99,7 @@ fn application_version_details() {
 
 #[test]
 fn list_runs_with_every_filter() {
-    // list_runs_v1_runs_get: GET /v1/runs with every filter, repeated sort keys and page_size, decoded as RunReadResponse.
+    // list_runs_v1_runs_get: GET /v1/runs with every filter, repeated sort keys and page_size, decoded as RunReadResponse. (FR-27)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-list-runs");
     let mock = server.mock(|when, then| {
@@ -137,7 +137,7 @@ fn list_runs_with_every_filter() {
 
 #[test]
 fn submit_run() {
-    // create_run_v1_runs_post: POST /v1/runs with the RunCreationRequest body (201), decoded as RunCreationResponse into a Run handle.
+    // create_run_v1_runs_post: POST /v1/runs with the RunCreationRequest body (201), decoded as RunCreationResponse into a Run handle. (FR-26)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-submit");
     let version = server.mock(|when, then| {
@@ -191,7 +191,7 @@ fn submit_run() {
 
 #[test]
 fn run_details() {
-    // get_run_v1_runs__run_id__get: GET /v1/runs/{run_id}, decoded as RunReadResponse.
+    // get_run_v1_runs__run_id__get: GET /v1/runs/{run_id}, decoded as RunReadResponse. (FR-28, FR-35)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-run");
     let mock = server.mock(|when, then| {
@@ -209,7 +209,7 @@ fn run_details() {
 
 #[test]
 fn cancel_run() {
-    // cancel_run_v1_runs__run_id__cancel_post: POST /v1/runs/{run_id}/cancel with no body, answered 202.
+    // cancel_run_v1_runs__run_id__cancel_post: POST /v1/runs/{run_id}/cancel with no body, answered 202. (FR-28)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-cancel");
     let mock = server.mock(|when, then| {
@@ -226,7 +226,7 @@ fn cancel_run() {
 
 #[test]
 fn list_run_items() {
-    // list_run_items_v1_runs__run_id__items_get: GET /v1/runs/{run_id}/items with every filter, decoded as ItemResultReadResponse.
+    // list_run_items_v1_runs__run_id__items_get: GET /v1/runs/{run_id}/items with every filter, decoded as ItemResultReadResponse. (FR-29)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-items");
     let mock = server.mock(|when, then| {
@@ -263,7 +263,7 @@ fn list_run_items() {
 
 #[test]
 fn run_item_by_external_id() {
-    // get_item_by_run_v1_runs__run_id__items__external_id__get: GET /v1/runs/{run_id}/items/{external_id} with the id percent-encoded.
+    // get_item_by_run_v1_runs__run_id__items__external_id__get: GET /v1/runs/{run_id}/items/{external_id} with the id percent-encoded. (FR-29)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-item");
     let mock = server.mock(|when, then| {
@@ -286,7 +286,7 @@ fn run_item_by_external_id() {
 
 #[test]
 fn artifact_signed_url() {
-    // get_artifact_url_v1_runs__run_id__artifacts__artifact_id__file_get: GET …/artifacts/{artifact_id}/file answered 307; the Location is returned unfollowed.
+    // get_artifact_url_v1_runs__run_id__artifacts__artifact_id__file_get: GET …/artifacts/{artifact_id}/file answered 307; the Location is returned unfollowed. (FR-30)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-artifact");
     let signed = "https://storage.example.com/bucket/a.tiff?X-Goog-Signature=abc";
@@ -310,7 +310,7 @@ fn artifact_signed_url() {
 
 #[test]
 fn delete_run_artifacts() {
-    // delete_run_items_v1_runs__run_id__artifacts_delete: DELETE /v1/runs/{run_id}/artifacts, answered 200.
+    // delete_run_items_v1_runs__run_id__artifacts_delete: DELETE /v1/runs/{run_id}/artifacts, answered 200. (FR-28)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-delete");
     let mock = server.mock(|when, then| {
@@ -326,7 +326,7 @@ fn delete_run_artifacts() {
 
 #[test]
 fn update_run_custom_metadata() {
-    // put_run_custom_metadata_v1_runs__run_id__custom_metadata_put: PUT /v1/runs/{run_id}/custom-metadata with metadata and checksum, decoded as CustomMetadataUpdateResponse.
+    // put_run_custom_metadata_v1_runs__run_id__custom_metadata_put: PUT /v1/runs/{run_id}/custom-metadata with metadata and checksum, decoded as CustomMetadataUpdateResponse. (FR-31)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-run-meta");
     let mock = server.mock(|when, then| {
@@ -354,7 +354,7 @@ fn update_run_custom_metadata() {
 
 #[test]
 fn update_item_custom_metadata() {
-    // put_item_custom_metadata_by_run_v1_runs__run_id__items__external_id__custom_metadata_put: PUT …/items/{external_id}/custom-metadata; None sends null.
+    // put_item_custom_metadata_by_run_v1_runs__run_id__items__external_id__custom_metadata_put: PUT …/items/{external_id}/custom-metadata; None sends null. (FR-31)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-item-meta");
     let mock = server.mock(|when, then| {
@@ -378,7 +378,7 @@ fn update_item_custom_metadata() {
 
 #[test]
 fn me() {
-    // get_me_v1_me_get: GET /v1/me, decoded as MeReadResponse.
+    // get_me_v1_me_get: GET /v1/me, decoded as MeReadResponse. (FR-22)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-me");
     let mock = server.mock(|when, then| {
@@ -395,7 +395,7 @@ fn me() {
 
 #[test]
 fn list_documents() {
-    // list_version_documents: GET …/versions/{version}/documents, decoded as VersionDocumentResponse.
+    // list_version_documents: GET …/versions/{version}/documents, decoded as VersionDocumentResponse. (FR-25)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-docs");
     let mock = server.mock(|when, then| {
@@ -420,7 +420,7 @@ fn list_documents() {
 
 #[test]
 fn document_details() {
-    // get_version_document: GET …/documents/{name} with the name percent-encoded, decoded as VersionDocumentResponse.
+    // get_version_document: GET …/documents/{name} with the name percent-encoded, decoded as VersionDocumentResponse. (FR-25)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-doc");
     let mock = server.mock(|when, then| {
@@ -447,7 +447,7 @@ fn document_details() {
 
 #[test]
 fn document_file_download() {
-    // get_version_document_file: GET …/documents/{name}/file answered 307; the signed URL's bytes land in dir/{name}.
+    // get_version_document_file: GET …/documents/{name}/file answered 307; the signed URL's bytes land in dir/{name}. (FR-25)
     let server = MockServer::start();
     let storage = MockServer::start();
     let (client, token) = client(&server, "op-doc-file");
@@ -482,7 +482,7 @@ fn document_file_download() {
 
 #[test]
 fn document_content_read() {
-    // get_version_document_content: GET …/documents/{name}/content answered 307; the signed URL's bytes are returned.
+    // get_version_document_content: GET …/documents/{name}/content answered 307; the signed URL's bytes are returned. (FR-25)
     let server = MockServer::start();
     let storage = MockServer::start();
     let (client, token) = client(&server, "op-doc-content");
@@ -510,7 +510,7 @@ fn document_content_read() {
 
 #[test]
 fn create_grant() {
-    // create_grant_v1_access_grants_post: POST /v1/access/grants with the GrantCreateRequest body (201), decoded as GrantReadResponse.
+    // create_grant_v1_access_grants_post: POST /v1/access/grants with the GrantCreateRequest body (201), decoded as GrantReadResponse. (FR-32)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-create-grant");
     let mock = server.mock(|when, then| {
@@ -545,7 +545,7 @@ fn create_grant() {
 
 #[test]
 fn list_grants() {
-    // list_grants_v1_access_grants_get: GET /v1/access/grants with every filter and repeated relation keys, decoded as GrantReadResponse.
+    // list_grants_v1_access_grants_get: GET /v1/access/grants with every filter and repeated relation keys, decoded as GrantReadResponse. (FR-32)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-list-grants");
     let mock = server.mock(|when, then| {
@@ -584,7 +584,7 @@ fn list_grants() {
 
 #[test]
 fn get_grant() {
-    // get_grant_v1_access_grants__grant_id__get: GET /v1/access/grants/{grant_id}, decoded as GrantReadResponse.
+    // get_grant_v1_access_grants__grant_id__get: GET /v1/access/grants/{grant_id}, decoded as GrantReadResponse. (FR-32)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-get-grant");
     let mock = server.mock(|when, then| {
@@ -601,7 +601,7 @@ fn get_grant() {
 
 #[test]
 fn revoke_grant() {
-    // revoke_grant_v1_access_grants__grant_id__delete: DELETE /v1/access/grants/{grant_id}, decoded as the revoked GrantReadResponse.
+    // revoke_grant_v1_access_grants__grant_id__delete: DELETE /v1/access/grants/{grant_id}, decoded as the revoked GrantReadResponse. (FR-32)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-revoke-grant");
     let mut revoked = fixture("GrantReadResponse");
@@ -620,7 +620,7 @@ fn revoke_grant() {
 
 #[test]
 fn create_share_token() {
-    // create_share_token_v1_access_share_tokens_post: POST /v1/access/share-tokens with {expires_at} or {} (201), decoded with the secret.
+    // create_share_token_v1_access_share_tokens_post: POST /v1/access/share-tokens with {expires_at} or {} (201), decoded with the secret. (FR-33)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-create-token");
     let with_expiry = server.mock(|when, then| {
@@ -655,7 +655,7 @@ fn create_share_token() {
 
 #[test]
 fn list_share_tokens() {
-    // list_share_tokens_v1_access_share_tokens_get: GET /v1/access/share-tokens with every filter, decoded as ShareTokenReadResponse.
+    // list_share_tokens_v1_access_share_tokens_get: GET /v1/access/share-tokens with every filter, decoded as ShareTokenReadResponse. (FR-33)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-list-tokens");
     let mock = server.mock(|when, then| {
@@ -689,7 +689,7 @@ fn list_share_tokens() {
 
 #[test]
 fn get_share_token() {
-    // get_share_token_v1_access_share_tokens__share_token_id__get: GET /v1/access/share-tokens/{id}, decoded as ShareTokenReadResponse.
+    // get_share_token_v1_access_share_tokens__share_token_id__get: GET /v1/access/share-tokens/{id}, decoded as ShareTokenReadResponse. (FR-33)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-get-token");
     let mock = server.mock(|when, then| {
@@ -710,7 +710,7 @@ fn get_share_token() {
 
 #[test]
 fn revoke_share_token() {
-    // revoke_share_token_v1_access_share_tokens__share_token_id__delete: DELETE /v1/access/share-tokens/{id}, decoded as the revoked token.
+    // revoke_share_token_v1_access_share_tokens__share_token_id__delete: DELETE /v1/access/share-tokens/{id}, decoded as the revoked token. (FR-33)
     let server = MockServer::start();
     let (client, token) = client(&server, "op-revoke-token");
     let mut revoked = fixture("ShareTokenReadResponse");
@@ -729,7 +729,7 @@ fn revoke_share_token() {
 
 #[test]
 fn every_operation_has_a_test() {
-    // Proves each operationId of the OpenAPI file is named by a test's name or first comment in tests/*.rs.
+    // Proves each operationId of the OpenAPI file is named by a test's name or first comment in tests/*.rs. (FR-21)
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let spec_path = manifest.join("../shared/reference/openapi.json");
     let Ok(text) = std::fs::read_to_string(&spec_path) else {

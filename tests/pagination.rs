@@ -34,7 +34,7 @@ fn mock_47_apps(server: &MockServer) -> [httpmock::Mock<'_>; 3] {
 
 #[test]
 fn forty_seven_applications_take_three_requests() {
-    // Proves 47 applications in pages of 20 are fetched with exactly 3 requests, in order.
+    // Proves 47 applications in pages of 20 are fetched with exactly 3 requests, in order. (FR-34, FR-23)
     let server = MockServer::start();
     let (client, _) = client(&server, "pg-47");
     let pages = mock_47_apps(&server);
@@ -55,7 +55,7 @@ fn forty_seven_applications_take_three_requests() {
 
 #[test]
 fn pages_are_fetched_lazily_and_break_stops_fetching() {
-    // Proves no request is made before the first item is asked for, and a break after page 1 fetches no more.
+    // Proves no request is made before the first item is asked for, and a break after page 1 fetches no more. (FR-34)
     let server = MockServer::start();
     let (client, _) = client(&server, "pg-lazy");
     let pages = mock_47_apps(&server);
@@ -79,7 +79,7 @@ fn pages_are_fetched_lazily_and_break_stops_fetching() {
 
 #[test]
 fn list_ending_on_a_page_boundary_stops_at_the_empty_page() {
-    // Proves a list of exactly two full pages ends after one more (empty) page.
+    // Proves a list of exactly two full pages ends after one more (empty) page. (FR-34)
     let server = MockServer::start();
     let (client, _) = client(&server, "pg-boundary");
     let full: Vec<_> = (1..=2)
@@ -116,7 +116,7 @@ fn list_ending_on_a_page_boundary_stops_at_the_empty_page() {
 
 #[test]
 fn page_size_out_of_range_makes_no_request() {
-    // Proves page sizes outside 5..=100 are rejected by every list before any request.
+    // Proves page sizes outside 5..=100 are rejected by every list before any request. (FR-34)
     let server = MockServer::start();
     let (client, _) = client(&server, "pg-range");
     let any = server.mock(|when, then| {
@@ -176,7 +176,7 @@ fn page_size_out_of_range_makes_no_request() {
 
 #[test]
 fn pages_are_cached_per_user() {
-    // Proves iterating the same list twice within the TTL reads each page from the cache.
+    // Proves iterating the same list twice within the TTL reads each page from the cache. (FR-12)
     let server = MockServer::start();
     let (client, _) = client(&server, "pg-cache");
     let page = server.mock(|when, then| {

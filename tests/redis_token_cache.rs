@@ -46,7 +46,7 @@ fn stored_token(conn: &mut redis::Connection, key: &str) -> Option<String> {
 }
 
 // Proves four processes (separate caches) × 200 calls across several refresh windows cause
-// exactly one token request per window, and every call gets an unexpired token.
+// exactly one token request per window, and every call gets an unexpired token. (FR-10)
 #[test]
 fn fleet_refreshes_once_per_window() {
     let Some(redis) = RedisServer::start(&[]) else {
@@ -104,7 +104,7 @@ fn fleet_refreshes_once_per_window() {
 }
 
 // Proves calls keep working from each process's own source while Redis is down (warning at
-// most once per process), and that sharing resumes when Redis comes back on the same port.
+// most once per process), and that sharing resumes when Redis comes back on the same port. (FR-10)
 #[test]
 fn redis_outage_falls_back_and_recovers() {
     let Some(mut redis) = RedisServer::start(&[]) else {
@@ -175,7 +175,7 @@ fn redis_outage_falls_back_and_recovers() {
 }
 
 // Proves a lock left by a dead refresher is taken over only after its TTL, that the stale
-// shared token is served only while it is valid, and that exactly one new token is fetched.
+// shared token is served only while it is valid, and that exactly one new token is fetched. (FR-10)
 #[test]
 fn dead_lock_holder_is_replaced_after_lock_ttl() {
     let Some(redis) = RedisServer::start(&[]) else {
@@ -233,7 +233,7 @@ fn dead_lock_holder_is_replaced_after_lock_ttl() {
 }
 
 // Proves a process without a token waits at most the peer wait for a lock holder that never
-// delivers, then uses its own source without overwriting the shared entry.
+// delivers, then uses its own source without overwriting the shared entry. (FR-10)
 #[test]
 fn peer_wait_ends_with_the_own_source() {
     let Some(redis) = RedisServer::start(&[]) else {
@@ -264,7 +264,7 @@ fn peer_wait_ends_with_the_own_source() {
 }
 
 // Proves Debug and log lines show neither the token nor the Redis password, that a
-// password-protected Redis works, and that a wrong password degrades to the own source.
+// password-protected Redis works, and that a wrong password degrades to the own source. (FR-10, NFR-05)
 #[test]
 fn debug_and_logs_hide_token_and_password() {
     let password = unique("redis-password");

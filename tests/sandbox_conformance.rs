@@ -24,7 +24,7 @@ fn quick() -> Sandbox {
 }
 
 // Proves all 26 operations answer over raw HTTP with the documented success status and a body
-// that decodes into the operation's model.
+// that decodes into the operation's model. (FR-44)
 #[test]
 fn all_operations_over_raw_http() {
     let sb = quick();
@@ -328,7 +328,7 @@ fn all_operations_over_raw_http() {
     assert_eq!(seen.len(), 26, "{seen:?}");
 }
 
-// Proves the error answers have FastAPI's shapes and the platform's status codes.
+// Proves the error answers have FastAPI's shapes and the platform's status codes. (FR-44)
 #[test]
 fn error_bodies() {
     let sb = quick();
@@ -395,7 +395,7 @@ fn error_bodies() {
     );
 }
 
-// Proves the SDK's existing methods work against the sandbox and decode its answers.
+// Proves the SDK's existing methods work against the sandbox and decode its answers. (FR-44)
 #[test]
 fn sdk_methods() {
     let sb = quick();
@@ -501,7 +501,7 @@ fn template(path: &str) -> String {
 }
 
 // Proves every one of the 26 operations is reachable through the SDK against the sandbox, and
-// the SDK decodes each answer into its model (the request log shows 26 distinct operations).
+// the SDK decodes each answer into its model (the request log shows 26 distinct operations). (FR-44, FR-21)
 #[test]
 fn all_operations_through_the_sdk() {
     let sb = quick();

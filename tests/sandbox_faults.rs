@@ -12,7 +12,7 @@ use sandbox_common::{
     fast_client, fresh_token, raw, raw_url, submit, try_raw_url, wait_terminated,
 };
 
-// Proves a 503 followed by success is retried by the SDK: exactly two calls reach the server.
+// Proves a 503 followed by success is retried by the SDK: exactly two calls reach the server. (FR-44, FR-15)
 #[test]
 fn status_fault_then_success_is_retried() {
     let sb = Sandbox::start().unwrap();
@@ -25,7 +25,7 @@ fn status_fault_then_success_is_retried() {
 }
 
 // Proves the fault answers with the status, a FastAPI body and Retry-After, and the SDK waits
-// for Retry-After before retrying.
+// for Retry-After before retrying. (FR-44, FR-15)
 #[test]
 fn retry_after_is_sent_and_honoured() {
     let sb = Sandbox::start().unwrap();
@@ -64,7 +64,7 @@ fn retry_after_is_sent_and_honoured() {
     assert_eq!(sb.request_count("/api/v1/applications/he-tme"), 2);
 }
 
-// Proves a fault applies `times` times and only to its method, and non-matching requests pass.
+// Proves a fault applies `times` times and only to its method, and non-matching requests pass. (FR-44)
 #[test]
 fn faults_match_method_and_count() {
     let sb = Sandbox::start().unwrap();
@@ -125,7 +125,7 @@ fn faults_match_method_and_count() {
     );
 }
 
-// Proves a dropped connection is a transport error to a client, and the SDK retries reads.
+// Proves a dropped connection is a transport error to a client, and the SDK retries reads. (FR-44, FR-15)
 #[test]
 fn dropped_connections() {
     let sb = Sandbox::start().unwrap();
@@ -156,7 +156,7 @@ fn dropped_connections() {
 }
 
 // Proves a truncated body (full Content-Length announced, connection closed early) is a
-// transport error: on storage downloads after K bytes, and on API answers the SDK retries.
+// transport error: on storage downloads after K bytes, and on API answers the SDK retries. (FR-44, FR-15)
 #[test]
 fn truncated_bodies() {
     let sb = Sandbox::builder()
@@ -228,7 +228,7 @@ fn truncated_bodies() {
     assert_eq!(sb.request_count("/api/v1/me"), 2);
 }
 
-// Proves a delay fault holds the answer back at least that long and does not block others.
+// Proves a delay fault holds the answer back at least that long and does not block others. (FR-44)
 #[test]
 fn delays() {
     let sb = Sandbox::start().unwrap();
@@ -271,7 +271,7 @@ fn delays() {
     assert!(sb.pending_faults().is_empty());
 }
 
-// Proves the sandbox is usable from several threads at once.
+// Proves the sandbox is usable from several threads at once. (FR-44, NFR-10)
 #[test]
 fn concurrent_clients() {
     let sb = std::sync::Arc::new(

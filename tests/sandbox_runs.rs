@@ -26,7 +26,7 @@ fn run_path(run_id: &str, suffix: &str) -> String {
 }
 
 // Proves a run goes PENDING -> PROCESSING -> TERMINATED in order, a `fail-` item ends with
-// USER_ERROR and no artifacts, and statistics and output follow.
+// USER_ERROR and no artifacts, and statistics and output follow. (FR-44)
 #[test]
 fn run_progresses_through_states() {
     let sb = Sandbox::builder()
@@ -139,7 +139,7 @@ fn run_progresses_through_states() {
 }
 
 // Proves artifacts are served through the 307 with the CRC32C of their bytes in the metadata,
-// with Range support, signature checks, and without needing (or receiving) the bearer token.
+// with Range support, signature checks, and without needing (or receiving) the bearer token. (FR-44, NFR-07)
 #[test]
 fn artifacts_download_with_checksums_and_ranges() {
     let sb = sandbox_with(Duration::from_millis(200));
@@ -206,7 +206,7 @@ fn artifacts_download_with_checksums_and_ranges() {
     assert_eq!(sb.storage_requests_with_authorization(), 1);
 }
 
-// Proves deleting artifacts needs a terminated run, then files answer 410 and storage 404.
+// Proves deleting artifacts needs a terminated run, then files answer 410 and storage 404. (FR-44, FR-28)
 #[test]
 fn deleted_artifacts_are_gone() {
     let sb = sandbox_with(Duration::from_secs(2));
@@ -296,7 +296,7 @@ fn deleted_artifacts_are_gone() {
     assert!(err.is_gone(), "{err}");
 }
 
-// Proves another user's run answers 403 (not 404) everywhere, and lists hide it.
+// Proves another user's run answers 403 (not 404) everywhere, and lists hide it. (FR-44)
 #[test]
 fn runs_are_private_to_their_submitter() {
     let sb = sandbox_with(Duration::from_millis(200));
@@ -353,7 +353,7 @@ fn runs_are_private_to_their_submitter() {
 }
 
 // Proves a viewer grant to a share token lets another user read the run, its items and
-// artifact files with `?share_token=`, but not change it, and revoking ends the access.
+// artifact files with `?share_token=`, but not change it, and revoking ends the access. (FR-44, FR-33)
 #[test]
 fn share_token_grants_read_access() {
     let sb = sandbox_with(Duration::from_millis(200));
@@ -501,7 +501,7 @@ fn share_token_grants_read_access() {
     );
 }
 
-// Proves a viewer grant to a user by email opens the run to that user without a share token.
+// Proves a viewer grant to a user by email opens the run to that user without a share token. (FR-44, FR-32)
 #[test]
 fn user_grants_open_runs() {
     let sb = sandbox_with(Duration::from_millis(200));
@@ -538,7 +538,7 @@ fn user_grants_open_runs() {
 }
 
 // Proves custom metadata carries a checksum: a stale one is 412, the right one updates, and
-// `null` clears both the metadata and the checksum; items behave the same.
+// `null` clears both the metadata and the checksum; items behave the same. (FR-44, FR-31)
 #[test]
 fn custom_metadata_checksums() {
     let sb = sandbox_with(Duration::from_secs(60));
@@ -667,7 +667,7 @@ fn custom_metadata_checksums() {
     assert_eq!(item.custom_metadata, Some(json!({"case": 2})));
 }
 
-// Proves cancel answers 202 once, then 409, and skips the unfinished items.
+// Proves cancel answers 202 once, then 409, and skips the unfinished items. (FR-44, FR-28)
 #[test]
 fn cancel_twice_is_a_conflict() {
     let sb = sandbox_with(Duration::from_secs(60));
@@ -718,7 +718,7 @@ fn cancel_twice_is_a_conflict() {
 }
 
 // Proves run submission is validated like the platform: 422 for the body's shape, 404 for an
-// unknown application or version, 400 for items that do not fit the version.
+// unknown application or version, 400 for items that do not fit the version. (FR-44)
 #[test]
 fn submission_is_validated() {
     let sb = sandbox_with(Duration::from_secs(60));
@@ -816,7 +816,7 @@ fn example_metadata() -> Value {
     sandbox::example_input_metadata()
 }
 
-// Proves lists page like the platform: bare arrays, `page`/`page_size`, a short last page.
+// Proves lists page like the platform: bare arrays, `page`/`page_size`, a short last page. (FR-44)
 #[test]
 fn lists_paginate() {
     let sb = sandbox_with(Duration::from_secs(60));
@@ -866,7 +866,7 @@ fn lists_paginate() {
 }
 
 // Proves the token endpoint issues working bearer tokens for the client-credentials and
-// refresh grants, and refuses bad credentials like Auth0.
+// refresh grants, and refuses bad credentials like Auth0. (FR-44)
 #[test]
 fn token_endpoint_grants() {
     let sb = Sandbox::builder()
@@ -941,7 +941,7 @@ fn token_endpoint_grants() {
 }
 
 // Proves the SDK's client-credentials provider gets working bearer tokens from the sandbox's
-// token endpoint, and a wrong secret is an authentication error.
+// token endpoint, and a wrong secret is an authentication error. (FR-44, FR-08)
 #[test]
 fn client_credentials_provider() {
     use aignostics::TokenProvider;
@@ -990,7 +990,7 @@ fn client_credentials_provider() {
     assert!(other_audience.token().is_err());
 }
 
-// Proves issued tokens expire after their lifetime (then 401).
+// Proves issued tokens expire after their lifetime (then 401). (FR-44)
 #[test]
 fn issued_tokens_expire() {
     let sb = Sandbox::builder()
@@ -1021,7 +1021,7 @@ fn issued_tokens_expire() {
     );
 }
 
-// Proves the port is released on shutdown and a sandbox can be started on a chosen port.
+// Proves the port is released on shutdown and a sandbox can be started on a chosen port. (FR-44)
 #[test]
 fn start_on_a_chosen_port() {
     let port = {

@@ -73,7 +73,7 @@ fn rejected(label: &str, request: RunCreationRequest) -> String {
 
 #[test]
 fn duplicate_external_ids_are_rejected() {
-    // Proves two items with one external id fail before any request, naming the id.
+    // Proves two items with one external id fail before any request, naming the id. (FR-26)
     let request = RunCreationRequest::new(
         "he-tme",
         [
@@ -91,7 +91,7 @@ fn duplicate_external_ids_are_rejected() {
 
 #[test]
 fn unknown_artifact_is_rejected() {
-    // Proves an artifact the version does not declare fails, naming item, artifact and the expected names.
+    // Proves an artifact the version does not declare fails, naming item, artifact and the expected names. (FR-26)
     let mut item = slide("slide-1", good_metadata());
     item.input_artifacts.push(InputArtifactCreationRequest::new(
         "mask",
@@ -112,7 +112,7 @@ fn unknown_artifact_is_rejected() {
 
 #[test]
 fn missing_artifact_is_rejected() {
-    // Proves an item without a declared artifact fails, naming the item and the missing artifact.
+    // Proves an item without a declared artifact fails, naming the item and the missing artifact. (FR-26)
     let item = ItemCreationRequest::new("slide-2", []);
     let message = rejected(
         "sv-missing",
@@ -128,7 +128,7 @@ fn missing_artifact_is_rejected() {
 
 #[test]
 fn metadata_of_the_wrong_type_is_rejected() {
-    // Proves metadata failing the artifact's schema fails, naming item, artifact and the JSON pointer.
+    // Proves metadata failing the artifact's schema fails, naming item, artifact and the JSON pointer. (FR-26)
     let mut metadata = good_metadata();
     metadata["width_px"] = json!("wide");
     let message = rejected(
@@ -143,7 +143,7 @@ fn metadata_of_the_wrong_type_is_rejected() {
 
 #[test]
 fn missing_required_metadata_field_is_rejected() {
-    // Proves a metadata object without a required field fails, naming that field.
+    // Proves a metadata object without a required field fails, naming that field. (FR-26)
     let mut metadata = good_metadata();
     metadata
         .as_object_mut()
@@ -158,7 +158,7 @@ fn missing_required_metadata_field_is_rejected() {
 
 #[test]
 fn empty_request_and_bad_version_make_no_request_at_all() {
-    // Proves an empty item list and a non-semver version fail before even the version is read.
+    // Proves an empty item list and a non-semver version fail before even the version is read. (FR-26)
     let platform = Platform::start();
     let (client, _) = client(&platform.server, "sv-empty");
     let version = platform.version();
@@ -181,7 +181,7 @@ fn empty_request_and_bad_version_make_no_request_at_all() {
 
 #[test]
 fn valid_request_is_posted_once_and_latest_version_is_used_when_unnamed() {
-    // Proves a request without a version is validated against the latest version and posted once.
+    // Proves a request without a version is validated against the latest version and posted once. (FR-26, FR-24)
     let platform = Platform::start();
     let (client, _) = client(&platform.server, "sv-latest");
     let app = platform.server.mock(|when, then| {
@@ -215,7 +215,7 @@ fn valid_request_is_posted_once_and_latest_version_is_used_when_unnamed() {
 
 #[test]
 fn submit_is_not_retried_on_503() {
-    // Proves a 503 answer to the POST is returned after exactly one call, although reads would retry 4 times.
+    // Proves a 503 answer to the POST is returned after exactly one call, although reads would retry 4 times. (FR-26, FR-15)
     let platform = Platform::start();
     let (client, _) = client_with(settings(&platform.server, 4), "sv-503");
     let _version = platform.version();
@@ -229,7 +229,7 @@ fn submit_is_not_retried_on_503() {
 
 #[test]
 fn server_side_rejection_is_a_typed_error() {
-    // Proves a 422 from the POST surfaces with its validation entries.
+    // Proves a 422 from the POST surfaces with its validation entries. (FR-26, FR-17)
     let platform = Platform::start();
     let (client, _) = client(&platform.server, "sv-422");
     let _version = platform.version();
@@ -249,7 +249,7 @@ fn server_side_rejection_is_a_typed_error() {
 
 #[test]
 fn submit_clears_the_users_cached_reads() {
-    // Proves a successful submit invalidates the cache, so the next list goes to the server.
+    // Proves a successful submit invalidates the cache, so the next list goes to the server. (FR-13)
     let platform = Platform::start();
     let (client, _) = client(&platform.server, "sv-cache");
     let _version = platform.version();

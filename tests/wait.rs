@@ -30,7 +30,7 @@ fn client(platform: &Platform) -> Client {
 }
 
 // Proves wait polls past the cache through PENDING -> PROCESSING -> TERMINATED, reports each
-// state, and returns the terminated run.
+// state, and returns the terminated run. (FR-36, FR-12)
 #[test]
 fn returns_the_terminated_run() {
     let platform = Platform::start("run-wait");
@@ -64,7 +64,7 @@ fn returns_the_terminated_run() {
 }
 
 // Proves a run that never terminates ends the wait with a timeout error naming the run and its
-// last state, after at least the timeout.
+// last state, after at least the timeout. (FR-36)
 #[test]
 fn times_out_naming_run_and_state() {
     let platform = Platform::start("run-slow");
@@ -88,7 +88,7 @@ fn times_out_naming_run_and_state() {
     assert!(platform.seen_under("/api/v1/runs/run-slow").len() >= 2);
 }
 
-// Proves the defaults: 5 s interval, no timeout, no callback.
+// Proves the defaults: 5 s interval, no timeout, no callback. (FR-36)
 #[test]
 fn defaults() {
     let text = format!("{:?}", WaitOptions::default());

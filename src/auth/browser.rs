@@ -402,7 +402,7 @@ fn respond(stream: &mut TcpStream, status: u16, title: &str, message: &str) {
 mod tests {
     use super::*;
 
-    // Proves the S256 challenge matches RFC 7636's appendix B example.
+    // Proves the S256 challenge matches RFC 7636's appendix B example. (FR-05)
     #[test]
     fn challenge_matches_rfc_example() {
         assert_eq!(
@@ -411,7 +411,7 @@ mod tests {
         );
     }
 
-    // Proves redirect URIs are split into host, port and path, and bad ones name the setting.
+    // Proves redirect URIs are split into host, port and path, and bad ones name the setting. (FR-05)
     #[test]
     fn redirect_uri_parsing() {
         assert_eq!(
@@ -437,7 +437,7 @@ mod tests {
         }
     }
 
-    // Proves callback queries are percent-decoded and HTML output is escaped.
+    // Proves callback queries are percent-decoded and HTML output is escaped. (FR-05)
     #[test]
     fn query_and_html() {
         let cb = parse_query("code=a%2Fb&state=s+1&error_description=x%20y");

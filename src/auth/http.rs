@@ -236,7 +236,7 @@ pub(crate) fn token_grant(
 mod tests {
     use super::*;
 
-    // Proves form values are percent-encoded so secrets with `&`, `=` or `+` stay intact.
+    // Proves form values are percent-encoded so secrets with `&`, `=` or `+` stay intact. (FR-04, FR-08)
     #[test]
     fn form_values_are_encoded() {
         assert_eq!(
@@ -245,7 +245,7 @@ mod tests {
         );
     }
 
-    // Proves OAuth error bodies are summarised and non-JSON bodies are excerpted.
+    // Proves OAuth error bodies are summarised and non-JSON bodies are excerpted. (FR-08)
     #[test]
     fn oauth_error_text() {
         assert_eq!(

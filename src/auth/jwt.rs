@@ -256,7 +256,7 @@ fn fetch(settings: &Settings, url: &str) -> Result<Vec<RsaKey>> {
 mod tests {
     use super::*;
 
-    // Proves malformed tokens are rejected with a message and never panic.
+    // Proves malformed tokens are rejected with a message and never panic. (FR-07, NFR-13)
     #[test]
     fn malformed_tokens_are_errors() {
         for bad in ["", "a", "a.b", "a.b.c.d", ".b.c", "!!.??.c"] {

@@ -652,7 +652,7 @@ fn redact_redis_url(url: &str) -> String {
 mod tests {
     use super::*;
 
-    // Proves user info, password and query are removed from Redis URLs, and nothing else.
+    // Proves user info, password and query are removed from Redis URLs, and nothing else. (NFR-05)
     #[test]
     fn redis_urls_are_redacted() {
         assert_eq!(
@@ -671,7 +671,7 @@ mod tests {
         assert!(!redact_redis_url("redis://a:b@c@host").contains('b'));
     }
 
-    // Proves a bad URL and an empty key are typed errors that never show the password.
+    // Proves a bad URL and an empty key are typed errors that never show the password. (FR-10, NFR-05)
     #[test]
     fn bad_input_is_a_typed_error() {
         struct Never;

@@ -130,7 +130,7 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 mod tests {
     use super::*;
 
-    // Proves the parser accepts the Python SDK's format and rejects everything else.
+    // Proves the parser accepts the Python SDK's format and rejects everything else. (FR-03)
     #[test]
     fn parses_python_format_only() {
         assert_eq!(

@@ -136,7 +136,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    // Proves dangerous names become single, harmless path components.
+    // Proves dangerous names become single, harmless path components. (FR-37)
     #[test]
     fn sanitizes_dangerous_names() {
         assert_eq!(sanitize("slide-1.svs"), "slide-1.svs");
@@ -157,7 +157,7 @@ mod tests {
     }
 
     // Proves names that collide after sanitising (or differ only in case) get distinct,
-    // deterministic names, and unique names stay readable.
+    // deterministic names, and unique names stay readable. (FR-37)
     #[test]
     fn collisions_get_hashes() {
         let set = [
@@ -202,7 +202,7 @@ mod tests {
         assert_eq!(unique_alone(".."), format!("__-{}", short_hash("..")));
     }
 
-    // Proves the MIME mapping of the Python SDK, with .bin for anything else.
+    // Proves the MIME mapping of the Python SDK, with .bin for anything else. (FR-37)
     #[test]
     fn extensions() {
         let ext = |v: Value| extension(Some(&v));

@@ -378,7 +378,7 @@ fn parse_content_range(value: &str) -> Option<ContentRange> {
 mod tests {
     use super::*;
 
-    // Proves Content-Range parsing accepts the RFC 9110 forms and rejects malformed ones.
+    // Proves Content-Range parsing accepts the RFC 9110 forms and rejects malformed ones. (FR-38, NFR-13)
     #[test]
     fn content_range() {
         let r = |start, total| Some(ContentRange { start, total });
@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(parse_content_range("bytes x-9/10"), None);
     }
 
-    // Proves the part file sits next to the final file.
+    // Proves the part file sits next to the final file. (FR-38)
     #[test]
     fn part_next_to_file() {
         assert_eq!(

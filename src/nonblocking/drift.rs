@@ -112,7 +112,7 @@ fn async_surface() -> Surface {
     surface
 }
 
-// Proves every blocking handler method has an async counterpart, so the surfaces cannot drift.
+// Proves every blocking handler method has an async counterpart, so the surfaces cannot drift. (FR-43)
 #[test]
 fn every_blocking_operation_has_an_async_counterpart() {
     let blocking = blocking_surface();

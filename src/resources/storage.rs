@@ -208,7 +208,7 @@ impl Drop for TempFile {
 mod tests {
     use super::*;
 
-    // Proves names cannot escape the target directory or carry control characters.
+    // Proves names cannot escape the target directory or carry control characters. (FR-25)
     #[test]
     fn sanitizes_names() {
         assert_eq!(sanitize_file_name("readme.pdf").unwrap(), "readme.pdf");

@@ -185,7 +185,7 @@ mod tests {
         )
     }
 
-    // Proves valid metadata passes.
+    // Proves valid metadata passes. (FR-26)
     #[test]
     fn valid_request_passes() {
         validate_request(
@@ -195,7 +195,7 @@ mod tests {
         .unwrap();
     }
 
-    // Proves a nested type error names the item, the artifact and the JSON pointer.
+    // Proves a nested type error names the item, the artifact and the JSON pointer. (FR-26)
     #[test]
     fn nested_error_names_pointer() {
         let err = validate_request(
@@ -211,7 +211,7 @@ mod tests {
         assert!(err.contains("/specimen/tissue"), "{err}");
     }
 
-    // Proves a missing required field is reported against the artifact's metadata.
+    // Proves a missing required field is reported against the artifact's metadata. (FR-26)
     #[test]
     fn missing_required_field_is_named() {
         let err = validate_request(&request(json!({"checksum_base64_crc32c": "A"})), &version())
@@ -220,7 +220,7 @@ mod tests {
         assert!(err.contains("width_px"), "{err}");
     }
 
-    // Proves an uncompilable schema is skipped rather than blocking the submission.
+    // Proves an uncompilable schema is skipped rather than blocking the submission. (FR-26)
     #[test]
     fn uncompilable_schema_is_skipped() {
         let mut v = version();
@@ -228,7 +228,7 @@ mod tests {
         validate_request(&request(json!({"anything": true})), &v).unwrap();
     }
 
-    // Proves an artifact given twice in one item is refused.
+    // Proves an artifact given twice in one item is refused. (FR-26)
     #[test]
     fn artifact_twice_is_refused() {
         let mut r = request(json!({"checksum_base64_crc32c": "A", "width_px": 1}));

@@ -128,7 +128,7 @@ mod tests {
         }
     }
 
-    // Proves versions sort by semver descending, dropping unparseable numbers.
+    // Proves versions sort by semver descending, dropping unparseable numbers. (FR-24)
     #[test]
     fn sorts_by_semver_descending() {
         let sorted = sort_versions(vec![v("1.2.0"), v("bogus"), v("1.10.0"), v("1.10.0-rc.1")]);
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(numbers, ["1.10.0", "1.10.0-rc.1", "1.2.0"]);
     }
 
-    // Proves a list with no semver number comes back unchanged.
+    // Proves a list with no semver number comes back unchanged. (FR-24)
     #[test]
     fn keeps_original_when_nothing_parses() {
         let sorted = sort_versions(vec![v("b"), v("a")]);

@@ -512,7 +512,7 @@ pub fn example_item(external_id: &str) -> ItemCreationRequest {
 mod tests {
     use super::*;
 
-    // Proves the example metadata satisfies the schema the catalog publishes.
+    // Proves the example metadata satisfies the schema the catalog publishes. (FR-44)
     #[test]
     fn example_metadata_is_valid() {
         let validator = jsonschema::validator_for(&input_metadata_schema()).unwrap();
@@ -522,7 +522,7 @@ mod tests {
         assert!(!validator.is_valid(&bad));
     }
 
-    // Proves "latest" follows semantic-version order, not listing order.
+    // Proves "latest" follows semantic-version order, not listing order. (FR-44)
     #[test]
     fn latest_is_semver_max() {
         let app = CatalogApplication::new("a", "A").versions(

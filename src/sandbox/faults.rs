@@ -242,7 +242,7 @@ impl FaultQueue {
 mod tests {
     use super::*;
 
-    // Proves faults match by prefix and method, apply `times` times, oldest first.
+    // Proves faults match by prefix and method, apply `times` times, oldest first. (FR-44)
     #[test]
     fn queue_order_and_counts() {
         let mut q = FaultQueue::default();

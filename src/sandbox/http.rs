@@ -452,7 +452,7 @@ mod tests {
         Req::new("get", target, vec![("X-A".into(), "1".into())], Vec::new())
     }
 
-    // Proves encoded slashes stay inside their segment and the query is form-decoded.
+    // Proves encoded slashes stay inside their segment and the query is form-decoded. (FR-44)
     #[test]
     fn parses_targets() {
         let r = req("/api/v1/runs/r1/items/a%2Fb%20c?sort=-x&sort=%2By&q=a+b");
@@ -463,7 +463,7 @@ mod tests {
         assert_eq!(r.header("x-a"), Some("1"));
     }
 
-    // Proves paging bounds answer FastAPI's 422 entries.
+    // Proves paging bounds answer FastAPI's 422 entries. (FR-44)
     #[test]
     fn paging_bounds() {
         assert_eq!(paging(&req("/x"), "page_size").unwrap(), (1, 50));
@@ -478,7 +478,7 @@ mod tests {
         assert_eq!(page_of((0..12).collect(), (3, 5)), vec![10, 11]);
     }
 
-    // Proves sorting honours direction, several keys, and rejects unknown fields.
+    // Proves sorting honours direction, several keys, and rejects unknown fields. (FR-44)
     #[test]
     fn sorting() {
         let mut rows: Vec<(Value, u8)> = vec![

@@ -311,7 +311,7 @@ mod tests {
         JsonPathFilter::parse(expr).unwrap().matches(v)
     }
 
-    // Proves the documented filter forms behave like PostgreSQL's `@?` in lax mode.
+    // Proves the documented filter forms behave like PostgreSQL's `@?` in lax mode. (FR-44)
     #[test]
     fn filters() {
         let v = json!({"study": "abc-1", "score": 0.8, "tags": ["draft", "x"], "a": {"b": true}});

@@ -765,7 +765,7 @@ impl SandboxBuilder {
 mod tests {
     use super::*;
 
-    // Proves the sandbox can be shared between threads.
+    // Proves the sandbox can be shared between threads. (FR-44, NFR-10)
     #[test]
     fn sandbox_is_send_and_sync() {
         fn check<T: Send + Sync>() {}

@@ -265,7 +265,7 @@ pub(crate) fn serve(shared: &Shared, req: &Req) -> Answer {
 mod tests {
     use super::*;
 
-    // Proves single ranges, suffixes and open ends are honoured and bad ones ignored or refused.
+    // Proves single ranges, suffixes and open ends are honoured and bad ones ignored or refused. (FR-44)
     #[test]
     fn ranges() {
         use RangeSpec::*;

@@ -339,7 +339,7 @@ impl Read for Generated {
 mod tests {
     use super::*;
 
-    // Proves timestamps format and parse back to the same instant.
+    // Proves timestamps format and parse back to the same instant. (FR-44)
     #[test]
     fn rfc3339_round_trip() {
         let t = UNIX_EPOCH + Duration::from_millis(1_757_932_245_123);
@@ -354,7 +354,7 @@ mod tests {
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 
-    // Proves the checksum format: base64 of the big-endian CRC32C.
+    // Proves the checksum format: base64 of the big-endian CRC32C. (FR-44)
     #[test]
     fn crc32c_format() {
         // CRC32C("123456789") = 0xE3069283.
@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(crc32c_base64(0), "AAAAAA==");
     }
 
-    // Proves generated content is deterministic and any range equals the slice of the whole.
+    // Proves generated content is deterministic and any range equals the slice of the whole. (FR-44)
     #[test]
     fn generated_ranges_match_whole() {
         let mut whole = Vec::new();
@@ -376,7 +376,7 @@ mod tests {
         assert_ne!(whole, other);
     }
 
-    // Proves the metadata checksum ignores key order and whitespace.
+    // Proves the metadata checksum ignores key order and whitespace. (FR-44)
     #[test]
     fn checksum_is_canonical() {
         let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"y": [1, 2], "x": null}}"#).unwrap();
@@ -389,7 +389,7 @@ mod tests {
         );
     }
 
-    // Proves UUID parsing accepts both forms, normalises case and rejects others.
+    // Proves UUID parsing accepts both forms, normalises case and rejects others. (FR-44)
     #[test]
     fn uuids() {
         let u = new_uuid();
