@@ -144,7 +144,7 @@ fn items(ids: &[&str]) -> Value {
 }
 
 // Proves the main flow: submit from a file, wait, and download, with every downloaded file
-// matching the CRC32C published in its item's artifact metadata.
+// matching the CRC32C published in its item's artifact metadata (FR-45).
 #[test]
 fn submit_wait_download() {
     let fx = Fixture::new("flow");
@@ -230,7 +230,7 @@ fn submit_wait_download() {
     assert_eq!(fx.sandbox.storage_requests_with_authorization(), 0);
 }
 
-// Proves a whole run request can come from stdin (`--items -`), and its fields reach the run.
+// Proves a whole run request can come from stdin (`--items -`), and its fields reach the run (FR-45).
 #[test]
 fn submit_from_stdin() {
     let fx = Fixture::new("stdin");
@@ -251,7 +251,7 @@ fn submit_from_stdin() {
 }
 
 // Proves every list and show command's --json output is one parseable JSON document with
-// the expected content, and whoami leaves the organization's secrets out.
+// the expected content, and whoami leaves the organization's secrets out (FR-45).
 #[test]
 fn json_output_parses() {
     let fx = Fixture::new("json");
@@ -302,7 +302,7 @@ fn json_output_parses() {
 }
 
 // Proves the plain output of `versions show` lists input and output artifacts with their
-// MIME types, aligned, and `runs list` filters by external id.
+// MIME types, aligned, and `runs list` filters by external id (FR-45).
 #[test]
 fn plain_tables() {
     let fx = Fixture::new("plain");
@@ -342,7 +342,7 @@ fn plain_tables() {
 }
 
 // Proves an unknown token exits 1 with a readable error on stderr, and the token appears in
-// neither stdout nor stderr.
+// neither stdout nor stderr (FR-45).
 #[test]
 fn bad_token_is_a_readable_error() {
     let fx = Fixture::new("badtoken");
@@ -363,7 +363,7 @@ fn bad_token_is_a_readable_error() {
 }
 
 // Proves usage errors exit 2: an unknown command, a missing required option, an array of
-// items without --application, and delete-artifacts without --yes.
+// items without --application, and delete-artifacts without --yes (FR-45).
 #[test]
 fn usage_errors_exit_2() {
     let fx = Fixture::new("usage");
@@ -391,7 +391,7 @@ fn usage_errors_exit_2() {
 }
 
 // Proves metadata can be shown, set (from stdin too), guarded by a checksum, and cleared, on
-// a run and on an item; a stale checksum exits 1 naming the precondition.
+// a run and on an item; a stale checksum exits 1 naming the precondition (FR-45).
 #[test]
 fn metadata_commands() {
     let fx = Fixture::new("metadata");
@@ -459,7 +459,7 @@ fn metadata_commands() {
 }
 
 // Proves cancel, a second cancel (409, exit 1), share tokens with a grant on the run, and
-// artifact deletion after which a download reports the deleted files and exits 1.
+// artifact deletion after which a download reports the deleted files and exits 1 (FR-45).
 #[test]
 fn cancel_share_and_delete() {
     let fx = Fixture::new("lifecycle");
@@ -534,7 +534,7 @@ fn cancel_share_and_delete() {
 }
 
 // Proves `aignostics sandbox --port N` serves on that port and answers /api/v1/me for the
-// example token it prints.
+// example token it prints (FR-45).
 #[test]
 fn sandbox_command_serves() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

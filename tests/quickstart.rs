@@ -7,7 +7,7 @@
 mod quickstart;
 
 // Proves the quickstart completes: a run of three slides ends COMPLETED and every one of its
-// result files (three artifacts per slide) is downloaded and matches its published CRC32C.
+// result files (three artifacts per slide) is downloaded and matches its published CRC32C (FR-45, FR-44).
 #[test]
 fn quickstart_runs_to_completion() {
     let dir =

@@ -15,11 +15,6 @@ const SPEC: &str = "specifications/SPEC_PLATFORM_SERVICE.md";
 const MATRIX: &str = "specifications/TRACEABILITY.md";
 const UPDATE_VAR: &str = "AIGNOSTICS_UPDATE_TRACEABILITY";
 
-/// Requirements whose tests live on another branch and are not merged yet: the command-line
-/// tool. Remove an id here when its tests arrive (this test fails until then, so it cannot be
-/// forgotten).
-const PENDING: &[&str] = &["FR-45"];
-
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -233,10 +228,6 @@ fn render_matrix(requirements: &[Requirement], found: &BTreeMap<String, Vec<Ment
     ));
     for r in requirements {
         out.push_str(&format!("\n## {} {}\n\n", r.id, r.title));
-        if PENDING.contains(&r.id.as_str()) {
-            out.push_str("- *pending: its tests are on another branch*\n");
-            continue;
-        }
         let mut by_file: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for m in found.get(&r.id).into_iter().flatten() {
             by_file.entry(&m.file).or_default().insert(&m.function);
@@ -257,26 +248,14 @@ fn locations(mentions: &[Mention]) -> String {
         .join(", ")
 }
 
-// Proves every requirement of the specification is named by at least one test, and that a
-// requirement listed as pending is defined but not yet named by any test.
+// Proves every requirement of the specification is named by at least one test.
 #[test]
 fn every_requirement_is_proved_by_a_test() {
     let requirements = requirements();
     let found = mentions();
-    let defined: BTreeSet<&str> = requirements.iter().map(|r| r.id.as_str()).collect();
-    for id in PENDING {
-        assert!(defined.contains(id), "pending {id} is not in {SPEC}");
-        if let Some(m) = found.get(*id) {
-            panic!(
-                "{id} is listed as pending but tests name it now ({}): remove it from PENDING \
-                 in tests/traceability.rs",
-                locations(m)
-            );
-        }
-    }
     let untested: Vec<String> = requirements
         .iter()
-        .filter(|r| !found.contains_key(&r.id) && !PENDING.contains(&r.id.as_str()))
+        .filter(|r| !found.contains_key(&r.id))
         .map(|r| format!("{} {}", r.id, r.title))
         .collect();
     assert!(
