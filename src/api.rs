@@ -190,6 +190,8 @@ pub(crate) struct Request {
     target: String,
     has_query: bool,
     body: Option<Vec<u8>>,
+    /// A secret sent in the query (a share token), scrubbed from error texts like the bearer.
+    secret: Option<String>,
 }
 
 impl Request {
@@ -199,6 +201,7 @@ impl Request {
             target: path,
             has_query: false,
             body: None,
+            secret: None,
         }
     }
 
@@ -211,6 +214,12 @@ impl Request {
         self.target
             .extend(utf8_percent_encode(&value.to_string(), UNRESERVED));
         self
+    }
+
+    /// Appends `key=value` for a secret value, which error texts will never show.
+    pub fn query_secret(mut self, key: &str, value: &str) -> Self {
+        self.secret = Some(value.to_string());
+        self.query(key, value)
     }
 
     /// Appends `key=value` when the value is present.
@@ -353,7 +362,11 @@ impl Api {
     {
         let token = self.token()?;
         let Request {
-            op, target, body, ..
+            op,
+            target,
+            body,
+            secret,
+            ..
         } = req;
         let key = CacheKey {
             root: self.root_id,
@@ -370,6 +383,7 @@ impl Api {
             target: String::new(),
             has_query: false,
             body,
+            secret,
         };
         let raw = self.execute_with(&req, &key.args, token)?;
         let value: T = decode(op.name(), &raw.body)?;
@@ -492,6 +506,9 @@ impl Api {
                 let mut err = ApiError::from_body(op, status, &body, retry_after);
                 // A server may echo the credential it rejected; it must not reach the caller's logs.
                 err.scrub(token);
+                if let Some(secret) = &req.secret {
+                    err.scrub(secret);
+                }
                 Err(err.into())
             }
         }

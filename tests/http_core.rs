@@ -330,3 +330,29 @@ fn tokens_never_appear_in_errors() {
     assert!(errors[0].to_string().contains("[redacted]"));
     assert!(!format!("{c:?}").contains("secret-token-value"));
 }
+
+// Proves a share token never shows in a Run's Debug output or in an error whose body echoes it
+// (NFR-05).
+#[test]
+fn share_tokens_never_appear_in_debug_or_errors() {
+    let secret = "st-very-secret-share-token";
+    let server = Scripted::start([Reply::json(
+        403,
+        &format!(r#"{{"detail":"share token {secret} has no grant"}}"#),
+    )]);
+    let run = client(&server.base_url(), "tok-share-debug", 1)
+        .run(RUN_ID)
+        .with_share_token(secret);
+    let shown = format!("{run:?} {:?}", run.artifact("a-1"));
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains(RUN_ID));
+    let err = run.details().unwrap_err();
+    let text = format!("{err} / {err:?}");
+    assert!(err.is_forbidden());
+    assert!(!text.contains(secret), "{text}");
+    assert!(text.contains("[redacted]"), "{text}");
+    assert!(
+        server.received()[0].target.contains(secret),
+        "the token is still sent"
+    );
+}

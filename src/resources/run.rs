@@ -25,11 +25,21 @@ const NOT_FOUND_WINDOW: Duration = Duration::from_secs(5);
 /// println!("{} is {}", run.id(), details.state);
 /// # Ok::<(), aignostics::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Run {
     pub(crate) client: Client,
     id: String,
     share_token: Option<String>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The share token is a secret: say whether there is one, never what it is.
+        f.debug_struct("Run")
+            .field("id", &self.id)
+            .field("share_token", &self.share_token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Run {
@@ -66,7 +76,11 @@ impl Run {
 
     /// A read request on this run, carrying the share token when there is one.
     pub(crate) fn read_request(&self, op: Op, suffix: &str) -> Request {
-        Request::new(op, self.path(suffix)).query_opt("share_token", self.share_token.as_deref())
+        let req = Request::new(op, self.path(suffix));
+        match &self.share_token {
+            Some(token) => req.query_secret("share_token", token),
+            None => req,
+        }
     }
 
     /// The run's state, statistics and metadata (`GET /v1/runs/{id}`; cached 15 s).
