@@ -269,3 +269,18 @@ struct ReadmeDoctests;
 #[cfg(all(doctest, feature = "redis"))]
 #[doc = include_str!("../docs/FLEET_TOKENS.md")]
 struct FleetTokensDoctests;
+
+// Compiles the guides' examples (they use the sandbox, and the async facade in places).
+#[cfg(all(doctest, feature = "sandbox", feature = "async"))]
+mod guide_doctests {
+    #[doc = include_str!("../docs/ARCHITECTURE.md")]
+    struct Architecture;
+    #[doc = include_str!("../docs/AUTHENTICATION.md")]
+    struct Authentication;
+    #[doc = include_str!("../docs/DOWNLOADS.md")]
+    struct Downloads;
+    #[doc = include_str!("../docs/MIGRATING_FROM_PYTHON.md")]
+    struct MigratingFromPython;
+    #[doc = include_str!("../docs/TESTING.md")]
+    struct Testing;
+}
