@@ -1,6 +1,7 @@
 //! The HTTP core: one connection agent, settings and token source per [`Api`]; every request goes
 //! auth → cache → retry → decode here.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -187,7 +188,7 @@ pub(crate) struct Request {
     pub op: Op,
     /// Path below `/api` (segments already encoded) and query, e.g. `/v1/runs/abc?page=1`. It is
     /// also the argument part of the cache key.
-    target: String,
+    target: Cow<'static, str>,
     has_query: bool,
     body: Option<Vec<u8>>,
     /// A secret sent in the query (a share token), scrubbed from error texts like the bearer.
@@ -195,10 +196,10 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    pub fn new(op: Op, path: String) -> Self {
+    pub fn new(op: Op, path: impl Into<Cow<'static, str>>) -> Self {
         Self {
             op,
-            target: path,
+            target: path.into(),
             has_query: false,
             body: None,
             secret: None,
@@ -207,12 +208,12 @@ impl Request {
 
     /// Appends `key=value` (percent-encoded).
     pub fn query(mut self, key: &str, value: impl std::fmt::Display) -> Self {
-        self.target.push(if self.has_query { '&' } else { '?' });
+        let target = self.target.to_mut();
+        target.push(if self.has_query { '&' } else { '?' });
         self.has_query = true;
-        self.target.push_str(key);
-        self.target.push('=');
-        self.target
-            .extend(utf8_percent_encode(&value.to_string(), UNRESERVED));
+        target.push_str(key);
+        target.push('=');
+        target.extend(utf8_percent_encode(&value.to_string(), UNRESERVED));
         self
     }
 
@@ -380,7 +381,7 @@ impl Api {
         // The target moved into the key; the request needs only the operation and body now.
         let req = Request {
             op,
-            target: String::new(),
+            target: Cow::Borrowed(""),
             has_query: false,
             body,
             secret,
@@ -555,7 +556,7 @@ mod tests {
     // Proves query values are encoded and arrays repeat the key. (FR-19)
     #[test]
     fn query_repeats_keys() {
-        let r = Request::new(Op::ListRuns, "/v1/runs".into())
+        let r = Request::new(Op::ListRuns, "/v1/runs")
             .query_all("sort", ["-submitted_at", "run_id"])
             .query("custom_metadata", "$.study ? (@ == \"a\")")
             .query_opt("x", None::<&str>);

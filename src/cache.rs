@@ -20,8 +20,11 @@
 //! ```
 
 use std::any::Any;
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
@@ -39,12 +42,40 @@ pub(crate) struct CacheKey {
     pub root: u32,
     pub scope: UserScope,
     pub operation: &'static str,
-    pub args: String,
+    /// Path and query; borrowed for fixed paths such as `/v1/me`, so a hit allocates nothing.
+    pub args: Cow<'static, str>,
 }
 
+#[derive(Clone)]
 struct Entry {
     value: Arc<dyn Any + Send + Sync>,
     expires: Instant,
+}
+
+/// Entries each thread keeps in front of the shared LRU.
+const LOCAL_CAPACITY: usize = 64;
+
+/// Bumped after every change of the shared cache (put, invalidation, clear, resize): a thread's
+/// front copies are valid only while this has not moved since they were taken.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+struct Local {
+    generation: u64,
+    entries: LruCache<CacheKey, Entry>,
+}
+
+thread_local! {
+    // Repeated hits of one thread are served from here, so they write nothing shared (no lock,
+    // no LRU promotion, no reference count): threads hitting the same entry do not contend.
+    static LOCAL: RefCell<Local> = RefCell::new(Local {
+        generation: u64::MAX,
+        entries: LruCache::new(non_zero(LOCAL_CAPACITY)),
+    });
+}
+
+/// Marks every thread's front copies stale.
+fn changed() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Interned API roots: a small number per process, so a key holds a number, not a string.
@@ -75,16 +106,39 @@ fn non_zero(n: usize) -> std::num::NonZeroUsize {
 /// A fresh cached value for `key`, cloned out of the cache.
 pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T> {
     let now = Instant::now();
-    let value = {
+    // Read before the shared cache: a change after this point makes the copy taken below stale.
+    let generation = GENERATION.load(Ordering::Acquire);
+    let local_hit = LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        if local.generation != generation {
+            local.entries.clear();
+            local.generation = generation;
+            return None;
+        }
+        let entry = local.entries.get(key)?;
+        // Cloned from the shared value without touching its reference count.
+        (entry.expires > now).then(|| entry.value.downcast_ref::<T>().cloned())
+    });
+    if let Some(hit) = local_hit {
+        return hit;
+    }
+    let entry = {
         let mut cache = cache().lock();
         let entry = cache.get(key)?;
         if entry.expires <= now {
             cache.pop(key);
             return None;
         }
-        Arc::clone(&entry.value)
+        entry.clone()
     };
-    value.downcast_ref::<T>().cloned()
+    let value = entry.value.downcast_ref::<T>().cloned();
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        if local.generation == generation {
+            local.entries.put(key.clone(), entry);
+        }
+    });
+    value
 }
 
 /// Stores `value` for `ttl`; a zero TTL stores nothing.
@@ -97,6 +151,7 @@ pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Durati
         expires: Instant::now() + ttl,
     };
     cache().lock().put(key, entry);
+    changed();
 }
 
 /// Drops every entry of one user at one API root (after a mutation by that user).
@@ -110,6 +165,8 @@ pub(crate) fn invalidate_scope(root: u32, scope: &UserScope) {
     for key in stale {
         cache.pop(&key);
     }
+    drop(cache);
+    changed();
 }
 
 /// Removes every entry, for all users. Returns how many were removed.
@@ -117,6 +174,8 @@ pub fn clear() -> usize {
     let mut cache = cache().lock();
     let n = cache.len();
     cache.clear();
+    drop(cache);
+    changed();
     n
 }
 
@@ -134,4 +193,5 @@ pub fn capacity() -> usize {
 #[doc(hidden)]
 pub fn set_capacity(capacity: usize) {
     cache().lock().resize(non_zero(capacity));
+    changed();
 }

@@ -162,7 +162,7 @@ impl Client {
     /// The current user and organization (`GET /v1/me`; cached 300 s).
     pub fn me(&self) -> Result<MeReadResponse> {
         self.api
-            .read(Request::new(Op::GetMe, "/v1/me".into()), self.nocache)
+            .read(Request::new(Op::GetMe, "/v1/me"), self.nocache)
     }
 
     /// An application with its versions (`GET /v1/applications/{id}`; cached 300 s).

@@ -54,7 +54,7 @@ impl Grants {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn create(&self, request: GrantCreateRequest) -> Result<GrantReadResponse> {
-        let req = Request::new(Op::CreateGrant, "/v1/access/grants".into()).json(&request)?;
+        let req = Request::new(Op::CreateGrant, "/v1/access/grants").json(&request)?;
         self.client.api().mutate_json(req)
     }
 
@@ -192,7 +192,7 @@ impl ListGrants {
     /// One page (from 1) of results.
     pub fn page(&self, page: u32) -> Result<Vec<GrantReadResponse>> {
         let page_size = check_page_size(self.page_size)?;
-        let req = Request::new(Op::ListGrants, "/v1/access/grants".into())
+        let req = Request::new(Op::ListGrants, "/v1/access/grants")
             .query_opt("resource_type", self.resource_type.as_ref())
             .query_opt("resource_id", self.resource_id.as_deref())
             .query_opt("subject_type", self.subject_type.as_ref())
@@ -247,8 +247,7 @@ impl ShareTokens {
     /// ```
     pub fn create(&self, expires_at: Option<String>) -> Result<ShareTokenCreateResponse> {
         let body = ShareTokenCreateRequest { expires_at };
-        let req =
-            Request::new(Op::CreateShareToken, "/v1/access/share-tokens".into()).json(&body)?;
+        let req = Request::new(Op::CreateShareToken, "/v1/access/share-tokens").json(&body)?;
         self.client.api().mutate_json(req)
     }
 
@@ -361,7 +360,7 @@ impl ListShareTokens {
     /// One page (from 1) of results.
     pub fn page(&self, page: u32) -> Result<Vec<ShareTokenReadResponse>> {
         let page_size = check_page_size(self.page_size)?;
-        let req = Request::new(Op::ListShareTokens, "/v1/access/share-tokens".into())
+        let req = Request::new(Op::ListShareTokens, "/v1/access/share-tokens")
             .query_opt("run_id", self.run_id.as_deref())
             .query_opt("created_by", self.created_by.as_deref())
             .query_opt("revoked", self.revoked)

@@ -100,7 +100,7 @@ impl ListApplications {
     pub fn page(&self, page: u32) -> Result<Vec<ApplicationReadShortResponse>> {
         let page_size = check_page_size(self.page_size)?;
         // This one list names its page size with a hyphen.
-        let req = Request::new(Op::ListApplications, "/v1/applications".into())
+        let req = Request::new(Op::ListApplications, "/v1/applications")
             .query_all("sort", &self.sort)
             .query("page", page)
             .query("page-size", page_size);

@@ -61,7 +61,7 @@ impl Runs {
     /// ```
     pub fn submit(&self, request: RunCreationRequest) -> Result<Run> {
         self.validate(&request)?;
-        let req = Request::new(Op::CreateRun, "/v1/runs".into()).json(&request)?;
+        let req = Request::new(Op::CreateRun, "/v1/runs").json(&request)?;
         let created: RunCreationResponse = self.client.api().mutate_json(req)?;
         Ok(self.client.run(created.run_id))
     }
@@ -212,7 +212,7 @@ impl ListRuns {
     /// One page (from 1) of results.
     pub fn page(&self, page: u32) -> Result<Vec<RunReadResponse>> {
         let page_size = check_page_size(self.page_size)?;
-        let req = Request::new(Op::ListRuns, "/v1/runs".into())
+        let req = Request::new(Op::ListRuns, "/v1/runs")
             .query_opt("application_id", self.application_id.as_deref())
             .query_opt("application_version", self.application_version.as_deref())
             .query_opt("external_id", self.external_id.as_deref())
