@@ -318,3 +318,44 @@ fn concurrent_users_get_their_own_answers() {
         h.join().unwrap();
     }
 }
+
+// Proves a thread's repeated hits never outlive a write made on another thread: a mutation there
+// invalidates, and a nocache() read there refreshes, what this thread reads next (FR-12, FR-13).
+#[test]
+fn writes_on_other_threads_reach_this_threads_hits() {
+    let server = Scripted::start([
+        Reply::json(200, &run_json(RUN_A, "PENDING")),
+        Reply::json(200, &run_json(RUN_A, "PROCESSING")),
+        Reply::json(202, "{}"),
+        Reply::json(200, &run_json(RUN_A, "TERMINATED")),
+    ]);
+    let c = client(&server.base_url(), TokenProvider::fixed("tok-threads"));
+    let state = |c: &Client| c.run(RUN_A).details().unwrap().state.as_str().to_string();
+    assert_eq!(state(&c), "PENDING");
+    assert_eq!(state(&c), "PENDING");
+    let other = c.clone();
+    thread::spawn(move || {
+        assert_eq!(
+            other.nocache().run(RUN_A).details().unwrap().state.as_str(),
+            "PROCESSING"
+        )
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        state(&c),
+        "PROCESSING",
+        "the fresher result written elsewhere is seen"
+    );
+    let other = c.clone();
+    thread::spawn(move || other.run(RUN_A).cancel().unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(
+        state(&c),
+        "TERMINATED",
+        "the invalidation made elsewhere is seen"
+    );
+    assert_eq!(state(&c), "TERMINATED");
+    assert_eq!(server.calls(), 4);
+}
