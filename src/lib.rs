@@ -177,15 +177,43 @@
 //!
 //! With the `async` feature, [`nonblocking::Client`] (`From<Client>`) offers the same operations
 //! as `async fn`s, running each blocking call on tokio's blocking pool, with the same models and
-//! errors:
+//! errors. The same steps on both surfaces, blocking:
+//!
+//! ```no_run
+//! # fn demo(client: aignostics::Client) -> aignostics::Result<()> {
+//! use aignostics::WaitOptions;
+//!
+//! let me = client.me()?;
+//! let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+//! run.wait(&WaitOptions::default())?;
+//! for item in run.items().iter() {
+//!     println!("{}", item?.external_id);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! and async:
 //!
 //! ```no_run
 //! # #[cfg(feature = "async")]
 //! # async fn demo(client: aignostics::Client) -> aignostics::Result<()> {
+//! use aignostics::WaitOptions;
+//!
 //! let client = aignostics::nonblocking::Client::from(client);
+//! let me = client.me().await?;
+//! let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+//! run.wait(WaitOptions::default()).await?;
+//! let mut items = run.items().iter();
+//! while let Some(item) = items.next().await {
+//!     println!("{}", item?.external_id);
+//! }
+//! // Independent calls run concurrently:
 //! let (me, app) = tokio::join!(client.me(), client.application("he-tme".to_string()));
 //! # Ok(()) }
 //! ```
+//!
+//! Arguments of the async methods are owned (`String`, `PathBuf`, options by value), because the
+//! work moves to another thread.
 //!
 //! Calling the blocking client inside an async task blocks a runtime worker for the whole
 //! request; use the facade (or `spawn_blocking`) there.
