@@ -403,8 +403,9 @@ impl Api {
 
     /// A mutation whose JSON answer is decoded.
     pub(crate) fn mutate_json<T: DeserializeOwned>(&self, req: Request) -> Result<T> {
-        let raw = self.mutate(req.clone())?;
-        decode(req.op.name(), &raw.body)
+        let op = req.op;
+        let raw = self.mutate(req)?;
+        decode(op.name(), &raw.body)
     }
 
     /// A call expected to answer with a redirect: returns its `Location` without following it.
@@ -460,7 +461,7 @@ impl Api {
         if req.body.is_some() {
             builder = builder.header("Content-Type", "application/json");
         }
-        let body = req.body.clone().unwrap_or_default();
+        let body: &[u8] = req.body.as_deref().unwrap_or_default();
         let request = builder.body(body).map_err(|_| Error::Transport {
             operation: op.to_string(),
             kind: crate::error::TransportKind::InvalidUrl,
