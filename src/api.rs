@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{self, CacheKey};
-use crate::error::{ApiError, Error, Result, redact_url};
+use crate::error::{ApiError, Error, Result};
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::{OperationSettings, Settings};
 use crate::token::{TokenProvider, user_scope};
@@ -462,11 +462,9 @@ impl Api {
             builder = builder.header("Content-Type", "application/json");
         }
         let body: &[u8] = req.body.as_deref().unwrap_or_default();
-        let request = builder.body(body).map_err(|_| Error::Transport {
-            operation: op.to_string(),
-            kind: crate::error::TransportKind::InvalidUrl,
-            message: format!("invalid request URL {}", redact_url(&url)),
-        })?;
+        let request = builder
+            .body(body)
+            .map_err(|_| Error::invalid_url(op, &url))?;
         let timeout = Some(req.op.timeout(&self.settings));
         use ureq::RequestExt;
         let mut response = request

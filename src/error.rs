@@ -359,6 +359,21 @@ impl Error {
         )
     }
 
+    /// Maps an I/O error from reading a response body (ureq wraps its own errors, such as
+    /// timeouts, in the `io::Error` its body reader returns).
+    pub(crate) fn from_read(operation: &str, err: std::io::Error) -> Self {
+        Self::from_ureq(operation, ureq::Error::from(err))
+    }
+
+    /// A request URL that could not be turned into a request (shown without its query).
+    pub(crate) fn invalid_url(operation: &str, url: &str) -> Self {
+        Self::Transport {
+            operation: operation.to_string(),
+            kind: TransportKind::InvalidUrl,
+            message: format!("invalid request URL {}", redact_url(url)),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),

@@ -72,11 +72,9 @@ fn send(
         }
         None => Vec::new(),
     };
-    let request = builder.body(body).map_err(|_| Error::Transport {
-        operation: operation.to_string(),
-        kind: crate::error::TransportKind::InvalidUrl,
-        message: format!("invalid URL {}", redact_url(url)),
-    })?;
+    let request = builder
+        .body(body)
+        .map_err(|_| Error::invalid_url(operation, url))?;
     use ureq::RequestExt;
     let timeout = Some(timeout);
     let mut response = request

@@ -216,11 +216,9 @@ fn fetch(
     if state.len > 0 {
         builder = builder.header("Range", format!("bytes={}-", state.len));
     }
-    let request = builder.body(()).map_err(|_| Error::Transport {
-        operation: OPERATION.to_string(),
-        kind: TransportKind::InvalidUrl,
-        message: "the signed URL is not a valid request URL".to_string(),
-    })?;
+    let request = builder
+        .body(())
+        .map_err(|_| Error::invalid_url(OPERATION, url))?;
     use ureq::RequestExt;
     // The agent carries no credentials: the bearer token is added per API request only, so
     // nothing secret reaches the storage host. Headers have a deadline; the body only a
@@ -309,7 +307,7 @@ fn fetch(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::from_ureq(OPERATION, ureq::Error::from(e))),
+            Err(e) => return Err(Error::from_read(OPERATION, e)),
         };
         let chunk = &buf[..n];
         file.write_all(chunk).map_err(|e| Error::io(part, e))?;

@@ -59,24 +59,6 @@ pub(crate) fn get(
     .into())
 }
 
-/// Maps an I/O error from reading a response body into a typed error.
-pub(crate) fn read_error(operation: &str, err: io::Error) -> Error {
-    let is_ureq = err.get_ref().is_some_and(|inner| inner.is::<ureq::Error>());
-    if is_ureq {
-        if let Some(inner) = err.into_inner()
-            && let Ok(ureq_err) = inner.downcast::<ureq::Error>()
-        {
-            return Error::from_ureq(operation, *ureq_err);
-        }
-        return Error::Transport {
-            operation: operation.to_string(),
-            kind: crate::error::TransportKind::Other,
-            message: "reading the response body failed".to_string(),
-        };
-    }
-    Error::from_ureq(operation, ureq::Error::Io(err))
-}
-
 /// A file name that is safe to join to a directory: no separators, no control characters, no
 /// characters Windows reserves, not `.` or `..`, at most 255 bytes.
 pub(crate) fn sanitize_file_name(name: &str) -> Result<String> {
@@ -150,7 +132,7 @@ impl TempFile {
         }
     }
 
-    /// Streams `reader` into the file; read failures are mapped with [`read_error`].
+    /// Streams `reader` into the file; read failures are mapped with [`Error::from_read`].
     pub fn fill(&mut self, operation: &str, reader: &mut impl Read) -> Result<u64> {
         let Some(file) = self.file.as_mut() else {
             return Ok(0);
@@ -162,7 +144,7 @@ impl TempFile {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(read_error(operation, e)),
+                Err(e) => return Err(Error::from_read(operation, e)),
             };
             file.write_all(&buf[..n])
                 .map_err(|e| Error::io(&self.path, e))?;
