@@ -20,7 +20,7 @@ use crate::token::{TokenProvider, user_scope};
 const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
 
 /// Characters left unescaped in path segments and query values (RFC 3986 unreserved).
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -258,12 +258,50 @@ impl Request {
     }
 }
 
-/// A response as read from the wire.
+/// A response as read from the wire, body buffered.
 #[derive(Debug)]
 pub(crate) struct RawResponse {
     pub status: u16,
     pub location: Option<String>,
+    pub retry_after: Option<Duration>,
     pub body: Vec<u8>,
+}
+
+/// Sends `request` with connect, response-header and body timeouts of `timeout` and reads at
+/// most `limit` body bytes. HTTP error statuses are returned, not turned into errors.
+pub(crate) fn exchange(
+    agent: &ureq::Agent,
+    request: ureq::http::Request<&[u8]>,
+    operation: &str,
+    timeout: Duration,
+    limit: u64,
+) -> Result<RawResponse> {
+    use ureq::RequestExt;
+    let timeout = Some(timeout);
+    let mut response = request
+        .with_agent(agent)
+        .configure()
+        .timeout_connect(timeout)
+        .timeout_recv_response(timeout)
+        .timeout_recv_body(timeout)
+        .build()
+        .run()
+        .map_err(|e| Error::from_ureq(operation, e))?;
+    let status = response.status().as_u16();
+    let location = header(&response, "location");
+    let retry_after = retry_after(&response);
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| Error::from_ureq(operation, e))?;
+    Ok(RawResponse {
+        status,
+        location,
+        retry_after,
+        body,
+    })
 }
 
 /// Where tokens come from.
@@ -465,45 +503,22 @@ impl Api {
         let request = builder
             .body(body)
             .map_err(|_| Error::invalid_url(op, &url))?;
-        let timeout = Some(req.op.timeout(&self.settings));
-        use ureq::RequestExt;
-        let mut response = request
-            .with_agent(&self.agent)
-            .configure()
-            .timeout_connect(timeout)
-            .timeout_recv_response(timeout)
-            .timeout_recv_body(timeout)
-            .build()
-            .run()
-            .map_err(|e| Error::from_ureq(op, e))?;
-
-        let status = response.status().as_u16();
-        let location = header(&response, "location");
-        let retry_after = retry_after(&response);
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_JSON_BODY)
-            .read_to_vec()
-            .map_err(|e| Error::from_ureq(op, e))?;
-
-        match status {
-            200..=299 => Ok(RawResponse {
-                status,
-                location,
-                body,
-            }),
-            300..=399 if req.op.expects_redirect() => Ok(RawResponse {
-                status,
-                location,
-                body,
-            }),
+        let raw = exchange(
+            &self.agent,
+            request,
+            op,
+            req.op.timeout(&self.settings),
+            MAX_JSON_BODY,
+        )?;
+        match raw.status {
+            200..=299 => Ok(raw),
+            300..=399 if req.op.expects_redirect() => Ok(raw),
             300..=399 => Err(Error::UnexpectedResponse {
                 operation: op.to_string(),
-                message: format!("unexpected redirect (HTTP {status})"),
+                message: format!("unexpected redirect (HTTP {})", raw.status),
             }),
             _ => {
-                let mut err = ApiError::from_body(op, status, &body, retry_after);
+                let mut err = ApiError::from_body(op, raw.status, &raw.body, raw.retry_after);
                 // A server may echo the credential it rejected; it must not reach the caller's logs.
                 err.scrub(token);
                 if let Some(secret) = &req.secret {

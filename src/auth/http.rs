@@ -4,22 +4,16 @@
 use std::time::{Duration, SystemTime};
 
 use once_cell::sync::Lazy;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 
+use crate::api::UNRESERVED;
 use crate::error::{ApiError, Error, Result, redact_url};
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::OperationSettings;
 
 /// Largest answer accepted from an identity provider (a JWKS is a few kilobytes).
 const MAX_BODY: u64 = 1024 * 1024;
-
-/// Characters left unescaped in form values and query parameters (RFC 3986 unreserved).
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// One agent for every identity-provider call of the process (connection reuse).
 static AGENT: Lazy<ureq::Agent> = Lazy::new(|| {
@@ -32,11 +26,7 @@ static AGENT: Lazy<ureq::Agent> = Lazy::new(|| {
 });
 
 /// An answer of the identity provider.
-pub(crate) struct Reply {
-    pub status: u16,
-    pub body: Vec<u8>,
-    pub retry_after: Option<Duration>,
-}
+pub(crate) use crate::api::RawResponse as Reply;
 
 /// `k=v&k=v` with every value percent-encoded.
 pub(crate) fn encode_pairs(pairs: &[(&str, &str)]) -> String {
@@ -73,32 +63,9 @@ fn send(
         None => Vec::new(),
     };
     let request = builder
-        .body(body)
+        .body(body.as_slice())
         .map_err(|_| Error::invalid_url(operation, url))?;
-    use ureq::RequestExt;
-    let timeout = Some(timeout);
-    let mut response = request
-        .with_agent(&*AGENT)
-        .configure()
-        .timeout_connect(timeout)
-        .timeout_recv_response(timeout)
-        .timeout_recv_body(timeout)
-        .build()
-        .run()
-        .map_err(|e| Error::from_ureq(operation, e))?;
-    let status = response.status().as_u16();
-    let retry_after = crate::api::retry_after(&response);
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY)
-        .read_to_vec()
-        .map_err(|e| Error::from_ureq(operation, e))?;
-    Ok(Reply {
-        status,
-        body,
-        retry_after,
-    })
+    crate::api::exchange(&AGENT, request, operation, timeout, MAX_BODY)
 }
 
 /// POSTs a form (`application/x-www-form-urlencoded`).
