@@ -79,23 +79,8 @@ pub(crate) fn crc32c_reader(mut reader: impl Read) -> io::Result<(u32, u64)> {
 
 /// The platform's text form of a digest: standard base64 (with padding) of the big-endian bytes.
 pub(crate) fn encode(crc: u32) -> String {
-    // Four bytes are all we ever encode, so a dependency for base64 would not earn its place.
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = crc.to_be_bytes();
-    let sextets = [
-        b[0] >> 2,
-        ((b[0] & 0x03) << 4) | (b[1] >> 4),
-        ((b[1] & 0x0f) << 2) | (b[2] >> 6),
-        b[2] & 0x3f,
-        b[3] >> 2,
-        (b[3] & 0x03) << 4,
-    ];
-    let mut out: String = sextets
-        .iter()
-        .map(|&s| char::from(ALPHABET[usize::from(s)]))
-        .collect();
-    out.push_str("==");
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
 }
 
 /// Whether a published checksum (as text) names the digest `crc`. Surrounding whitespace and

@@ -219,10 +219,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 // ---- checksums ---------------------------------------------------------------------------
 
 /// The platform's checksum format: base64 of the big-endian CRC32C.
-pub(crate) fn crc32c_base64(crc: u32) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
-}
+pub(crate) use crate::checksum::encode as crc32c_base64;
 
 /// Checksum of custom metadata: the first 8 hex digits of SHA-256 of its canonical JSON.
 pub(crate) fn metadata_checksum(value: &Value) -> String {
