@@ -266,6 +266,7 @@ mod retry;
 pub mod sandbox;
 pub mod settings;
 mod status;
+mod time;
 mod token;
 mod wait;
 

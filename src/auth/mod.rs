@@ -157,6 +157,17 @@ impl TokenInfo {
         }
     }
 
+    /// The expiry as RFC 3339 text in UTC, e.g. `2025-06-01T12:00:00Z`.
+    ///
+    /// ```
+    /// # fn show(info: &aignostics::auth::TokenInfo) {
+    /// println!("logged in until {}", info.expires_at_rfc3339());
+    /// # }
+    /// ```
+    pub fn expires_at_rfc3339(&self) -> String {
+        crate::time::rfc3339_seconds(self.expires_at)
+    }
+
     /// How long the token stays valid (zero once expired).
     pub fn remaining(&self) -> Duration {
         self.expires_at

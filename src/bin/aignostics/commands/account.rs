@@ -1,7 +1,5 @@
 //! `login`, `logout` and `whoami`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aignostics::auth::{Login, TokenInfo};
 use serde_json::json;
 
@@ -83,7 +81,7 @@ fn token_json(info: &TokenInfo) -> serde_json::Value {
         "organization_id": info.organization_id,
         "role": info.role,
         "scope": info.scope,
-        "expires_at": rfc3339(info.expires_at),
+        "expires_at": info.expires_at_rfc3339(),
         "expires_in_seconds": info.remaining().as_secs(),
     })
 }
@@ -100,55 +98,9 @@ fn token_fields(info: &TokenInfo) -> String {
         "Expires",
         format!(
             "{} (in {} min)",
-            rfc3339(info.expires_at),
+            info.expires_at_rfc3339(),
             info.remaining().as_secs() / 60
         ),
     ));
     fields(rows)
-}
-
-/// `2025-06-01T12:00:00Z` (UTC, whole seconds).
-pub fn rfc3339(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// Year, month and day of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    // Proves timestamps format as UTC RFC 3339, across a leap day and the epoch.
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(1_709_210_096);
-        assert_eq!(rfc3339(leap), "2024-02-29T12:34:56Z");
-        let later = UNIX_EPOCH + Duration::from_secs(4_102_444_799);
-        assert_eq!(rfc3339(later), "2099-12-31T23:59:59Z");
-    }
 }
