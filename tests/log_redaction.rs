@@ -46,7 +46,8 @@ fn take_records() -> Vec<String> {
 
 // Proves the crate's log lines of retries, failed token requests and failed downloads name what
 // failed but never the bearer token (even when the server echoes it), the client secret or the
-// signed URL's signature. (NFR-05, NFR-08)
+// signed URL's signature; and that a provider's empty token is warned about once, not per call.
+// (NFR-05, NFR-08, FR-01)
 #[test]
 fn log_lines_carry_no_secrets() {
     log::set_logger(&Capture).unwrap();
@@ -147,4 +148,28 @@ fn log_lines_carry_no_secrets() {
             assert!(!record.contains(secret), "{secret} logged: {record}");
         }
     }
+
+    // A provider that returns an empty token: requests go out without a header, one warning.
+    let anonymous = Scripted::start([
+        Reply::json(200, &me_json("anonymous")),
+        Reply::json(200, &me_json("anonymous")),
+    ]);
+    let mut settings = Settings::default()
+        .with_api_root(&anonymous.base_url())
+        .unwrap();
+    settings.me.cache_ttl = std::time::Duration::ZERO;
+    let empty = Client::builder()
+        .settings(settings)
+        .token_provider(TokenProvider::fixed(""))
+        .build()
+        .unwrap();
+    empty.me().unwrap();
+    empty.me().unwrap();
+    assert_eq!(anonymous.calls(), 2);
+    let warned = take_records();
+    assert_eq!(
+        warned.iter().filter(|r| r.contains("empty token")).count(),
+        1,
+        "{warned:?}"
+    );
 }
