@@ -323,7 +323,6 @@ pub struct Api {
     agent: ureq::Agent,
     settings: Settings,
     source: TokenSource,
-    root: Arc<str>,
     root_id: u32,
     base: String,
     warned_empty_token: AtomicBool,
@@ -336,7 +335,7 @@ impl std::fmt::Debug for Api {
             TokenSource::Internal(_) => "internal login".to_string(),
         };
         f.debug_struct("Api")
-            .field("api_root", &self.root)
+            .field("api_root", &self.settings.api_root)
             .field("token_source", &source)
             .finish_non_exhaustive()
     }
@@ -351,12 +350,10 @@ impl Api {
             .user_agent(user_agent())
             .timeout_connect(Some(settings.run.timeout))
             .build();
-        let root: Arc<str> = settings.api_root.as_str().into();
         Self {
             agent: ureq::Agent::new_with_config(config),
             base: format!("{}/api", settings.api_root),
-            root_id: cache::root_id(&root),
-            root,
+            root_id: cache::root_id(&settings.api_root),
             settings,
             source,
             warned_empty_token: AtomicBool::new(false),
@@ -370,7 +367,7 @@ impl Api {
 
     /// The API root, e.g. `https://platform.aignostics.com`.
     pub fn api_root(&self) -> &str {
-        &self.root
+        &self.settings.api_root
     }
 
     /// The external token provider, when this `Api` uses one.
