@@ -31,7 +31,8 @@ use lru::LruCache;
 use once_cell::sync::{Lazy, OnceCell};
 use parking_lot::Mutex;
 
-use crate::token::UserScope;
+mod scope;
+pub(crate) use scope::{UserScope, user_scope};
 
 /// Default capacity when no settings chose one.
 const DEFAULT_CAPACITY: usize = 4096;

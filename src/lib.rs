@@ -249,28 +249,27 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod api;
 pub mod auth;
 pub mod cache;
 pub mod checksum;
 mod client;
 mod download;
 mod error;
+mod handlers;
 pub mod models;
 #[cfg(feature = "async")]
 pub mod nonblocking;
 pub mod pagination;
-mod resources;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod settings;
+mod signed_url;
 mod status;
 mod time;
 mod token;
-mod wait;
+mod transport;
 
-pub use api::{Api, user_agent};
 pub use client::{Client, ClientBuilder};
 #[doc(hidden)]
 pub use client::{external_pool_len, reset_pools};
@@ -279,15 +278,15 @@ pub use download::{
     ItemFailure,
 };
 pub use error::{ApiError, Error, Result, TransportKind};
+pub use handlers::*;
 pub use pagination::Pages;
-pub use resources::*;
 pub use settings::{Environment, OperationSettings, Settings};
 pub use status::{
     ERROR_TERMINATION_REASONS, ItemStatus, RunStatus, can_download_item, can_download_run_items,
     item_status, run_progress, run_status,
 };
 pub use token::TokenProvider;
-pub use wait::WaitOptions;
+pub use transport::{Api, user_agent};
 
 // Compiles the README's examples as doc tests.
 #[cfg(doctest)]

@@ -5,9 +5,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::{DownloadEvent, Engine, Job};
-use crate::api::{header, retry_after};
 use crate::checksum;
 use crate::error::{ApiError, Error, Result, TransportKind};
+use crate::transport::{header, retry_after};
 
 /// Operation name in errors and logs.
 pub(crate) const OPERATION: &str = "download_artifact";

@@ -72,19 +72,22 @@
 //! [`crate::cache::clear`].
 
 mod access;
+mod canonical;
 mod catalog;
+mod content;
 mod faults;
 mod http;
+mod ids;
 mod jsonpath;
 mod oauth;
 mod relay;
 mod routes;
 mod runs;
 mod server;
+mod signing;
 mod state;
 mod storage;
 mod users;
-mod util;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -749,7 +752,7 @@ impl SandboxBuilder {
             faults: Mutex::new(FaultQueue::default()),
             log: Mutex::new(Vec::new()),
             base_url: base_url.clone(),
-            secret: util::random_hex(32),
+            secret: ids::random_hex(32),
             relay: Arc::new(Relay::default()),
         });
         let running = server::start(listener, Arc::clone(&shared))?;

@@ -5,9 +5,10 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::http::{Answer, Req, Resp, parse_form};
+use super::ids::random_hex;
+use super::signing::constant_time_eq;
 use super::state::{Shared, TokenEntry};
 use super::users::SandboxUser;
-use super::util::{constant_time_eq, random_hex};
 
 fn oauth_error(status: u16, error: &str, description: &str) -> Resp {
     Resp::json(

@@ -4,9 +4,9 @@ use serde_json::Value;
 
 use super::catalog::{CatalogApplication, CatalogVersion};
 use super::http::{Answer, Req, Resp, page_of, paging, sort_rows};
+use super::ids::derived_uuid;
 use super::state::Shared;
 use super::users::SandboxUser;
-use super::util::derived_uuid;
 use super::{access, oauth, runs, storage};
 use crate::models::{
     ApplicationReadResponse, ApplicationReadShortResponse, ApplicationVersion, MeReadResponse,

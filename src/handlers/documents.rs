@@ -2,13 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::api::{Op, Request, seg};
-use crate::client::{Client, parse_semver};
+use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::handlers::applications::version_path;
+use crate::handlers::document_files::{self, TempFile};
+use crate::handlers::versions::parse_semver;
 use crate::models::VersionDocumentResponse;
-use crate::resources::applications::version_path;
-use crate::resources::storage::{self, TempFile};
 use crate::retry::{Idempotency, RetryPolicy};
+use crate::signed_url;
+use crate::transport::{Op, Request, seg};
 
 /// Largest document [`Documents::read_content`] keeps in memory.
 const MAX_CONTENT: u64 = 1024 * 1024 * 1024;
@@ -62,7 +64,7 @@ impl Documents {
                 parse_semver(v)?;
                 Ok(v.clone())
             }
-            None => self.client.latest_version_number(&self.application_id),
+            None => self.client.versions().latest_number(&self.application_id),
         }
     }
 
@@ -142,9 +144,9 @@ impl Documents {
     /// ```
     pub fn download_to(&self, name: &str, dir: impl AsRef<Path>) -> Result<PathBuf> {
         let dir = dir.as_ref();
-        let file_name = storage::sanitize_file_name(name)?;
+        let file_name = document_files::sanitize_file_name(name)?;
         let target = dir.join(file_name);
-        storage::refuse_existing(&target)?;
+        document_files::refuse_existing(&target)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let req = self.request(
             Op::GetVersionDocumentFile,
@@ -177,7 +179,7 @@ impl Documents {
             // The redirect call has its own retries; only storage failures loop here.
             let url = api.redirect_location(req.clone())?;
             let result =
-                storage::get(api, operation, &url, settings.timeout).and_then(&mut consume);
+                signed_url::get(api, operation, &url, settings.timeout).and_then(&mut consume);
             match result {
                 Ok(value) => return Ok(value),
                 Err(err) if policy.should_retry(attempt, &err, Idempotency::Idempotent) => {

@@ -1,12 +1,12 @@
 //! [`Runs`]: submitting runs and listing them.
 
-use crate::api::{Op, Request};
 use crate::client::Client;
 use crate::error::Result;
+use crate::handlers::Run;
+use crate::handlers::run_checks::validate_request;
 use crate::models::{RunCreationRequest, RunCreationResponse, RunReadResponse};
 use crate::pagination::{check_page_size, impl_paged};
-use crate::resources::Run;
-use crate::resources::validation::validate_request;
+use crate::transport::{Op, Request};
 
 /// Default page size of run lists.
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -88,7 +88,7 @@ impl Runs {
     /// ```
     pub fn validate(&self, request: &RunCreationRequest) -> Result<()> {
         // Cheap checks first, so an obviously bad request costs no request at all.
-        crate::resources::validation::check_items_shape(request)?;
+        crate::handlers::run_checks::check_items_shape(request)?;
         let version = self
             .client
             .application_version(&request.application_id, request.version_number.as_deref())?;

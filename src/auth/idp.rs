@@ -1,5 +1,5 @@
-//! HTTP helpers shared by the login flows: form posts to the token endpoint, JWKS reads, and the
-//! mapping of OAuth error answers into typed errors.
+//! HTTP to the identity provider, shared by the login flows: form posts to the token endpoint,
+//! JWKS reads, and the mapping of OAuth error answers into typed errors.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,10 +7,10 @@ use once_cell::sync::Lazy;
 use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 
-use crate::api::UNRESERVED;
 use crate::error::{ApiError, Error, Result, redact_url};
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::OperationSettings;
+use crate::transport::UNRESERVED;
 
 /// Largest answer accepted from an identity provider (a JWKS is a few kilobytes).
 const MAX_BODY: u64 = 1024 * 1024;
@@ -20,13 +20,13 @@ static AGENT: Lazy<ureq::Agent> = Lazy::new(|| {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .user_agent(crate::api::user_agent())
+        .user_agent(crate::transport::user_agent())
         .build();
     ureq::Agent::new_with_config(config)
 });
 
 /// An answer of the identity provider.
-pub(crate) use crate::api::RawResponse as Reply;
+pub(crate) use crate::transport::RawResponse as Reply;
 
 /// `k=v&k=v` with every value percent-encoded.
 pub(crate) fn encode_pairs(pairs: &[(&str, &str)]) -> String {
@@ -65,7 +65,7 @@ fn send(
     let request = builder
         .body(body.as_slice())
         .map_err(|_| Error::invalid_url(operation, url))?;
-    crate::api::exchange(&AGENT, request, operation, timeout, MAX_BODY)
+    crate::transport::exchange(&AGENT, request, operation, timeout, MAX_BODY)
 }
 
 /// POSTs a form (`application/x-www-form-urlencoded`).
@@ -141,7 +141,7 @@ impl TokenAnswer {
 
 /// Parses a 2xx token answer, naming what is missing.
 pub(crate) fn token_answer(operation: &str, body: &[u8]) -> Result<TokenAnswer> {
-    let answer: TokenAnswer = crate::api::decode(operation, body)?;
+    let answer: TokenAnswer = crate::transport::decode(operation, body)?;
     if answer.access_token.is_empty() {
         return Err(Error::Auth(format!(
             "{operation}: the token endpoint answered without an access token"

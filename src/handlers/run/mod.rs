@@ -1,17 +1,27 @@
-//! [`Run`]: one application run and everything hanging off it.
+//! [`Run`]: one application run and everything hanging off it: details, items, artifacts,
+//! waiting and downloading.
+
+mod artifacts;
+mod download;
+mod items;
+pub(crate) mod wait;
 
 use std::time::Duration;
 
-use crate::api::{Op, Request, seg};
 use crate::client::Client;
 use crate::error::Result;
+use crate::handlers::{Grants, ListGrants};
 use crate::models::{
     CustomMetadataUpdateRequest, CustomMetadataUpdateResponse, GrantCreateRequest,
     GrantReadResponse, GrantRelation, ItemResultReadResponse, ResourceType, RunReadResponse,
     SubjectType,
 };
-use crate::resources::{Artifact, Grants, ListGrants, ListItems};
+use crate::transport::{Op, Request, seg};
+
 use crate::retry::retry_not_found;
+pub use artifacts::Artifact;
+pub use items::ListItems;
+pub use wait::WaitOptions;
 
 /// How long a freshly created run may answer 404 (read-replica lag) before `details` gives up.
 const NOT_FOUND_WINDOW: Duration = Duration::from_secs(5);
@@ -72,6 +82,15 @@ impl Run {
     /// `/v1/runs/{id}` with `suffix` appended.
     pub(crate) fn path(&self, suffix: &str) -> String {
         format!("/v1/runs/{}{suffix}", seg(&self.id))
+    }
+
+    /// A handle on the same run (and share token) whose reads bypass the operation cache.
+    pub(crate) fn uncached(&self) -> Run {
+        let run = self.client.nocache().run(self.id());
+        match self.share_token() {
+            Some(token) => run.with_share_token(token),
+            None => run,
+        }
     }
 
     /// A read request on this run, carrying the share token when there is one.

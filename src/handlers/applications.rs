@@ -1,10 +1,10 @@
 //! [`Applications`]: the catalogue of applications available to the user.
 
-use crate::api::{Op, Request, seg};
 use crate::client::Client;
 use crate::error::Result;
 use crate::models::{ApplicationReadResponse, ApplicationReadShortResponse};
 use crate::pagination::{check_page_size, impl_paged};
+use crate::transport::{Op, Request, seg};
 
 /// Default page size of application lists.
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -47,7 +47,11 @@ impl Applications {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn details(&self, application_id: &str) -> Result<ApplicationReadResponse> {
-        self.client.application(application_id)
+        let req = Request::new(
+            Op::GetApplication,
+            format!("/v1/applications/{}", seg(application_id)),
+        );
+        self.client.api().read(req, self.client.nocache_flag())
     }
 }
 

@@ -1,10 +1,10 @@
 //! Items of a run: the list builder and single-item reads.
 
-use crate::api::Op;
+use super::Run;
 use crate::error::Result;
 use crate::models::{ItemResultReadResponse, ItemState, ItemTerminationReason};
 use crate::pagination::{check_page_size, impl_paged};
-use crate::resources::Run;
+use crate::transport::Op;
 
 /// Default page size of item lists.
 const DEFAULT_PAGE_SIZE: u32 = 50;

@@ -10,11 +10,12 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cache::user_scope;
 use crate::cache::{self, CacheKey};
 use crate::error::{ApiError, Error, Result};
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::{OperationSettings, Settings};
-use crate::token::{TokenProvider, user_scope};
+use crate::token::TokenProvider;
 
 /// Largest JSON body accepted from the API (lists of 100 runs with metadata stay far below).
 const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;

@@ -1,7 +1,6 @@
 //! Access control: [`Grants`] (who may see what) and [`ShareTokens`] (secrets that stand in
 //! for a user when reading a shared run).
 
-use crate::api::{Op, Request, seg};
 use crate::client::Client;
 use crate::error::Result;
 use crate::models::{
@@ -9,6 +8,7 @@ use crate::models::{
     ShareTokenCreateResponse, ShareTokenReadResponse, SubjectType,
 };
 use crate::pagination::{check_page_size, impl_paged};
+use crate::transport::{Op, Request, seg};
 
 /// Default page size of grant and share-token lists.
 const DEFAULT_PAGE_SIZE: u32 = 50;

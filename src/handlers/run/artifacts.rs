@@ -1,8 +1,8 @@
 //! Output artifacts of a run.
 
-use crate::api::{Op, seg};
+use super::Run;
 use crate::error::Result;
-use crate::resources::Run;
+use crate::transport::{Op, seg};
 
 /// A handle on one output artifact of a run; see [`Run::artifact`].
 #[derive(Debug, Clone)]
