@@ -146,10 +146,6 @@ impl Client {
         &self.api
     }
 
-    pub(crate) fn nocache_flag(&self) -> bool {
-        self.nocache
-    }
-
     /// A view of the same client whose reads skip the operation cache (results are still
     /// written to it, so later cached reads see them).
     pub fn nocache(&self) -> Client {
@@ -161,8 +157,28 @@ impl Client {
 
     /// The current user and organization (`GET /v1/me`; cached 300 s).
     pub fn me(&self) -> Result<MeReadResponse> {
-        self.api
-            .read(Request::new(Op::GetMe, "/v1/me"), self.nocache)
+        self.read(Op::GetMe.at(&[]))
+    }
+
+    /// A cached read through this client (the cache lookup skipped for a `nocache` view).
+    pub(crate) fn read<T>(&self, request: Request) -> Result<T>
+    where
+        T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.api.read(request, self.nocache)
+    }
+
+    /// A mutation whose answer is not needed.
+    pub(crate) fn mutate(&self, request: Request) -> Result<()> {
+        self.api.mutate(request).map(drop)
+    }
+
+    /// A mutation whose JSON answer is decoded.
+    pub(crate) fn mutate_json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: Request,
+    ) -> Result<T> {
+        self.api.mutate_json(request)
     }
 
     /// An application with its versions (`GET /v1/applications/{id}`; cached 300 s); the same

@@ -3,15 +3,12 @@
 
 use crate::client::Client;
 use crate::error::Result;
+use crate::handlers::list::list;
 use crate::models::{
     GrantCreateRequest, GrantReadResponse, GrantRelation, ResourceType, ShareTokenCreateRequest,
     ShareTokenCreateResponse, ShareTokenReadResponse, SubjectType,
 };
-use crate::pagination::{check_page_size, impl_paged};
-use crate::transport::{Op, Request, seg};
-
-/// Default page size of grant and share-token lists.
-const DEFAULT_PAGE_SIZE: u32 = 50;
+use crate::transport::Op;
 
 /// The grants handler; see [`Client::grants`].
 ///
@@ -54,8 +51,8 @@ impl Grants {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn create(&self, request: GrantCreateRequest) -> Result<GrantReadResponse> {
-        let req = Request::new(Op::CreateGrant, "/v1/access/grants").json(&request)?;
-        self.client.api().mutate_json(req)
+        self.client
+            .mutate_json(Op::CreateGrant.at(&[]).json(&request)?)
     }
 
     /// Lists grants (`GET /v1/access/grants`) with optional filters; see [`ListGrants`].
@@ -72,8 +69,7 @@ impl Grants {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn get(&self, grant_id: &str) -> Result<GrantReadResponse> {
-        let req = Request::new(Op::GetGrant, format!("/v1/access/grants/{}", seg(grant_id)));
-        self.client.api().read(req, self.client.nocache_flag())
+        self.client.read(Op::GetGrant.at(&[grant_id]))
     }
 
     /// Revokes a grant (`DELETE /v1/access/grants/{id}`) and returns it as revoked. Revoking
@@ -86,127 +82,46 @@ impl Grants {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn revoke(&self, grant_id: &str) -> Result<GrantReadResponse> {
-        let req = Request::new(
-            Op::RevokeGrant,
-            format!("/v1/access/grants/{}", seg(grant_id)),
-        );
-        self.client.api().mutate_json(req)
+        self.client.mutate_json(Op::RevokeGrant.at(&[grant_id]))
     }
 }
 
-/// Lists grants (`GET /v1/access/grants`); see [`Grants::list`] and
-/// [`Run::share_grants`](crate::Run::share_grants). Each page is cached for the run TTL (15 s).
-///
-/// ```no_run
-/// use aignostics::models::{ResourceType, SubjectType};
-/// # let client = aignostics::Client::new()?;
-/// for grant in client
-///     .grants()
-///     .list()
-///     .resource_type(ResourceType::Run)
-///     .subject_type(SubjectType::ShareToken)
-///     .revoked(false)
-///     .iter()
-/// {
-///     println!("{}", grant?.grant_id);
-/// }
-/// # Ok::<(), aignostics::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ListGrants {
-    client: Client,
-    resource_type: Option<ResourceType>,
-    resource_id: Option<String>,
-    subject_type: Option<SubjectType>,
-    subject_id: Option<String>,
-    relations: Vec<GrantRelation>,
-    revoked: Option<bool>,
-    sort: Vec<String>,
-    page_size: u32,
-}
-
-impl ListGrants {
-    pub(crate) fn new(client: Client) -> Self {
-        Self {
-            client,
-            resource_type: None,
-            resource_id: None,
-            subject_type: None,
-            subject_id: None,
-            relations: Vec::new(),
-            revoked: None,
-            sort: Vec::new(),
-            page_size: DEFAULT_PAGE_SIZE,
-        }
-    }
-
-    /// Only grants on this kind of resource.
-    pub fn resource_type(mut self, resource_type: ResourceType) -> Self {
-        self.resource_type = Some(resource_type);
-        self
-    }
-
-    /// Only grants on this resource (a UUID).
-    pub fn resource_id(mut self, resource_id: impl Into<String>) -> Self {
-        self.resource_id = Some(resource_id.into());
-        self
-    }
-
-    /// Only grants held by this kind of subject.
-    pub fn subject_type(mut self, subject_type: SubjectType) -> Self {
-        self.subject_type = Some(subject_type);
-        self
-    }
-
-    /// Only grants held by this subject.
-    pub fn subject_id(mut self, subject_id: impl Into<String>) -> Self {
-        self.subject_id = Some(subject_id.into());
-        self
-    }
-
-    /// Only grants of this relation; call again to accept several.
-    pub fn relation(mut self, relation: GrantRelation) -> Self {
-        self.relations.push(relation);
-        self
-    }
-
-    /// Only revoked (`true`) or only active (`false`) grants.
-    pub fn revoked(mut self, revoked: bool) -> Self {
-        self.revoked = Some(revoked);
-        self
-    }
-
-    /// Sorts by a field (prefix `-` for descending); call again for more keys.
-    pub fn sort(mut self, field: impl Into<String>) -> Self {
-        self.sort.push(field.into());
-        self
-    }
-
-    /// Grants per page, 5 to 100 (default 50).
-    pub fn page_size(mut self, page_size: u32) -> Self {
-        self.page_size = page_size;
-        self
-    }
-
-    /// One page (from 1) of results.
-    pub fn page(&self, page: u32) -> Result<Vec<GrantReadResponse>> {
-        let page_size = check_page_size(self.page_size)?;
-        let req = Request::new(Op::ListGrants, "/v1/access/grants")
-            .query_opt("resource_type", self.resource_type.as_ref())
-            .query_opt("resource_id", self.resource_id.as_deref())
-            .query_opt("subject_type", self.subject_type.as_ref())
-            .query_opt("subject_id", self.subject_id.as_deref())
-            .query_all("relation", &self.relations)
-            .query_opt("revoked", self.revoked)
-            .query_all("sort", &self.sort)
-            .query("page", page)
-            .query("page_size", page_size);
-        self.client.api().read(req, self.client.nocache_flag())
+list! {
+    /// Lists grants (`GET /v1/access/grants`); see [`Grants::list`] and
+    /// [`Run::share_grants`](crate::Run::share_grants). Each page is cached for the run TTL (15 s).
+    ///
+    /// ```no_run
+    /// use aignostics::models::{ResourceType, SubjectType};
+    /// # let client = aignostics::Client::new()?;
+    /// for grant in client
+    ///     .grants()
+    ///     .list()
+    ///     .resource_type(ResourceType::Run)
+    ///     .subject_type(SubjectType::ShareToken)
+    ///     .revoked(false)
+    ///     .iter()
+    /// {
+    ///     println!("{}", grant?.grant_id);
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    ListGrants(Client, Op::ListGrants) => GrantReadResponse, "matching grant" {
+        /// Only grants on this kind of resource.
+        resource_type: one ResourceType,
+        /// Only grants on this resource (a UUID).
+        resource_id: one String,
+        /// Only grants held by this kind of subject.
+        subject_type: one SubjectType,
+        /// Only grants held by this subject.
+        subject_id: one String,
+        /// Only grants of this relation; call again to accept several.
+        relation: each GrantRelation,
+        /// Only revoked (`true`) or only active (`false`) grants.
+        revoked: one bool,
+        /// Sorts by a field (prefix `-` for descending); call again for more keys.
+        sort: each String,
     }
 }
-
-impl_paged!(ListGrants => GrantReadResponse, "matching grant");
 
 /// The share-tokens handler; see [`Client::share_tokens`].
 ///
@@ -247,8 +162,8 @@ impl ShareTokens {
     /// ```
     pub fn create(&self, expires_at: Option<String>) -> Result<ShareTokenCreateResponse> {
         let body = ShareTokenCreateRequest { expires_at };
-        let req = Request::new(Op::CreateShareToken, "/v1/access/share-tokens").json(&body)?;
-        self.client.api().mutate_json(req)
+        self.client
+            .mutate_json(Op::CreateShareToken.at(&[]).json(&body)?)
     }
 
     /// Lists share tokens (`GET /v1/access/share-tokens`) with optional filters; see
@@ -266,11 +181,7 @@ impl ShareTokens {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn get(&self, share_token_id: &str) -> Result<ShareTokenReadResponse> {
-        let req = Request::new(
-            Op::GetShareToken,
-            format!("/v1/access/share-tokens/{}", seg(share_token_id)),
-        );
-        self.client.api().read(req, self.client.nocache_flag())
+        self.client.read(Op::GetShareToken.at(&[share_token_id]))
     }
 
     /// Revokes a share token (`DELETE /v1/access/share-tokens/{id}`) and returns it as
@@ -282,93 +193,34 @@ impl ShareTokens {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn revoke(&self, share_token_id: &str) -> Result<ShareTokenReadResponse> {
-        let req = Request::new(
-            Op::RevokeShareToken,
-            format!("/v1/access/share-tokens/{}", seg(share_token_id)),
-        );
-        self.client.api().mutate_json(req)
+        self.client
+            .mutate_json(Op::RevokeShareToken.at(&[share_token_id]))
     }
 }
 
-/// Lists share tokens (`GET /v1/access/share-tokens`); see [`ShareTokens::list`]. Each page is
-/// cached for the run TTL (15 s).
-///
-/// ```no_run
-/// # let client = aignostics::Client::new()?;
-/// let active = client
-///     .share_tokens()
-///     .list()
-///     .run_id("3fa85f64-5717-4562-b3fc-2c963f66afa6")
-///     .revoked(false)
-///     .iter()
-///     .collect::<aignostics::Result<Vec<_>>>()?;
-/// # Ok::<(), aignostics::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ListShareTokens {
-    client: Client,
-    run_id: Option<String>,
-    created_by: Option<String>,
-    revoked: Option<bool>,
-    sort: Vec<String>,
-    page_size: u32,
-}
-
-impl ListShareTokens {
-    fn new(client: Client) -> Self {
-        Self {
-            client,
-            run_id: None,
-            created_by: None,
-            revoked: None,
-            sort: Vec::new(),
-            page_size: DEFAULT_PAGE_SIZE,
-        }
-    }
-
-    /// Only tokens granted on this run.
-    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
-        self.run_id = Some(run_id.into());
-        self
-    }
-
-    /// Only tokens created by this user.
-    pub fn created_by(mut self, user_id: impl Into<String>) -> Self {
-        self.created_by = Some(user_id.into());
-        self
-    }
-
-    /// Only revoked (`true`) or only active (`false`) tokens.
-    pub fn revoked(mut self, revoked: bool) -> Self {
-        self.revoked = Some(revoked);
-        self
-    }
-
-    /// Sorts by a field (prefix `-` for descending); call again for more keys.
-    pub fn sort(mut self, field: impl Into<String>) -> Self {
-        self.sort.push(field.into());
-        self
-    }
-
-    /// Tokens per page, 5 to 100 (default 50).
-    pub fn page_size(mut self, page_size: u32) -> Self {
-        self.page_size = page_size;
-        self
-    }
-
-    /// One page (from 1) of results.
-    pub fn page(&self, page: u32) -> Result<Vec<ShareTokenReadResponse>> {
-        let page_size = check_page_size(self.page_size)?;
-        let req = Request::new(Op::ListShareTokens, "/v1/access/share-tokens")
-            .query_opt("run_id", self.run_id.as_deref())
-            .query_opt("created_by", self.created_by.as_deref())
-            .query_opt("revoked", self.revoked)
-            .query_all("sort", &self.sort)
-            .query("page", page)
-            .query("page_size", page_size);
-        self.client.api().read(req, self.client.nocache_flag())
+list! {
+    /// Lists share tokens (`GET /v1/access/share-tokens`); see [`ShareTokens::list`]. Each page is
+    /// cached for the run TTL (15 s).
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let active = client
+    ///     .share_tokens()
+    ///     .list()
+    ///     .run_id("3fa85f64-5717-4562-b3fc-2c963f66afa6")
+    ///     .revoked(false)
+    ///     .iter()
+    ///     .collect::<aignostics::Result<Vec<_>>>()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    ListShareTokens(Client, Op::ListShareTokens) => ShareTokenReadResponse, "matching token" {
+        /// Only tokens granted on this run.
+        run_id: one String,
+        /// Only tokens created by this user.
+        created_by: one String,
+        /// Only revoked (`true`) or only active (`false`) tokens.
+        revoked: one bool,
+        /// Sorts by a field (prefix `-` for descending); call again for more keys.
+        sort: each String,
     }
 }
-
-impl_paged!(ListShareTokens => ShareTokenReadResponse, "matching token");

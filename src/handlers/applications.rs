@@ -2,12 +2,9 @@
 
 use crate::client::Client;
 use crate::error::Result;
+use crate::handlers::list::list;
 use crate::models::{ApplicationReadResponse, ApplicationReadShortResponse};
-use crate::pagination::{check_page_size, impl_paged};
-use crate::transport::{Op, Request, seg};
-
-/// Default page size of application lists.
-const DEFAULT_PAGE_SIZE: u32 = 50;
+use crate::transport::Op;
 
 /// The applications handler; see [`Client::applications`].
 ///
@@ -47,78 +44,29 @@ impl Applications {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn details(&self, application_id: &str) -> Result<ApplicationReadResponse> {
-        let req = Request::new(
-            Op::GetApplication,
-            format!("/v1/applications/{}", seg(application_id)),
-        );
-        self.client.api().read(req, self.client.nocache_flag())
+        self.client.read(Op::GetApplication.at(&[application_id]))
     }
 }
 
-/// Lists applications (`GET /v1/applications`); see [`Applications::list`]. Each page is cached
-/// for the application TTL (300 s).
-///
-/// ```no_run
-/// # let client = aignostics::Client::new()?;
-/// let names: Vec<String> = client
-///     .applications()
-///     .list()
-///     .sort("name")
-///     .page_size(20)
-///     .iter()
-///     .map(|app| app.map(|a| a.name))
-///     .collect::<aignostics::Result<_>>()?;
-/// # Ok::<(), aignostics::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ListApplications {
-    client: Client,
-    sort: Vec<String>,
-    page_size: u32,
-}
-
-impl ListApplications {
-    fn new(client: Client) -> Self {
-        Self {
-            client,
-            sort: Vec::new(),
-            page_size: DEFAULT_PAGE_SIZE,
-        }
+list! {
+    /// Lists applications (`GET /v1/applications`); see [`Applications::list`]. Each page is cached
+    /// for the application TTL (300 s).
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let names: Vec<String> = client
+    ///     .applications()
+    ///     .list()
+    ///     .sort("name")
+    ///     .page_size(20)
+    ///     .iter()
+    ///     .map(|app| app.map(|a| a.name))
+    ///     .collect::<aignostics::Result<_>>()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    ListApplications(Client, Op::ListApplications) => ApplicationReadShortResponse, "application", page_size "page-size" {
+        /// Sorts by a field (`application_id`, `name`, `description`, `regulatory_classes`;
+        /// prefix `-` for descending); call again for more keys.
+        sort: each String,
     }
-
-    /// Sorts by a field (`application_id`, `name`, `description`, `regulatory_classes`; prefix
-    /// `-` for descending); call again for more keys.
-    pub fn sort(mut self, field: impl Into<String>) -> Self {
-        self.sort.push(field.into());
-        self
-    }
-
-    /// Applications per page, 5 to 100 (default 50).
-    pub fn page_size(mut self, page_size: u32) -> Self {
-        self.page_size = page_size;
-        self
-    }
-
-    /// One page (from 1) of results.
-    pub fn page(&self, page: u32) -> Result<Vec<ApplicationReadShortResponse>> {
-        let page_size = check_page_size(self.page_size)?;
-        // This one list names its page size with a hyphen.
-        let req = Request::new(Op::ListApplications, "/v1/applications")
-            .query_all("sort", &self.sort)
-            .query("page", page)
-            .query("page-size", page_size);
-        self.client.api().read(req, self.client.nocache_flag())
-    }
-}
-
-impl_paged!(ListApplications => ApplicationReadShortResponse, "application");
-
-/// `/v1/applications/{id}/versions/{version}` with `suffix` appended.
-pub(crate) fn version_path(application_id: &str, version: &str, suffix: &str) -> String {
-    format!(
-        "/v1/applications/{}/versions/{}{suffix}",
-        seg(application_id),
-        seg(version)
-    )
 }

@@ -4,13 +4,12 @@ use std::path::{Path, PathBuf};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::handlers::applications::version_path;
 use crate::handlers::document_files::{self, TempFile};
 use crate::handlers::versions::parse_semver;
 use crate::models::VersionDocumentResponse;
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::signed_url;
-use crate::transport::{Op, Request, seg};
+use crate::transport::{Op, Request};
 
 /// Largest document [`Documents::read_content`] keeps in memory.
 const MAX_CONTENT: u64 = 1024 * 1024 * 1024;
@@ -68,12 +67,12 @@ impl Documents {
         }
     }
 
-    fn request(&self, op: Op, suffix: &str) -> Result<Request> {
+    /// A request on this version's documents; `name` is the document, when the call has one.
+    fn request(&self, op: Op, name: Option<&str>) -> Result<Request> {
         let version = self.resolved_version()?;
-        Ok(Request::new(
-            op,
-            version_path(&self.application_id, &version, suffix),
-        ))
+        let mut args = vec![self.application_id.as_str(), version.as_str()];
+        args.extend(name);
+        Ok(op.at(&args))
     }
 
     /// The version's public documents
@@ -85,8 +84,8 @@ impl Documents {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn list(&self) -> Result<Vec<VersionDocumentResponse>> {
-        let req = self.request(Op::ListVersionDocuments, "/documents")?;
-        self.client.api().read(req, self.client.nocache_flag())
+        self.client
+            .read(self.request(Op::ListVersionDocuments, None)?)
     }
 
     /// One document's metadata (`GET …/documents/{name}`; cached 300 s).
@@ -98,8 +97,8 @@ impl Documents {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn details(&self, name: &str) -> Result<VersionDocumentResponse> {
-        let req = self.request(Op::GetVersionDocument, &format!("/documents/{}", seg(name)))?;
-        self.client.api().read(req, self.client.nocache_flag())
+        self.client
+            .read(self.request(Op::GetVersionDocument, Some(name))?)
     }
 
     /// A document's bytes, in memory (`GET …/documents/{name}/content`, then the signed URL it
@@ -112,10 +111,7 @@ impl Documents {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn read_content(&self, name: &str) -> Result<Vec<u8>> {
-        let req = self.request(
-            Op::GetVersionDocumentContent,
-            &format!("/documents/{}/content", seg(name)),
-        )?;
+        let req = self.request(Op::GetVersionDocumentContent, Some(name))?;
         let op = req.op.name();
         self.with_storage(req, |response| {
             response
@@ -148,10 +144,7 @@ impl Documents {
         let target = dir.join(file_name);
         document_files::refuse_existing(&target)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let req = self.request(
-            Op::GetVersionDocumentFile,
-            &format!("/documents/{}/file", seg(name)),
-        )?;
+        let req = self.request(Op::GetVersionDocumentFile, Some(name))?;
         let op = req.op.name();
         let temp = self.with_storage(req, |response| {
             let mut temp = TempFile::beside(&target)?;

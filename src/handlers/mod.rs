@@ -4,6 +4,7 @@ mod access;
 mod applications;
 mod document_files;
 mod documents;
+mod list;
 pub(crate) mod run;
 mod run_checks;
 mod runs;

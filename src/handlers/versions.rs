@@ -3,9 +3,8 @@
 use crate::client::Client;
 use crate::error::{ApiError, Error, Result};
 use crate::handlers::Documents;
-use crate::handlers::applications::version_path;
 use crate::models::{ApplicationVersion, VersionReadResponse};
-use crate::transport::{Op, Request};
+use crate::transport::Op;
 
 /// The application versions handler; see [`Client::versions`].
 ///
@@ -90,11 +89,8 @@ impl Versions {
             }
             None => self.latest_number(application_id)?,
         };
-        let req = Request::new(
-            Op::GetApplicationVersion,
-            version_path(application_id, &version, ""),
-        );
-        self.client.api().read(req, self.client.nocache_flag())
+        self.client
+            .read(Op::GetApplicationVersion.at(&[application_id, &version]))
     }
 
     /// The highest semantic version of an application, or a not-found error when it has none.

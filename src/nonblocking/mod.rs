@@ -38,10 +38,9 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::models::{
     ApplicationReadResponse, ApplicationReadShortResponse, ApplicationVersion,
-    CustomMetadataUpdateResponse, GrantCreateRequest, GrantReadResponse, GrantRelation,
-    ItemResultReadResponse, ItemState, ItemTerminationReason, MeReadResponse, ResourceType,
-    RunCreationRequest, RunReadResponse, ShareTokenCreateResponse, ShareTokenReadResponse,
-    SubjectType, VersionDocumentResponse, VersionReadResponse,
+    CustomMetadataUpdateResponse, GrantCreateRequest, GrantReadResponse, ItemResultReadResponse,
+    MeReadResponse, RunCreationRequest, RunReadResponse, ShareTokenCreateResponse,
+    ShareTokenReadResponse, SubjectType, VersionDocumentResponse, VersionReadResponse,
 };
 use crate::pagination::Pages;
 use crate::{DownloadOptions, DownloadReport, WaitOptions};
@@ -100,14 +99,13 @@ macro_rules! facade {
     };
 }
 
-/// Declares an async list builder: filters forward to the blocking builder; `page`, `all` and
-/// `iter` fetch on the blocking pool.
+/// Declares an async list builder: `page`, `all` and `iter` fetch on the blocking pool. Its
+/// filters are generated with the blocking builder's (see `handlers::list`), from the same
+/// declaration.
 macro_rules! list_facade {
     (
         $(#[$tmeta:meta])*
-        $name:ident wraps $blocking:ty => $item:ty {
-            $( $(#[$mmeta:meta])* fn $method:ident($arg:ident: $ty:ty); )*
-        }
+        $name:ident wraps $blocking:ty => $item:ty;
     ) => {
         $(#[$tmeta])*
         #[derive(Debug, Clone)]
@@ -123,12 +121,10 @@ macro_rules! list_facade {
         }
 
         impl $name {
-            $(
-                $(#[$mmeta])*
-                pub fn $method(self, $arg: $ty) -> Self {
-                    Self { inner: self.inner.$method($arg) }
-                }
-            )*
+            /// This builder with its blocking builder changed by `f` (how filters forward).
+            pub(crate) fn map(self, f: impl FnOnce($blocking) -> $blocking) -> Self {
+                Self { inner: f(self.inner) }
+            }
 
             /// Items per page, 5 to 100.
             pub fn page_size(self, page_size: u32) -> Self {
@@ -263,10 +259,7 @@ impl Applications {
 
 list_facade! {
     /// The application list; see [`crate::ListApplications`].
-    ListApplications wraps crate::ListApplications => ApplicationReadShortResponse {
-        /// Sorts by a field; see [`crate::ListApplications::sort`].
-        fn sort(field: String);
-    }
+    ListApplications wraps crate::ListApplications => ApplicationReadShortResponse;
 }
 
 facade! {
@@ -342,24 +335,7 @@ impl Runs {
 
 list_facade! {
     /// The run list; see [`crate::ListRuns`].
-    ListRuns wraps crate::ListRuns => RunReadResponse {
-        /// Only runs of this application.
-        fn application_id(application_id: String);
-        /// Only runs of this application version.
-        fn application_version(version: String);
-        /// Only runs with an item of this external id.
-        fn external_id(external_id: String);
-        /// Only runs whose custom metadata matches this JSONPath.
-        fn custom_metadata(json_path: String);
-        /// Only runs submitted by this user (`me` for yourself).
-        fn submitted_by(user_id: String);
-        /// Only runs of this organization (`my_org` for yours).
-        fn organization_id(organization_id: String);
-        /// Runs of another organization (administrators).
-        fn for_organization(organization_id: String);
-        /// Sorts by a field; call again for more keys.
-        fn sort(field: String);
-    }
+    ListRuns wraps crate::ListRuns => RunReadResponse;
 }
 
 facade! {
@@ -426,20 +402,7 @@ impl Run {
 
 list_facade! {
     /// The items of a run; see [`crate::ListItems`].
-    ListItems wraps crate::ListItems => ItemResultReadResponse {
-        /// Only these platform item ids.
-        fn item_ids(ids: Vec<String>);
-        /// Only these external ids.
-        fn external_ids(ids: Vec<String>);
-        /// Only items in this state.
-        fn state(state: ItemState);
-        /// Only items that ended for this reason.
-        fn termination_reason(reason: ItemTerminationReason);
-        /// Only items whose custom metadata matches this JSONPath.
-        fn custom_metadata(json_path: String);
-        /// Sorts by a field; call again for more keys.
-        fn sort(field: String);
-    }
+    ListItems wraps crate::ListItems => ItemResultReadResponse;
 }
 
 facade! {
@@ -478,22 +441,7 @@ impl Grants {
 
 list_facade! {
     /// The grant list; see [`crate::ListGrants`].
-    ListGrants wraps crate::ListGrants => GrantReadResponse {
-        /// Only grants on this kind of resource.
-        fn resource_type(resource_type: ResourceType);
-        /// Only grants on this resource.
-        fn resource_id(resource_id: String);
-        /// Only grants to this kind of subject.
-        fn subject_type(subject_type: SubjectType);
-        /// Only grants to this subject.
-        fn subject_id(subject_id: String);
-        /// Only grants with this relation; call again for more.
-        fn relation(relation: GrantRelation);
-        /// Only revoked (`true`) or active (`false`) grants.
-        fn revoked(revoked: bool);
-        /// Sorts by a field; call again for more keys.
-        fn sort(field: String);
-    }
+    ListGrants wraps crate::ListGrants => GrantReadResponse;
 }
 
 facade! {
@@ -518,16 +466,7 @@ impl ShareTokens {
 
 list_facade! {
     /// The share-token list; see [`crate::ListShareTokens`].
-    ListShareTokens wraps crate::ListShareTokens => ShareTokenReadResponse {
-        /// Only tokens with grants on this run.
-        fn run_id(run_id: String);
-        /// Only tokens created by this user.
-        fn created_by(user_id: String);
-        /// Only revoked (`true`) or active (`false`) tokens.
-        fn revoked(revoked: bool);
-        /// Sorts by a field; call again for more keys.
-        fn sort(field: String);
-    }
+    ListShareTokens wraps crate::ListShareTokens => ShareTokenReadResponse;
 }
 
 #[cfg(test)]
