@@ -155,7 +155,8 @@ impl DownloadOptions {
     }
 
     /// Give up with [`Error::Timeout`] when the run has not terminated after this long. Once
-    /// the run has terminated, the last downloads run to completion whatever the timeout.
+    /// the run has terminated, the last downloads run to completion whatever the timeout. A
+    /// timeout too long to represent (such as `Duration::MAX`) means no timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

@@ -15,7 +15,6 @@ use support::{Blob, Pattern, Platform, artifact_json, item_json};
 const CHILD_URL: &str = "AIGNOSTICS_TEST_CHILD_API_ROOT";
 const CHILD_DIR: &str = "AIGNOSTICS_TEST_CHILD_DIR";
 const CHILD_RUN: &str = "AIGNOSTICS_TEST_CHILD_RUN";
-const TEST_NAME: &str = "two_processes_download_one_run_into_one_directory";
 
 /// One download as a child process: prints `child-report downloaded=N skipped=M failed=F`.
 fn child(api_root: &str, dir: &str, run_id: &str) {
@@ -67,6 +66,34 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// This test binary as a child process running only `test` (which then calls [`child`]).
+fn spawn_child(test: &str, api_root: &str, dir: &Path, run_id: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_URL, api_root)
+        .env(CHILD_DIR, dir)
+        .env(CHILD_RUN, run_id)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs [`child`] and returns `true` when this process is a child.
+fn child_if_asked() -> bool {
+    match (
+        std::env::var(CHILD_URL),
+        std::env::var(CHILD_DIR),
+        std::env::var(CHILD_RUN),
+    ) {
+        (Ok(url), Ok(dir), Ok(run)) => {
+            child(&url, &dir, &run);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// A number from a `key=N` field of a child's report line.
 fn field(line: &str, key: &str) -> usize {
     line.split_whitespace()
@@ -80,12 +107,7 @@ fn field(line: &str, key: &str) -> usize {
 // and no part file is left behind. (FR-50, NFR-09, NFR-15)
 #[test]
 fn two_processes_download_one_run_into_one_directory() {
-    if let (Ok(url), Ok(dir), Ok(run)) = (
-        std::env::var(CHILD_URL),
-        std::env::var(CHILD_DIR),
-        std::env::var(CHILD_RUN),
-    ) {
-        child(&url, &dir, &run);
+    if child_if_asked() {
         return;
     }
 
@@ -118,7 +140,6 @@ fn two_processes_download_one_run_into_one_directory() {
     }
     platform.items(items);
     expected.sort();
-    let exe = std::env::current_exe().unwrap();
 
     for round in 0..10 {
         let dir = std::env::temp_dir().join(format!(
@@ -129,15 +150,12 @@ fn two_processes_download_one_run_into_one_directory() {
         std::fs::create_dir_all(&dir).unwrap();
         let children: Vec<_> = (0..2)
             .map(|_| {
-                Command::new(&exe)
-                    .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-                    .env(CHILD_URL, platform.base_url())
-                    .env(CHILD_DIR, &dir)
-                    .env(CHILD_RUN, run_id)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
+                spawn_child(
+                    "two_processes_download_one_run_into_one_directory",
+                    &platform.base_url(),
+                    &dir,
+                    run_id,
+                )
             })
             .collect();
         for child in children {
@@ -171,4 +189,93 @@ fn two_processes_download_one_run_into_one_directory() {
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+// Proves a part left by a process killed with SIGKILL in the middle of a download is picked up
+// by the next download (the lock died with the process) and resumed with `Range`, not
+// restarted; the file comes out verified and no part is left. (FR-50, FR-38)
+#[cfg(unix)]
+#[test]
+fn part_of_a_killed_process_is_resumed() {
+    if child_if_asked() {
+        return;
+    }
+    let run_id = "run-killed";
+    let platform = Platform::start(run_id);
+    let data = Pattern::pseudo_random(77, 4 << 20);
+    platform.items(vec![item_json(
+        "slide-1",
+        vec![artifact_json(
+            "a1",
+            "out",
+            "image/tiff",
+            Some(&data.checksum()),
+        )],
+    )]);
+    let mut blob = Blob::new(data.clone());
+    blob.stall_after = 1 << 20;
+    blob.stall = Duration::from_secs(30);
+    blob.stall_times = 1;
+    platform.blob("a1", blob);
+    let dir = std::env::temp_dir().join(format!("aignostics-killed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut child = spawn_child(
+        "part_of_a_killed_process_is_resumed",
+        &platform.base_url(),
+        &dir,
+        run_id,
+    );
+    let item_dir = dir.join(run_id).join("slide-1");
+    let mut part_len = 0;
+    for _ in 0..1_500 {
+        part_len = std::fs::read_dir(&item_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0);
+        if part_len >= 1 << 20 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(part_len, 1 << 20, "the child never reached the stall");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut settings = Settings::default()
+        .with_api_root(&platform.base_url())
+        .unwrap();
+    settings.run = settings.run.clone().no_wait(3);
+    let report = Client::builder()
+        .settings(settings)
+        .token_provider(TokenProvider::fixed("tok-after-kill"))
+        .build()
+        .unwrap()
+        .run(run_id)
+        .download_to(&dir, &DownloadOptions::default())
+        .unwrap();
+
+    assert_eq!(
+        report.downloaded,
+        vec![item_dir.join("out.tiff")],
+        "{report:?}"
+    );
+    assert_eq!(
+        aignostics::checksum::crc32c_base64_file(item_dir.join("out.tiff")).unwrap(),
+        data.checksum()
+    );
+    let storage = platform.storage_requests("a1");
+    assert_eq!(storage.len(), 2);
+    assert_eq!(storage[1].header("range"), Some("bytes=1048576-"));
+    assert_eq!(
+        files_below(&dir),
+        vec![PathBuf::from("run-killed/slide-1/out.tiff")]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
