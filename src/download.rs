@@ -4,15 +4,23 @@
 //! [`Run::download_to`]). Per artifact the engine
 //! 1. skips it when the final file exists and its CRC32C matches the published checksum (no
 //!    request at all);
-//! 2. otherwise asks for a fresh signed URL and streams into `<file>.part`, resuming an
-//!    existing part with `Range` (starting over when the storage host ignores the range);
-//! 3. computes the CRC32C while streaming; on a match it syncs the file and renames it into
-//!    place atomically; on a mismatch it deletes the part and downloads once more from zero,
-//!    then gives up with [`Error::Checksum`];
-//! 4. retries transport failures (timeouts, resets, truncated bodies, 5xx) with resume, each
-//!    attempt with a fresh signed URL.
+//! 2. otherwise takes a part file of its own, `<file>.<16 hex digits>.part`, locked while it
+//!    writes: a new one, or the part a stopped download left (resumed with `Range`, starting
+//!    over when the storage host ignores the range). When another download, in this process
+//!    or another, is writing the same file, it waits for that one and then skips the verified
+//!    file;
+//! 3. asks for a fresh signed URL and computes the CRC32C while streaming; on a match it syncs
+//!    the part and renames it into place atomically (replacing a file that did not match only
+//!    now); on a mismatch it empties the part and downloads once more from zero, then gives up
+//!    with [`Error::Checksum`];
+//! 4. retries transport failures (timeouts, resets, truncated or overlong bodies, 5xx, a
+//!    refused or expired signed URL) with resume, each attempt with a fresh signed URL. A part
+//!    that holds no byte is removed when the artifact fails; one that holds bytes is kept for
+//!    the next call to resume.
 
 mod names;
+mod part;
+mod sizes;
 mod transfer;
 
 use std::collections::HashSet;
@@ -147,7 +155,8 @@ impl DownloadOptions {
     }
 
     /// Give up with [`Error::Timeout`] when the run has not terminated after this long. Once
-    /// the run has terminated, the last downloads run to completion whatever the timeout.
+    /// the run has terminated, the last downloads run to completion whatever the timeout. A
+    /// timeout too long to represent (such as `Duration::MAX`) means no timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -264,6 +273,17 @@ impl DownloadReport {
     }
 }
 
+/// The error of a download stopped because the whole call is ending.
+fn abandoned() -> Error {
+    Error::UnexpectedResponse {
+        operation: transfer::OPERATION.to_string(),
+        message: "stopped before completion; the partial file is kept for resuming".to_string(),
+    }
+}
+
+/// The operation name of storage-host answers in errors.
+pub(crate) const STORAGE_OPERATION: &str = transfer::OPERATION;
+
 /// One artifact to fetch.
 struct Job {
     external_id: String,
@@ -353,6 +373,7 @@ impl Engine<'_> {
                 .items()
                 .page_size(ITEMS_PAGE_SIZE)
                 .iter()
+                .at_most(u64::try_from(details.statistics.item_count).unwrap_or(u64::MAX))
                 .collect::<Result<_>>()?;
             let item_dirs = item_dir_names(&items);
             for (item, dir_name) in items.iter().zip(&item_dirs) {

@@ -176,7 +176,12 @@ impl std::fmt::Display for ApiError {
             "{} failed with HTTP {} ({})",
             self.operation,
             self.status,
-            reason(self.status)
+            // A storage host judges a signed URL, not a user; the detail says what happened.
+            if self.status == 403 && self.operation == crate::download::STORAGE_OPERATION {
+                "forbidden"
+            } else {
+                reason(self.status)
+            }
         )?;
         if let Some(detail) = &self.detail {
             write!(f, ": {detail}")?;

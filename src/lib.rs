@@ -244,8 +244,8 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.88. The MSRV is raised only in a minor release, never in a patch release, and the
-//! change is noted in the changelog.
+//! Rust 1.89 (downloads lock their part files with `std::fs::File::lock`). The MSRV is raised
+//! only in a minor release, never in a patch release, and the change is noted in the changelog.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

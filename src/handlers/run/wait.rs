@@ -93,7 +93,8 @@ impl Poller {
         let started = Instant::now();
         Self {
             started,
-            deadline: timeout.map(|t| started + t),
+            // A deadline past what `Instant` can hold is no deadline (`Duration::MAX`).
+            deadline: timeout.and_then(|t| started.checked_add(t)),
             interval,
         }
     }
