@@ -265,6 +265,8 @@ mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod settings;
+#[cfg(feature = "slides")]
+pub mod slides;
 mod status;
 mod time;
 mod token;
