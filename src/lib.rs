@@ -265,6 +265,8 @@ mod retry;
 pub mod sandbox;
 pub mod settings;
 mod signed_url;
+#[cfg(feature = "slides")]
+pub mod slides;
 mod status;
 mod time;
 mod token;
