@@ -256,6 +256,8 @@ pub mod checksum;
 mod client;
 mod download;
 mod error;
+pub mod health;
+mod idempotency;
 pub mod models;
 #[cfg(feature = "async")]
 pub mod nonblocking;
@@ -264,8 +266,10 @@ mod resources;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod sdk_metadata;
 pub mod settings;
 mod status;
+pub mod submission;
 mod time;
 mod token;
 mod wait;
@@ -279,6 +283,7 @@ pub use download::{
     ItemFailure,
 };
 pub use error::{ApiError, Error, Result, TransportKind};
+pub use idempotency::idempotency_key_for;
 pub use pagination::Pages;
 pub use resources::*;
 pub use settings::{Environment, OperationSettings, Settings};
@@ -286,6 +291,7 @@ pub use status::{
     ERROR_TERMINATION_REASONS, ItemStatus, RunStatus, can_download_item, can_download_run_items,
     item_status, run_progress, run_status,
 };
+pub use submission::{SubmitOptions, Submitted};
 pub use token::TokenProvider;
 pub use wait::WaitOptions;
 

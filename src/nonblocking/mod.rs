@@ -205,6 +205,8 @@ facade! {
         /// [`crate::Client::application_version`].
         async fn application_version(application_id: String, version: Option<String>) -> VersionReadResponse =
             |c| c.application_version(&application_id, version.as_deref());
+        /// The platform's health (never fails); see [`crate::Client::health`].
+        async fn health() -> crate::health::Health = |c| Ok(c.health());
     }
 }
 
@@ -323,6 +325,10 @@ facade! {
     Runs wraps crate::Runs {
         /// Validates and submits a run; see [`crate::Runs::submit`].
         async fn submit(request: RunCreationRequest) -> Run = |r| r.submit(request).map(Run::from);
+        /// Submits with an idempotency key and SDK metadata options; see
+        /// [`crate::Runs::submit_with`].
+        async fn submit_with(request: RunCreationRequest, options: crate::SubmitOptions) -> crate::Submitted =
+            |r| r.submit_with(request, &options);
         /// Checks a request without submitting it; see [`crate::Runs::validate`].
         async fn validate(request: RunCreationRequest) -> () = |r| r.validate(&request);
     }
@@ -351,6 +357,8 @@ list_facade! {
         fn external_id(external_id: String);
         /// Only runs whose custom metadata matches this JSONPath.
         fn custom_metadata(json_path: String);
+        /// Only runs with all these SDK tags; see [`crate::ListRuns::tags`].
+        fn tags(tags: Vec<String>);
         /// Only runs submitted by this user (`me` for yourself).
         fn submitted_by(user_id: String);
         /// Only runs of this organization (`my_org` for yours).

@@ -7,6 +7,7 @@ use crate::models::{RunCreationRequest, RunCreationResponse, RunReadResponse};
 use crate::pagination::{check_page_size, impl_paged};
 use crate::resources::Run;
 use crate::resources::validation::validate_request;
+use crate::submission::{SubmitOptions, Submitted};
 
 /// Default page size of run lists.
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -44,12 +45,14 @@ impl Runs {
         Self { client }
     }
 
-    /// Submits a run (`POST /v1/runs`) and returns a handle on it.
+    /// Submits a run (`POST /v1/runs`) and returns a handle on it; the same as
+    /// [`submit_with`](Self::submit_with) with default [`SubmitOptions`].
     ///
     /// The request is first checked with [`validate`](Self::validate); an invalid request is an
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput) and nothing is posted. The POST is
-    /// never retried (a retried submit could start the same run twice) and, on success, clears
-    /// this user's cached reads.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) and nothing is posted. The run and its
+    /// items get `custom_metadata.sdk` ([`crate::sdk_metadata`]) and the run a random
+    /// idempotency key, so a lost answer is recovered by looking the key up instead of posting
+    /// blindly again. On success this user's cached reads are cleared.
     ///
     /// ```no_run
     /// # use aignostics::models::*;
@@ -60,8 +63,41 @@ impl Runs {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn submit(&self, request: RunCreationRequest) -> Result<Run> {
-        self.validate(&request)?;
-        let req = Request::new(Op::CreateRun, "/v1/runs").json(&request)?;
+        self.submit_with(request, &SubmitOptions::default())
+            .map(Submitted::into_run)
+    }
+
+    /// Submits a run with options: an idempotency key (a run already carrying it is returned
+    /// instead of creating another), the SDK metadata to record (tags, note, scheduling,
+    /// pipeline) or none, and how long to look for a run whose creation answer was lost. See
+    /// [`crate::submission`].
+    ///
+    /// ```no_run
+    /// # use aignostics::models::*;
+    /// use aignostics::SubmitOptions;
+    /// use aignostics::sdk_metadata::SdkMetadata;
+    /// # let client = aignostics::Client::new()?;
+    /// # let request = RunCreationRequest::new("he-tme", []);
+    /// let options = SubmitOptions::new()
+    ///     .idempotency_key("study-17-batch-3")
+    ///     .sdk_metadata(SdkMetadata::new().tags(["study-17"]).note("first pass"));
+    /// let submitted = client.runs().submit_with(request, &options)?;
+    /// if submitted.is_existing() {
+    ///     println!("already submitted as {}", submitted.run().id());
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn submit_with(
+        &self,
+        request: RunCreationRequest,
+        options: &SubmitOptions,
+    ) -> Result<Submitted> {
+        crate::submission::submit(&self.client, request, options)
+    }
+
+    /// The bare `POST /v1/runs` of an already prepared request (never retried once sent).
+    pub(crate) fn post(&self, request: &RunCreationRequest) -> Result<Run> {
+        let req = Request::new(Op::CreateRun, "/v1/runs").json(request)?;
         let created: RunCreationResponse = self.client.api().mutate_json(req)?;
         Ok(self.client.run(created.run_id))
     }
@@ -175,6 +211,30 @@ impl ListRuns {
     /// most 1000 characters), e.g. `$.study ? (@ == "abc-1")`.
     pub fn custom_metadata(mut self, json_path: impl Into<String>) -> Self {
         self.custom_metadata = Some(json_path.into());
+        self
+    }
+
+    /// Only runs whose `custom_metadata.sdk.tags` hold every one of `tags` (as written by
+    /// [`SdkMetadata::tags`](crate::sdk_metadata::SdkMetadata::tags) here or `--tags` in the
+    /// Python SDK). This is a [`custom_metadata`](Self::custom_metadata) filter and replaces
+    /// any other one; no tags leave the filter unchanged.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// for run in client.runs().list().tags(["study-17", "batch-3"]).iter() {
+    ///     println!("{}", run?.run_id);
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let tags = tags.into_iter().map(Into::into).collect();
+        if let Some(filter) = crate::sdk_metadata::tags_filter(&tags) {
+            self.custom_metadata = Some(filter);
+        }
         self
     }
 

@@ -74,6 +74,7 @@
 mod access;
 mod catalog;
 mod faults;
+mod health;
 mod http;
 mod jsonpath;
 mod oauth;
@@ -97,6 +98,7 @@ pub use catalog::{
     example_input_metadata, example_item, input_metadata_schema,
 };
 pub use faults::{Fault, FaultAction};
+pub use health::SandboxHealth;
 pub use users::{
     ALICE_REFRESH_TOKEN, ALICE_TOKEN, BOB_TOKEN, CLIENT_ID, CLIENT_SECRET, SandboxUser,
 };
@@ -309,6 +311,21 @@ impl Sandbox {
     /// ```
     pub fn inject(&self, fault: Fault) {
         self.shared.faults.lock().push(fault);
+    }
+
+    /// Sets what the health endpoint (`GET /api/v1/health`) reports from now on.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Sandbox, SandboxHealth};
+    /// let sandbox = Sandbox::start()?;
+    /// sandbox.set_health(SandboxHealth::Down("maintenance".into()));
+    /// let health = sandbox.client(sandbox::ALICE_TOKEN)?.health();
+    /// assert!(health.status.is_down());
+    /// assert_eq!(health.reason(), Some("maintenance"));
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn set_health(&self, health: SandboxHealth) {
+        *self.shared.health.lock() = health;
     }
 
     /// Removes every queued fault.
@@ -751,6 +768,7 @@ impl SandboxBuilder {
             base_url: base_url.clone(),
             secret: util::random_hex(32),
             relay: Arc::new(Relay::default()),
+            health: Mutex::new(SandboxHealth::default()),
         });
         let running = server::start(listener, Arc::clone(&shared))?;
         Ok(Sandbox {
