@@ -594,7 +594,7 @@ fn run_sdk(existing: Option<Value>, metadata: &SdkMetadata, ctx: &Context<'_>) -
         ("note", metadata.note.as_ref().map(|n| json!(n))),
         (
             "scheduling",
-            (!scheduling.is_empty()).then(|| Value::Object(scheduling)),
+            (!scheduling.is_empty()).then_some(Value::Object(scheduling)),
         ),
         ("pipeline", metadata.pipeline.to_value()),
     ];

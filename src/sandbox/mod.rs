@@ -18,7 +18,11 @@
 //!   only their runs (403 for others' runs, 401 without a valid token);
 //! - a token endpoint ([`Sandbox::token_url`]) for the `client_credentials` and `refresh_token`
 //!   grants;
-//! - fault injection ([`Fault`]) and request counters, to test retries and broken transfers.
+//! - fault injection ([`Fault`]) and request counters, to test retries and broken transfers,
+//!   including writes that take effect while their answer is lost
+//!   ([`Fault::status_after_commit`], [`Fault::drop_after_commit`]);
+//! - the health endpoint (`GET /api/v1/health`), degraded or down on demand
+//!   ([`Sandbox::set_health`]).
 //!
 //! # Using it in your own tests
 //!

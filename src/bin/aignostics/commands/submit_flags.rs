@@ -28,8 +28,13 @@ pub struct SubmitFlags {
     /// GPU type: L4, A100 or RTX_PRO_6000.
     #[arg(long, value_name = "TYPE", value_parser = parse_gpu_type)]
     pub gpu_type: Option<GpuType>,
-    /// GPU provisioning mode: SPOT, ON_DEMAND or FLEX_START.
-    #[arg(long, value_name = "MODE", value_parser = parse_provisioning_mode)]
+    /// GPU provisioning mode: SPOT, ON_DEMAND or FLEX_START (FLEX_START runs at most 12 hours).
+    #[arg(
+        long,
+        visible_alias = "gpu-provisioning-mode",
+        value_name = "MODE",
+        value_parser = parse_provisioning_mode
+    )]
     pub provisioning_mode: Option<ProvisioningMode>,
     /// Key that makes the submission idempotent: a run of yours already carrying it is shown
     /// instead of submitting again (default: derived from the application, version and items,
