@@ -2,7 +2,7 @@
 //!
 //! [`Client::health`] asks `GET {api_root}/api/v1/health` twice, as the Python SDK does: once
 //! without credentials (`api_public`) and once with this client's token (`api_authenticated`),
-//! each with [`Settings::health_timeout`](crate::Settings::health_timeout) and no retries (a
+//! each with [`Settings::health_timeout`](crate::Settings::health_timeout) (at most 300 s) and no retries (a
 //! health check reports the present, it does not wait for a better one). Each component is
 //! [`HealthStatus::Up`], [`HealthStatus::Degraded`] or [`HealthStatus::Down`] with a reason:
 //! a status other than 200, a body that is not JSON, a transport failure or a failing token
@@ -21,6 +21,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,10 @@ use crate::client::Client;
 
 /// The health path below the API root.
 pub(crate) const HEALTH_PATH: &str = "/api/v1/health";
+
+/// Longest health timeout used (the setting's documented maximum); longer ones, up to
+/// `Duration::MAX`, are cut to it instead of overflowing the clock.
+const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Largest health answer read.
 const MAX_HEALTH_BODY: u64 = 64 * 1024;
@@ -150,29 +155,34 @@ fn check(api: &Api, token: Option<&str>) -> ComponentHealth {
     let Ok(request) = builder.body(&[][..]) else {
         return ComponentHealth::down(format!("invalid health URL {url}"));
     };
-    let timeout = api.settings().health_timeout;
+    let timeout = api.settings().health_timeout.min(MAX_HEALTH_TIMEOUT);
     let raw = match exchange(api.agent(), request, "health", timeout, MAX_HEALTH_BODY) {
         Ok(raw) => raw,
         Err(e) => return ComponentHealth::down(format!("platform API not reachable: {e}")),
     };
-    if raw.status != 200 {
-        return ComponentHealth::down(format!("platform API answered HTTP {}", raw.status));
+    interpret(raw.status, &raw.body)
+}
+
+/// A component's health from the answer's status and body (untrusted: any bytes).
+fn interpret(status: u16, body: &[u8]) -> ComponentHealth {
+    if status != 200 {
+        return ComponentHealth::down(format!("platform API answered HTTP {status}"));
     }
-    match serde_json::from_slice::<Body>(&raw.body) {
-        Err(_) => ComponentHealth::down("platform API health answer is not JSON"),
-        Ok(body) => match body.status.as_deref() {
-            Some("UP") => ComponentHealth::up(),
-            Some("DEGRADED") => ComponentHealth {
-                status: HealthStatus::Degraded,
-                reason: Some(
-                    body.reason
-                        .unwrap_or_else(|| "platform API reports degraded service".into()),
-                ),
-            },
-            other => ComponentHealth::down(body.reason.unwrap_or_else(|| {
-                format!("platform API reports status {}", other.unwrap_or("(none)"))
-            })),
+    let Ok(body) = serde_json::from_slice::<Body>(body) else {
+        return ComponentHealth::down("platform API health answer is not JSON");
+    };
+    match body.status.as_deref() {
+        Some("UP") => ComponentHealth::up(),
+        Some("DEGRADED") => ComponentHealth {
+            status: HealthStatus::Degraded,
+            reason: Some(
+                body.reason
+                    .unwrap_or_else(|| "platform API reports degraded service".into()),
+            ),
         },
+        other => ComponentHealth::down(body.reason.unwrap_or_else(|| {
+            format!("platform API reports status {}", other.unwrap_or("(none)"))
+        })),
     }
 }
 
@@ -201,5 +211,66 @@ impl Client {
             (API_PUBLIC.to_string(), public),
             (API_AUTHENTICATED.to_string(), authenticated),
         ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // Proves the answer rules: only 200 with a JSON `status` counts, DEGRADED keeps the
+    // platform's reason, anything else is DOWN. (FR-66)
+    #[test]
+    fn answers_are_interpreted_as_the_python_sdk_does() {
+        assert_eq!(
+            interpret(200, br#"{"status": "UP"}"#),
+            ComponentHealth::up()
+        );
+        let degraded = interpret(200, br#"{"status": "DEGRADED", "reason": "slow"}"#);
+        assert_eq!(degraded.status, HealthStatus::Degraded);
+        assert_eq!(degraded.reason.as_deref(), Some("slow"));
+        assert!(
+            interpret(200, br#"{"status": "DEGRADED"}"#)
+                .reason
+                .is_some()
+        );
+        for (status, body) in [
+            (200, &b"<html>ok</html>"[..]),
+            (200, br#"{"status": "ok"}"#),
+            (200, br#"{"status": 1}"#),
+            (200, b"{}"),
+            (204, b""),
+            (503, br#"{"status": "UP"}"#),
+        ] {
+            assert!(
+                interpret(status, body).status.is_down(),
+                "{status} {body:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        // Proves any status and any body give a verdict without panicking, and only UP
+        // bodies are UP. (FR-66)
+        #[test]
+        fn any_answer_gives_a_verdict(status in any::<u16>(), body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let verdict = interpret(status, &body);
+            if verdict.status.is_up() {
+                prop_assert_eq!(status, 200);
+                prop_assert!(verdict.reason.is_none());
+            } else {
+                prop_assert!(verdict.reason.is_some());
+            }
+        }
+
+        // Proves JSON bodies with arbitrary status and reason strings are handled. (FR-66)
+        #[test]
+        fn any_json_body_gives_a_verdict(status in "\\PC{0,12}", reason in proptest::option::of("\\PC{0,40}")) {
+            let body = serde_json::json!({"status": status, "reason": reason}).to_string();
+            let verdict = interpret(200, body.as_bytes());
+            prop_assert_eq!(verdict.status.is_up(), status == "UP");
+        }
     }
 }

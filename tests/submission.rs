@@ -182,6 +182,7 @@ fn lost_answer_after_commit_returns_the_single_run() {
     let faults = [
         Fault::status_after_commit("/api/v1/runs", 503).method("POST"),
         Fault::drop_after_commit("/api/v1/runs").method("POST"),
+        Fault::truncate_body("/api/v1/runs", 4).method("POST"),
     ];
     for (n, fault) in faults.into_iter().enumerate() {
         let key = format!("lost-answer-{n}");
@@ -207,6 +208,41 @@ fn lost_answer_after_commit_returns_the_single_run() {
         assert_eq!(runs_with_key(&client, &random), [run.id()]);
         assert_eq!(posts(&sb) - before, 1);
     }
+}
+
+// Proves that when the answer is lost and the lookup fails too, the caller gets the POST's
+// error, and submitting again with the same key returns the run instead of a second one.
+// (FR-65)
+#[test]
+fn failed_lookup_returns_the_error_and_a_retry_resolves_it() {
+    let sb = Sandbox::start().unwrap();
+    let token = fresh_token(&sb, SandboxUser::alice());
+    let client = fast_client(&sb, &token, 2);
+    sb.inject(Fault::status_after_commit("/api/v1/runs", 502).method("POST"));
+    sb.inject(Fault::status("/api/v1/runs", 500).method("GET").times(2));
+    // A random key: no lookup before the POST, so the failing GETs hit the recovery lookup.
+    let err = client.runs().submit(request(&["a"])).unwrap_err();
+    assert_eq!(err.status(), Some(502));
+    sb.clear_faults();
+    let existing: Vec<_> = client
+        .nocache()
+        .runs()
+        .list()
+        .iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(existing.len(), 1, "the lost run exists once");
+    let key = existing[0].custom_metadata.as_ref().unwrap()["idempotency_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let again = client
+        .runs()
+        .submit_with(request(&["a"]), &SubmitOptions::new().idempotency_key(&key))
+        .unwrap();
+    assert!(again.is_existing());
+    assert_eq!(again.run().id(), existing[0].run_id);
+    assert_eq!(posts(&sb), 1);
 }
 
 // Proves a POST that failed before the platform committed anything is posted again after the
@@ -320,6 +356,16 @@ fn health_reports_components() {
         .health();
     assert!(slow.status.is_down());
     assert!(slow.reason().unwrap().contains("timed out"), "{slow:?}");
+
+    let mut settings = sb.settings().unwrap();
+    settings.health_timeout = Duration::MAX;
+    let patient = Client::builder()
+        .settings(settings)
+        .token_provider(aignostics::TokenProvider::fixed(token.clone()))
+        .build()
+        .unwrap()
+        .health();
+    assert!(patient.status.is_up(), "{patient:?}");
 
     let root = sb.base_url().to_string();
     sb.shutdown();

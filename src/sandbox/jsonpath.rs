@@ -446,4 +446,22 @@ mod tests {
         assert!(JsonPathFilter::parse(r#"$.a ? (@ like_regex "(")"#).is_err());
         assert!(JsonPathFilter::parse(r#"$.a ? (@ like_regex "x" flag "z")"#).is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        // Proves any filter text, including `&&`, `||` and `like_regex` fragments, parses or is
+        // refused without panicking, and a parsed one evaluates on any document. (FR-44)
+        #[test]
+        fn any_filter_parses_or_is_refused(
+            text in "(\\$|@|\\.|\\[\\*\\]|\\?|\\(|\\)| |&&|\\|\\||==|like_regex|flag|\"[a-z^$|()*+.]{0,6}\"|[a-z0-9]{1,4}){0,16}",
+            noise in "\\PC{0,40}",
+        ) {
+            for candidate in [text.as_str(), noise.as_str()] {
+                if let Ok(filter) = JsonPathFilter::parse(candidate) {
+                    let v = json!({"a": {"b": [1, "x", null]}, "sdk": {"tags": ["t"]}});
+                    let _ = filter.matches(&v);
+                }
+            }
+        }
+    }
 }
