@@ -14,6 +14,7 @@
 //! * [Errors](#errors)
 //! * [Retries and timeouts](#retries-and-timeouts)
 //! * [Downloads](#downloads)
+//! * [Submitting safely: SDK metadata, idempotency, health](#submitting-safely-sdk-metadata-idempotency-health)
 //! * [Async](#async)
 //! * [Sandbox](#sandbox)
 //! * [Command-line tool](#command-line-tool)
@@ -173,6 +174,41 @@
 //! [`checksum::crc32c_base64_file`] prepares the checksums of input slides. See
 //! `docs/DOWNLOADS.md`.
 //!
+//! # Submitting safely: SDK metadata, idempotency, health
+//!
+//! [`Runs::submit`] records `custom_metadata.sdk` on the run and its items as the Python SDK
+//! does ([`sdk_metadata`]: user, interface, CI context, and your tags, note, scheduling and
+//! pipeline), and gives every submission an idempotency key. [`Runs::submit_with`] takes
+//! [`SubmitOptions`]: with a key of your own, submitting again returns the run already carrying
+//! it, so a batch job re-run after a crash never pays twice; a `POST` whose answer is lost is
+//! resolved by looking the key up ([`submission`]). [`Client::health`] says whether the
+//! platform is up before you start ([`health`]). The guide `docs/FROM_SLIDES_TO_RESULTS.md`
+//! walks the whole chain with the library and the CLI side by side.
+//!
+//! ```
+//! # #[cfg(feature = "sandbox")] {
+//! use aignostics::SubmitOptions;
+//! use aignostics::models::RunCreationRequest;
+//! use aignostics::sandbox::{self, Sandbox};
+//! use aignostics::sdk_metadata::SdkMetadata;
+//!
+//! let platform = Sandbox::start()?;
+//! let client = platform.client(sandbox::ALICE_TOKEN)?;
+//! assert!(client.health().status.is_up());
+//!
+//! let request = RunCreationRequest::new("he-tme", [sandbox::example_item("slide-1")]);
+//! let options = SubmitOptions::new()
+//!     .idempotency_key(aignostics::idempotency_key_for(&request))
+//!     .sdk_metadata(SdkMetadata::new().tags(["study-17"]));
+//! let first = client.runs().submit_with(request.clone(), &options)?;
+//! let again = client.runs().submit_with(request, &options)?; // the job, started again
+//! assert!(again.is_existing());
+//! assert_eq!(first.run().id(), again.run().id());
+//! assert_eq!(client.runs().list().tags(["study-17"]).iter().count(), 1);
+//! # }
+//! # Ok::<(), aignostics::Error>(())
+//! ```
+//!
 //! # Async
 //!
 //! With the `async` feature, [`nonblocking::Client`] (`From<Client>`) offers the same operations
@@ -256,6 +292,8 @@ mod client;
 mod download;
 mod error;
 mod handlers;
+pub mod health;
+mod idempotency;
 pub mod models;
 #[cfg(feature = "async")]
 pub mod nonblocking;
@@ -263,11 +301,13 @@ pub mod pagination;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod sdk_metadata;
 pub mod settings;
 mod signed_url;
 #[cfg(feature = "slides")]
 pub mod slides;
 mod status;
+pub mod submission;
 mod time;
 mod token;
 mod transport;
@@ -281,12 +321,14 @@ pub use download::{
 };
 pub use error::{ApiError, Error, Result, TransportKind};
 pub use handlers::*;
+pub use idempotency::idempotency_key_for;
 pub use pagination::Pages;
 pub use settings::{Environment, OperationSettings, Settings};
 pub use status::{
     ERROR_TERMINATION_REASONS, ItemStatus, RunStatus, can_download_item, can_download_run_items,
     item_status, run_progress, run_status,
 };
+pub use submission::{SubmitOptions, Submitted};
 pub use token::TokenProvider;
 pub use transport::{Api, user_agent};
 
@@ -309,6 +351,8 @@ mod guide_doctests {
     struct Authentication;
     #[doc = include_str!("../docs/DOWNLOADS.md")]
     struct Downloads;
+    #[doc = include_str!("../docs/FROM_SLIDES_TO_RESULTS.md")]
+    struct FromSlidesToResults;
     #[doc = include_str!("../docs/MIGRATING_FROM_PYTHON.md")]
     struct MigratingFromPython;
     #[doc = include_str!("../docs/TESTING.md")]

@@ -6,6 +6,7 @@ use crate::handlers::Run;
 use crate::handlers::list::list;
 use crate::handlers::run_checks::validate_request;
 use crate::models::{RunCreationRequest, RunCreationResponse, RunReadResponse};
+use crate::submission::{SubmitOptions, Submitted};
 use crate::transport::Op;
 
 /// The runs handler; see [`Client::runs`].
@@ -41,12 +42,14 @@ impl Runs {
         Self { client }
     }
 
-    /// Submits a run (`POST /v1/runs`) and returns a handle on it.
+    /// Submits a run (`POST /v1/runs`) and returns a handle on it; the same as
+    /// [`submit_with`](Self::submit_with) with default [`SubmitOptions`].
     ///
     /// The request is first checked with [`validate`](Self::validate); an invalid request is an
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput) and nothing is posted. The POST is
-    /// never retried (a retried submit could start the same run twice) and, on success, clears
-    /// this user's cached reads.
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) and nothing is posted. The run and its
+    /// items get `custom_metadata.sdk` ([`crate::sdk_metadata`]) and the run a random
+    /// idempotency key, so a lost answer is recovered by looking the key up instead of posting
+    /// blindly again. On success this user's cached reads are cleared.
     ///
     /// ```no_run
     /// # use aignostics::models::*;
@@ -57,8 +60,41 @@ impl Runs {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn submit(&self, request: RunCreationRequest) -> Result<Run> {
-        self.validate(&request)?;
-        let req = Op::CreateRun.at(&[]).json(&request)?;
+        self.submit_with(request, &SubmitOptions::default())
+            .map(Submitted::into_run)
+    }
+
+    /// Submits a run with options: an idempotency key (a run already carrying it is returned
+    /// instead of creating another), the SDK metadata to record (tags, note, scheduling,
+    /// pipeline) or none, and how long to look for a run whose creation answer was lost. See
+    /// [`crate::submission`].
+    ///
+    /// ```no_run
+    /// # use aignostics::models::*;
+    /// use aignostics::SubmitOptions;
+    /// use aignostics::sdk_metadata::SdkMetadata;
+    /// # let client = aignostics::Client::new()?;
+    /// # let request = RunCreationRequest::new("he-tme", []);
+    /// let options = SubmitOptions::new()
+    ///     .idempotency_key("study-17-batch-3")
+    ///     .sdk_metadata(SdkMetadata::new().tags(["study-17"]).note("first pass"));
+    /// let submitted = client.runs().submit_with(request, &options)?;
+    /// if submitted.is_existing() {
+    ///     println!("already submitted as {}", submitted.run().id());
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn submit_with(
+        &self,
+        request: RunCreationRequest,
+        options: &SubmitOptions,
+    ) -> Result<Submitted> {
+        crate::submission::submit(&self.client, request, options)
+    }
+
+    /// The bare `POST /v1/runs` of an already prepared request (never retried once sent).
+    pub(crate) fn post(&self, request: &RunCreationRequest) -> Result<Run> {
+        let req = Op::CreateRun.at(&[]).json(request)?;
         let created: RunCreationResponse = self.client.mutate_json(req)?;
         Ok(self.client.run(created.run_id))
     }
@@ -139,5 +175,39 @@ list! {
         /// Sorts by a field (`submitted_at`, `-terminated_at`, `application_id`, …); call again
         /// for more keys.
         sort: each String,
+    }
+}
+
+impl ListRuns {
+    /// Only runs whose `custom_metadata.sdk.tags` hold every one of `tags` (as written by
+    /// [`SdkMetadata::tags`](crate::sdk_metadata::SdkMetadata::tags) here or `--tags` in the
+    /// Python SDK). This is a [`custom_metadata`](Self::custom_metadata) filter and replaces
+    /// any other one; no tags leave the filter unchanged.
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// for run in client.runs().list().tags(["study-17", "batch-3"]).iter() {
+    ///     println!("{}", run?.run_id);
+    /// }
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn tags<I, S>(self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let tags: std::collections::BTreeSet<String> = tags.into_iter().map(Into::into).collect();
+        match crate::sdk_metadata::tags_filter(&tags) {
+            Some(filter) => self.custom_metadata(filter),
+            None => self,
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl crate::nonblocking::ListRuns {
+    /// Only runs with all these SDK tags; see [`crate::ListRuns::tags`].
+    pub fn tags(self, tags: Vec<String>) -> Self {
+        self.map(|list| list.tags(tags))
     }
 }

@@ -201,6 +201,8 @@ facade! {
         /// [`crate::Client::application_version`].
         async fn application_version(application_id: String, version: Option<String>) -> VersionReadResponse =
             |c| c.application_version(&application_id, version.as_deref());
+        /// The platform's health (never fails); see [`crate::Client::health`].
+        async fn health() -> crate::health::Health = |c| Ok(c.health());
     }
 }
 
@@ -316,6 +318,10 @@ facade! {
     Runs wraps crate::Runs {
         /// Validates and submits a run; see [`crate::Runs::submit`].
         async fn submit(request: RunCreationRequest) -> Run = |r| r.submit(request).map(Run::from);
+        /// Submits with an idempotency key and SDK metadata options; see
+        /// [`crate::Runs::submit_with`].
+        async fn submit_with(request: RunCreationRequest, options: crate::SubmitOptions) -> crate::Submitted =
+            |r| r.submit_with(request, &options);
         /// Checks a request without submitting it; see [`crate::Runs::validate`].
         async fn validate(request: RunCreationRequest) -> () = |r| r.validate(&request);
     }

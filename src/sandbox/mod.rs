@@ -18,7 +18,11 @@
 //!   only their runs (403 for others' runs, 401 without a valid token);
 //! - a token endpoint ([`Sandbox::token_url`]) for the `client_credentials` and `refresh_token`
 //!   grants;
-//! - fault injection ([`Fault`]) and request counters, to test retries and broken transfers.
+//! - fault injection ([`Fault`]) and request counters, to test retries and broken transfers,
+//!   including writes that take effect while their answer is lost
+//!   ([`Fault::status_after_commit`], [`Fault::drop_after_commit`]);
+//! - the health endpoint (`GET /api/v1/health`), degraded or down on demand
+//!   ([`Sandbox::set_health`]).
 //!
 //! # Using it in your own tests
 //!
@@ -76,6 +80,7 @@ mod canonical;
 mod catalog;
 mod content;
 mod faults;
+mod health;
 mod http;
 mod ids;
 mod jsonpath;
@@ -100,6 +105,7 @@ pub use catalog::{
     example_input_metadata, example_item, input_metadata_schema,
 };
 pub use faults::{Fault, FaultAction};
+pub use health::SandboxHealth;
 pub use users::{
     ALICE_REFRESH_TOKEN, ALICE_TOKEN, BOB_TOKEN, CLIENT_ID, CLIENT_SECRET, SandboxUser,
 };
@@ -312,6 +318,21 @@ impl Sandbox {
     /// ```
     pub fn inject(&self, fault: Fault) {
         self.shared.faults.lock().push(fault);
+    }
+
+    /// Sets what the health endpoint (`GET /api/v1/health`) reports from now on.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Sandbox, SandboxHealth};
+    /// let sandbox = Sandbox::start()?;
+    /// sandbox.set_health(SandboxHealth::Down("maintenance".into()));
+    /// let health = sandbox.client(sandbox::ALICE_TOKEN)?.health();
+    /// assert!(health.status.is_down());
+    /// assert_eq!(health.reason(), Some("maintenance"));
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn set_health(&self, health: SandboxHealth) {
+        *self.shared.health.lock() = health;
     }
 
     /// Removes every queued fault.
@@ -754,6 +775,7 @@ impl SandboxBuilder {
             base_url: base_url.clone(),
             secret: ids::random_hex(32),
             relay: Arc::new(Relay::default()),
+            health: Mutex::new(SandboxHealth::default()),
         });
         let running = server::start(listener, Arc::clone(&shared))?;
         Ok(Sandbox {

@@ -91,6 +91,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
         ["storage", ..] => storage::serve(shared, req),
         ["oauth", "token"] if req.method == "POST" => oauth::token(shared, req),
         ["oauth", "token"] => Err(method_not_allowed()),
+        ["api", "v1", "health"] => Ok(super::health::serve(shared, req)),
         ["api", "v1", rest @ ..] => api(shared, req, rest),
         _ => Err(Resp::detail(404, "Not Found")),
     };

@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     /// Key of the storage URL signatures.
     pub secret: String,
     pub relay: Arc<Relay>,
+    /// What `GET /api/v1/health` reports.
+    pub health: Mutex<super::SandboxHealth>,
 }
 
 impl Shared {

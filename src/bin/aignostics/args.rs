@@ -70,6 +70,8 @@ pub enum Command {
     /// API operation with runs that finish after --processing-time; an item whose external id
     /// starts with `fail-` fails. Nothing is stored: stopping it forgets every run.
     Sandbox(SandboxArgs),
+    /// Check that the platform is reachable and accepts your token (exit 1 when DOWN).
+    Health,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +190,8 @@ pub struct SubmitArgs {
     /// Only check the request against the version's schemas; submit nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub flags: crate::commands::submit_flags::SubmitFlags,
 }
 
 #[derive(Debug, Args)]
@@ -202,8 +206,11 @@ pub struct ListRunsArgs {
     #[arg(long, value_name = "ID")]
     pub external_id: Option<String>,
     /// Only runs whose custom metadata matches this JSONPath, e.g. '$.study ? (@ == "abc-1")'.
-    #[arg(long, value_name = "JSONPATH")]
+    #[arg(long, value_name = "JSONPATH", conflicts_with = "tags")]
     pub custom_metadata: Option<String>,
+    /// Only runs carrying all these tags (set with `runs submit --tags`), comma-separated.
+    #[arg(long, value_name = "TAG,...", value_delimiter = ',')]
+    pub tags: Vec<String>,
     /// Only runs you submitted.
     #[arg(long, conflicts_with = "submitted_by")]
     pub mine: bool,

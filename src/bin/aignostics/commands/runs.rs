@@ -59,10 +59,23 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
         }
         return Ok(Report::text(format!("Valid: {what}; nothing submitted.\n")));
     }
-    let run = client.runs().submit(request)?;
-    note!("Submitted run {} ({what})", run.id());
+    let submitted = super::submit_flags::submit(&client, request, &args.flags)?;
+    let run = submitted.run();
+    let key = submitted.idempotency_key();
+    if submitted.is_existing() {
+        note!(
+            "Run {} already exists for idempotency key {key}; not submitted again",
+            run.id()
+        );
+    } else {
+        note!("Submitted run {} ({what}, idempotency key {key})", run.id());
+    }
     if ctx.json {
-        return Report::json(&json!({ "run_id": run.id() }));
+        return Report::json(&json!({
+            "run_id": run.id(),
+            "idempotency_key": key,
+            "existing": submitted.is_existing(),
+        }));
     }
     Ok(Report::text(format!("{}\n", run.id())))
 }
@@ -160,6 +173,7 @@ fn list(ctx: &Ctx, args: &ListRunsArgs) -> Result<Report> {
     if let Some(path) = &args.custom_metadata {
         list = list.custom_metadata(path);
     }
+    list = list.tags(args.tags.iter().cloned());
     if args.mine {
         list = list.submitted_by("me");
     } else if let Some(user) = &args.submitted_by {
@@ -498,6 +512,7 @@ mod tests {
             version: Some("1.0.0".into()),
             custom_metadata: Some(r#"{"study": "s1"}"#.into()),
             dry_run: false,
+            flags: Default::default(),
         }
     }
 
