@@ -244,13 +244,15 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.88. The MSRV is raised only in a minor release, never in a patch release, and the
+//! Rust 1.89. The MSRV is raised only in a minor release, never in a patch release, and the
 //! change is noted in the changelog.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod api;
 pub mod auth;
+#[cfg(feature = "bucket")]
+pub mod bucket;
 pub mod cache;
 pub mod checksum;
 mod client;
