@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     /// Key of the storage URL signatures.
     pub secret: String,
     pub relay: Arc<Relay>,
+    /// The S3-compatible bucket's objects and uploads.
+    #[cfg(feature = "bucket")]
+    pub bucket: super::bucket::Store,
 }
 
 impl Shared {
