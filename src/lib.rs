@@ -286,6 +286,8 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+#[cfg(feature = "bucket")]
+pub mod bucket;
 pub mod cache;
 pub mod checksum;
 mod client;

@@ -251,7 +251,7 @@ fn submit_from_stdin() {
 }
 
 // Proves every list and show command's --json output is one parseable JSON document with
-// the expected content, and whoami leaves the organization's secrets out (FR-45).
+// the expected content, and whoami masks the bucket's HMAC secret unless asked (FR-45, FR-68).
 #[test]
 fn json_output_parses() {
     let fx = Fixture::new("json");
@@ -298,7 +298,18 @@ fn json_output_parses() {
     let me = fx.json(&["whoami"]);
     assert_eq!(me["user"]["id"], "sandbox|alice");
     assert_eq!(me["organization"]["id"], "org_sandbox_a");
-    assert!(!me.to_string().contains("hmac"), "{me}");
+    let org = &me["organization"];
+    let secret = org["aignostics_bucket_hmac_secret_access_key"]
+        .as_str()
+        .unwrap();
+    assert!(secret.starts_with("***MASKED("), "{me}");
+    let shown = fx.json(&["whoami", "--show-secrets"]);
+    let revealed = shown["organization"]["aignostics_bucket_hmac_secret_access_key"]
+        .as_str()
+        .unwrap();
+    assert!(!revealed.is_empty() && !revealed.contains("MASKED"));
+    assert!(!me.to_string().contains(revealed), "{me}");
+    assert!(!fx.ok(&["whoami"]).contains(revealed));
 }
 
 // Proves the plain output of `versions show` lists input and output artifacts with their

@@ -77,6 +77,8 @@
 
 mod access;
 mod canonical;
+#[cfg(feature = "bucket")]
+mod bucket;
 mod catalog;
 mod content;
 mod faults;
@@ -109,6 +111,13 @@ pub use health::SandboxHealth;
 pub use users::{
     ALICE_REFRESH_TOKEN, ALICE_TOKEN, BOB_TOKEN, CLIENT_ID, CLIENT_SECRET, SandboxUser,
 };
+
+/// The access key id of the sandbox's bucket (returned by `/v1/me`).
+pub const BUCKET_KEY_ID: &str = "SANDBOX-HMAC-KEY-ID";
+/// The secret access key of the sandbox's bucket (returned by `/v1/me`).
+pub const BUCKET_SECRET: &str = "sandbox-hmac-secret";
+/// The name of the sandbox's bucket (returned by `/v1/me`).
+pub const BUCKET_NAME: &str = "sandbox-bucket";
 
 use crate::client::Client;
 use crate::error::Result;
@@ -285,6 +294,32 @@ impl Sandbox {
             .settings(self.settings()?)
             .token_provider(TokenProvider::fixed(token))
             .build()
+    }
+
+    /// The sandbox's S3-compatible endpoint (`{base_url}/s3`, feature `bucket`): every
+    /// request must be signed (SigV4) with the credentials `/v1/me` returns; see
+    /// [`Sandbox::bucket`].
+    #[cfg(feature = "bucket")]
+    #[must_use]
+    pub fn bucket_endpoint(&self) -> String {
+        format!("{}/{}", self.base_url, bucket::S3_PATH)
+    }
+
+    /// The organization's bucket as `token`'s user sees it: the handle
+    /// [`Bucket::from_me_at`](crate::bucket::Bucket::from_me_at) builds from `/v1/me`, at
+    /// [`Sandbox::bucket_endpoint`] (feature `bucket`).
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::start()?;
+    /// let bucket = sandbox.bucket(aignostics::sandbox::ALICE_TOKEN)?;
+    /// assert_eq!(bucket.name(), aignostics::sandbox::BUCKET_NAME);
+    /// assert!(bucket.list("")?.is_empty());
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[cfg(feature = "bucket")]
+    pub fn bucket(&self, token: &str) -> Result<crate::bucket::Bucket> {
+        let me = self.client(token)?.me()?;
+        crate::bucket::Bucket::from_me_at(&me, &self.bucket_endpoint())
     }
 
     /// Registers another bearer token while running.
@@ -487,6 +522,8 @@ pub struct SandboxBuilder {
     token_lifetime: Duration,
     audience: Option<String>,
     catalog: Catalog,
+    #[cfg(feature = "bucket")]
+    bucket_keeps_bytes: bool,
 }
 
 impl std::fmt::Debug for SandboxBuilder {
@@ -521,11 +558,27 @@ impl Default for SandboxBuilder {
             token_lifetime: Duration::from_secs(3600),
             audience: None,
             catalog: Catalog::standard(),
+            #[cfg(feature = "bucket")]
+            bucket_keeps_bytes: true,
         }
     }
 }
 
 impl SandboxBuilder {
+    /// Whether the bucket keeps the bytes of uploaded objects (default true). Off, it keeps
+    /// only their sizes and checksums, so uploads of files larger than memory can be tried;
+    /// downloads then answer 501.
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::builder().bucket_keeps_bytes(false).start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[cfg(feature = "bucket")]
+    pub fn bucket_keeps_bytes(mut self, keep: bool) -> Self {
+        self.bucket_keeps_bytes = keep;
+        self
+    }
+
     /// Listens on this port of 127.0.0.1 (default 0: a free port).
     ///
     /// ```
@@ -776,6 +829,8 @@ impl SandboxBuilder {
             secret: ids::random_hex(32),
             relay: Arc::new(Relay::default()),
             health: Mutex::new(SandboxHealth::default()),
+            #[cfg(feature = "bucket")]
+            bucket: bucket::Store::new(self.bucket_keeps_bytes),
         });
         let running = server::start(listener, Arc::clone(&shared))?;
         Ok(Sandbox {

@@ -53,6 +53,9 @@ pub(crate) struct Shared {
     pub relay: Arc<Relay>,
     /// What `GET /api/v1/health` reports.
     pub health: Mutex<super::SandboxHealth>,
+    /// The S3-compatible bucket's objects and uploads.
+    #[cfg(feature = "bucket")]
+    pub bucket: super::bucket::Store,
 }
 
 impl Shared {

@@ -51,7 +51,7 @@ pub enum Command {
     /// Remove the stored token.
     Logout,
     /// Show the current user and organization.
-    Whoami,
+    Whoami(WhoamiArgs),
     /// List and inspect applications.
     #[command(subcommand)]
     Applications(ApplicationsCommand),
@@ -64,6 +64,9 @@ pub enum Command {
     /// Create, list and revoke share tokens (read access to runs for others).
     #[command(subcommand)]
     ShareTokens(ShareTokensCommand),
+    /// Upload slides to the organization's bucket; list, download and delete its objects.
+    #[command(subcommand)]
+    Bucket(crate::commands::bucket::BucketCommand),
     /// Serve a local sandbox platform in the foreground until Ctrl-C.
     ///
     /// Prints the API root and example bearer tokens (as `export` lines), then serves every
@@ -72,6 +75,13 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Check that the platform is reachable and accepts your token (exit 1 when DOWN).
     Health,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    /// Show the bucket's HMAC secret instead of masking it.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 #[derive(Debug, Args)]

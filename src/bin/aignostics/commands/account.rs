@@ -3,7 +3,7 @@
 use aignostics::auth::{Login, TokenInfo};
 use serde_json::json;
 
-use crate::args::LoginArgs;
+use crate::args::{LoginArgs, WhoamiArgs};
 use crate::context::{ACCESS_TOKEN_VAR, Ctx, Report, Result, access_token, note};
 use crate::table::fields;
 
@@ -43,17 +43,27 @@ pub fn logout(ctx: &Ctx) -> Result<Report> {
     }))
 }
 
-pub fn whoami(ctx: &Ctx) -> Result<Report> {
+pub fn whoami(ctx: &Ctx, args: &WhoamiArgs) -> Result<Report> {
     let me = ctx.client()?.me()?;
     let (user, org) = (&me.user, &me.organization);
+    // The bucket's HMAC secret is shown only when asked for; service tokens never.
+    let secret = &org.aignostics_bucket_hmac_secret_access_key;
+    let secret = if args.show_secrets {
+        secret.clone()
+    } else {
+        format!("***MASKED({})***", secret.chars().count())
+    };
     if ctx.json {
-        // The organization's storage keys and service tokens are secrets: left out.
         return Report::json(&json!({
             "user": user,
             "organization": {
                 "id": org.id,
                 "name": org.name,
                 "display_name": org.display_name,
+                "aignostics_bucket_name": org.aignostics_bucket_name,
+                "aignostics_bucket_protocol": org.aignostics_bucket_protocol,
+                "aignostics_bucket_hmac_access_key_id": org.aignostics_bucket_hmac_access_key_id,
+                "aignostics_bucket_hmac_secret_access_key": secret,
             },
         }));
     }
@@ -72,6 +82,18 @@ pub fn whoami(ctx: &Ctx) -> Result<Report> {
             _ => org.id.clone(),
         },
     ));
+    rows.push((
+        "Bucket",
+        format!(
+            "{}://{}",
+            org.aignostics_bucket_protocol, org.aignostics_bucket_name
+        ),
+    ));
+    rows.push((
+        "HMAC key id",
+        org.aignostics_bucket_hmac_access_key_id.clone(),
+    ));
+    rows.push(("HMAC secret", secret));
     Ok(Report::text(fields(rows)))
 }
 

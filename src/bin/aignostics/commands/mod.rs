@@ -1,6 +1,7 @@
 //! One module per command group; [`dispatch`] runs the command the user asked for.
 
 mod account;
+pub mod bucket;
 mod catalog;
 mod health;
 mod runs;
@@ -15,11 +16,12 @@ pub fn dispatch(ctx: &Ctx, command: &Command) -> Result<Report> {
     match command {
         Command::Login(args) => account::login(ctx, args),
         Command::Logout => account::logout(ctx),
-        Command::Whoami => account::whoami(ctx),
+        Command::Whoami(args) => account::whoami(ctx, args),
         Command::Applications(command) => catalog::applications(ctx, command),
         Command::Versions(command) => catalog::versions(ctx, command),
         Command::Runs(command) => runs::runs(ctx, command),
         Command::ShareTokens(command) => share_tokens::share_tokens(ctx, command),
+        Command::Bucket(command) => bucket::bucket(ctx, command),
         Command::Sandbox(args) => sandbox::serve(ctx, args),
         Command::Health => health::health(ctx),
     }

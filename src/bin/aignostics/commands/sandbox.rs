@@ -34,14 +34,18 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             "client_id": sandbox::CLIENT_ID,
             "client_secret": sandbox::CLIENT_SECRET,
             "refresh_token": sandbox::ALICE_REFRESH_TOKEN,
+            "bucket_endpoint": sb.bucket_endpoint(),
         });
         format!("{value}\n")
     } else {
         let mut text = format!(
             "Aignostics sandbox platform on {url} (Ctrl-C stops it)\n\n\
              Point the SDK or this CLI at it from another shell:\n\n  \
-             export AIGNOSTICS_API_ROOT={url} {ACCESS_TOKEN_VAR}={}\n\nBearer tokens:\n",
-            sandbox::ALICE_TOKEN
+             export AIGNOSTICS_API_ROOT={url} {ACCESS_TOKEN_VAR}={}\n  \
+             export {}={}\n\nBearer tokens:\n",
+            sandbox::ALICE_TOKEN,
+            super::bucket::ENDPOINT_VAR,
+            sb.bucket_endpoint()
         );
         for (token, user) in &users {
             text.push_str(&format!(
