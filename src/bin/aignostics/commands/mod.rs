@@ -2,6 +2,7 @@
 
 mod account;
 mod catalog;
+mod grants;
 mod runs;
 mod sandbox;
 mod share_tokens;
@@ -19,5 +20,17 @@ pub fn dispatch(ctx: &Ctx, command: &Command) -> Result<Report> {
         Command::Runs(command) => runs::runs(ctx, command),
         Command::ShareTokens(command) => share_tokens::share_tokens(ctx, command),
         Command::Sandbox(args) => sandbox::serve(ctx, args),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut crate::args::Cli::command_tree(),
+                "aignostics",
+                &mut script,
+            );
+            Ok(Report::verbatim(String::from_utf8_lossy(&script)))
+        }
+        Command::Documents(command) => catalog::documents(ctx, command),
+        Command::Grants(command) => grants::grants(ctx, command),
     }
 }
