@@ -1,12 +1,14 @@
 //! `runs submit|list|show|items|cancel|wait|download|delete-artifacts|metadata`.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 
 use aignostics::models::{
-    ItemCreationRequest, ItemResultReadResponse, RunCreationRequest, RunReadResponse,
+    ArtifactOutput, ItemCreationRequest, ItemResultReadResponse, RunCreationRequest,
+    RunReadResponse,
 };
 use aignostics::{ArtifactFailure, Client, DownloadOptions, Run, RunStatus, WaitOptions};
 use serde::Serialize;
@@ -480,6 +482,33 @@ impl Drop for ItemWatcher {
     }
 }
 
+/// The ids of the failed artifacts that were deleted on the platform (by the user or after
+/// retention), which no retry brings back; from the items as the platform shows them now.
+fn deleted_artifacts(run: &Run, failed: &[ArtifactFailure]) -> HashSet<String> {
+    if failed.is_empty() {
+        return HashSet::new();
+    }
+    let mut gone: HashSet<String> = failed
+        .iter()
+        .filter(|f| f.error.is_gone())
+        .map(|f| f.artifact_id.clone())
+        .collect();
+    for item in run.items().page_size(100).iter().flatten() {
+        gone.extend(
+            item.output_artifacts
+                .into_iter()
+                .filter(|a| {
+                    matches!(
+                        a.output,
+                        ArtifactOutput::DeletedByUser | ArtifactOutput::DeletedBySystem
+                    )
+                })
+                .map(|a| a.output_artifact_id),
+        );
+    }
+    gone
+}
+
 fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     let client: Client = ctx.client()?;
     let run = read_handle(&client, &args.run, &args.share)?;
@@ -529,8 +558,11 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
             count(report.pending_items.len(), "item is", "items are")
         );
     }
-    let (deleted, retryable): (Vec<&ArtifactFailure>, Vec<&ArtifactFailure>) =
-        report.failed.iter().partition(|f| f.error.is_gone());
+    let gone = deleted_artifacts(&run, &report.failed);
+    let (deleted, retryable): (Vec<&ArtifactFailure>, Vec<&ArtifactFailure>) = report
+        .failed
+        .iter()
+        .partition(|f| gone.contains(&f.artifact_id));
     for failure in &retryable {
         note!(
             "{} / {}: {}",
@@ -562,7 +594,7 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
                 artifact_id: &f.artifact_id,
                 artifact_name: &f.artifact_name,
                 path: &f.path,
-                deleted: f.error.is_gone(),
+                deleted: gone.contains(&f.artifact_id),
                 error: f.error.to_string(),
             })
             .collect();
