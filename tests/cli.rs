@@ -1145,3 +1145,60 @@ fn share_token_for_missing_run_leaves_nothing() {
     assert!(out.stdout.is_empty());
     assert_eq!(fx.json(&["share-tokens", "list", "--all"]), json!([]));
 }
+
+// Proves `aignostics login` can be practised against the sandbox with the settings it
+// prints: the refresh-token login stores a token that later commands use without
+// AIGNOSTICS_ACCESS_TOKEN, and the device flow completes once the printed link is opened
+// (FR-74).
+#[test]
+fn login_practised_against_the_sandbox() {
+    let fx = Fixture::new("practise");
+    let login = |args: &[&str]| {
+        let mut cmd = fx.command(sandbox::ALICE_TOKEN, args);
+        cmd.env_remove("AIGNOSTICS_ACCESS_TOKEN");
+        for (key, value) in fx.sandbox.login_env() {
+            cmd.env(key, value);
+        }
+        cmd
+    };
+    let out = login(&["login"])
+        .env("AIGNOSTICS_REFRESH_TOKEN", sandbox::ALICE_REFRESH_TOKEN)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sandbox|alice"));
+    assert!(fx.dir().join("cache").join(".token").is_file());
+    let me = login(&["--json", "whoami"]).output().unwrap();
+    assert!(me.status.success(), "{}", describe(&me));
+    let me: Value = serde_json::from_slice(&me.stdout).unwrap();
+    assert_eq!(me["user"]["id"], "sandbox|alice");
+
+    let mut child = login(&["login", "--device", "--force"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(at) = line.find("http://") {
+                let url = line[at..].split_whitespace().next().unwrap().to_string();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(60));
+    if let Ok(url) = &url {
+        assert!(url.contains("/activate?user_code="), "{url}");
+        let page = ureq::get(url).call().unwrap().into_body().read_to_string();
+        assert!(page.unwrap().contains("confirmed"));
+    } else {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(url.is_ok(), "the device flow printed its link");
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sandbox|alice"));
+}

@@ -91,6 +91,9 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
         ["storage", ..] => storage::serve(shared, req),
         ["oauth", "token"] if req.method == "POST" => oauth::token(shared, req),
         ["oauth", "token"] => Err(method_not_allowed()),
+        ["oauth", "device", "code"] if req.method == "POST" => oauth::device_code(shared, req),
+        ["activate"] if req.method == "GET" => oauth::activate(shared, req),
+        [".well-known", "jwks.json"] if req.method == "GET" => Ok(oauth::jwks()),
         ["api", "v1", rest @ ..] => api(shared, req, rest),
         _ => Err(Resp::detail(404, "Not Found")),
     };

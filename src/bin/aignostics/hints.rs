@@ -7,17 +7,14 @@ use crate::context::{ACCESS_TOKEN_VAR, Ctx, access_token};
 /// The next step after `err`, if there is an obvious one.
 pub fn hint(err: &Error, ctx: &Ctx) -> Option<String> {
     match err {
-        Error::Transport { kind, .. }
-            if matches!(
-                kind,
+        Error::Transport {
+            kind:
                 TransportKind::ConnectionRefused
-                    | TransportKind::HostNotFound
-                    | TransportKind::Tls
-                    | TransportKind::Proxy
-            ) =>
-        {
-            Some(unreachable_root(ctx))
-        }
+                | TransportKind::HostNotFound
+                | TransportKind::Tls
+                | TransportKind::Proxy,
+            ..
+        } => Some(unreachable_root(ctx)),
         Error::Timeout { operation, .. } if operation.starts_with("get_") => {
             Some(unreachable_root(ctx))
         }

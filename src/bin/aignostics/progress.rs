@@ -164,10 +164,8 @@ impl DownloadProgress {
                     note!("downloaded {} ({bytes} bytes)", path.display());
                 }
             }
-            DownloadEvent::Skipped { path } => {
-                if self.bar.is_none() {
-                    note!("already there: {}", path.display());
-                }
+            DownloadEvent::Skipped { path } if self.bar.is_none() => {
+                note!("already there: {}", path.display());
             }
             // Failures are summed up once, when the download has ended.
             _ => {}
