@@ -605,7 +605,8 @@ fn stderr(out: &Output) -> String {
 
 // Proves `runs download` creates a missing output directory, reports items done of total
 // while it waits, exits 3 on a result with a failed item (the documented code for an
-// incomplete result) and 0 with --allow-incomplete, and speaks of "1 item" (FR-73).
+// incomplete result) and 0 with --allow-incomplete, speaks of "1 item", and says nothing on
+// stderr with --quiet (FR-73, FR-75, FR-77).
 #[test]
 fn download_creates_dir_and_exits_3_when_incomplete() {
     let fx = Fixture::new("incomplete");
@@ -661,7 +662,7 @@ fn download_creates_dir_and_exits_3_when_incomplete() {
 }
 
 // Proves `runs wait --require-success` exits 3 on a run with a failed item and names the
-// counts in the singular where there is one (FR-73).
+// counts in the singular where there is one (FR-73, FR-77).
 #[test]
 fn wait_require_success_exits_3() {
     let fx = Fixture::new("waitfail");
@@ -853,7 +854,8 @@ fn login_dead_ends_read_plainly() {
 }
 
 // Proves completion scripts are generated for bash, zsh, fish and powershell, naming the
-// commands, and that `sandbox --help` has no --api-root while `runs list --help` has (FR-75).
+// commands, and that `sandbox --help` has no --api-root (refused there) while `runs list
+// --help` has, and help texts end with examples (FR-75, FR-77).
 #[test]
 fn completions_and_help() {
     let fx = Fixture::new("completions");
@@ -1149,7 +1151,7 @@ fn share_token_for_missing_run_leaves_nothing() {
 // Proves `aignostics login` can be practised against the sandbox with the settings it
 // prints: the refresh-token login stores a token that later commands use without
 // AIGNOSTICS_ACCESS_TOKEN, and the device flow completes once the printed link is opened
-// (FR-74).
+// (FR-74, FR-44).
 #[test]
 fn login_practised_against_the_sandbox() {
     let fx = Fixture::new("practise");

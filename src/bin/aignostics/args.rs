@@ -626,7 +626,7 @@ mod tests {
     }
 
     // Proves seconds parse as decimals, and negative, zero intervals, huge and non-finite
-    // values are refused with a message instead of reaching the SDK.
+    // values are refused with a message instead of reaching the SDK (FR-77, FR-78).
     #[test]
     fn seconds_parse() {
         assert_eq!(parse_interval("0.25"), Ok(Duration::from_millis(250)));
@@ -642,7 +642,7 @@ mod tests {
     }
 
     // Proves an expiry is a date (the end of that day, UTC) or an RFC 3339 time, and that
-    // anything else, impossible dates included, is refused.
+    // anything else, impossible dates included, is refused (FR-77).
     #[test]
     fn expiry_parses() {
         assert_eq!(parse_expiry("2027-12-31").unwrap(), "2027-12-31T23:59:59Z");
@@ -670,7 +670,7 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
-        // Proves no text makes the option parsers panic.
+        // Proves no text makes the option parsers panic (FR-78).
         #[test]
         fn option_parsers_never_panic(text in proptest::prelude::any::<String>()) {
             let _ = parse_expiry(&text);
@@ -680,7 +680,7 @@ mod tests {
         }
     }
 
-    // Proves every command a user can run documents examples in its --help.
+    // Proves every command a user can run documents examples in its --help (FR-75).
     #[test]
     fn every_command_has_examples() {
         fn walk(cmd: &clap::Command, path: String, missing: &mut Vec<String>) {

@@ -208,7 +208,7 @@ mod tests {
     use super::*;
 
     // Proves the summary names items done of total and says that more bytes are to come
-    // until the run has terminated.
+    // until the run has terminated (FR-73).
     #[test]
     fn summary_shows_items_and_growing_total() {
         let mut t = Transfers::default();

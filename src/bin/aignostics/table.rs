@@ -104,7 +104,8 @@ mod tests {
         );
     }
 
-    // Proves a server string cannot reach the terminal as a control sequence or break a row.
+    // Proves a server string cannot reach the terminal as a control sequence or break a row
+    // (FR-78).
     #[test]
     fn cells_and_values_are_escaped() {
         let mut table = Table::new(["ID"]);

@@ -68,7 +68,8 @@ mod tests {
     use proptest::prelude::*;
 
     // Proves escape sequences (OSC 52 clipboard, cursor movement), carriage returns and bidi
-    // overrides are shown as escapes, while ordinary text, including non-ASCII, is untouched.
+    // overrides are shown as escapes, while ordinary text, including non-ASCII, is untouched
+    // (FR-78).
     #[test]
     fn control_characters_are_shown_not_sent() {
         let osc52 = "slide\u{1b}]52;c;SGVsbG8=\u{7}";
@@ -89,7 +90,7 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
-        // Proves no input, however hostile, leaves a control character in escaped text.
+        // Proves no input, however hostile, leaves a control character in escaped text (FR-78).
         #[test]
         fn escaped_text_has_no_control_characters(text in any::<String>()) {
             let cell = escape(&text, Keep::Nothing);

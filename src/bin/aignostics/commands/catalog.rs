@@ -289,7 +289,7 @@ fn version_table(versions: Vec<aignostics::models::ApplicationVersion>) -> Strin
 mod tests {
     use super::*;
 
-    // Proves a typo finds the intended id, and an unrelated word finds nothing.
+    // Proves a typo finds the intended id, and an unrelated word finds nothing (FR-74).
     #[test]
     fn closest_id() {
         let ids = vec!["he-tme".to_string(), "test-app".to_string()];
