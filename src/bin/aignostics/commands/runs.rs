@@ -314,11 +314,10 @@ fn run_fields(run: &RunReadResponse) -> String {
     fields(rows)
 }
 
-/// The run handle for a read, through the share token when one is given (`-`: from stdin).
-fn read_handle(client: &Client, run: &str, share: &ShareTokenArg) -> Result<Run> {
-    let handle = client.run(run);
-    Ok(match share.share_token.as_deref() {
-        None => handle,
+/// The share-token secret to read with, if one was given (`-`: read once from stdin).
+fn share_secret(share: &ShareTokenArg) -> Result<Option<String>> {
+    match share.share_token.as_deref() {
+        None => Ok(None),
         Some("-") => {
             let secret = read_input(Path::new("-"))?;
             let secret = secret.trim();
@@ -327,10 +326,24 @@ fn read_handle(client: &Client, run: &str, share: &ShareTokenArg) -> Result<Run>
                     "--share-token - read an empty secret from stdin".into(),
                 ));
             }
-            handle.with_share_token(secret)
+            Ok(Some(secret.to_string()))
         }
+        Some(secret) => Ok(Some(secret.to_string())),
+    }
+}
+
+/// A run handle, reading through `secret` when there is one.
+fn run_handle(client: &Client, run: &str, secret: Option<&str>) -> Run {
+    let handle = client.run(run);
+    match secret {
         Some(secret) => handle.with_share_token(secret),
-    })
+        None => handle,
+    }
+}
+
+/// The run handle for a read, through the share token when one is given.
+fn read_handle(client: &Client, run: &str, share: &ShareTokenArg) -> Result<Run> {
+    Ok(run_handle(client, run, share_secret(share)?.as_deref()))
 }
 
 fn all_items(run: &Run) -> Result<Vec<ItemResultReadResponse>> {
@@ -453,7 +466,6 @@ impl ItemWatcher {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             loop {
-                // Run reads are cached briefly, so this costs at most one request per TTL.
                 if let Ok(details) = run.details() {
                     let (done, total) = item_counts(&details);
                     progress.items(done, total, details.terminated_at.is_some());
@@ -511,7 +523,8 @@ fn deleted_artifacts(run: &Run, failed: &[ArtifactFailure]) -> HashSet<String> {
 
 fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     let client: Client = ctx.client()?;
-    let run = read_handle(&client, &args.run, &args.share)?;
+    let secret = share_secret(&args.share)?;
+    let run = run_handle(&client, &args.run, secret.as_deref());
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", args.dir.display())))?;
     if !args.no_wait {
@@ -523,7 +536,9 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     }
     // Created after the note, so the bar is drawn below it.
     let progress = Arc::new(DownloadProgress::new(ctx, &args.run));
-    let watcher = ItemWatcher::start(run.clone(), args.interval, Arc::clone(&progress));
+    // Fresh reads, so the counts are as current as the download's own polls.
+    let watched = run_handle(&client.nocache(), &args.run, secret.as_deref());
+    let watcher = ItemWatcher::start(watched, args.interval, Arc::clone(&progress));
     let mut options = DownloadOptions::default()
         .wait_for_run(!args.no_wait)
         .concurrency(args.concurrency as usize)
