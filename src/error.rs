@@ -180,7 +180,7 @@ impl std::fmt::Display for ApiError {
             if self.status == 403 && self.operation == crate::download::STORAGE_OPERATION {
                 "forbidden"
             } else {
-                reason(self.status)
+                reason(self.status, &self.operation)
             }
         )?;
         if let Some(detail) = &self.detail {
@@ -195,13 +195,23 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-fn reason(status: u16) -> &'static str {
+/// The status explained; a conflict means something else for each operation.
+fn reason(status: u16, operation: &str) -> &'static str {
+    match (status, operation) {
+        (409, "cancel_run") => "conflict: the run has already terminated or been canceled",
+        (409, "delete_run_artifacts") => "conflict: the run has not terminated yet",
+        (409, "revoke_grant" | "revoke_share_token") => "conflict: already revoked",
+        (409, _) => "conflict with the resource's current state",
+        _ => reason_of_status(status),
+    }
+}
+
+fn reason_of_status(status: u16) -> &'static str {
     match status {
         400 => "bad request",
         401 => "unauthorized: the token is missing, invalid or expired",
         403 => "forbidden: this user may not access the resource",
         404 => "not found",
-        409 => "conflict: already cancelled or revoked",
         410 => "gone: the artifact was deleted",
         412 => "precondition failed: the custom metadata checksum is stale",
         422 => "validation error",

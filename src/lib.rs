@@ -262,10 +262,14 @@
 //!
 //! # Command-line tool
 //!
-//! The `cli` feature builds the `aignostics` binary (`cargo install aignostics --features cli`):
-//! `login`, `whoami`, `applications`, `versions`, `runs submit|list|show|wait|download|…`,
-//! `share-tokens`, and `sandbox` to serve a local platform. `--json` prints machine-readable
-//! output. See `docs/CLI.md`.
+//! The `cli` feature builds the `aignostics` binary (`cargo install aignostics --features cli`,
+//! or `cargo install --path . --features cli` in a checkout): `login`, `whoami`,
+//! `applications`, `versions`, `documents`, `runs submit|list|show|items|wait|download|…`,
+//! `share-tokens`, `grants`, `completions`, and `sandbox` to serve a local platform (where
+//! `aignostics login` can be practised too). `--json` prints machine-readable output, server
+//! text is shown with its control characters escaped, and the exit status tells success (0),
+//! failure (1), a usage error (2) and an incomplete run result (3) apart. See `docs/CLI.md`;
+//! every `AIGNOSTICS_*` setting is in `docs/SETTINGS.md`.
 //!
 //! # Feature flags
 //!

@@ -266,6 +266,55 @@ impl Sandbox {
         format!("{}/oauth/token", self.base_url)
     }
 
+    /// The `AIGNOSTICS_*` variables that point the SDK's own login at this sandbox, so that
+    /// [`auth::Login`](crate::auth::Login) and `aignostics login` can be practised: the
+    /// refresh-token grant with [`ALICE_REFRESH_TOKEN`] (add `AIGNOSTICS_REFRESH_TOKEN`), and
+    /// the device flow, confirmed by opening the printed `{base_url}/activate?user_code=…`
+    /// link. Tokens are RS256 JWTs the login verifies against the sandbox's JWKS. Login
+    /// settings must be complete for an API root that is not a known environment, so all are
+    /// given.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Sandbox};
+    /// let sandbox = Sandbox::start()?;
+    /// let mut vars = sandbox.login_env();
+    /// vars.push(("AIGNOSTICS_REFRESH_TOKEN".into(), sandbox::ALICE_REFRESH_TOKEN.into()));
+    /// let dir = std::env::temp_dir().join(format!("login-env-doc-{}", std::process::id()));
+    /// vars.push(("AIGNOSTICS_CACHE_DIR".into(), dir.display().to_string()));
+    /// let settings = aignostics::Settings::from_vars(vars)?;
+    /// let info = aignostics::auth::Login::new(&settings).cache_token(false).run()?;
+    /// assert_eq!(info.subject.as_deref(), Some("sandbox|alice"));
+    /// # let _ = std::fs::remove_dir_all(dir);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[must_use]
+    pub fn login_env(&self) -> Vec<(String, String)> {
+        let root = &self.base_url;
+        let audience = self
+            .shared
+            .config
+            .audience
+            .clone()
+            .unwrap_or_else(|| oauth::LOGIN_AUDIENCE.to_string());
+        [
+            ("API_ROOT", root.clone()),
+            ("AUDIENCE", audience),
+            ("AUTHORIZATION_BASE_URL", format!("{root}/authorize")),
+            ("TOKEN_URL", self.token_url()),
+            ("REDIRECT_URI", "http://localhost:8989/".to_string()),
+            ("DEVICE_URL", format!("{root}/oauth/device/code")),
+            ("JWS_JSON_URL", format!("{root}/.well-known/jwks.json")),
+            (
+                "CLIENT_ID_INTERACTIVE",
+                oauth::CLIENT_ID_INTERACTIVE.to_string(),
+            ),
+            ("CLIENT_ID_DEVICE", oauth::CLIENT_ID_DEVICE.to_string()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (format!("AIGNOSTICS_{name}"), value))
+        .collect()
+    }
+
     /// Default SDK settings pointed at this sandbox (no login settings: use a token provider).
     ///
     /// ```

@@ -94,6 +94,9 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
         ["oauth", "token"] if req.method == "POST" => oauth::token(shared, req),
         ["oauth", "token"] => Err(method_not_allowed()),
         ["api", "v1", "health"] => Ok(super::health::serve(shared, req)),
+        ["oauth", "device", "code"] if req.method == "POST" => oauth::device_code(shared, req),
+        ["activate"] if req.method == "GET" => oauth::activate(shared, req),
+        [".well-known", "jwks.json"] if req.method == "GET" => Ok(oauth::jwks()),
         ["api", "v1", rest @ ..] => api(shared, req, rest),
         _ => Err(Resp::detail(404, "Not Found")),
     };

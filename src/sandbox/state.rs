@@ -468,6 +468,8 @@ pub(crate) struct State {
     pub runs: Vec<RunRec>,
     pub share_tokens: Vec<ShareTokenRec>,
     pub grants: Vec<GrantReadResponse>,
+    /// Device-flow logins by device code (see `oauth.rs`).
+    pub device_codes: HashMap<String, super::oauth::DeviceCode>,
 }
 
 impl State {

@@ -4,6 +4,7 @@ mod account;
 pub mod bucket;
 mod catalog;
 mod health;
+mod grants;
 mod runs;
 mod sandbox;
 mod share_tokens;
@@ -24,5 +25,17 @@ pub fn dispatch(ctx: &Ctx, command: &Command) -> Result<Report> {
         Command::Bucket(command) => bucket::bucket(ctx, command),
         Command::Sandbox(args) => sandbox::serve(ctx, args),
         Command::Health => health::health(ctx),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut crate::args::Cli::command_tree(),
+                "aignostics",
+                &mut script,
+            );
+            Ok(Report::verbatim(String::from_utf8_lossy(&script)))
+        }
+        Command::Documents(command) => catalog::documents(ctx, command),
+        Command::Grants(command) => grants::grants(ctx, command),
     }
 }
