@@ -252,6 +252,7 @@
 mod api;
 pub mod auth;
 pub mod cache;
+mod cancel;
 pub mod checksum;
 mod client;
 mod download;

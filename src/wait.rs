@@ -93,7 +93,7 @@ impl Poller {
         let started = Instant::now();
         Self {
             started,
-            deadline: timeout.map(|t| started + t),
+            deadline: timeout.map(|t| crate::time::instant_after(started, t)),
             interval,
         }
     }
@@ -109,8 +109,7 @@ impl Poller {
             Some(deadline) => self.interval.min(deadline - now),
             None => self.interval,
         };
-        std::thread::sleep(wait);
-        Ok(())
+        crate::cancel::sleep(wait)
     }
 }
 

@@ -128,7 +128,7 @@ pub(crate) fn download(engine: &Engine<'_>, job: &Job) -> Result<Outcome> {
                     job.path.display(),
                     wait.as_secs_f64()
                 );
-                std::thread::sleep(wait);
+                crate::cancel::sleep(wait)?;
                 attempt += 1;
             }
         }
