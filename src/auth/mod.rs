@@ -3,7 +3,8 @@
 //!
 //! A [`Client`](crate::Client) built without a token provider logs in by itself: it reuses the
 //! token in `{cache_dir}/.token` (the file the Python SDK writes, `token:exp`) while it is valid
-//! for more than five minutes, and otherwise logs in with, in this order,
+//! for more than five minutes and was issued for the settings' environment (other API roots have
+//! a file of their own, see [`Settings::token_file`]), and otherwise logs in with, in this order,
 //!
 //! 1. the refresh token in `AIGNOSTICS_REFRESH_TOKEN`, without any interaction;
 //! 2. the browser (authorization code + PKCE, with a one-shot callback server on the redirect
