@@ -26,7 +26,7 @@ struct Flag {
 pub(crate) struct Token(Option<Arc<Flag>>);
 
 thread_local! {
-    static CURRENT: RefCell<Token> = RefCell::new(Token(None));
+    static CURRENT: RefCell<Token> = const { RefCell::new(Token(None)) };
 }
 
 impl Token {
