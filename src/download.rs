@@ -303,6 +303,8 @@ struct Engine<'a> {
     header_timeout: Duration,
     options: &'a DownloadOptions,
     abort: AtomicBool,
+    /// The caller's cancellation (a dropped async future), seen by every worker thread.
+    cancel: crate::cancel::Token,
     report: Mutex<DownloadReport>,
 }
 
@@ -314,7 +316,7 @@ impl Engine<'_> {
     }
 
     fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
+        self.abort.load(Ordering::Relaxed) || self.cancel.is_cancelled()
     }
 
     /// Takes jobs until the queue closes.
@@ -513,13 +515,14 @@ pub(crate) fn download_run(
         header_timeout: settings.run.timeout,
         options,
         abort: AtomicBool::new(false),
+        cancel: crate::cancel::current(),
         report: Mutex::new(DownloadReport::default()),
     };
     let (sender, receiver) = mpsc::channel::<Job>();
     let queue = Mutex::new(receiver);
     let planned = std::thread::scope(|scope| {
         for _ in 0..options.concurrency.clamp(1, MAX_CONCURRENCY) {
-            scope.spawn(|| engine.work(&queue));
+            scope.spawn(|| engine.cancel.enter(|| engine.work(&queue)));
         }
         let planned = engine.plan(&run_dir, &sender);
         if planned.is_err() {

@@ -293,6 +293,7 @@ pub mod auth;
 #[cfg(feature = "bucket")]
 pub mod bucket;
 pub mod cache;
+mod cancel;
 pub mod checksum;
 mod client;
 mod download;

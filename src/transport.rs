@@ -447,9 +447,16 @@ impl Api {
             body,
             secret,
         };
+        // Taken before sending, so an invalidation while the request is in flight wins.
+        let sent = cache::ticket();
         let raw = self.execute_with(&req, &key.args, token)?;
         let value: T = decode(op.name(), &raw.body)?;
-        cache::put(key, value.clone(), op.settings(&self.settings).cache_ttl);
+        cache::put(
+            key,
+            value.clone(),
+            op.settings(&self.settings).cache_ttl,
+            sent,
+        );
         Ok(value)
     }
 
@@ -493,6 +500,7 @@ impl Api {
         let policy = RetryPolicy::from(req.op.settings(&self.settings));
         let mut first = Some(first_token);
         policy.run(req.op.name(), req.op.idempotency(), |_| {
+            crate::cancel::check()?;
             let token = match first.take() {
                 Some(t) => t,
                 None => self.token()?,
@@ -541,13 +549,16 @@ impl Api {
                 message: format!("unexpected redirect (HTTP {})", raw.status),
             }),
             _ => {
-                let mut err = ApiError::from_body(op, raw.status, &raw.body, raw.retry_after);
                 // A server may echo the credential it rejected; it must not reach the caller's logs.
-                err.scrub(token);
-                if let Some(secret) = &req.secret {
-                    err.scrub(secret);
-                }
-                Err(err.into())
+                let secrets = [token, req.secret.as_deref().unwrap_or_default()];
+                Err(ApiError::from_body_scrubbed(
+                    op,
+                    raw.status,
+                    &raw.body,
+                    raw.retry_after,
+                    &secrets,
+                )
+                .into())
             }
         }
     }
@@ -667,5 +678,21 @@ mod tests {
             "{text}"
         );
         assert!(decode::<T>("get_x", b"{not json").is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        // Proves any Retry-After value is ignored or read as a wait of at most a day, never a
+        // panic (huge, negative, fractional, NaN, dates, garbage). (NFR-16, NFR-13)
+        #[test]
+        fn retry_after_is_bounded(value in r"\PC{0,40}|[0-9]{1,30}(\.[0-9]{0,20})?|-?[0-9.eE+-]{1,12}|inf|NaN") {
+            let Ok(response) = ureq::http::Response::builder().header("retry-after", value.as_str()).body(()) else {
+                return Ok(());
+            };
+            if let Some(wait) = retry_after(&response) {
+                proptest::prop_assert!(wait <= Duration::from_secs(86_400), "{}: {:?}", value, wait);
+            }
+        }
     }
 }

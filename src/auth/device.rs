@@ -65,7 +65,7 @@ pub(crate) fn login(login: &Login) -> Result<String> {
         if (200..300).contains(&reply.status) {
             Ok(reply)
         } else {
-            Err(idp::status_error(START, &reply))
+            Err(idp::status_error(START, &reply, &[]))
         }
     });
     let reply = match reply {
@@ -92,10 +92,10 @@ pub(crate) fn login(login: &Login) -> Result<String> {
     if let Some(expires) = secs(start.expires_in) {
         limit = limit.min(expires);
     }
-    let deadline = started + limit;
+    let deadline = crate::time::instant_after(started, limit);
     let mut interval = secs(start.interval).unwrap_or(DEFAULT_INTERVAL);
     loop {
-        if Instant::now() + interval >= deadline {
+        if crate::time::instant_after(Instant::now(), interval) >= deadline {
             return Err(Error::Timeout {
                 operation: "device_login".into(),
                 what: format!(
@@ -108,7 +108,7 @@ pub(crate) fn login(login: &Login) -> Result<String> {
         match poll(login, client_id, &start.device_code)? {
             Poll::Token(token) => return Ok(token),
             Poll::Pending => {}
-            Poll::SlowDown => interval += login.slow_down_step,
+            Poll::SlowDown => interval = interval.saturating_add(login.slow_down_step),
             Poll::Failed(e) => return Err(e),
         }
     }
@@ -124,13 +124,14 @@ fn poll(login: &Login, client_id: &str, device_code: &str) -> Result<Poll> {
         ("device_code", device_code),
         ("client_id", client_id),
     ];
+    let secrets = idp::form_secrets(&form);
     let result = RetryPolicy::from(group).run(OP, Idempotency::Idempotent, |_| {
         let reply = idp::post_form(OP, &auth.token_url, &form, group.timeout)?;
         if (200..300).contains(&reply.status) {
             return idp::token_answer(OP, &reply.body).map(|a| Poll::Token(a.access_token));
         }
         if (400..500).contains(&reply.status) && reply.status != 429 {
-            let e = OAuthError::parse(&reply.body);
+            let e = OAuthError::parse(&reply.body, &secrets);
             let description = e
                 .error_description
                 .map(|d| format!(": {d}"))
@@ -153,7 +154,7 @@ fn poll(login: &Login, client_id: &str, device_code: &str) -> Result<Poll> {
                 ))),
             });
         }
-        Err(idp::status_error(OP, &reply))
+        Err(idp::status_error(OP, &reply, &secrets))
     });
     match result {
         Err(Error::Api(e)) => Err(Error::Auth(format!(

@@ -307,9 +307,9 @@ impl ClientCredentials {
                     .ok()?
                     .get("exp")?
                     .as_u64()
-                    .map(|exp| std::time::UNIX_EPOCH + Duration::from_secs(exp))
+                    .map(crate::time::unix_time)
             })
-            .unwrap_or(issued + DEFAULT_LIFETIME);
+            .unwrap_or_else(|| crate::time::system_after(issued, DEFAULT_LIFETIME));
         Ok((answer.access_token, expires_at))
     }
 }

@@ -158,7 +158,7 @@ fn attempts(engine: &Engine<'_>, job: &Job, expected: &str, part: &mut Part) -> 
                     state.len,
                     wait.as_secs_f64()
                 );
-                std::thread::sleep(wait);
+                crate::cancel::sleep(wait)?;
                 attempt += 1;
             }
         }

@@ -24,6 +24,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Dropping a future stops its work: a call abandoned by `tokio::time::timeout`, `select!` or
+//! a runtime shutting down sends no further request, stops polling and retrying, and stops a
+//! download between two chunks, leaving its partial files to be resumed by the next call
+//! (never under their final names). A request already on the wire finishes first (bounded by
+//! its timeout). So dropping the runtime returns promptly.
+//!
 //! Calling the *blocking* client directly inside an async task blocks one of the runtime's
 //! worker threads for the whole request (and its retries); use this facade, or wrap your own
 //! blocking code in `spawn_blocking`.
@@ -35,6 +41,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::cancel;
 use crate::error::{Error, Result};
 use crate::models::{
     ApplicationReadResponse, ApplicationReadShortResponse, ApplicationVersion,
@@ -45,13 +52,16 @@ use crate::models::{
 use crate::pagination::Pages;
 use crate::{DownloadOptions, DownloadReport, WaitOptions};
 
-/// Runs blocking work on tokio's blocking pool; a panic in it is resumed here.
+/// Runs blocking work on tokio's blocking pool; a panic in it is resumed here. Dropping the
+/// returned future cancels the work (see the module docs).
 async fn blocking<T, F>(work: F) -> Result<T>
 where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::task::spawn_blocking(work).await {
+    let token = cancel::Token::new();
+    let _cancel_on_drop = token.cancel_on_drop();
+    match tokio::task::spawn_blocking(move || token.enter(work)).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(Error::Cancelled),
@@ -173,8 +183,10 @@ impl<T: Send + 'static> AsyncPages<T> {
     /// The next item, or `None` at the end (and after an error was returned).
     pub async fn next(&mut self) -> Option<Result<T>> {
         let mut pages = self.pages.take()?;
+        let token = cancel::Token::new();
+        let _cancel_on_drop = token.cancel_on_drop();
         let joined = tokio::task::spawn_blocking(move || {
-            let item = pages.next();
+            let item = token.enter(|| pages.next());
             (pages, item)
         })
         .await;

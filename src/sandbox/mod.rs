@@ -76,9 +76,9 @@
 //! [`crate::cache::clear`].
 
 mod access;
-mod canonical;
 #[cfg(feature = "bucket")]
 mod bucket;
+mod canonical;
 mod catalog;
 mod content;
 mod faults;

@@ -93,8 +93,7 @@ impl Poller {
         let started = Instant::now();
         Self {
             started,
-            // A deadline past what `Instant` can hold is no deadline (`Duration::MAX`).
-            deadline: timeout.and_then(|t| started.checked_add(t)),
+            deadline: timeout.map(|t| crate::time::instant_after(started, t)),
             interval,
         }
     }
@@ -110,8 +109,7 @@ impl Poller {
             Some(deadline) => self.interval.min(deadline - now),
             None => self.interval,
         };
-        std::thread::sleep(wait);
-        Ok(())
+        crate::cancel::sleep(wait)
     }
 }
 

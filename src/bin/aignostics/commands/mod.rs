@@ -3,8 +3,8 @@
 mod account;
 pub mod bucket;
 mod catalog;
-mod health;
 mod grants;
+mod health;
 mod runs;
 mod sandbox;
 mod share_tokens;
