@@ -341,7 +341,7 @@ impl Engine<'_> {
                     });
                     let mut report = self.report.lock();
                     report.downloaded.push(job.path);
-                    report.bytes += bytes;
+                    report.bytes = report.bytes.saturating_add(bytes);
                 }
                 Err(error) => {
                     log::warn!("could not download {}: {error}", job.path.display());
