@@ -7,9 +7,9 @@ use std::path::Path;
 use super::part::{self, Claim, Part};
 use super::sizes::{self, Mismatch};
 use super::{DownloadEvent, Engine, Job, abandoned};
-use crate::api::{header, retry_after};
 use crate::checksum;
 use crate::error::{ApiError, Error, Result, TransportKind};
+use crate::transport::{header, retry_after};
 
 /// Operation name in errors and logs.
 pub(crate) const OPERATION: &str = "download_artifact";
@@ -171,7 +171,7 @@ fn attempts(engine: &Engine<'_>, job: &Job, expected: &str, part: &mut Part) -> 
                     state.len,
                     wait.as_secs_f64()
                 );
-                std::thread::sleep(wait);
+                crate::cancel::sleep(wait)?;
                 attempt += 1;
             }
         }
