@@ -73,7 +73,7 @@ pub(crate) fn crc32c_reader(mut reader: impl Read) -> io::Result<(u32, u64)> {
             Err(e) => return Err(e),
         };
         crc = crc32c::crc32c_append(crc, &buf[..n]);
-        len += n as u64;
+        len = len.saturating_add(n as u64);
     }
 }
 

@@ -198,7 +198,8 @@ pub enum DownloadEvent {
         /// Its size.
         bytes: u64,
     },
-    /// The file was already complete and verified; nothing was requested.
+    /// The file was already complete and verified (or another download, perhaps in another
+    /// process, completed it while this one waited); nothing was requested.
     Skipped {
         /// The file.
         path: PathBuf,
@@ -251,7 +252,8 @@ pub struct ItemFailure {
 pub struct DownloadReport {
     /// Files downloaded and verified by this call.
     pub downloaded: Vec<PathBuf>,
-    /// Files already complete and verified; nothing was requested for them.
+    /// Files already complete and verified, or completed meanwhile by another download of the
+    /// same directory; nothing was requested for them.
     pub skipped: Vec<PathBuf>,
     /// Artifacts that could not be downloaded (deleted, no checksum metadata, checksum
     /// mismatch twice, transport failures beyond the retries, …). Partial files of transport
@@ -341,7 +343,7 @@ impl Engine<'_> {
                     });
                     let mut report = self.report.lock();
                     report.downloaded.push(job.path);
-                    report.bytes += bytes;
+                    report.bytes = report.bytes.saturating_add(bytes);
                 }
                 Err(error) => {
                     log::warn!("could not download {}: {error}", job.path.display());

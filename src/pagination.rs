@@ -52,8 +52,8 @@ type FetchPage<T> = Box<dyn FnMut(u32) -> Result<Vec<T>> + Send>;
 /// An iterator over every item of a list operation, one `Result` per item.
 ///
 /// Pages are fetched lazily (`page=1, 2, …`); a page shorter than the page size is the last.
-/// A server that ignores `page` cannot make it run forever: a page that starts with the same
-/// entry as the page before it ends the iteration with an error. After an error the iterator
+/// A server that ignores `page` cannot make it run forever: a page equal to the page before it
+/// ends the iteration with an error. After an error the iterator
 /// ends. Stop early (`break`, `take`) and no further page is fetched.
 ///
 /// ```no_run
@@ -77,8 +77,8 @@ pub struct Pages<T> {
 
 /// Stops a listing whose server repeats pages or lists more than it announced.
 struct PageGuard<T> {
-    /// The first entry of the last page, and how to compare and copy entries.
-    previous_first: Option<T>,
+    /// The last page, and how to compare and copy entries.
+    previous: Vec<T>,
     same: fn(&T, &T) -> bool,
     copy: fn(&T) -> T,
     /// Entries listed so far, and the most the server announced (e.g. a run's item count).
@@ -89,22 +89,26 @@ struct PageGuard<T> {
 impl<T> PageGuard<T> {
     /// The error for a page that cannot be right, if this one cannot.
     fn check(&mut self, number: u32, page: &[T]) -> Option<Error> {
-        let first = page.first()?;
-        if self
-            .previous_first
-            .as_ref()
-            .is_some_and(|p| (self.same)(p, first))
-        {
+        if page.is_empty() {
+            return None;
+        }
+        let repeated = self.previous.len() == page.len()
+            && self
+                .previous
+                .iter()
+                .zip(page)
+                .all(|(a, b)| (self.same)(a, b));
+        if repeated {
             return Some(Error::UnexpectedResponse {
                 operation: "list".to_string(),
                 message: format!(
-                    "page {number} starts with the same entry as page {}: the server seems to \
-                     ignore the `page` parameter; stopped listing",
+                    "page {number} is the same as page {}: the server seems to ignore the \
+                     `page` parameter; stopped listing",
                     number.saturating_sub(1)
                 ),
             });
         }
-        self.previous_first = Some((self.copy)(first));
+        self.previous = page.iter().map(self.copy).collect();
         self.listed = self.listed.saturating_add(page.len() as u64);
         match self.at_most {
             Some(limit) if self.listed > limit => Some(Error::UnexpectedResponse {
@@ -152,7 +156,7 @@ impl<T> Pages<T> {
             pending_error,
             done: false,
             guard: PageGuard {
-                previous_first: None,
+                previous: Vec::new(),
                 same: T::eq,
                 copy: T::clone,
                 listed: 0,
@@ -244,7 +248,7 @@ mod tests {
     }
 
     // Proves a server that ignores `page` (always the same full page) ends the iteration with
-    // an error after two pages instead of never. (FR-51)
+    // an error after two pages instead of never, while pages that merely share an entry go on. (FR-51)
     #[test]
     fn repeated_page_is_an_error() {
         let calls = Arc::new(AtomicU32::new(0));
@@ -264,6 +268,10 @@ mod tests {
         );
         assert_eq!(results.len(), 6);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let shifted = Pages::new(Ok(5), |page| {
+            Ok(((page - 1) * 4..((page - 1) * 4 + 5).min(14)).collect::<Vec<u32>>())
+        });
+        assert_eq!(shifted.collect_all().unwrap().len(), 5 + 5 + 5 + 2);
     }
 
     // Proves a listing past the announced total ends with an error. (FR-51)

@@ -89,8 +89,15 @@ fn list_ending_on_a_page_boundary_stops_at_the_empty_page() {
                     .path("/api/v1/runs")
                     .query_param("page", page.to_string())
                     .query_param("page_size", "5");
-                then.status(200)
-                    .json_body(json!(vec![fixture("RunReadResponse"); 5]));
+                // Distinct runs per page, as a server that honours `page` answers.
+                let runs: Vec<_> = (0..5)
+                    .map(|i| {
+                        let mut run = fixture("RunReadResponse");
+                        run["run_id"] = json!(format!("run-{page}-{i}"));
+                        run
+                    })
+                    .collect();
+                then.status(200).json_body(json!(runs));
             })
         })
         .collect();

@@ -150,19 +150,42 @@ enum Take {
     Gone,
 }
 
+/// Tries to lock `file`: `Ok(false)` while another writer holds it. On a file system without
+/// locks every lock is granted (with a warning), so downloads still work, only without the
+/// guard between writers.
+fn try_lock(file: &File, path: &Path) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                log::warn!(
+                    "{}: the file system does not support file locks; downloads into this \
+                     directory are not guarded against other processes",
+                    path.display()
+                );
+            });
+            Ok(true)
+        }
+        Err(TryLockError::Error(e)) => Err(Error::io(path, e)),
+    }
+}
+
 fn take(path: &Path) -> Result<Take> {
     let Some(file) = open(path)? else {
         return Ok(Take::Gone);
     };
-    match file.try_lock() {
-        Ok(()) if exists(path)? => Ok(Take::Owned(Part {
-            path: path.to_path_buf(),
-            file,
-        })),
-        Ok(()) => Ok(Take::Gone),
-        Err(TryLockError::WouldBlock) => Ok(Take::Busy),
-        Err(TryLockError::Error(e)) => Err(Error::io(path, e)),
+    if !try_lock(&file, path)? {
+        return Ok(Take::Busy);
     }
+    if !exists(path)? {
+        return Ok(Take::Gone);
+    }
+    Ok(Take::Owned(Part {
+        path: path.to_path_buf(),
+        file,
+    }))
 }
 
 /// A random tag for a new part's name (std's per-process random keys, the process id and a
@@ -195,11 +218,8 @@ fn create(target: &Path) -> Result<Option<Part>> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io(&path, e)),
         };
-        return match file.try_lock() {
-            Ok(()) if exists(&path)? => Ok(Some(Part { path, file })),
-            Ok(()) | Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(Error::io(&path, e)),
-        };
+        let owned = try_lock(&file, &path)? && exists(&path)?;
+        return Ok(owned.then(|| Part { path, file }));
     }
 }
 
@@ -212,14 +232,13 @@ fn wait_for(path: &Path, stop: &dyn Fn() -> bool) -> Result<()> {
         "{}: another download is writing this file; waiting for it",
         path.display()
     );
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(()),
-            Err(TryLockError::WouldBlock) if stop() => return Err(super::abandoned()),
-            Err(TryLockError::WouldBlock) => std::thread::sleep(WAIT_STEP),
-            Err(TryLockError::Error(e)) => return Err(Error::io(path, e)),
+    while !try_lock(&file, path)? {
+        if stop() {
+            return Err(super::abandoned());
         }
+        std::thread::sleep(WAIT_STEP);
     }
+    Ok(())
 }
 
 /// Finds the part to write `target` into: waits while another writer holds one (then returns

@@ -69,14 +69,27 @@ pub(crate) fn download(engine: &Engine<'_>, job: &Job) -> Result<Outcome> {
     if verified(&job.path, expected)? {
         return Ok(Outcome::Skipped);
     }
-    if job.path.exists() {
+    // The file as it was when it failed verification (if it exists): while it is unchanged,
+    // it need not be hashed again to know it is still not complete.
+    let stale = std::fs::metadata(&job.path)
+        .ok()
+        .map(|m| (m.len(), m.modified().ok()));
+    if stale.is_some() {
         log::warn!(
             "{} does not match its published checksum; downloading it again (the file stays \
              until the new one is verified)",
             job.path.display()
         );
     }
-    let complete = || verified(&job.path, expected);
+    let complete = || {
+        let now = std::fs::metadata(&job.path)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()));
+        if now.is_none() || now == stale {
+            return Ok(false);
+        }
+        verified(&job.path, expected)
+    };
     let mut part = match part::claim(&job.path, &complete, &|| engine.aborted())? {
         Claim::Done => return Ok(Outcome::Skipped),
         Claim::Part(part) => part,
