@@ -14,10 +14,10 @@
 //! every successful mutation (submit, cancel, delete, metadata updates, grants, share tokens)
 //! drops every entry of that user. The lock is never held across network I/O.
 //!
-//! A read takes a [`Ticket`] before its request is sent, and its answer is stored only if no
-//! invalidation of that user (or [`clear`]) happened since and no answer to a later request is
-//! already stored: a read in flight across a mutation never brings the pre-mutation answer back,
-//! and an older response never overwrites a newer one.
+//! A read notes its place in the cache's history before its request is sent, and its answer is
+//! stored only if no invalidation of that user (or [`clear`]) happened since and no answer to a
+//! later request is already stored: a read in flight across a mutation never brings the
+//! pre-mutation answer back, and an older response never overwrites a newer one.
 //!
 //! ```
 //! aignostics::cache::clear(); // forget everything, for all users
