@@ -36,7 +36,8 @@ use lru::LruCache;
 use once_cell::sync::{Lazy, OnceCell};
 use parking_lot::Mutex;
 
-use crate::token::UserScope;
+mod scope;
+pub(crate) use scope::{UserScope, user_scope};
 
 /// Default capacity when no settings chose one.
 const DEFAULT_CAPACITY: usize = 4096;
@@ -249,7 +250,7 @@ mod tests {
     fn key(root: &str, token: &str) -> CacheKey {
         CacheKey {
             root: root_id(root),
-            scope: crate::token::user_scope(token),
+            scope: crate::cache::user_scope(token),
             operation: "unit",
             args: Cow::Borrowed("/x"),
         }

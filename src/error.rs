@@ -179,7 +179,12 @@ impl std::fmt::Display for ApiError {
             "{} failed with HTTP {} ({})",
             self.operation,
             self.status,
-            reason(self.status)
+            // A storage host judges a signed URL, not a user; the detail says what happened.
+            if self.status == 403 && self.operation == crate::download::STORAGE_OPERATION {
+                "forbidden"
+            } else {
+                reason(self.status, &self.operation)
+            }
         )?;
         if let Some(detail) = &self.detail {
             write!(f, ": {detail}")?;
@@ -193,13 +198,23 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-fn reason(status: u16) -> &'static str {
+/// The status explained; a conflict means something else for each operation.
+fn reason(status: u16, operation: &str) -> &'static str {
+    match (status, operation) {
+        (409, "cancel_run") => "conflict: the run has already terminated or been canceled",
+        (409, "delete_run_artifacts") => "conflict: the run has not terminated yet",
+        (409, "revoke_grant" | "revoke_share_token") => "conflict: already revoked",
+        (409, _) => "conflict with the resource's current state",
+        _ => reason_of_status(status),
+    }
+}
+
+fn reason_of_status(status: u16) -> &'static str {
     match status {
         400 => "bad request",
         401 => "unauthorized: the token is missing, invalid or expired",
         403 => "forbidden: this user may not access the resource",
         404 => "not found",
-        409 => "conflict: already cancelled or revoked",
         410 => "gone: the artifact was deleted",
         412 => "precondition failed: the custom metadata checksum is stale",
         422 => "validation error",
@@ -224,7 +239,7 @@ pub(crate) fn scrub_text(text: &str, secrets: &[&str]) -> String {
     let mut forms: Vec<String> = Vec::new();
     for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
         let encoded =
-            percent_encoding::utf8_percent_encode(secret, crate::api::UNRESERVED).to_string();
+            percent_encoding::utf8_percent_encode(secret, crate::transport::UNRESERVED).to_string();
         let json = serde_json::to_string(secret).unwrap_or_default();
         let json = json
             .get(1..json.len().saturating_sub(1))
@@ -574,7 +589,7 @@ mod tests {
             shape in 0usize..6,
         ) {
             let json = serde_json::to_string(&secret).unwrap();
-            let encoded = percent_encoding::utf8_percent_encode(&secret, crate::api::UNRESERVED).to_string();
+            let encoded = percent_encoding::utf8_percent_encode(&secret, crate::transport::UNRESERVED).to_string();
             let body = match shape {
                 0 => format!(r#"{{"detail":"{prefix} {}"}}"#, &json[1..json.len() - 1]),
                 1 => format!(

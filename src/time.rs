@@ -59,7 +59,6 @@ fn date_time(secs: u64) -> String {
 }
 
 /// Parses an RFC 3339 timestamp (`Z` or `±HH:MM` offset, optional fraction).
-#[cfg(feature = "sandbox")]
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
@@ -123,7 +122,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
-#[cfg(feature = "sandbox")]
+
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);

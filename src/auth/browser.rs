@@ -11,7 +11,7 @@ use percent_encoding::percent_decode_str;
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
-use super::http;
+use super::idp;
 use super::{Login, LoginPrompt};
 use crate::error::{Error, Result};
 use crate::retry::Idempotency;
@@ -162,7 +162,7 @@ pub(crate) fn login(login: &Login) -> Result<String> {
     let url = format!(
         "{}{separator}{}",
         auth.authorization_base_url,
-        http::encode_pairs(&params)
+        idp::encode_pairs(&params)
     );
 
     let listener = bind(login, &host, port)?;
@@ -307,7 +307,7 @@ fn exchange(login: &Login, code: &str, verifier: &str) -> Result<String> {
         ("redirect_uri", auth.redirect_uri.as_str()),
         ("code_verifier", verifier),
     ];
-    let (answer, _) = http::token_grant(
+    let (answer, _) = idp::token_grant(
         "authorization_code_grant",
         "authorization-code exchange",
         &auth.token_url,

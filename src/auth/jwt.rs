@@ -13,7 +13,7 @@ use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::http;
+use super::idp;
 use super::store::now_secs;
 use crate::error::{Error, Result, redact_url};
 use crate::retry::{Idempotency, RetryPolicy};
@@ -215,11 +215,11 @@ fn fetch(settings: &Settings, url: &str) -> Result<Vec<RsaKey>> {
     const OP: &str = "fetch_jwks";
     let group = &settings.auth_operation;
     let reply = RetryPolicy::from(group).run(OP, Idempotency::Idempotent, |_| {
-        let reply = http::get(OP, url, group.timeout)?;
+        let reply = idp::get(OP, url, group.timeout)?;
         if (200..300).contains(&reply.status) {
             Ok(reply)
         } else {
-            Err(http::status_error(OP, &reply, &[]))
+            Err(idp::status_error(OP, &reply, &[]))
         }
     });
     let reply = match reply {

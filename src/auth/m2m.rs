@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::http;
+use super::idp;
 use crate::error::{Error, Result, redact_url};
 use crate::retry::Idempotency;
 use crate::settings::{OperationSettings, Secret, Settings};
@@ -292,7 +292,7 @@ impl ClientCredentials {
         if let Some(scope) = &self.scope {
             form.push(("scope", scope));
         }
-        let (answer, issued) = http::token_grant(
+        let (answer, issued) = idp::token_grant(
             "client_credentials_grant",
             "client-credentials grant",
             &self.token_url,

@@ -28,7 +28,7 @@
 
 mod browser;
 mod device;
-mod http;
+mod idp;
 mod jwt;
 mod m2m;
 #[cfg(feature = "redis")]
@@ -45,10 +45,10 @@ use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use crate::api::TokenSource;
 use crate::error::Result;
 use crate::retry::Idempotency;
 use crate::settings::Settings;
+use crate::transport::TokenSource;
 
 pub use m2m::{ClientCredentials, ExpiringTokenSource, provider_from};
 #[cfg(feature = "redis")]
@@ -357,7 +357,7 @@ impl Login {
                 ("client_id", auth.client_id_interactive.as_str()),
                 ("refresh_token", refresh_token.expose()),
             ];
-            let (answer, _) = http::token_grant(
+            let (answer, _) = idp::token_grant(
                 "refresh_token_grant",
                 "refresh-token grant",
                 &auth.token_url,
