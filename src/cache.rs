@@ -14,10 +14,10 @@
 //! every successful mutation (submit, cancel, delete, metadata updates, grants, share tokens)
 //! drops every entry of that user. The lock is never held across network I/O.
 //!
-//! A read takes a [`Ticket`] before its request is sent, and its answer is stored only if no
-//! invalidation of that user (or [`clear`]) happened since and no answer to a later request is
-//! already stored: a read in flight across a mutation never brings the pre-mutation answer back,
-//! and an older response never overwrites a newer one.
+//! A read notes its place in the cache's history before its request is sent, and its answer is
+//! stored only if no invalidation of that user (or [`clear`]) happened since and no answer to a
+//! later request is already stored: a read in flight across a mutation never brings the
+//! pre-mutation answer back, and an older response never overwrites a newer one.
 //!
 //! ```
 //! aignostics::cache::clear(); // forget everything, for all users
@@ -68,12 +68,10 @@ pub(crate) struct Ticket(u64);
 /// The source of tickets.
 static CLOCK: AtomicU64 = AtomicU64::new(1);
 
-/// User slots of [`INVALIDATED`]: scopes hash into a fixed number of slots, so the record stays
-/// bounded whatever the number of tokens; a collision only skips a store, never keeps a stale one.
-const SLOTS: usize = 256;
-
-/// Per slot, the ticket of the last invalidation of a user hashing there.
-static INVALIDATED: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+/// Per user slot, the ticket of the last invalidation of a user in that slot. A scope is a hash,
+/// so its first byte picks the slot: the record stays bounded whatever the number of tokens and
+/// roots, and a collision only skips a store, never keeps a stale answer.
+static INVALIDATED: [AtomicU64; 256] = [const { AtomicU64::new(0) }; 256];
 
 /// The ticket of the last [`clear`], which invalidates every user.
 static CLEARED: AtomicU64 = AtomicU64::new(0);
@@ -83,9 +81,8 @@ pub(crate) fn ticket() -> Ticket {
     Ticket(CLOCK.fetch_add(1, Ordering::SeqCst))
 }
 
-fn slot(root: u32, scope: &UserScope) -> &'static AtomicU64 {
-    let hash = u16::from_le_bytes([scope[0], scope[1]]) as usize ^ (root as usize).wrapping_mul(31);
-    &INVALIDATED[hash % SLOTS]
+fn slot(scope: &UserScope) -> &'static AtomicU64 {
+    &INVALIDATED[usize::from(scope[0])]
 }
 
 /// Entries each thread keeps in front of the shared LRU.
@@ -191,7 +188,7 @@ pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Durati
     };
     // Checked under the lock that invalidations take too, so none can slip in between.
     let mut cache = cache().lock();
-    let invalidated = slot(key.root, &key.scope)
+    let invalidated = slot(&key.scope)
         .load(Ordering::SeqCst)
         .max(CLEARED.load(Ordering::SeqCst));
     if invalidated > sent.0 || cache.peek(&key).is_some_and(|old| old.sent > sent) {
@@ -205,7 +202,7 @@ pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Durati
 /// Drops every entry of one user at one API root (after a mutation by that user).
 pub(crate) fn invalidate_scope(root: u32, scope: &UserScope) {
     let mut cache = cache().lock();
-    slot(root, scope).fetch_max(ticket().0, Ordering::SeqCst);
+    slot(scope).fetch_max(ticket().0, Ordering::SeqCst);
     let stale: Vec<CacheKey> = cache
         .iter()
         .filter(|(k, _)| k.root == root && &k.scope == scope)

@@ -77,11 +77,25 @@ where
 mod tests {
     use super::*;
 
-    // Proves Debug output never contains the token. (NFR-05)
+    // Proves Debug output never contains the token, only the provider's identity. (NFR-05)
     #[test]
     fn debug_hides_token() {
         let p = TokenProvider::fixed("super-secret-token");
-        assert!(!format!("{p:?}").contains("super-secret"));
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("super-secret"));
+        assert_eq!(shown, format!("TokenProvider({:#x})", p.id()));
         assert_eq!(p.token(), "super-secret-token");
+    }
+
+    // Proves identity is the shared closure: clones are the same provider with the same id,
+    // a second provider of the same token is another one. (FR-02)
+    #[test]
+    fn identity_follows_clones() {
+        let p = TokenProvider::fixed("t");
+        let q = TokenProvider::from(|| "t".to_string());
+        assert!(p.same_as(&p.clone()) && !p.same_as(&q));
+        assert_eq!(p.id(), p.clone().id());
+        assert_ne!(p.id(), q.id());
+        assert_eq!(q.token(), "t");
     }
 }
