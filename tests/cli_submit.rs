@@ -257,6 +257,11 @@ fn submit_flags_write_sdk_metadata() {
     ]);
     assert_eq!(past.status.code(), Some(1), "{}", describe(&past));
     assert!(String::from_utf8_lossy(&past.stderr).contains("not in the future"));
+    let mut dry = submit_args(&items);
+    dry.extend(["--dry-run", "--deadline", "soon"]);
+    let dry = fx.run(&dry);
+    assert_eq!(dry.status.code(), Some(1), "{}", describe(&dry));
+    assert!(String::from_utf8_lossy(&dry.stderr).contains("RFC 3339"));
     assert_eq!(fx.posts(), 1);
 }
 

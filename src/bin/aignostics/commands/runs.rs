@@ -53,6 +53,7 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
         request.application_id
     );
     if args.dry_run {
+        super::submit_flags::check(&args.flags)?;
         client.runs().validate(&request)?;
         if ctx.json {
             return Report::json(&json!({ "valid": true, "items": request.items.len() }));
