@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Api, exchange};
 use crate::client::Client;
+use crate::transport::{Api, exchange};
 
 /// The health path below the API root.
 pub(crate) const HEALTH_PATH: &str = "/api/v1/health";

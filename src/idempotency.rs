@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::handlers::Run;
 use crate::models::RunCreationRequest;
-use crate::resources::Run;
 use crate::sdk_metadata::json_path_string;
 
 /// The custom metadata key holding a run's idempotency key.

@@ -262,10 +262,14 @@
 //!
 //! # Command-line tool
 //!
-//! The `cli` feature builds the `aignostics` binary (`cargo install aignostics --features cli`):
-//! `login`, `whoami`, `applications`, `versions`, `runs submit|list|show|wait|download|…`,
-//! `share-tokens`, and `sandbox` to serve a local platform. `--json` prints machine-readable
-//! output. See `docs/CLI.md`.
+//! The `cli` feature builds the `aignostics` binary (`cargo install aignostics --features cli`,
+//! or `cargo install --path . --features cli` in a checkout): `login`, `whoami`,
+//! `applications`, `versions`, `documents`, `runs submit|list|show|items|wait|download|…`,
+//! `share-tokens`, `grants`, `completions`, and `sandbox` to serve a local platform (where
+//! `aignostics login` can be practised too). `--json` prints machine-readable output, server
+//! text is shown with its control characters escaped, and the exit status tells success (0),
+//! failure (1), a usage error (2) and an incomplete run result (3) apart. See `docs/CLI.md`;
+//! every `AIGNOSTICS_*` setting is in `docs/SETTINGS.md`.
 //!
 //! # Feature flags
 //!
@@ -280,37 +284,41 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.88. The MSRV is raised only in a minor release, never in a patch release, and the
-//! change is noted in the changelog.
+//! Rust 1.89 (downloads lock their part files with `std::fs::File::lock`). The MSRV is raised
+//! only in a minor release, never in a patch release, and the change is noted in the changelog.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod api;
 pub mod auth;
+#[cfg(feature = "bucket")]
+pub mod bucket;
 pub mod cache;
+mod cancel;
 pub mod checksum;
 mod client;
 mod download;
 mod error;
+mod handlers;
 pub mod health;
 mod idempotency;
 pub mod models;
 #[cfg(feature = "async")]
 pub mod nonblocking;
 pub mod pagination;
-mod resources;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod sdk_metadata;
 pub mod settings;
+mod signed_url;
+#[cfg(feature = "slides")]
+pub mod slides;
 mod status;
 pub mod submission;
 mod time;
 mod token;
-mod wait;
+mod transport;
 
-pub use api::{Api, user_agent};
 pub use client::{Client, ClientBuilder};
 #[doc(hidden)]
 pub use client::{external_pool_len, reset_pools};
@@ -319,9 +327,9 @@ pub use download::{
     ItemFailure,
 };
 pub use error::{ApiError, Error, Result, TransportKind};
+pub use handlers::*;
 pub use idempotency::idempotency_key_for;
 pub use pagination::Pages;
-pub use resources::*;
 pub use settings::{Environment, OperationSettings, Settings};
 pub use status::{
     ERROR_TERMINATION_REASONS, ItemStatus, RunStatus, can_download_item, can_download_run_items,
@@ -329,7 +337,7 @@ pub use status::{
 };
 pub use submission::{SubmitOptions, Submitted};
 pub use token::TokenProvider;
-pub use wait::WaitOptions;
+pub use transport::{Api, user_agent};
 
 // Compiles the README's examples as doc tests.
 #[cfg(doctest)]

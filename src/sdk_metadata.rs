@@ -551,7 +551,7 @@ fn run_sdk(existing: Option<Value>, metadata: &SdkMetadata, ctx: &Context<'_>) -
             "initiator": initiator(ctx.env),
         }),
     );
-    sdk.insert("user_agent".into(), json!(crate::api::user_agent()));
+    sdk.insert("user_agent".into(), json!(crate::transport::user_agent()));
     if let Some(user) = ctx.me.and_then(user_value) {
         sdk.insert("user".into(), user);
     }

@@ -19,9 +19,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::handlers::Run;
 use crate::idempotency;
 use crate::models::RunCreationRequest;
-use crate::resources::Run;
 use crate::sdk_metadata::{self, Context, SdkMetadata};
 
 /// How long a lost answer is looked for by default (a new run may take a moment to be listed).

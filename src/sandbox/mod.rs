@@ -76,20 +76,25 @@
 //! [`crate::cache::clear`].
 
 mod access;
+#[cfg(feature = "bucket")]
+mod bucket;
+mod canonical;
 mod catalog;
+mod content;
 mod faults;
 mod health;
 mod http;
+mod ids;
 mod jsonpath;
 mod oauth;
 mod relay;
 mod routes;
 mod runs;
 mod server;
+mod signing;
 mod state;
 mod storage;
 mod users;
-mod util;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,6 +111,13 @@ pub use health::SandboxHealth;
 pub use users::{
     ALICE_REFRESH_TOKEN, ALICE_TOKEN, BOB_TOKEN, CLIENT_ID, CLIENT_SECRET, SandboxUser,
 };
+
+/// The access key id of the sandbox's bucket (returned by `/v1/me`).
+pub const BUCKET_KEY_ID: &str = "SANDBOX-HMAC-KEY-ID";
+/// The secret access key of the sandbox's bucket (returned by `/v1/me`).
+pub const BUCKET_SECRET: &str = "sandbox-hmac-secret";
+/// The name of the sandbox's bucket (returned by `/v1/me`).
+pub const BUCKET_NAME: &str = "sandbox-bucket";
 
 use crate::client::Client;
 use crate::error::Result;
@@ -254,6 +266,55 @@ impl Sandbox {
         format!("{}/oauth/token", self.base_url)
     }
 
+    /// The `AIGNOSTICS_*` variables that point the SDK's own login at this sandbox, so that
+    /// [`auth::Login`](crate::auth::Login) and `aignostics login` can be practised: the
+    /// refresh-token grant with [`ALICE_REFRESH_TOKEN`] (add `AIGNOSTICS_REFRESH_TOKEN`), and
+    /// the device flow, confirmed by opening the printed `{base_url}/activate?user_code=…`
+    /// link. Tokens are RS256 JWTs the login verifies against the sandbox's JWKS. Login
+    /// settings must be complete for an API root that is not a known environment, so all are
+    /// given.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Sandbox};
+    /// let sandbox = Sandbox::start()?;
+    /// let mut vars = sandbox.login_env();
+    /// vars.push(("AIGNOSTICS_REFRESH_TOKEN".into(), sandbox::ALICE_REFRESH_TOKEN.into()));
+    /// let dir = std::env::temp_dir().join(format!("login-env-doc-{}", std::process::id()));
+    /// vars.push(("AIGNOSTICS_CACHE_DIR".into(), dir.display().to_string()));
+    /// let settings = aignostics::Settings::from_vars(vars)?;
+    /// let info = aignostics::auth::Login::new(&settings).cache_token(false).run()?;
+    /// assert_eq!(info.subject.as_deref(), Some("sandbox|alice"));
+    /// # let _ = std::fs::remove_dir_all(dir);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[must_use]
+    pub fn login_env(&self) -> Vec<(String, String)> {
+        let root = &self.base_url;
+        let audience = self
+            .shared
+            .config
+            .audience
+            .clone()
+            .unwrap_or_else(|| oauth::LOGIN_AUDIENCE.to_string());
+        [
+            ("API_ROOT", root.clone()),
+            ("AUDIENCE", audience),
+            ("AUTHORIZATION_BASE_URL", format!("{root}/authorize")),
+            ("TOKEN_URL", self.token_url()),
+            ("REDIRECT_URI", "http://localhost:8989/".to_string()),
+            ("DEVICE_URL", format!("{root}/oauth/device/code")),
+            ("JWS_JSON_URL", format!("{root}/.well-known/jwks.json")),
+            (
+                "CLIENT_ID_INTERACTIVE",
+                oauth::CLIENT_ID_INTERACTIVE.to_string(),
+            ),
+            ("CLIENT_ID_DEVICE", oauth::CLIENT_ID_DEVICE.to_string()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (format!("AIGNOSTICS_{name}"), value))
+        .collect()
+    }
+
     /// Default SDK settings pointed at this sandbox (no login settings: use a token provider).
     ///
     /// ```
@@ -282,6 +343,32 @@ impl Sandbox {
             .settings(self.settings()?)
             .token_provider(TokenProvider::fixed(token))
             .build()
+    }
+
+    /// The sandbox's S3-compatible endpoint (`{base_url}/s3`, feature `bucket`): every
+    /// request must be signed (SigV4) with the credentials `/v1/me` returns; see
+    /// [`Sandbox::bucket`].
+    #[cfg(feature = "bucket")]
+    #[must_use]
+    pub fn bucket_endpoint(&self) -> String {
+        format!("{}/{}", self.base_url, bucket::S3_PATH)
+    }
+
+    /// The organization's bucket as `token`'s user sees it: the handle
+    /// [`Bucket::from_me_at`](crate::bucket::Bucket::from_me_at) builds from `/v1/me`, at
+    /// [`Sandbox::bucket_endpoint`] (feature `bucket`).
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::start()?;
+    /// let bucket = sandbox.bucket(aignostics::sandbox::ALICE_TOKEN)?;
+    /// assert_eq!(bucket.name(), aignostics::sandbox::BUCKET_NAME);
+    /// assert!(bucket.list("")?.is_empty());
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[cfg(feature = "bucket")]
+    pub fn bucket(&self, token: &str) -> Result<crate::bucket::Bucket> {
+        let me = self.client(token)?.me()?;
+        crate::bucket::Bucket::from_me_at(&me, &self.bucket_endpoint())
     }
 
     /// Registers another bearer token while running.
@@ -484,6 +571,8 @@ pub struct SandboxBuilder {
     token_lifetime: Duration,
     audience: Option<String>,
     catalog: Catalog,
+    #[cfg(feature = "bucket")]
+    bucket_keeps_bytes: bool,
 }
 
 impl std::fmt::Debug for SandboxBuilder {
@@ -518,11 +607,27 @@ impl Default for SandboxBuilder {
             token_lifetime: Duration::from_secs(3600),
             audience: None,
             catalog: Catalog::standard(),
+            #[cfg(feature = "bucket")]
+            bucket_keeps_bytes: true,
         }
     }
 }
 
 impl SandboxBuilder {
+    /// Whether the bucket keeps the bytes of uploaded objects (default true). Off, it keeps
+    /// only their sizes and checksums, so uploads of files larger than memory can be tried;
+    /// downloads then answer 501.
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::builder().bucket_keeps_bytes(false).start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[cfg(feature = "bucket")]
+    pub fn bucket_keeps_bytes(mut self, keep: bool) -> Self {
+        self.bucket_keeps_bytes = keep;
+        self
+    }
+
     /// Listens on this port of 127.0.0.1 (default 0: a free port).
     ///
     /// ```
@@ -770,9 +875,11 @@ impl SandboxBuilder {
             faults: Mutex::new(FaultQueue::default()),
             log: Mutex::new(Vec::new()),
             base_url: base_url.clone(),
-            secret: util::random_hex(32),
+            secret: ids::random_hex(32),
             relay: Arc::new(Relay::default()),
             health: Mutex::new(SandboxHealth::default()),
+            #[cfg(feature = "bucket")]
+            bucket: bucket::Store::new(self.bucket_keeps_bytes),
         });
         let running = server::start(listener, Arc::clone(&shared))?;
         Ok(Sandbox {

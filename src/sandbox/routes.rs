@@ -4,9 +4,9 @@ use serde_json::Value;
 
 use super::catalog::{CatalogApplication, CatalogVersion};
 use super::http::{Answer, Req, Resp, page_of, paging, sort_rows};
+use super::ids::derived_uuid;
 use super::state::Shared;
 use super::users::SandboxUser;
-use super::util::derived_uuid;
 use super::{access, oauth, runs, storage};
 use crate::models::{
     ApplicationReadResponse, ApplicationReadShortResponse, ApplicationVersion, MeReadResponse,
@@ -89,9 +89,14 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
     let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     let answer = match segments.as_slice() {
         ["storage", ..] => storage::serve(shared, req),
+        #[cfg(feature = "bucket")]
+        [super::bucket::S3_PATH, ..] => Ok(super::bucket::serve(shared, req)),
         ["oauth", "token"] if req.method == "POST" => oauth::token(shared, req),
         ["oauth", "token"] => Err(method_not_allowed()),
         ["api", "v1", "health"] => Ok(super::health::serve(shared, req)),
+        ["oauth", "device", "code"] if req.method == "POST" => oauth::device_code(shared, req),
+        ["activate"] if req.method == "GET" => oauth::activate(shared, req),
+        [".well-known", "jwks.json"] if req.method == "GET" => Ok(oauth::jwks()),
         ["api", "v1", rest @ ..] => api(shared, req, rest),
         _ => Err(Resp::detail(404, "Not Found")),
     };
@@ -176,10 +181,11 @@ fn me(user: &SandboxUser) -> MeReadResponse {
             id: user.organization_id.clone(),
             name: Some(user.organization_name.clone()),
             display_name: Some(user.organization_name.clone()),
-            aignostics_bucket_hmac_access_key_id: "SANDBOX-HMAC-KEY-ID".into(),
-            aignostics_bucket_hmac_secret_access_key: "sandbox-hmac-secret".into(),
-            aignostics_bucket_name: "sandbox-bucket".into(),
-            aignostics_bucket_protocol: "gs".into(),
+            aignostics_bucket_hmac_access_key_id: super::BUCKET_KEY_ID.into(),
+            aignostics_bucket_hmac_secret_access_key: super::BUCKET_SECRET.into(),
+            aignostics_bucket_name: super::BUCKET_NAME.into(),
+            // An S3-compatible store at `Sandbox::bucket_endpoint` (with the `bucket` feature).
+            aignostics_bucket_protocol: "s3".into(),
             aignostics_logfire_token: "sandbox-logfire-token".into(),
             aignostics_sentry_dsn: "https://sandbox@sentry.invalid/1".into(),
         },

@@ -1,7 +1,9 @@
 //! One module per command group; [`dispatch`] runs the command the user asked for.
 
 mod account;
+pub mod bucket;
 mod catalog;
+mod grants;
 mod health;
 mod runs;
 mod sandbox;
@@ -15,12 +17,25 @@ pub fn dispatch(ctx: &Ctx, command: &Command) -> Result<Report> {
     match command {
         Command::Login(args) => account::login(ctx, args),
         Command::Logout => account::logout(ctx),
-        Command::Whoami => account::whoami(ctx),
+        Command::Whoami(args) => account::whoami(ctx, args),
         Command::Applications(command) => catalog::applications(ctx, command),
         Command::Versions(command) => catalog::versions(ctx, command),
         Command::Runs(command) => runs::runs(ctx, command),
         Command::ShareTokens(command) => share_tokens::share_tokens(ctx, command),
+        Command::Bucket(command) => bucket::bucket(ctx, command),
         Command::Sandbox(args) => sandbox::serve(ctx, args),
         Command::Health => health::health(ctx),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut crate::args::Cli::command_tree(),
+                "aignostics",
+                &mut script,
+            );
+            Ok(Report::verbatim(String::from_utf8_lossy(&script)))
+        }
+        Command::Documents(command) => catalog::documents(ctx, command),
+        Command::Grants(command) => grants::grants(ctx, command),
     }
 }

@@ -34,14 +34,23 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             "client_id": sandbox::CLIENT_ID,
             "client_secret": sandbox::CLIENT_SECRET,
             "refresh_token": sandbox::ALICE_REFRESH_TOKEN,
+            "bucket_endpoint": sb.bucket_endpoint(),
+            "login_env": sb
+                .login_env()
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect::<serde_json::Map<_, _>>(),
         });
         format!("{value}\n")
     } else {
         let mut text = format!(
             "Aignostics sandbox platform on {url} (Ctrl-C stops it)\n\n\
              Point the SDK or this CLI at it from another shell:\n\n  \
-             export AIGNOSTICS_API_ROOT={url} {ACCESS_TOKEN_VAR}={}\n\nBearer tokens:\n",
-            sandbox::ALICE_TOKEN
+             export AIGNOSTICS_API_ROOT={url} {ACCESS_TOKEN_VAR}={}\n  \
+             export {}={}\n\nBearer tokens:\n",
+            sandbox::ALICE_TOKEN,
+            super::bucket::ENDPOINT_VAR,
+            sb.bucket_endpoint()
         );
         for (token, user) in &users {
             text.push_str(&format!(
@@ -57,6 +66,18 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             sandbox::CLIENT_SECRET,
             sandbox::ALICE_REFRESH_TOKEN,
             args.processing_time.as_secs_f64()
+        ));
+        let login: Vec<String> = sb
+            .login_env()
+            .into_iter()
+            .map(|(k, v)| format!("  export {k}={v}"))
+            .collect();
+        text.push_str(&format!(
+            "\nTo practise `aignostics login` against it, in a shell without {ACCESS_TOKEN_VAR}:\n\n{}\n  \
+             aignostics login --device        # then open the printed link to confirm\n  \
+             AIGNOSTICS_REFRESH_TOKEN={} aignostics login\n",
+            login.join("\n"),
+            sandbox::ALICE_REFRESH_TOKEN
         ));
         text
     };

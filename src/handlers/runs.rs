@@ -1,16 +1,13 @@
 //! [`Runs`]: submitting runs and listing them.
 
-use crate::api::{Op, Request};
 use crate::client::Client;
 use crate::error::Result;
+use crate::handlers::Run;
+use crate::handlers::list::list;
+use crate::handlers::run_checks::validate_request;
 use crate::models::{RunCreationRequest, RunCreationResponse, RunReadResponse};
-use crate::pagination::{check_page_size, impl_paged};
-use crate::resources::Run;
-use crate::resources::validation::validate_request;
 use crate::submission::{SubmitOptions, Submitted};
-
-/// Default page size of run lists.
-const DEFAULT_PAGE_SIZE: u32 = 50;
+use crate::transport::Op;
 
 /// The runs handler; see [`Client::runs`].
 ///
@@ -97,8 +94,8 @@ impl Runs {
 
     /// The bare `POST /v1/runs` of an already prepared request (never retried once sent).
     pub(crate) fn post(&self, request: &RunCreationRequest) -> Result<Run> {
-        let req = Request::new(Op::CreateRun, "/v1/runs").json(request)?;
-        let created: RunCreationResponse = self.client.api().mutate_json(req)?;
+        let req = Op::CreateRun.at(&[]).json(request)?;
+        let created: RunCreationResponse = self.client.mutate_json(req)?;
         Ok(self.client.run(created.run_id))
     }
 
@@ -124,7 +121,7 @@ impl Runs {
     /// ```
     pub fn validate(&self, request: &RunCreationRequest) -> Result<()> {
         // Cheap checks first, so an obviously bad request costs no request at all.
-        crate::resources::validation::check_items_shape(request)?;
+        crate::handlers::run_checks::check_items_shape(request)?;
         let version = self
             .client
             .application_version(&request.application_id, request.version_number.as_deref())?;
@@ -142,78 +139,46 @@ impl Runs {
     }
 }
 
-/// Lists runs (`GET /v1/runs`) with optional filters; see [`Runs::list`]. Each page is cached
-/// for the run TTL (15 s).
-///
-/// ```no_run
-/// # let client = aignostics::Client::new()?;
-/// let runs = client
-///     .runs()
-///     .list()
-///     .application_id("he-tme")
-///     .custom_metadata("$.study ? (@ == \"abc-1\")")
-///     .sort("-submitted_at")
-///     .page_size(20)
-///     .iter()
-///     .collect::<aignostics::Result<Vec<_>>>()?;
-/// # Ok::<(), aignostics::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ListRuns {
-    client: Client,
-    application_id: Option<String>,
-    application_version: Option<String>,
-    external_id: Option<String>,
-    custom_metadata: Option<String>,
-    submitted_by: Option<String>,
-    organization_id: Option<String>,
-    for_organization: Option<String>,
-    sort: Vec<String>,
-    page_size: u32,
+list! {
+    /// Lists runs (`GET /v1/runs`) with optional filters; see [`Runs::list`]. Each page is cached
+    /// for the run TTL (15 s).
+    ///
+    /// ```no_run
+    /// # let client = aignostics::Client::new()?;
+    /// let runs = client
+    ///     .runs()
+    ///     .list()
+    ///     .application_id("he-tme")
+    ///     .custom_metadata("$.study ? (@ == \"abc-1\")")
+    ///     .sort("-submitted_at")
+    ///     .page_size(20)
+    ///     .iter()
+    ///     .collect::<aignostics::Result<Vec<_>>>()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    ListRuns(Client, Op::ListRuns) => RunReadResponse, "matching run" {
+        /// Only runs of this application.
+        application_id: one String,
+        /// Only runs of this application version (e.g. `1.0.0`).
+        application_version: one String,
+        /// Only runs with an item of this external id.
+        external_id: one String,
+        /// Only runs whose custom metadata matches this JSONPath (PostgreSQL `@?` semantics, at
+        /// most 1000 characters), e.g. `$.study ? (@ == "abc-1")`.
+        custom_metadata: one String,
+        /// Only runs submitted by this user; `me` for the current user.
+        submitted_by: one String,
+        /// Only runs whose submitter belongs to this organization; `my_org` for the user's own.
+        organization_id: one String,
+        /// Every run of this organization (administrators only).
+        for_organization: one String,
+        /// Sorts by a field (`submitted_at`, `-terminated_at`, `application_id`, …); call again
+        /// for more keys.
+        sort: each String,
+    }
 }
 
 impl ListRuns {
-    fn new(client: Client) -> Self {
-        Self {
-            client,
-            application_id: None,
-            application_version: None,
-            external_id: None,
-            custom_metadata: None,
-            submitted_by: None,
-            organization_id: None,
-            for_organization: None,
-            sort: Vec::new(),
-            page_size: DEFAULT_PAGE_SIZE,
-        }
-    }
-
-    /// Only runs of this application.
-    pub fn application_id(mut self, application_id: impl Into<String>) -> Self {
-        self.application_id = Some(application_id.into());
-        self
-    }
-
-    /// Only runs of this application version (e.g. `1.0.0`).
-    pub fn application_version(mut self, version: impl Into<String>) -> Self {
-        self.application_version = Some(version.into());
-        self
-    }
-
-    /// Only runs with an item of this external id.
-    pub fn external_id(mut self, external_id: impl Into<String>) -> Self {
-        self.external_id = Some(external_id.into());
-        self
-    }
-
-    /// Only runs whose custom metadata matches this JSONPath (PostgreSQL `@?` semantics, at
-    /// most 1000 characters), e.g. `$.study ? (@ == "abc-1")`.
-    pub fn custom_metadata(mut self, json_path: impl Into<String>) -> Self {
-        self.custom_metadata = Some(json_path.into());
-        self
-    }
-
     /// Only runs whose `custom_metadata.sdk.tags` hold every one of `tags` (as written by
     /// [`SdkMetadata::tags`](crate::sdk_metadata::SdkMetadata::tags) here or `--tags` in the
     /// Python SDK). This is a [`custom_metadata`](Self::custom_metadata) filter and replaces
@@ -226,65 +191,23 @@ impl ListRuns {
     /// }
     /// # Ok::<(), aignostics::Error>(())
     /// ```
-    pub fn tags<I, S>(mut self, tags: I) -> Self
+    pub fn tags<I, S>(self, tags: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let tags = tags.into_iter().map(Into::into).collect();
-        if let Some(filter) = crate::sdk_metadata::tags_filter(&tags) {
-            self.custom_metadata = Some(filter);
+        let tags: std::collections::BTreeSet<String> = tags.into_iter().map(Into::into).collect();
+        match crate::sdk_metadata::tags_filter(&tags) {
+            Some(filter) => self.custom_metadata(filter),
+            None => self,
         }
-        self
-    }
-
-    /// Only runs submitted by this user; `me` for the current user.
-    pub fn submitted_by(mut self, user_id: impl Into<String>) -> Self {
-        self.submitted_by = Some(user_id.into());
-        self
-    }
-
-    /// Only runs whose submitter belongs to this organization; `my_org` for the user's own.
-    pub fn organization_id(mut self, organization_id: impl Into<String>) -> Self {
-        self.organization_id = Some(organization_id.into());
-        self
-    }
-
-    /// Every run of this organization (administrators only).
-    pub fn for_organization(mut self, organization_id: impl Into<String>) -> Self {
-        self.for_organization = Some(organization_id.into());
-        self
-    }
-
-    /// Sorts by a field (`submitted_at`, `-terminated_at`, `application_id`, …); call again for
-    /// more keys.
-    pub fn sort(mut self, field: impl Into<String>) -> Self {
-        self.sort.push(field.into());
-        self
-    }
-
-    /// Runs per page, 5 to 100 (default 50).
-    pub fn page_size(mut self, page_size: u32) -> Self {
-        self.page_size = page_size;
-        self
-    }
-
-    /// One page (from 1) of results.
-    pub fn page(&self, page: u32) -> Result<Vec<RunReadResponse>> {
-        let page_size = check_page_size(self.page_size)?;
-        let req = Request::new(Op::ListRuns, "/v1/runs")
-            .query_opt("application_id", self.application_id.as_deref())
-            .query_opt("application_version", self.application_version.as_deref())
-            .query_opt("external_id", self.external_id.as_deref())
-            .query_opt("custom_metadata", self.custom_metadata.as_deref())
-            .query_opt("submitted_by", self.submitted_by.as_deref())
-            .query_opt("organization_id", self.organization_id.as_deref())
-            .query_opt("for_organization", self.for_organization.as_deref())
-            .query_all("sort", &self.sort)
-            .query("page", page)
-            .query("page_size", page_size);
-        self.client.api().read(req, self.client.nocache_flag())
     }
 }
 
-impl_paged!(ListRuns => RunReadResponse, "matching run");
+#[cfg(feature = "async")]
+impl crate::nonblocking::ListRuns {
+    /// Only runs with all these SDK tags; see [`crate::ListRuns::tags`].
+    pub fn tags(self, tags: Vec<String>) -> Self {
+        self.map(|list| list.tags(tags))
+    }
+}
