@@ -711,22 +711,10 @@ fn ci_value(env: &dyn Fn(&str) -> Option<String>) -> Option<Value> {
     (!ci.is_empty()).then_some(Value::Object(ci))
 }
 
-/// A JSONPath string literal: quotes and backslashes escaped.
+/// A JSONPath string literal. SQL/JSON path strings take JSON's escapes, so JSON's own
+/// encoding of the string is one (quotes, backslashes and control characters escaped).
 pub(crate) fn json_path_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    Value::String(s.to_string()).to_string()
 }
 
 /// The `custom_metadata` filter matching runs whose `sdk.tags` hold every one of `tags` (one

@@ -98,6 +98,18 @@ impl Drop for Fixture {
     }
 }
 
+/// `runs submit` of an items file for `he-tme`.
+fn submit_args(items: &str) -> Vec<&str> {
+    vec![
+        "runs",
+        "submit",
+        "--items",
+        items,
+        "--application",
+        "he-tme",
+    ]
+}
+
 fn describe(out: &Output) -> String {
     format!(
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -245,6 +257,11 @@ fn submit_flags_write_sdk_metadata() {
     ]);
     assert_eq!(past.status.code(), Some(1), "{}", describe(&past));
     assert!(String::from_utf8_lossy(&past.stderr).contains("not in the future"));
+    let mut dry = submit_args(&items);
+    dry.extend(["--dry-run", "--deadline", "soon"]);
+    let dry = fx.run(&dry);
+    assert_eq!(dry.status.code(), Some(1), "{}", describe(&dry));
+    assert!(String::from_utf8_lossy(&dry.stderr).contains("RFC 3339"));
     assert_eq!(fx.posts(), 1);
 }
 
@@ -255,14 +272,7 @@ fn submit_flags_write_sdk_metadata() {
 fn same_inputs_or_key_from_another_process_give_the_same_run() {
     let fx = Fixture::new("idempotent");
     let items = fx.items_file(&["a", "b"]);
-    let args = [
-        "runs",
-        "submit",
-        "--items",
-        &items,
-        "--application",
-        "he-tme",
-    ];
+    let args = submit_args(&items);
     let first = fx.json(&args);
     let second = fx.json(&args);
     assert_eq!(first["existing"], false);
@@ -281,14 +291,14 @@ fn same_inputs_or_key_from_another_process_give_the_same_run() {
             &SubmitOptions::new().idempotency_key("shared-key-1"),
         )
         .unwrap();
-    let mut with_key = args.to_vec();
+    let mut with_key = args.clone();
     with_key.extend(["--idempotency-key", "shared-key-1"]);
     let child = fx.json(&with_key);
     assert_eq!(child["run_id"], library.run().id());
     assert_eq!(child["existing"], true);
     assert_eq!(fx.posts(), 2);
 
-    let mut new_key = args.to_vec();
+    let mut new_key = args.clone();
     new_key.extend(["--idempotency-key", "second-pass"]);
     let fresh = fx.json(&new_key);
     assert_eq!(fresh["existing"], false);
@@ -304,14 +314,7 @@ fn submit_checks_health_first() {
     fx.sandbox
         .set_health(SandboxHealth::Down("maintenance".into()));
     let items = fx.items_file(&["a"]);
-    let args = [
-        "runs",
-        "submit",
-        "--items",
-        &items,
-        "--application",
-        "he-tme",
-    ];
+    let args = submit_args(&items);
     let out = fx.run(&args);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -320,7 +323,7 @@ fn submit_checks_health_first() {
         "{stderr}"
     );
     assert_eq!(fx.posts(), 0);
-    let mut forced = args.to_vec();
+    let mut forced = args.clone();
     forced.push("--force");
     let out = fx.run(&forced);
     assert!(out.status.success(), "{}", describe(&out));

@@ -245,6 +245,36 @@ fn failed_lookup_returns_the_error_and_a_retry_resolves_it() {
     assert_eq!(posts(&sb), 1);
 }
 
+// Proves a POST that times out while the platform is still working on it is found once the
+// platform commits it (within the lookup window), instead of being posted again. (FR-65)
+#[test]
+fn timed_out_post_committed_later_is_found() {
+    let sb = Sandbox::start().unwrap();
+    let token = fresh_token(&sb, SandboxUser::alice());
+    let mut settings = sb.settings().unwrap();
+    settings.run_submit_timeout = Duration::from_millis(200);
+    let client = Client::builder()
+        .settings(settings)
+        .token_provider(aignostics::TokenProvider::fixed(token))
+        .build()
+        .unwrap();
+    // The sandbox answers (and commits) only after the client has given up waiting.
+    sb.inject(Fault::delay("/api/v1/runs", Duration::from_millis(800)).method("POST"));
+    let submitted = client
+        .runs()
+        .submit_with(
+            request(&["a"]),
+            &SubmitOptions::new().idempotency_key("slow-commit"),
+        )
+        .unwrap();
+    assert!(submitted.is_existing());
+    assert_eq!(
+        runs_with_key(&client, "slow-commit"),
+        [submitted.run().id()]
+    );
+    assert_eq!(posts(&sb), 1);
+}
+
 // Proves a POST that failed before the platform committed anything is posted again after the
 // lookup finds nothing, and still only one run exists. (FR-65)
 #[test]

@@ -331,7 +331,8 @@ facade! {
         /// Validates and submits a run; see [`crate::Runs::submit`].
         async fn submit(request: RunCreationRequest) -> Run = |r| r.submit(request).map(Run::from);
         /// Submits with an idempotency key and SDK metadata options; see
-        /// [`crate::Runs::submit_with`].
+        /// [`crate::Runs::submit_with`]. The run inside is a blocking handle:
+        /// `Run::from(submitted.into_run())` makes it an async one.
         async fn submit_with(request: RunCreationRequest, options: crate::SubmitOptions) -> crate::Submitted =
             |r| r.submit_with(request, &options);
         /// Checks a request without submitting it; see [`crate::Runs::validate`].

@@ -464,4 +464,22 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        // Proves the SDK's tag filters are exact for any tag text (quotes, backslashes, control
+        // characters, any Unicode): a run carrying the tags matches, one missing a tag does
+        // not. (FR-64)
+        #[test]
+        fn tag_filters_match_exactly(tags in proptest::collection::btree_set("\\PC{0,8}|[\"\\\\\u{0}-\u{1f}]{1,3}", 1..4)) {
+            let filter = crate::sdk_metadata::tags_filter(&tags).unwrap();
+            let parsed = JsonPathFilter::parse(&filter).unwrap();
+            let all: Vec<&String> = tags.iter().collect();
+            let with_all = json!({"sdk": {"tags": all}});
+            proptest::prop_assert!(parsed.matches(&with_all), "{} on {}", filter, with_all);
+            let fewer: Vec<&String> = tags.iter().skip(1).collect();
+            let with_fewer = json!({"sdk": {"tags": fewer}});
+            proptest::prop_assert!(!parsed.matches(&with_fewer), "{} on {}", filter, with_fewer);
+        }
+    }
 }

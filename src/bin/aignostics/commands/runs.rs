@@ -110,6 +110,7 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
         request.version_number.as_deref().unwrap_or("(no version)")
     );
     if args.dry_run {
+        super::submit_flags::check(&args.flags)?;
         client.runs().validate(&request)?;
         if ctx.json {
             return Report::json(&json!({

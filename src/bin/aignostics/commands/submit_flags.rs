@@ -80,14 +80,20 @@ impl SubmitFlags {
     }
 }
 
+/// Checks the flags without any request (for `--dry-run` too).
+pub fn check(flags: &SubmitFlags) -> Result<()> {
+    flags.sdk_metadata().validate()?;
+    Ok(())
+}
+
 /// Checks the flags and the platform's health, then submits with the chosen or derived key.
 pub fn submit(
     client: &Client,
     mut request: RunCreationRequest,
     flags: &SubmitFlags,
 ) -> Result<Submitted> {
+    check(flags)?;
     let metadata = flags.sdk_metadata();
-    metadata.validate()?;
     if !flags.force {
         check_before_submit(client)?;
     }
