@@ -7,7 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The declared minimum supported Rust version.
-const MSRV: (u64, u64, u64) = (1, 88, 0);
+const MSRV: (u64, u64, u64) = (1, 89, 0);
 
 /// `cargo metadata` of this crate with these feature flags.
 fn metadata(feature_args: &[&str]) -> Value {
@@ -102,7 +102,7 @@ fn default_build_is_lean() {
     assert!(with_async.contains_key("tokio"));
 }
 
-// Proves the crate declares Rust 1.88 as its MSRV, the README and crate docs say so, and no
+// Proves the crate declares Rust 1.89 as its MSRV, the README and crate docs say so, and no
 // dependency of any feature declares a newer rust-version. (NFR-11)
 #[test]
 fn dependencies_fit_the_msrv() {
@@ -119,7 +119,7 @@ fn dependencies_fit_the_msrv() {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     for doc in ["README.md", "src/lib.rs"] {
         let text = std::fs::read_to_string(manifest.join(doc)).unwrap();
-        assert!(text.contains("Rust 1.88"), "{doc} does not state Rust 1.88");
+        assert!(text.contains("Rust 1.89"), "{doc} does not state Rust 1.89");
     }
 
     let packages = compiled(&meta);
