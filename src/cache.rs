@@ -14,6 +14,11 @@
 //! every successful mutation (submit, cancel, delete, metadata updates, grants, share tokens)
 //! drops every entry of that user. The lock is never held across network I/O.
 //!
+//! A read takes a [`Ticket`] before its request is sent, and its answer is stored only if no
+//! invalidation of that user (or [`clear`]) happened since and no answer to a later request is
+//! already stored: a read in flight across a mutation never brings the pre-mutation answer back,
+//! and an older response never overwrites a newer one.
+//!
 //! ```
 //! aignostics::cache::clear(); // forget everything, for all users
 //! assert_eq!(aignostics::cache::len(), 0);
@@ -31,7 +36,8 @@ use lru::LruCache;
 use once_cell::sync::{Lazy, OnceCell};
 use parking_lot::Mutex;
 
-use crate::token::UserScope;
+mod scope;
+pub(crate) use scope::{UserScope, user_scope};
 
 /// Default capacity when no settings chose one.
 const DEFAULT_CAPACITY: usize = 4096;
@@ -50,6 +56,36 @@ pub(crate) struct CacheKey {
 struct Entry {
     value: Arc<dyn Any + Send + Sync>,
     expires: Instant,
+    /// When the request that produced the value was sent.
+    sent: Ticket,
+}
+
+/// A moment in the cache's history, taken just before a read's request is sent (see
+/// [`ticket`]); later moments compare greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Ticket(u64);
+
+/// The source of tickets.
+static CLOCK: AtomicU64 = AtomicU64::new(1);
+
+/// User slots of [`INVALIDATED`]: scopes hash into a fixed number of slots, so the record stays
+/// bounded whatever the number of tokens; a collision only skips a store, never keeps a stale one.
+const SLOTS: usize = 256;
+
+/// Per slot, the ticket of the last invalidation of a user hashing there.
+static INVALIDATED: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+/// The ticket of the last [`clear`], which invalidates every user.
+static CLEARED: AtomicU64 = AtomicU64::new(0);
+
+/// The moment a read is sent: take it before the request, pass it to [`put`] with the answer.
+pub(crate) fn ticket() -> Ticket {
+    Ticket(CLOCK.fetch_add(1, Ordering::SeqCst))
+}
+
+fn slot(root: u32, scope: &UserScope) -> &'static AtomicU64 {
+    let hash = u16::from_le_bytes([scope[0], scope[1]]) as usize ^ (root as usize).wrapping_mul(31);
+    &INVALIDATED[hash % SLOTS]
 }
 
 /// Entries each thread keeps in front of the shared LRU.
@@ -141,22 +177,35 @@ pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T>
     value
 }
 
-/// Stores `value` for `ttl`; a zero TTL stores nothing.
-pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Duration) {
+/// Stores `value`, the answer to a request sent at `sent`, for `ttl`. Nothing is stored for a
+/// zero TTL, when the user's entries were invalidated (or the cache cleared) after `sent`, or
+/// when the entry already holds the answer to a later request.
+pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Duration, sent: Ticket) {
     if ttl.is_zero() {
         return;
     }
     let entry = Entry {
         value: Arc::new(value),
-        expires: Instant::now() + ttl,
+        expires: crate::time::instant_after(Instant::now(), ttl),
+        sent,
     };
-    cache().lock().put(key, entry);
+    // Checked under the lock that invalidations take too, so none can slip in between.
+    let mut cache = cache().lock();
+    let invalidated = slot(key.root, &key.scope)
+        .load(Ordering::SeqCst)
+        .max(CLEARED.load(Ordering::SeqCst));
+    if invalidated > sent.0 || cache.peek(&key).is_some_and(|old| old.sent > sent) {
+        return;
+    }
+    cache.put(key, entry);
+    drop(cache);
     changed();
 }
 
 /// Drops every entry of one user at one API root (after a mutation by that user).
 pub(crate) fn invalidate_scope(root: u32, scope: &UserScope) {
     let mut cache = cache().lock();
+    slot(root, scope).fetch_max(ticket().0, Ordering::SeqCst);
     let stale: Vec<CacheKey> = cache
         .iter()
         .filter(|(k, _)| k.root == root && &k.scope == scope)
@@ -172,6 +221,7 @@ pub(crate) fn invalidate_scope(root: u32, scope: &UserScope) {
 /// Removes every entry, for all users. Returns how many were removed.
 pub fn clear() -> usize {
     let mut cache = cache().lock();
+    CLEARED.fetch_max(ticket().0, Ordering::SeqCst);
     let n = cache.len();
     cache.clear();
     drop(cache);
@@ -194,4 +244,87 @@ pub fn capacity() -> usize {
 pub fn set_capacity(capacity: usize) {
     cache().lock().resize(non_zero(capacity));
     changed();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(root: &str, token: &str) -> CacheKey {
+        CacheKey {
+            root: root_id(root),
+            scope: crate::cache::user_scope(token),
+            operation: "unit",
+            args: Cow::Borrowed("/x"),
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    // Proves an answer is stored only when no invalidation of its user (or clear) came after its
+    // ticket, that other users' and other roots' entries survive an invalidation, and that an
+    // older answer never replaces a newer one. (FR-55, FR-13, FR-11)
+    #[test]
+    fn tickets_order_stores_and_invalidations() {
+        let mine = key("unit://tickets", "tok-mine");
+        let other_user = key("unit://tickets", "tok-other");
+        let other_root = key("unit://tickets-2", "tok-mine");
+        let sent = ticket();
+        put(other_user.clone(), 1u32, TTL, ticket());
+        put(other_root.clone(), 2u32, TTL, ticket());
+        invalidate_scope(mine.root, &mine.scope);
+        put(mine.clone(), 3u32, TTL, sent);
+        assert_eq!(get::<u32>(&mine), None, "sent before the invalidation");
+        assert_eq!(
+            get::<u32>(&other_user),
+            Some(1),
+            "another user's entry stays"
+        );
+        assert_eq!(
+            get::<u32>(&other_root),
+            Some(2),
+            "another root's entry stays"
+        );
+
+        let older = ticket();
+        let newer = ticket();
+        put(mine.clone(), 5u32, TTL, newer);
+        put(mine.clone(), 4u32, TTL, older);
+        assert_eq!(get::<u32>(&mine), Some(5));
+        put(mine.clone(), 6u32, TTL, ticket());
+        assert_eq!(get::<u32>(&mine), Some(6), "a later answer replaces");
+
+        let before_clear = ticket();
+        clear();
+        put(mine.clone(), 7u32, TTL, before_clear);
+        assert_eq!(get::<u32>(&mine), None, "sent before the clear");
+        put(mine.clone(), 8u32, TTL, ticket());
+        assert_eq!(get::<u32>(&mine), Some(8));
+    }
+
+    // Proves a thread's front copy is served only while fresh and dropped by any change. (FR-12)
+    #[test]
+    fn front_copies_expire_and_follow_changes() {
+        let k = key("unit://front", "tok-front");
+        put(k.clone(), 1u32, Duration::from_millis(30), ticket());
+        assert_eq!(get::<u32>(&k), Some(1), "from the shared cache");
+        assert_eq!(get::<u32>(&k), Some(1), "from this thread's front copy");
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(get::<u32>(&k), None, "an expired front copy is not served");
+        put(k.clone(), 2u32, TTL, ticket());
+        assert_eq!(get::<u32>(&k), Some(2));
+        assert_eq!(get::<u32>(&k), Some(2));
+        let t = std::thread::spawn({
+            let k = k.clone();
+            move || put(k, 3u32, TTL, ticket())
+        });
+        t.join().unwrap();
+        assert_eq!(
+            get::<u32>(&k),
+            Some(3),
+            "a put on another thread reaches this one"
+        );
+        put(k.clone(), 4u32, Duration::ZERO, ticket());
+        assert_eq!(get::<u32>(&k), Some(3), "a zero TTL stores nothing");
+    }
 }

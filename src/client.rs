@@ -6,12 +6,12 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
-use crate::api::{Api, Op, Request, TokenSource, seg};
-use crate::error::{ApiError, Error, Result};
+use crate::error::Result;
+use crate::handlers::{Applications, Grants, Run, Runs, ShareTokens, Versions};
 use crate::models::{ApplicationReadResponse, MeReadResponse, VersionReadResponse};
-use crate::resources::{Applications, Grants, Run, Runs, ShareTokens, Versions};
 use crate::settings::Settings;
 use crate::token::TokenProvider;
+use crate::transport::{Api, Op, Request, TokenSource};
 
 /// Most external providers pooled at once; a 17th clears the pool.
 pub(crate) const MAX_EXTERNAL_APIS: usize = 16;
@@ -146,10 +146,6 @@ impl Client {
         &self.api
     }
 
-    pub(crate) fn nocache_flag(&self) -> bool {
-        self.nocache
-    }
-
     /// A view of the same client whose reads skip the operation cache (results are still
     /// written to it, so later cached reads see them).
     pub fn nocache(&self) -> Client {
@@ -161,72 +157,45 @@ impl Client {
 
     /// The current user and organization (`GET /v1/me`; cached 300 s).
     pub fn me(&self) -> Result<MeReadResponse> {
-        self.api
-            .read(Request::new(Op::GetMe, "/v1/me"), self.nocache)
+        self.read(Op::GetMe.at(&[]))
     }
 
-    /// An application with its versions (`GET /v1/applications/{id}`; cached 300 s).
+    /// A cached read through this client (the cache lookup skipped for a `nocache` view).
+    pub(crate) fn read<T>(&self, request: Request) -> Result<T>
+    where
+        T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.api.read(request, self.nocache)
+    }
+
+    /// A mutation whose answer is not needed.
+    pub(crate) fn mutate(&self, request: Request) -> Result<()> {
+        self.api.mutate(request).map(drop)
+    }
+
+    /// A mutation whose JSON answer is decoded.
+    pub(crate) fn mutate_json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: Request,
+    ) -> Result<T> {
+        self.api.mutate_json(request)
+    }
+
+    /// An application with its versions (`GET /v1/applications/{id}`; cached 300 s); the same
+    /// call as [`Applications::details`].
     pub fn application(&self, application_id: &str) -> Result<ApplicationReadResponse> {
-        self.api.read(
-            Request::new(
-                Op::GetApplication,
-                format!("/v1/applications/{}", seg(application_id)),
-            ),
-            self.nocache,
-        )
+        self.applications().details(application_id)
     }
 
     /// Details of an application version; `None` picks the latest by semantic version.
-    /// A version that is not semver is rejected before any request.
+    /// A version that is not semver is rejected before any request. The same call as
+    /// [`Versions::details`].
     pub fn application_version(
         &self,
         application_id: &str,
         version: Option<&str>,
     ) -> Result<VersionReadResponse> {
-        let version = match version {
-            Some(v) => {
-                parse_semver(v)?;
-                v.to_string()
-            }
-            None => self.latest_version_number(application_id)?,
-        };
-        self.api.read(
-            Request::new(
-                Op::GetApplicationVersion,
-                format!(
-                    "/v1/applications/{}/versions/{}",
-                    seg(application_id),
-                    seg(&version)
-                ),
-            ),
-            self.nocache,
-        )
-    }
-
-    /// The highest semantic version of an application, or a not-found error when it has none.
-    pub(crate) fn latest_version_number(&self, application_id: &str) -> Result<String> {
-        let app = self.application(application_id)?;
-        app.versions
-            .iter()
-            .filter_map(|v| {
-                semver::Version::parse(&v.number)
-                    .ok()
-                    .map(|s| (s, &v.number))
-            })
-            .max_by(|a, b| a.0.cmp(&b.0))
-            .map(|(_, n)| n.clone())
-            .ok_or_else(|| {
-                ApiError {
-                    status: 404,
-                    operation: Op::GetApplicationVersion.name().to_string(),
-                    detail: Some(format!(
-                        "no versions found for application '{application_id}'"
-                    )),
-                    validation: Vec::new(),
-                    retry_after: None,
-                }
-                .into()
-            })
+        self.versions().details(application_id, version)
     }
 
     /// A handle on a run; no I/O until you call one of its methods.
@@ -288,15 +257,6 @@ impl Client {
     pub fn share_tokens(&self) -> ShareTokens {
         ShareTokens::new(self.clone())
     }
-}
-
-/// Parses a semantic version, or explains why it is not one.
-pub(crate) fn parse_semver(version: &str) -> Result<semver::Version> {
-    semver::Version::parse(version).map_err(|e| {
-        Error::InvalidInput(format!(
-            "version {version:?} is not a semantic version (e.g. 1.2.0): {e}"
-        ))
-    })
 }
 
 // ---- pools -------------------------------------------------------------------------------

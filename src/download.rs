@@ -4,15 +4,23 @@
 //! [`Run::download_to`]). Per artifact the engine
 //! 1. skips it when the final file exists and its CRC32C matches the published checksum (no
 //!    request at all);
-//! 2. otherwise asks for a fresh signed URL and streams into `<file>.part`, resuming an
-//!    existing part with `Range` (starting over when the storage host ignores the range);
-//! 3. computes the CRC32C while streaming; on a match it syncs the file and renames it into
-//!    place atomically; on a mismatch it deletes the part and downloads once more from zero,
-//!    then gives up with [`Error::Checksum`];
-//! 4. retries transport failures (timeouts, resets, truncated bodies, 5xx) with resume, each
-//!    attempt with a fresh signed URL.
+//! 2. otherwise takes a part file of its own, `<file>.<16 hex digits>.part`, locked while it
+//!    writes: a new one, or the part a stopped download left (resumed with `Range`, starting
+//!    over when the storage host ignores the range). When another download, in this process
+//!    or another, is writing the same file, it waits for that one and then skips the verified
+//!    file;
+//! 3. asks for a fresh signed URL and computes the CRC32C while streaming; on a match it syncs
+//!    the part and renames it into place atomically (replacing a file that did not match only
+//!    now); on a mismatch it empties the part and downloads once more from zero, then gives up
+//!    with [`Error::Checksum`];
+//! 4. retries transport failures (timeouts, resets, truncated or overlong bodies, 5xx, a
+//!    refused or expired signed URL) with resume, each attempt with a fresh signed URL. A part
+//!    that holds no byte is removed when the artifact fails; one that holds bytes is kept for
+//!    the next call to resume.
 
 mod names;
+mod part;
+mod sizes;
 mod transfer;
 
 use std::collections::HashSet;
@@ -26,12 +34,12 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::handlers::Run;
+use crate::handlers::run::wait::{DEFAULT_INTERVAL, Poller};
 use crate::models::{
     ArtifactOutput, ItemOutput, ItemResultReadResponse, ItemState, ItemTerminationReason, RunState,
 };
-use crate::resources::Run;
 use crate::retry::RetryPolicy;
-use crate::wait::{DEFAULT_INTERVAL, Poller};
 
 use names::Sibling;
 
@@ -147,7 +155,8 @@ impl DownloadOptions {
     }
 
     /// Give up with [`Error::Timeout`] when the run has not terminated after this long. Once
-    /// the run has terminated, the last downloads run to completion whatever the timeout.
+    /// the run has terminated, the last downloads run to completion whatever the timeout. A
+    /// timeout too long to represent (such as `Duration::MAX`) means no timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -264,6 +273,17 @@ impl DownloadReport {
     }
 }
 
+/// The error of a download stopped because the whole call is ending.
+fn abandoned() -> Error {
+    Error::UnexpectedResponse {
+        operation: transfer::OPERATION.to_string(),
+        message: "stopped before completion; the partial file is kept for resuming".to_string(),
+    }
+}
+
+/// The operation name of storage-host answers in errors.
+pub(crate) const STORAGE_OPERATION: &str = transfer::OPERATION;
+
 /// One artifact to fetch.
 struct Job {
     external_id: String,
@@ -283,6 +303,8 @@ struct Engine<'a> {
     header_timeout: Duration,
     options: &'a DownloadOptions,
     abort: AtomicBool,
+    /// The caller's cancellation (a dropped async future), seen by every worker thread.
+    cancel: crate::cancel::Token,
     report: Mutex<DownloadReport>,
 }
 
@@ -294,7 +316,7 @@ impl Engine<'_> {
     }
 
     fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed)
+        self.abort.load(Ordering::Relaxed) || self.cancel.is_cancelled()
     }
 
     /// Takes jobs until the queue closes.
@@ -353,6 +375,7 @@ impl Engine<'_> {
                 .items()
                 .page_size(ITEMS_PAGE_SIZE)
                 .iter()
+                .at_most(u64::try_from(details.statistics.item_count).unwrap_or(u64::MAX))
                 .collect::<Result<_>>()?;
             let item_dirs = item_dir_names(&items);
             for (item, dir_name) in items.iter().zip(&item_dirs) {
@@ -472,88 +495,47 @@ fn check_dir(dir: &Path) -> Result<()> {
     }
 }
 
-impl Run {
-    /// Downloads every result of the run into `dir/{run_id}/{external_id}/{artifact name}{ext}`
-    /// and returns what happened; per-artifact failures are in the report, not an error.
-    ///
-    /// - `dir` must exist and be a directory.
-    /// - Names are sanitised into single path components (no separators, `.`/`..`, control or
-    ///   Windows-reserved characters or device names), so external ids like `../../x` stay
-    ///   inside `dir`. Names that collide after sanitising, even only by case, get a short
-    ///   hash suffix, so two artifacts never share a file.
-    /// - The extension follows the artifact's MIME type (`metadata.media_type`, else
-    ///   `mime_type`): `.png`, `.tiff`, `.parquet`, `.json` (JSON and GeoJSON), `.csv`, else
-    ///   `.bin`.
-    /// - Like the Python SDK, only items that are `TERMINATED` with output `FULL` are
-    ///   downloaded, and of those only artifacts whose output is `AVAILABLE`. Items that
-    ///   terminated without output are listed in [`DownloadReport::failed_items`]; deleted
-    ///   artifacts and artifacts without checksum metadata in [`DownloadReport::failed`].
-    /// - Every file is verified against its published CRC32C before it appears under its
-    ///   final name; existing verified files are skipped without any request, so calling
-    ///   again after an interruption only fetches what is missing, resuming partial files.
-    /// - By default the call waits for the run and downloads items as they finish, polling
-    ///   the run and its items without the cache; see [`DownloadOptions`].
-    ///
-    /// Errors: an invalid `dir`, a failure reading the run or its items (after retries), or
-    /// [`Error::Timeout`] when [`DownloadOptions::timeout`] expires before the run terminates.
-    /// Files completed before such an error stay on disk and are skipped next time.
-    ///
-    /// The bearer token is only sent to the platform, never to the storage host; each
-    /// download uses a fresh signed URL, asks for `Accept-Encoding: identity`, and reads the
-    /// body in bounded chunks, so memory stays constant whatever the artifact size.
-    ///
-    /// ```no_run
-    /// use aignostics::DownloadOptions;
-    /// # let client = aignostics::Client::new()?;
-    /// let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
-    /// let report = run.download_to("results", &DownloadOptions::default())?;
-    /// println!("{} new files, {} bytes", report.downloaded.len(), report.bytes);
-    /// for failure in &report.failed {
-    ///     eprintln!("{}: {}", failure.path.display(), failure.error);
-    /// }
-    /// # Ok::<(), aignostics::Error>(())
-    /// ```
-    pub fn download_to(
-        &self,
-        dir: impl AsRef<Path>,
-        options: &DownloadOptions,
-    ) -> Result<DownloadReport> {
-        let dir = dir.as_ref();
-        check_dir(dir)?;
-        let run_dir = dir.join(names::unique_alone(self.id()));
-        std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
+/// Downloads every result of `run` into `dir`; see [`Run::download_to`].
+pub(crate) fn download_run(
+    run: &Run,
+    dir: &Path,
+    options: &DownloadOptions,
+) -> Result<DownloadReport> {
+    check_dir(dir)?;
+    let run_dir = dir.join(names::unique_alone(run.id()));
+    std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
 
-        let api = self.client.api();
-        let settings = api.settings();
-        let engine = Engine {
-            run: self.uncached(),
-            agent: api.agent().clone(),
-            api_root: api.api_root().to_string(),
-            policy: RetryPolicy::from(&settings.run),
-            header_timeout: settings.run.timeout,
-            options,
-            abort: AtomicBool::new(false),
-            report: Mutex::new(DownloadReport::default()),
-        };
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let queue = Mutex::new(receiver);
-        let planned = std::thread::scope(|scope| {
-            for _ in 0..options.concurrency.clamp(1, MAX_CONCURRENCY) {
-                scope.spawn(|| engine.work(&queue));
-            }
-            let planned = engine.plan(&run_dir, &sender);
-            if planned.is_err() {
-                // Stop the workers at their next chunk; partial files stay for a later resume.
-                engine.abort.store(true, Ordering::Relaxed);
-            }
-            drop(sender);
-            planned
-        });
-        planned?;
-        let mut report = engine.report.into_inner();
-        report.downloaded.sort();
-        report.skipped.sort();
-        report.failed.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(report)
-    }
+    let api = run.client.api();
+    let settings = api.settings();
+    let engine = Engine {
+        run: run.uncached(),
+        agent: api.agent().clone(),
+        api_root: api.api_root().to_string(),
+        policy: RetryPolicy::from(&settings.run),
+        header_timeout: settings.run.timeout,
+        options,
+        abort: AtomicBool::new(false),
+        cancel: crate::cancel::current(),
+        report: Mutex::new(DownloadReport::default()),
+    };
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let queue = Mutex::new(receiver);
+    let planned = std::thread::scope(|scope| {
+        for _ in 0..options.concurrency.clamp(1, MAX_CONCURRENCY) {
+            scope.spawn(|| engine.cancel.enter(|| engine.work(&queue)));
+        }
+        let planned = engine.plan(&run_dir, &sender);
+        if planned.is_err() {
+            // Stop the workers at their next chunk; partial files stay for a later resume.
+            engine.abort.store(true, Ordering::Relaxed);
+        }
+        drop(sender);
+        planned
+    });
+    planned?;
+    let mut report = engine.report.into_inner();
+    report.downloaded.sort();
+    report.skipped.sort();
+    report.failed.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
 }

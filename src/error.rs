@@ -100,8 +100,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// An async call could not finish because its runtime is shutting down.
-    #[error("the operation was cancelled because its async runtime is shutting down")]
+    /// An async call was abandoned (its future was dropped, e.g. by a timeout, or its runtime
+    /// is shutting down), so its work stopped.
+    #[error(
+        "the operation was cancelled: its future was dropped or its async runtime is shutting down"
+    )]
     Cancelled,
 
     /// A redirect from the platform had no usable `Location`, or another response made no sense.
@@ -176,7 +179,12 @@ impl std::fmt::Display for ApiError {
             "{} failed with HTTP {} ({})",
             self.operation,
             self.status,
-            reason(self.status)
+            // A storage host judges a signed URL, not a user; the detail says what happened.
+            if self.status == 403 && self.operation == crate::download::STORAGE_OPERATION {
+                "forbidden"
+            } else {
+                reason(self.status, &self.operation)
+            }
         )?;
         if let Some(detail) = &self.detail {
             write!(f, ": {detail}")?;
@@ -190,13 +198,23 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-fn reason(status: u16) -> &'static str {
+/// The status explained; a conflict means something else for each operation.
+fn reason(status: u16, operation: &str) -> &'static str {
+    match (status, operation) {
+        (409, "cancel_run") => "conflict: the run has already terminated or been canceled",
+        (409, "delete_run_artifacts") => "conflict: the run has not terminated yet",
+        (409, "revoke_grant" | "revoke_share_token") => "conflict: already revoked",
+        (409, _) => "conflict with the resource's current state",
+        _ => reason_of_status(status),
+    }
+}
+
+fn reason_of_status(status: u16) -> &'static str {
     match status {
         400 => "bad request",
         401 => "unauthorized: the token is missing, invalid or expired",
         403 => "forbidden: this user may not access the resource",
         404 => "not found",
-        409 => "conflict: already cancelled or revoked",
         410 => "gone: the artifact was deleted",
         412 => "precondition failed: the custom metadata checksum is stale",
         422 => "validation error",
@@ -206,28 +224,97 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// What a scrubbed secret is replaced with.
+const REDACTED: &str = "[redacted]";
+
+/// Values shorter than this are not scrubbed: no real credential is that short, and replacing
+/// every `c` of a message because a test sent the code `c` would garble it.
+pub(crate) const MIN_SECRET_LEN: usize = 8;
+
+/// `text` with every occurrence of each secret replaced by `[redacted]`: the secret as sent,
+/// percent-encoded as in a form or query (also with `+` for spaces), and escaped as inside a
+/// JSON string, the forms in which a server may echo what it was sent. Secrets shorter than
+/// [`MIN_SECRET_LEN`] bytes are ignored.
+pub(crate) fn scrub_text(text: &str, secrets: &[&str]) -> String {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
+        let encoded =
+            percent_encoding::utf8_percent_encode(secret, crate::transport::UNRESERVED).to_string();
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let json = json
+            .get(1..json.len().saturating_sub(1))
+            .unwrap_or_default();
+        forms.push(encoded.replace("%20", "+"));
+        forms.extend([secret.to_string(), encoded, json.to_string()]);
+    }
+    // Longest first, so no part of a longer form is left behind by a shorter one.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    let mut text = text.to_string();
+    for form in forms.iter().filter(|f| !f.is_empty()) {
+        if text.contains(form.as_str()) {
+            text = text.replace(form.as_str(), REDACTED);
+        }
+    }
+    text
+}
+
+/// Scrubs every string (and object key) inside a JSON value.
+fn scrub_value(value: &mut serde_json::Value, secrets: &[&str]) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => *s = scrub_text(s, secrets),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, secrets)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                scrub_value(&mut v, secrets);
+                map.insert(scrub_text(&key, secrets), v);
+            }
+        }
+        _ => {}
+    }
+}
+
 impl ApiError {
-    /// Replaces every occurrence of `secret` in the server's texts.
-    pub(crate) fn scrub(&mut self, secret: &str) {
-        if secret.is_empty() {
+    /// Replaces every occurrence of each of `secrets` in the server's texts (see [`scrub_text`]).
+    fn scrub_all(&mut self, secrets: &[&str]) {
+        if secrets.iter().all(|s| s.len() < MIN_SECRET_LEN) {
             return;
         }
-        if let Some(detail) = &mut self.detail
-            && detail.contains(secret)
-        {
-            *detail = detail.replace(secret, "[redacted]");
+        if let Some(detail) = &mut self.detail {
+            *detail = scrub_text(detail, secrets);
         }
         for v in &mut self.validation {
-            if v.msg.contains(secret) {
-                v.msg = v.msg.replace(secret, "[redacted]");
+            v.msg = scrub_text(&v.msg, secrets);
+            v.error_type = scrub_text(&v.error_type, secrets);
+            for loc in &mut v.loc {
+                if let crate::models::LocationItem::Field(s) = loc {
+                    *s = scrub_text(s, secrets);
+                }
             }
-            if v.input
-                .as_ref()
-                .is_some_and(|i| i.to_string().contains(secret))
-            {
-                v.input = Some(serde_json::Value::String("[redacted]".into()));
+            for value in v.input.iter_mut().chain(v.ctx.iter_mut()) {
+                scrub_value(value, secrets);
             }
         }
+    }
+
+    /// Like [`ApiError::from_body`], with `secrets` scrubbed from the body before anything is
+    /// read from it (so no excerpt can keep part of one) and from every decoded text after.
+    pub(crate) fn from_body_scrubbed(
+        operation: &str,
+        status: u16,
+        body: &[u8],
+        retry_after: Option<Duration>,
+        secrets: &[&str],
+    ) -> Self {
+        if secrets.iter().all(|s| s.len() < MIN_SECRET_LEN) {
+            return Self::from_body(operation, status, body, retry_after);
+        }
+        let body = scrub_text(&String::from_utf8_lossy(body), secrets);
+        let mut error = Self::from_body(operation, status, body.as_bytes(), retry_after);
+        error.scrub_all(secrets);
+        error
     }
 
     /// Builds an API error from a status and a (FastAPI) response body.
@@ -461,4 +548,75 @@ impl From<ApiError> for Error {
 /// ever reaches an error or a log line.
 pub(crate) fn redact_url(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Whether `shown` holds `secret` as is or as `Debug` escapes it.
+    fn leaks(shown: &str, secret: &str) -> bool {
+        let escaped = format!("{secret:?}");
+        shown.contains(secret) || shown.contains(&escaped[1..escaped.len() - 1])
+    }
+
+    /// A secret long enough to be scrubbed that the replacement text cannot contain.
+    fn secret() -> impl Strategy<Value = String> {
+        prop_oneof![
+            r"[!-~]{8,40}",
+            r"\PC{8,24}",
+            r"[a-z]{4}[ &=+/%?#\x22\\]{2,6}[a-z]{4}"
+        ]
+        .prop_filter("not part of the replacement", |s| {
+            !REDACTED.contains(s.as_str())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        // Proves no secret survives in an API error's Display or Debug, whether the body echoes
+        // it in a JSON detail, in validation entries (message, location, input, context), in a
+        // non-JSON body at any offset (so the excerpt may cut it), percent-encoded or
+        // JSON-escaped; and that no body panics. (NFR-16, NFR-05, NFR-13)
+        #[test]
+        fn no_secret_survives_error_bodies(
+            secret in secret(),
+            other in secret(),
+            prefix in r"\PC{0,240}",
+            status in 400u16..600,
+            shape in 0usize..6,
+        ) {
+            let json = serde_json::to_string(&secret).unwrap();
+            let encoded = percent_encoding::utf8_percent_encode(&secret, crate::transport::UNRESERVED).to_string();
+            let body = match shape {
+                0 => format!(r#"{{"detail":"{prefix} {}"}}"#, &json[1..json.len() - 1]),
+                1 => format!(
+                    r#"{{"detail":[{{"loc":["body",{json}],"msg":{json},"type":"x","input":{{"k":[{json}]}},"ctx":{{{json}:1}}}}]}}"#
+                ),
+                2 => format!("{prefix}{secret}{prefix}"),
+                3 => format!("{prefix}token={encoded}&x=1"),
+                4 => format!(r#"{{"detail":{{"echo":{json}}}}}"#),
+                _ => format!(r#"{{"detail":[{json}, 1]}}"#),
+            };
+            let error: Error = ApiError::from_body_scrubbed(
+                "op",
+                status,
+                body.as_bytes(),
+                None,
+                &[other.as_str(), secret.as_str()],
+            )
+            .into();
+            let shown = format!("{error} {error:?}");
+            prop_assert!(!leaks(&shown, &secret), "{} in {}", secret, shown);
+        }
+
+        // Proves arbitrary bytes as an error body never panic. (NFR-16, NFR-13)
+        #[test]
+        fn any_error_body_is_an_error(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let e = ApiError::from_body_scrubbed("op", 500, &body, None, &["a-secret-value"]);
+            let _ = format!("{e} {e:?}");
+        }
+    }
 }

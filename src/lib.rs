@@ -15,6 +15,7 @@
 //! * [Retries and timeouts](#retries-and-timeouts)
 //! * [Downloads](#downloads)
 //! * [Bucket](#bucket)
+//! * [Submitting safely: SDK metadata, idempotency, health](#submitting-safely-sdk-metadata-idempotency-health)
 //! * [Async](#async)
 //! * [Sandbox](#sandbox)
 //! * [Command-line tool](#command-line-tool)
@@ -220,6 +221,41 @@
 //! secret never appears in an error, a log line or `Debug` output. The CLI has the same as
 //! `aignostics bucket ls|upload|download|delete|url`.
 //!
+//! # Submitting safely: SDK metadata, idempotency, health
+//!
+//! [`Runs::submit`] records `custom_metadata.sdk` on the run and its items as the Python SDK
+//! does ([`sdk_metadata`]: user, interface, CI context, and your tags, note, scheduling and
+//! pipeline), and gives every submission an idempotency key. [`Runs::submit_with`] takes
+//! [`SubmitOptions`]: with a key of your own, submitting again returns the run already carrying
+//! it, so a batch job re-run after a crash never pays twice; a `POST` whose answer is lost is
+//! resolved by looking the key up ([`submission`]). [`Client::health`] says whether the
+//! platform is up before you start ([`health`]). The guide `docs/FROM_SLIDES_TO_RESULTS.md`
+//! walks the whole chain with the library and the CLI side by side.
+//!
+//! ```
+//! # #[cfg(feature = "sandbox")] {
+//! use aignostics::SubmitOptions;
+//! use aignostics::models::RunCreationRequest;
+//! use aignostics::sandbox::{self, Sandbox};
+//! use aignostics::sdk_metadata::SdkMetadata;
+//!
+//! let platform = Sandbox::start()?;
+//! let client = platform.client(sandbox::ALICE_TOKEN)?;
+//! assert!(client.health().status.is_up());
+//!
+//! let request = RunCreationRequest::new("he-tme", [sandbox::example_item("slide-1")]);
+//! let options = SubmitOptions::new()
+//!     .idempotency_key(aignostics::idempotency_key_for(&request))
+//!     .sdk_metadata(SdkMetadata::new().tags(["study-17"]));
+//! let first = client.runs().submit_with(request.clone(), &options)?;
+//! let again = client.runs().submit_with(request, &options)?; // the job, started again
+//! assert!(again.is_existing());
+//! assert_eq!(first.run().id(), again.run().id());
+//! assert_eq!(client.runs().list().tags(["study-17"]).iter().count(), 1);
+//! # }
+//! # Ok::<(), aignostics::Error>(())
+//! ```
+//!
 //! # Async
 //!
 //! With the `async` feature, [`nonblocking::Client`] (`From<Client>`) offers the same operations
@@ -273,10 +309,14 @@
 //!
 //! # Command-line tool
 //!
-//! The `cli` feature builds the `aignostics` binary (`cargo install aignostics --features cli`):
-//! `login`, `whoami`, `applications`, `versions`, `runs submit|list|show|wait|download|…`,
-//! `share-tokens`, and `sandbox` to serve a local platform. `--json` prints machine-readable
-//! output. See `docs/CLI.md`.
+//! The `cli` feature builds the `aignostics` binary (`cargo install aignostics --features cli`,
+//! or `cargo install --path . --features cli` in a checkout): `login`, `whoami`,
+//! `applications`, `versions`, `documents`, `runs submit|list|show|items|wait|download|…`,
+//! `share-tokens`, `grants`, `completions`, and `sandbox` to serve a local platform (where
+//! `aignostics login` can be practised too). `--json` prints machine-readable output, server
+//! text is shown with its control characters escaped, and the exit status tells success (0),
+//! failure (1), a usage error (2) and an incomplete run result (3) apart. See `docs/CLI.md`;
+//! every `AIGNOSTICS_*` setting is in `docs/SETTINGS.md`.
 //!
 //! # Feature flags
 //!
@@ -292,35 +332,41 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.89. The MSRV is raised only in a minor release, never in a patch release, and the
-//! change is noted in the changelog.
+//! Rust 1.89 (downloads lock their part files with `std::fs::File::lock`). The MSRV is raised
+//! only in a minor release, never in a patch release, and the change is noted in the changelog.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod api;
 pub mod auth;
 #[cfg(feature = "bucket")]
 pub mod bucket;
 pub mod cache;
+mod cancel;
 pub mod checksum;
 mod client;
 mod download;
 mod error;
+mod handlers;
+pub mod health;
+mod idempotency;
 pub mod models;
 #[cfg(feature = "async")]
 pub mod nonblocking;
 pub mod pagination;
-mod resources;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+pub mod sdk_metadata;
 pub mod settings;
+mod signed_url;
+#[cfg(feature = "slides")]
+pub mod slides;
 mod status;
+pub mod submission;
 mod time;
 mod token;
-mod wait;
+mod transport;
 
-pub use api::{Api, user_agent};
 pub use client::{Client, ClientBuilder};
 #[doc(hidden)]
 pub use client::{external_pool_len, reset_pools};
@@ -329,15 +375,17 @@ pub use download::{
     ItemFailure,
 };
 pub use error::{ApiError, Error, Result, TransportKind};
+pub use handlers::*;
+pub use idempotency::idempotency_key_for;
 pub use pagination::Pages;
-pub use resources::*;
 pub use settings::{Environment, OperationSettings, Settings};
 pub use status::{
     ERROR_TERMINATION_REASONS, ItemStatus, RunStatus, can_download_item, can_download_run_items,
     item_status, run_progress, run_status,
 };
+pub use submission::{SubmitOptions, Submitted};
 pub use token::TokenProvider;
-pub use wait::WaitOptions;
+pub use transport::{Api, user_agent};
 
 // Compiles the README's examples as doc tests.
 #[cfg(doctest)]
@@ -358,6 +406,8 @@ mod guide_doctests {
     struct Authentication;
     #[doc = include_str!("../docs/DOWNLOADS.md")]
     struct Downloads;
+    #[doc = include_str!("../docs/FROM_SLIDES_TO_RESULTS.md")]
+    struct FromSlidesToResults;
     #[doc = include_str!("../docs/MIGRATING_FROM_PYTHON.md")]
     struct MigratingFromPython;
     #[doc = include_str!("../docs/TESTING.md")]

@@ -52,7 +52,9 @@ type FetchPage<T> = Box<dyn FnMut(u32) -> Result<Vec<T>> + Send>;
 /// An iterator over every item of a list operation, one `Result` per item.
 ///
 /// Pages are fetched lazily (`page=1, 2, …`); a page shorter than the page size is the last.
-/// After an error the iterator ends. Stop early (`break`, `take`) and no further page is fetched.
+/// A server that ignores `page` cannot make it run forever: a page that starts with the same
+/// entry as the page before it ends the iteration with an error. After an error the iterator
+/// ends. Stop early (`break`, `take`) and no further page is fetched.
 ///
 /// ```no_run
 /// # let client = aignostics::Client::new()?;
@@ -70,6 +72,51 @@ pub struct Pages<T> {
     buffer: VecDeque<T>,
     pending_error: Option<Error>,
     done: bool,
+    guard: PageGuard<T>,
+}
+
+/// Stops a listing whose server repeats pages or lists more than it announced.
+struct PageGuard<T> {
+    /// The first entry of the last page, and how to compare and copy entries.
+    previous_first: Option<T>,
+    same: fn(&T, &T) -> bool,
+    copy: fn(&T) -> T,
+    /// Entries listed so far, and the most the server announced (e.g. a run's item count).
+    listed: u64,
+    at_most: Option<u64>,
+}
+
+impl<T> PageGuard<T> {
+    /// The error for a page that cannot be right, if this one cannot.
+    fn check(&mut self, number: u32, page: &[T]) -> Option<Error> {
+        let first = page.first()?;
+        if self
+            .previous_first
+            .as_ref()
+            .is_some_and(|p| (self.same)(p, first))
+        {
+            return Some(Error::UnexpectedResponse {
+                operation: "list".to_string(),
+                message: format!(
+                    "page {number} starts with the same entry as page {}: the server seems to \
+                     ignore the `page` parameter; stopped listing",
+                    number.saturating_sub(1)
+                ),
+            });
+        }
+        self.previous_first = Some((self.copy)(first));
+        self.listed = self.listed.saturating_add(page.len() as u64);
+        match self.at_most {
+            Some(limit) if self.listed > limit => Some(Error::UnexpectedResponse {
+                operation: "list".to_string(),
+                message: format!(
+                    "the server listed more than the {limit} entries it announced (page \
+                     {number}); stopped listing"
+                ),
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl<T> std::fmt::Debug for Pages<T> {
@@ -89,7 +136,10 @@ impl<T> Pages<T> {
     pub(crate) fn new(
         page_size: Result<u32>,
         fetch: impl FnMut(u32) -> Result<Vec<T>> + Send + 'static,
-    ) -> Self {
+    ) -> Self
+    where
+        T: PartialEq + Clone,
+    {
         let (page_size, pending_error) = match page_size {
             Ok(n) => (n as usize, None),
             Err(e) => (0, Some(e)),
@@ -101,7 +151,21 @@ impl<T> Pages<T> {
             buffer: VecDeque::new(),
             pending_error,
             done: false,
+            guard: PageGuard {
+                previous_first: None,
+                same: T::eq,
+                copy: T::clone,
+                listed: 0,
+                at_most: None,
+            },
         }
+    }
+
+    /// Ends with an error once the server lists more than `total` entries (the number it
+    /// announced elsewhere, e.g. a run's item count).
+    pub(crate) fn at_most(mut self, total: u64) -> Self {
+        self.guard.at_most = Some(total);
+        self
     }
 
     /// Collects every item, stopping at the first error.
@@ -126,10 +190,14 @@ impl<T> Iterator for Pages<T> {
         }
         match (self.fetch)(self.next_page) {
             Ok(page) => {
+                if let Some(err) = self.guard.check(self.next_page, &page) {
+                    self.done = true;
+                    return Some(Err(err));
+                }
                 if page.len() < self.page_size {
                     self.done = true;
                 }
-                self.next_page += 1;
+                self.next_page = self.next_page.saturating_add(1);
                 self.buffer.extend(page);
                 let item = self.buffer.pop_front();
                 if item.is_none() {
@@ -173,6 +241,50 @@ mod tests {
         let rest: Vec<u32> = it.map(|r| r.unwrap()).collect();
         assert_eq!(rest.len(), 11);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    // Proves a server that ignores `page` (always the same full page) ends the iteration with
+    // an error after two pages instead of never. (FR-51)
+    #[test]
+    fn repeated_page_is_an_error() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = Arc::clone(&calls);
+        let pages = Pages::new(Ok(5), move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok((0..5).collect::<Vec<u32>>())
+        });
+        let results: Vec<Result<u32>> = pages.take(1_000).collect();
+        let err = results
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .expect("an error");
+        assert!(
+            err.to_string().contains("ignore the `page` parameter"),
+            "{err}"
+        );
+        assert_eq!(results.len(), 6);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    // Proves a listing past the announced total ends with an error. (FR-51)
+    #[test]
+    fn past_announced_total_is_an_error() {
+        let pages = Pages::new(Ok(5), |page| {
+            Ok(((page - 1) * 5..page * 5).collect::<Vec<u32>>())
+        })
+        .at_most(12);
+        let results: Vec<Result<u32>> = pages.take(1_000).collect();
+        assert_eq!(results.len(), 11, "two pages, then the error");
+        let err = results[10].as_ref().unwrap_err();
+        assert!(
+            err.to_string().contains("more than the 12 entries"),
+            "{err}"
+        );
+        let exact = Pages::new(Ok(5), |page| {
+            Ok(((page - 1) * 5..(page * 5).min(10)).collect::<Vec<u32>>())
+        })
+        .at_most(10);
+        assert_eq!(exact.collect_all().unwrap().len(), 10);
     }
 
     // Proves an invalid page size is reported before any fetch. (FR-34)

@@ -93,7 +93,7 @@ impl RetryPolicy {
                         wait.as_secs_f64(),
                         self.attempts
                     );
-                    std::thread::sleep(wait);
+                    crate::cancel::sleep(wait)?;
                     n += 1;
                 }
                 Err(err) => return Err(err),
@@ -113,7 +113,7 @@ pub(crate) fn retry_not_found<T>(
         wait_min: Duration::from_millis(500),
         wait_max: Duration::from_secs(3),
     };
-    let deadline = std::time::Instant::now() + window;
+    let deadline = crate::time::instant_after(std::time::Instant::now(), window);
     let mut n = 1;
     loop {
         match call() {
@@ -127,7 +127,7 @@ pub(crate) fn retry_not_found<T>(
                     "not found yet, retrying in {:.2}s: {err}",
                     wait.as_secs_f64()
                 );
-                std::thread::sleep(wait);
+                crate::cancel::sleep(wait)?;
                 n += 1;
             }
             other => return other,

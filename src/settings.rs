@@ -440,9 +440,37 @@ impl Settings {
         Ok(s)
     }
 
-    /// The token file of the internal login: `{cache_dir}/.token`.
+    /// The token file of the internal login.
+    ///
+    /// For the four known environments with their own login settings it is `{cache_dir}/.token`,
+    /// the file the Python SDK shares; a token in it is used only when its `aud` and `iss`
+    /// claims are this environment's. Any other API root (or login settings of one's own) gets
+    /// `{cache_dir}/.token-{16 hex digits of SHA-256 of the API root}`, so a token is never read
+    /// for a root it was not obtained for, e.g. after a `.env` names another root.
+    ///
+    /// ```
+    /// let production = aignostics::Settings::default();
+    /// assert!(production.token_file().ends_with(".token"));
+    /// let local = production.with_api_root("http://127.0.0.1:8000")?;
+    /// assert_ne!(local.token_file().file_name().unwrap(), ".token");
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
     pub fn token_file(&self) -> PathBuf {
-        self.cache_dir.join(".token")
+        let shared = Environment::from_api_root(&self.api_root).is_some_and(|env| {
+            let own = env.auth();
+            self.auth.as_ref().is_some_and(|a| {
+                a.audience == own.audience
+                    && a.issuer() == own.issuer()
+                    && a.token_url == own.token_url
+            })
+        });
+        if shared {
+            return self.cache_dir.join(".token");
+        }
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.api_root.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        self.cache_dir.join(format!(".token-{hex}"))
     }
 
     /// The auth settings, or a configuration error telling the caller what to set.

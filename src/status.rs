@@ -151,14 +151,21 @@ pub fn run_status(run: &RunReadResponse) -> RunStatus {
 /// ```
 pub fn run_progress(run: &RunReadResponse) -> f64 {
     let s = &run.statistics;
-    if s.item_count == 0 {
+    if s.item_count <= 0 {
         return 0.0;
     }
-    let done = s.item_succeeded_count
-        + s.item_user_error_count
-        + s.item_system_error_count
-        + s.item_skipped_count;
-    done as f64 / s.item_count as f64 * 100.0
+    // Counts come from the server: summed as floats (no overflow) and clamped to 0-100, so
+    // nonsense such as negative or oversized counts still gives a percentage.
+    let done: f64 = [
+        s.item_succeeded_count,
+        s.item_user_error_count,
+        s.item_system_error_count,
+        s.item_skipped_count,
+    ]
+    .iter()
+    .map(|&n| n.max(0) as f64)
+    .sum();
+    (done / s.item_count as f64 * 100.0).clamp(0.0, 100.0)
 }
 
 /// Whether a run's item results can be downloaded: its status is `COMPLETED` or
@@ -381,6 +388,33 @@ mod tests {
         assert_eq!(r.progress(), 50.0);
         let r = run("PROCESSING", None, "NONE", [3, 1, 0, 0, 0]);
         assert!((run_progress(&r) - 100.0 / 3.0).abs() < 1e-9);
+        let r = run("PROCESSING", None, "NONE", [4, 0, 1, 1, 1]);
+        assert_eq!(
+            run_progress(&r),
+            75.0,
+            "user, system and skipped count as done"
+        );
+    }
+
+    // Proves counts that overflow when summed, negative counts and more done than announced
+    // give a percentage in 0-100 instead of a panic. (NFR-13)
+    #[test]
+    fn progress_of_hostile_counts() {
+        let max = i64::MAX;
+        for counts in [
+            [max, max, max, max, max],
+            [1, max, max, 0, 0],
+            [10, -5, -5, 0, 0],
+            [-3, 1, 1, 1, 1],
+            [i64::MIN, max, 0, 0, 0],
+        ] {
+            let p = run_progress(&run("PROCESSING", None, "NONE", counts));
+            assert!((0.0..=100.0).contains(&p), "{counts:?}: {p}");
+        }
+        assert_eq!(
+            run_progress(&run("PROCESSING", None, "NONE", [1, max, max, 0, 0])),
+            100.0
+        );
     }
 
     // Proves every item state/reason maps as the TypeScript SDK maps it, UNKNOWN downloadable. (FR-35)
@@ -419,6 +453,17 @@ mod tests {
             assert_eq!(item_status(&i), expected, "{state} {reason:?}");
             assert_eq!(i.status(), expected);
             assert_eq!(can_download_item(&i), downloadable, "{state} {reason:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        // Proves any item counts give a progress between 0 and 100, never a panic. (NFR-16, NFR-13)
+        #[test]
+        fn progress_is_a_percentage(counts in proptest::prelude::any::<[i64; 5]>()) {
+            let p = run_progress(&run("PROCESSING", None, "NONE", counts));
+            proptest::prop_assert!((0.0..=100.0).contains(&p), "{:?}: {}", counts, p);
         }
     }
 }

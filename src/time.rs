@@ -1,6 +1,37 @@
-//! RFC 3339 timestamps without a date-time dependency (the API sends and takes them as text).
+//! Time arithmetic that never panics, and RFC 3339 timestamps without a date-time dependency
+//! (the API sends and takes them as text).
+//!
+//! Every instant computed from a duration or a timestamp that comes from input (an option such
+//! as `Duration::MAX`, a token file, a JWT claim, an HTTP header) goes through
+//! [`instant_after`] or [`unix_time`], which saturate instead of overflowing.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The latest time [`unix_time`] returns: 9999-12-31T23:59:59Z, the last second RFC 3339 can
+/// write and far beyond any real expiry.
+pub(crate) const MAX_UNIX_SECS: u64 = 253_402_300_799;
+
+/// A century: "never" for deadlines, representable as an `Instant` offset on every platform.
+const FAR: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `start + d`, or a century after `start` when `d` is too long to add (e.g. `Duration::MAX`).
+pub(crate) fn instant_after(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d.min(FAR))
+        .or_else(|| start.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(start)
+}
+
+/// The moment `secs` seconds after the Unix epoch, capped at [`MAX_UNIX_SECS`].
+pub(crate) fn unix_time(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.min(MAX_UNIX_SECS))
+}
+
+/// `t + d`, capped at [`MAX_UNIX_SECS`].
+pub(crate) fn system_after(t: SystemTime, d: Duration) -> SystemTime {
+    let cap = unix_time(MAX_UNIX_SECS);
+    t.checked_add(d).map_or(cap, |sum| sum.min(cap))
+}
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2025-09-15T10:30:45.123Z` (the platform's form).
 #[cfg(feature = "sandbox")]
@@ -28,7 +59,6 @@ fn date_time(secs: u64) -> String {
 }
 
 /// Parses an RFC 3339 timestamp (`Z` or `±HH:MM` offset, optional fraction).
-#[cfg(feature = "sandbox")]
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
@@ -92,7 +122,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
-#[cfg(feature = "sandbox")]
+
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -106,7 +136,24 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    // Proves deadlines and timestamps from extreme input saturate instead of panicking. (NFR-13)
+    #[test]
+    fn arithmetic_saturates() {
+        let now = Instant::now();
+        assert!(instant_after(now, Duration::MAX) > now + Duration::from_secs(365 * 86_400));
+        assert_eq!(
+            instant_after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert_eq!(rfc3339_seconds(unix_time(u64::MAX)), "9999-12-31T23:59:59Z");
+        assert_eq!(unix_time(7), UNIX_EPOCH + Duration::from_secs(7));
+        assert_eq!(system_after(UNIX_EPOCH, Duration::MAX), unix_time(u64::MAX));
+        assert_eq!(
+            system_after(UNIX_EPOCH, Duration::from_secs(9)),
+            unix_time(9)
+        );
+    }
 
     // Proves timestamps format and parse back to the same instant. (FR-44)
     #[cfg(feature = "sandbox")]

@@ -1,9 +1,6 @@
-//! External token providers and the user scope that isolates cached results.
+//! External token providers: the caller's source of access tokens.
 
-use std::cell::RefCell;
 use std::sync::Arc;
-
-use sha2::{Digest, Sha256};
 
 /// A source of access tokens owned by the caller: a machine-to-machine credential, a service
 /// account, a token cached elsewhere (e.g. in Redis), or a fixed token in a test.
@@ -76,50 +73,9 @@ where
     }
 }
 
-/// The first 128 bits of SHA-256 of a token: the user part of every cache key.
-pub(crate) type UserScope = [u8; 16];
-
-thread_local! {
-    // The last token this thread saw and its digest: tokens rarely change, so the hot cache-hit
-    // path compares bytes instead of hashing, and threads never contend for it.
-    static LAST_SCOPE: RefCell<(String, UserScope)> = RefCell::new((String::new(), digest("")));
-}
-
-fn digest(token: &str) -> UserScope {
-    let hash = Sha256::digest(token.as_bytes());
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&hash[..16]);
-    out
-}
-
-/// The cache scope of `token`, hashing only when the token differs from this thread's last one.
-pub(crate) fn user_scope(token: &str) -> UserScope {
-    LAST_SCOPE.with(|cell| {
-        let mut last = cell.borrow_mut();
-        if last.0 != token {
-            last.1 = digest(token);
-            last.0.clear();
-            last.0.push_str(token);
-        }
-        last.1
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // Proves the scope is the SHA-256 prefix and that the memo never returns a stale digest. (FR-11)
-    #[test]
-    fn scope_is_sha256_prefix_and_memo_tracks_changes() {
-        let a = user_scope("token-a");
-        assert_eq!(a, digest("token-a"));
-        assert_eq!(user_scope("token-a"), a);
-        let b = user_scope("token-b");
-        assert_ne!(a, b);
-        assert_eq!(user_scope("token-a"), a);
-        assert_eq!(user_scope(""), digest(""));
-    }
 
     // Proves Debug output never contains the token. (NFR-05)
     #[test]

@@ -167,28 +167,68 @@ fn pkce_flow_exchanges_code_for_token() {
     assert!(!s.settings.token_file().exists());
 }
 
-// Proves a callback whose state does not match is refused (HTTP 400) and no code is exchanged. (FR-05)
+// Proves callbacks without this login's state are answered 400 and ignored, whatever they
+// carry (an `error`, a code, no state at all): none ends the login, none is exchanged, and the
+// browser coming back with the right state still logs in. (FR-57, FR-05)
 #[test]
-fn wrong_state_is_rejected() {
+fn forged_callbacks_are_ignored() {
     let s = setup();
-    let exchange = s.server.mock(|when, then| {
-        when.path("/oauth/token");
+    let token = token(&s.server.base_url(), &unique("after-forgery"));
+    let forged_exchange = s.server.mock(|when, then| {
+        when.path("/oauth/token")
+            .form_urlencoded_tuple("code", "forged-code");
         then.status(500);
     });
-    let (opener, _, answers) = fake_browser(s.port, |_| "code=the-code&state=forged".into());
+    let exchange = s.server.mock(|when, then| {
+        when.path("/oauth/token")
+            .form_urlencoded_tuple("code", "the-code");
+        then.status(200)
+            .json_body(json!({"access_token": token, "expires_in": 3600}));
+    });
+    let (tx, answers) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let port = s.port;
+    let opener = move |url: &str| {
+        let query = url.split_once('?').unwrap().1;
+        let state = form_value(query, "state").unwrap();
+        let tx = tx.lock().unwrap().clone();
+        std::thread::spawn(move || {
+            for forged in [
+                "error=access_denied&error_description=Chosen%20by%20an%20attacker&state=forged"
+                    .to_string(),
+                "error=access_denied&error_description=No%20state".to_string(),
+                "code=forged-code&state=forged".to_string(),
+                "code=forged-code".to_string(),
+                format!("code=forged-code&state={state}x"),
+            ] {
+                let answer = browser_get(&format!("http://127.0.0.1:{port}/callback?{forged}"));
+                tx.send(answer).unwrap();
+            }
+            let answer = browser_get(&format!(
+                "http://127.0.0.1:{port}/callback?code=the-code&state={state}"
+            ));
+            tx.send(answer).unwrap();
+        });
+        Ok(())
+    };
 
-    let err = Login::new(&s.settings)
+    let got = Login::new(&s.settings)
         .cache_token(false)
         .browser(opener)
         .prompt(|_| {})
+        .timeout(Duration::from_secs(60))
         .token()
-        .unwrap_err();
+        .unwrap();
 
-    assert!(matches!(err, aignostics::Error::Auth(_)), "{err:?}");
-    assert!(err.to_string().contains("state"), "{err}");
-    answers.recv().unwrap();
-    assert_eq!(answers.recv().unwrap().0, 400);
-    exchange.assert_calls(0);
+    assert_eq!(got, token);
+    for i in 0..5 {
+        let (status, body) = answers.recv().unwrap();
+        assert_eq!(status, 400, "forged callback {i}");
+        assert!(!body.contains("attacker"), "{body}");
+    }
+    assert_eq!(answers.recv().unwrap().0, 200);
+    forged_exchange.assert_calls(0);
+    exchange.assert_calls(1);
 }
 
 // Proves a callback without a code is refused with a clear error, and a callback carrying an

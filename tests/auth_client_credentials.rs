@@ -235,3 +235,43 @@ fn expiring_source_reports_expiry() {
     let lifetime = Duration::from_secs(1800);
     assert!(expires >= before + lifetime && expires <= after + lifetime);
 }
+
+// Proves a token answer without `expires_in` whose JWT claims the largest `exp` gives a capped
+// expiry instead of a panic, and a 401 echoing the client secret (as sent and form-encoded)
+// keeps it out of the error. (NFR-13, NFR-05)
+#[test]
+fn hostile_token_answers_neither_panic_nor_leak() {
+    let server = MockServer::start();
+    let forever = sign(&json!({"sub": "m2m", "exp": u64::MAX}), KID);
+    server.mock(|when, then| {
+        when.method(POST).path("/oauth/token");
+        then.status(200)
+            .json_body(json!({"access_token": forever, "token_type": "Bearer"}));
+    });
+    let (token, expires_at) = credentials(server.url("/oauth/token"))
+        .token_with_expiry()
+        .unwrap();
+    assert_eq!(token, forever);
+    assert!(expires_at > SystemTime::now() + Duration::from_secs(100 * 365 * 86_400));
+
+    let echo = MockServer::start();
+    let secret = "s3cret+with/odd=chars&more";
+    let encoded = "s3cret%2Bwith%2Fodd%3Dchars%26more";
+    echo.mock(|when, then| {
+        when.method(POST).path("/oauth/token");
+        then.status(401).json_body(json!({
+            "error": "invalid_client",
+            "error_description": format!("wrong secret {secret} (sent as client_secret={encoded})"),
+        }));
+    });
+    let err = ClientCredentials::new(echo.url("/oauth/token"), "m2m-client", secret, AUDIENCE)
+        .retry(&fast_retry(1))
+        .token()
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains("invalid_client") && text.contains("[redacted]"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+}

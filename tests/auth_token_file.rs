@@ -139,7 +139,7 @@ fn expiring_token_triggers_refresh_grant_and_private_write() {
     let leftovers: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|n| n != ".token")
+        .filter(|n| Some(n.as_os_str()) != settings.token_file().file_name())
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
@@ -365,4 +365,97 @@ fn unknown_root_without_auth_settings_is_a_config_error() {
     assert!(matches!(err, aignostics::Error::Config(_)), "{err:?}");
     assert!(err.to_string().contains("AIGNOSTICS_TOKEN_URL"), "{err}");
     api.assert_calls(0);
+}
+
+/// A token with the claims of `environment`'s login (signature irrelevant: not verified here).
+fn environment_token(environment: aignostics::settings::Environment, subject: &str) -> String {
+    let auth = environment.auth();
+    sign(
+        &json!({
+            "sub": subject,
+            "aud": [auth.audience.clone()],
+            "iss": auth.issuer(),
+            "exp": now() + 3600,
+        }),
+        KID,
+    )
+}
+
+// Proves a stored token is only used for the environment it was issued for: the shared
+// `.token` serves production only with a production token (not a staging one), any other API
+// root has a file of its own, and two roots with identical login settings never share a
+// token. (FR-56, FR-03)
+#[test]
+fn stored_tokens_stay_with_their_environment() {
+    use aignostics::settings::Environment;
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.cache()).unwrap();
+    let mut production = aignostics::Settings::default();
+    production.cache_dir = dir.cache();
+    assert_eq!(production.token_file(), dir.cache().join(".token"));
+    let write = |path: std::path::PathBuf, token: &str| {
+        std::fs::write(path, format!("{token}:{}", now() + 3600)).unwrap();
+    };
+
+    write(
+        production.token_file(),
+        &environment_token(Environment::Staging, "staging-user"),
+    );
+    assert_eq!(auth::status_with(&production).unwrap(), None);
+    write(
+        production.token_file(),
+        &environment_token(Environment::Production, "prod-user"),
+    );
+    let info = auth::status_with(&production).unwrap().unwrap();
+    assert_eq!(info.subject.as_deref(), Some("prod-user"));
+
+    // The production login settings under another API root (what a crafted `.env` does):
+    // another file, so the production token is not found.
+    let mut elsewhere = production
+        .clone()
+        .with_api_root("http://127.0.0.1:9")
+        .unwrap();
+    elsewhere.auth = production.auth.clone();
+    assert_ne!(elsewhere.token_file(), production.token_file());
+    assert_eq!(auth::status_with(&elsewhere).unwrap(), None);
+
+    // Two test roots with the same identity provider: each root's token stays its own.
+    let idp = "http://127.0.0.1:7";
+    let a = settings(idp, "http://127.0.0.1:10", &dir.cache());
+    let b = settings(idp, "http://127.0.0.1:11", &dir.cache());
+    assert_ne!(a.token_file(), b.token_file());
+    write(a.token_file(), &token(idp, "user-of-a"));
+    assert_eq!(
+        auth::status_with(&a).unwrap().unwrap().subject.as_deref(),
+        Some("user-of-a")
+    );
+    assert_eq!(auth::status_with(&b).unwrap(), None);
+    assert_eq!(
+        auth::status_with(&production)
+            .unwrap()
+            .unwrap()
+            .subject
+            .as_deref(),
+        Some("prod-user"),
+        "the shared file is untouched"
+    );
+}
+
+// Proves a token file whose expiry is the largest integer reads as a login lasting until the
+// last representable second instead of panicking. (NFR-13, FR-03)
+#[test]
+fn huge_token_file_expiry_does_not_panic() {
+    let server = MockServer::start();
+    let dir = TempDir::new();
+    let settings = settings(&server.base_url(), &server.base_url(), &dir.cache());
+    std::fs::create_dir_all(dir.cache()).unwrap();
+    let token = token(&server.base_url(), "forever");
+    std::fs::write(
+        settings.token_file(),
+        format!("{token}:18446744073709551615"),
+    )
+    .unwrap();
+    let info = auth::status_with(&settings).unwrap().unwrap();
+    assert_eq!(info.expires_at_rfc3339(), "9999-12-31T23:59:59Z");
+    assert!(info.remaining().as_secs() > 100 * 365 * 86_400);
 }

@@ -11,6 +11,9 @@ use aignostics::{Client, DownloadEvent, DownloadOptions, Error, Settings, TokenP
 use parking_lot::Mutex;
 use support::{Blob, Pattern, Platform, artifact_json, item_json, item_without_output};
 
+/// The part file a download of `cells.json` left when its process stopped.
+const LEFT_PART: &str = "cells.json.00c0ffee00c0ffee.part";
+
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
 fn unique() -> usize {
@@ -134,7 +137,7 @@ fn cut_body_resumes_with_range() {
         aignostics::checksum::crc32c_base64_file(&file).unwrap(),
         data.checksum()
     );
-    assert!(!dir.join("run-cut/slide-1/cells.json.part").exists());
+    assert!(part_files(&dir).is_empty());
 
     let storage = platform.storage_requests("a1");
     assert_eq!(storage.len(), 2);
@@ -226,7 +229,7 @@ fn complete_part_is_finished_on_416() {
     let dir = temp_dir();
     let item_dir = dir.join("run-416/slide-1");
     std::fs::create_dir_all(&item_dir).unwrap();
-    std::fs::write(item_dir.join("cells.json.part"), data.to_vec()).unwrap();
+    std::fs::write(item_dir.join(LEFT_PART), data.to_vec()).unwrap();
 
     let report = client(&platform, 3)
         .run("run-416")
@@ -238,7 +241,7 @@ fn complete_part_is_finished_on_416() {
         std::fs::read(item_dir.join("cells.json")).unwrap(),
         data.to_vec()
     );
-    assert!(!item_dir.join("cells.json.part").exists());
+    assert!(part_files(&dir).is_empty());
     let storage = platform.storage_requests("a1");
     assert_eq!(storage.len(), 1);
     assert_eq!(storage[0].header("range"), Some("bytes=200000-"));
@@ -312,7 +315,7 @@ fn wrong_checksum_retries_once_then_fails_clean() {
     assert_eq!(storage.len(), 2);
     assert!(storage.iter().all(|s| s.header("range").is_none()));
     assert!(!file.exists());
-    assert!(!dir.join("run-badsum/slide-1/cells.json.part").exists());
+    assert!(part_files(&dir).is_empty());
 }
 
 // Proves one corrupted transfer is repaired by the single full retry. (FR-39)
@@ -372,7 +375,7 @@ fn existing_part_is_resumed() {
     let dir = temp_dir();
     let item_dir = dir.join("run-part/slide-1");
     std::fs::create_dir_all(&item_dir).unwrap();
-    std::fs::write(item_dir.join("cells.json.part"), &data.to_vec()[..400_000]).unwrap();
+    std::fs::write(item_dir.join(LEFT_PART), &data.to_vec()[..400_000]).unwrap();
 
     let report = client(&platform, 3)
         .run("run-part")
@@ -408,7 +411,7 @@ fn corrupt_part_and_stale_file_are_replaced() {
     let dir = temp_dir();
     let item_dir = dir.join("run-stale/slide-1");
     std::fs::create_dir_all(&item_dir).unwrap();
-    std::fs::write(item_dir.join("cells.json.part"), vec![0u8; 250_000]).unwrap();
+    std::fs::write(item_dir.join(LEFT_PART), vec![0u8; 250_000]).unwrap();
     std::fs::write(item_dir.join("map.png"), b"old contents").unwrap();
 
     let report = client(&platform, 3)
@@ -787,4 +790,291 @@ fn target_must_be_an_existing_directory() {
         assert!(err.to_string().contains(&target.display().to_string()));
     }
     assert!(platform.seen().is_empty());
+}
+
+/// Files below `dir` whose name ends in `.part`.
+fn part_files(dir: &Path) -> Vec<PathBuf> {
+    files_below(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".part"))
+        .collect()
+}
+
+// Proves a final file whose checksum does not match is kept until a verified replacement is
+// renamed over it: when every storage request fails, the user's file is still there. (FR-39, NFR-09)
+#[test]
+fn stale_file_is_kept_when_its_replacement_fails() {
+    let platform = Platform::start("run-keep");
+    let data = Pattern::pseudo_random(60, 50_000);
+    platform.items(vec![item_json(
+        "slide-1",
+        vec![artifact_json(
+            "a1",
+            "cells",
+            "application/json",
+            Some(&data.checksum()),
+        )],
+    )]);
+    let mut blob = Blob::new(data);
+    blob.statuses = [503; 10].into();
+    platform.blob("a1", blob);
+    let dir = temp_dir();
+    let file = dir.join("run-keep/slide-1/cells.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, b"the user's older copy").unwrap();
+
+    let report = client(&platform, 3)
+        .run("run-keep")
+        .download_to(&dir, &fast())
+        .unwrap();
+
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].error.status(), Some(503));
+    assert_eq!(std::fs::read(&file).unwrap(), b"the user's older copy");
+}
+
+// Proves storage requests that fail before any byte arrives leave no empty part file behind. (FR-41, NFR-09)
+#[test]
+fn failed_requests_leave_no_empty_part() {
+    let platform = Platform::start("run-noparts");
+    let data = Pattern::pseudo_random(61, 20_000);
+    platform.items(vec![item_json(
+        "slide-1",
+        vec![artifact_json(
+            "a1",
+            "cells",
+            "application/json",
+            Some(&data.checksum()),
+        )],
+    )]);
+    let mut blob = Blob::new(data);
+    blob.statuses = [500; 10].into();
+    platform.blob("a1", blob);
+    let dir = temp_dir();
+
+    let report = client(&platform, 3)
+        .run("run-noparts")
+        .download_to(&dir, &fast())
+        .unwrap();
+
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(platform.storage_requests("a1").len(), 3);
+    assert!(part_files(&dir).is_empty(), "{:?}", files_below(&dir));
+}
+
+// Proves a body longer than announced (a Content-Length beyond the Content-Range, or more bytes
+// than the range before the connection closes) fails with its own accurate error, never
+// "ended after X of Y bytes" with X > Y, and no byte past the announced end is kept. (FR-41, NFR-14)
+#[test]
+fn body_longer_than_announced_is_its_own_error() {
+    let platform = Platform::start("run-long");
+    let a = Pattern::pseudo_random(62, 100);
+    let b = Pattern::pseudo_random(63, 100);
+    platform.items(vec![item_json(
+        "slide-1",
+        vec![
+            artifact_json("a", "a", "application/json", Some(&a.checksum())),
+            artifact_json("b", "b", "application/json", Some(&b.checksum())),
+        ],
+    )]);
+    let mut body = a.to_vec();
+    body.extend_from_slice(&[7u8; 50]);
+    let mut with_length =
+        b"HTTP/1.1 206 X\r\nContent-Range: bytes 0-99/100\r\nContent-Length: 150\r\n\r\n".to_vec();
+    with_length.extend_from_slice(&body);
+    let mut blob_a = Blob::new(a);
+    blob_a.raw_answers = [Some(with_length)].into();
+    platform.blob("a", blob_a);
+    let mut until_close =
+        b"HTTP/1.1 206 X\r\nContent-Range: bytes 0-99/100\r\nConnection: close\r\n\r\n".to_vec();
+    let mut body = b.to_vec();
+    body.extend_from_slice(&[7u8; 50]);
+    until_close.extend_from_slice(&body);
+    let mut blob_b = Blob::new(b);
+    blob_b.raw_answers = [Some(until_close)].into();
+    platform.blob("b", blob_b);
+    let dir = temp_dir();
+
+    let report = client(&platform, 1)
+        .run("run-long")
+        .download_to(&dir, &fast())
+        .unwrap();
+
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+    for failure in &report.failed {
+        let text = failure.error.to_string();
+        assert!(text.contains("more bytes than announced"), "{text}");
+        assert!(!text.contains("150 of 100"), "{text}");
+    }
+    for part in part_files(&dir) {
+        let len = std::fs::metadata(dir.join(&part)).unwrap().len();
+        assert!(len <= 100, "{part:?} holds {len} bytes");
+    }
+}
+
+// Proves a storage 403 reads as a refused or expired signed URL, not as a user without access,
+// and the next attempt fetches a fresh signed URL. (FR-41, FR-53)
+#[test]
+fn storage_403_fetches_a_fresh_signed_url() {
+    let platform = Platform::start("run-403");
+    let once = Pattern::pseudo_random(64, 10_000);
+    let always = Pattern::pseudo_random(65, 10_000);
+    platform.items(vec![item_json(
+        "slide-1",
+        vec![
+            artifact_json("once", "once", "application/json", Some(&once.checksum())),
+            artifact_json(
+                "always",
+                "always",
+                "application/json",
+                Some(&always.checksum()),
+            ),
+        ],
+    )]);
+    let mut blob = Blob::new(once.clone());
+    blob.statuses = [403].into();
+    platform.blob("once", blob);
+    let mut blob = Blob::new(always);
+    blob.statuses = [403; 10].into();
+    platform.blob("always", blob);
+    let dir = temp_dir();
+
+    let report = client(&platform, 3)
+        .run("run-403")
+        .download_to(&dir, &fast())
+        .unwrap();
+
+    assert_eq!(
+        report.downloaded,
+        vec![dir.join("run-403/slide-1/once.json")]
+    );
+    let requests = platform.storage_requests("once");
+    assert_eq!(requests.len(), 2);
+    assert_ne!(requests[0].query, requests[1].query, "a fresh signed URL");
+    assert_eq!(platform.storage_requests("always").len(), 3);
+    let failure = &report.failed[0];
+    assert_eq!(failure.error.status(), Some(403));
+    let text = failure.error.to_string();
+    assert!(
+        text.contains("signed URL") && text.contains("expired") && text.contains("fresh"),
+        "{text}"
+    );
+    assert!(!text.contains("this user may not access"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+}
+
+// Proves no size or time from input panics: `Duration::MAX` as the download and read
+// timeouts, and a 206 announcing `Content-Length: 18446744073709551615` with an unknown total
+// while resuming; the file still comes out verified. (NFR-14)
+#[test]
+fn extreme_sizes_and_times_do_not_panic() {
+    let data = Pattern::pseudo_random(66, 200_000);
+    let mut blob = Blob::new(data.clone());
+    blob.cut_after = 1_000;
+    blob.cut_times = 1;
+    let mut huge = b"HTTP/1.1 206 X\r\nContent-Range: bytes 1000-199999/*\r\n\
+        Content-Length: 18446744073709551615\r\n\r\n"
+        .to_vec();
+    huge.extend_from_slice(&data.to_vec()[1_000..2_000]);
+    blob.raw_answers = [None, Some(huge)].into();
+    let platform = one_artifact("run-huge", blob);
+    let dir = temp_dir();
+
+    let report = client(&platform, 4)
+        .run("run-huge")
+        .download_to(
+            &dir,
+            &fast()
+                .timeout(Duration::MAX)
+                .read_timeout(Duration::MAX)
+                .poll_interval(Duration::MAX),
+        )
+        .unwrap();
+
+    assert_eq!(report.downloaded.len(), 1, "{report:?}");
+    assert_eq!(std::fs::read(&report.downloaded[0]).unwrap(), data.to_vec());
+    assert!(platform.storage_requests("a1").len() >= 3);
+}
+
+// Proves crafted external ids (`a/b`, `a_b`, and `a_b-` followed by the hash suffix `a/b` gets)
+// map to three directories, and the report lists each file once. (FR-37, FR-52)
+#[test]
+fn crafted_ids_never_share_a_directory() {
+    use sha2::{Digest, Sha256};
+    let suffix: String = Sha256::digest(b"a/b")[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let ids = [
+        "a/b".to_string(),
+        "a_b".to_string(),
+        format!("a_b-{suffix}"),
+    ];
+    let platform = Platform::start("run-crafted");
+    let mut items = Vec::new();
+    let mut blobs = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let data = Pattern::bytes(format!("item {i}").into_bytes());
+        let aid = format!("c{i}");
+        items.push(item_json(
+            id,
+            vec![artifact_json(
+                &aid,
+                "out",
+                "application/json",
+                Some(&data.checksum()),
+            )],
+        ));
+        platform.blob(&aid, Blob::new(data.clone()));
+        blobs.push(data);
+    }
+    platform.items(items);
+    let dir = temp_dir();
+
+    let report = client(&platform, 3)
+        .run("run-crafted")
+        .download_to(&dir, &fast())
+        .unwrap();
+
+    let mut paths = report.downloaded.clone();
+    paths.dedup();
+    assert_eq!(paths.len(), 3, "{report:?}");
+    let mut dirs: Vec<_> = paths.iter().map(|p| p.parent().unwrap()).collect();
+    dirs.sort();
+    dirs.dedup();
+    assert_eq!(dirs.len(), 3, "{paths:?}");
+    let mut contents: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    contents.sort();
+    let mut expected: Vec<Vec<u8>> = blobs.iter().map(Pattern::to_vec).collect();
+    expected.sort();
+    assert_eq!(contents, expected);
+}
+
+// Proves a server that ignores `page` (always the same full page) stops the download with a
+// clear error after a bounded number of listings, instead of listing forever. (FR-51)
+#[test]
+fn listing_that_ignores_page_is_stopped() {
+    let platform = Platform::start("run-pages");
+    platform.ignore_page();
+    platform.items(
+        (0..100)
+            .map(|i| item_without_output(&format!("s{i}"), "TERMINATED", Some("USER_ERROR")))
+            .collect(),
+    );
+    let dir = temp_dir();
+    let client = client(&platform, 1);
+    let target = dir.to_path_buf();
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(client.run("run-pages").download_to(&target, &fast()));
+    });
+
+    let err = result
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the listing never ended")
+        .unwrap_err();
+
+    let text = err.to_string();
+    assert!(text.contains("page"), "{text}");
+    assert!(platform.seen_under("/api/v1/runs/run-pages/items").len() <= 3);
 }

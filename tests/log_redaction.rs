@@ -77,18 +77,19 @@ fn log_lines_carry_no_secrets() {
         "{retries:?}"
     );
 
-    // A machine-credentials provider whose token request is refused.
-    let identity = Scripted::start([Reply::json(
-        401,
-        r#"{"error":"access_denied","error_description":"Unauthorized"}"#,
-    )]);
+    // A machine-credentials provider whose token request fails once (retried, logged) and is
+    // then refused, both answers echoing the client secret it was sent.
+    let echoed = format!(
+        r#"{{"error":"access_denied","error_description":"Unauthorized: client_secret={CLIENT_SECRET}"}}"#
+    );
+    let identity = Scripted::start([Reply::json(503, &echoed), Reply::json(401, &echoed)]);
     let credentials = ClientCredentials::new(
         format!("{}/oauth/token", identity.base_url()),
         "m2m-client",
         CLIENT_SECRET,
         "https://aignostics-platform-samia",
     )
-    .retry(&Settings::default().auth_operation.no_wait(1));
+    .retry(&Settings::default().auth_operation.no_wait(2));
     assert_eq!(provider_from(credentials).token(), "");
     assert!(
         identity.received()[0]
@@ -99,7 +100,13 @@ fn log_lines_carry_no_secrets() {
     );
     let refused = take_records();
     assert!(
-        refused.iter().any(|r| r.contains("access_denied")),
+        refused
+            .iter()
+            .any(|r| r.contains("retrying") && r.contains("access_denied")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().any(|r| r.contains("HTTP 401")),
         "{refused:?}"
     );
 

@@ -359,3 +359,110 @@ fn writes_on_other_threads_reach_this_threads_hits() {
     assert_eq!(state(&c), "TERMINATED");
     assert_eq!(server.calls(), 4);
 }
+
+/// A loopback server answering each connection on its own thread: `answer(n, request line)`
+/// gives the reply of the `n`-th request (from 0) and may block, so requests can be held in
+/// flight while others are answered. Each request is announced on the returned channel first.
+fn threaded_server(
+    answer: impl Fn(usize, &str) -> (u16, String) + Send + Sync + 'static,
+) -> (String, std::sync::mpsc::Receiver<usize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (arrived, arrivals) = std::sync::mpsc::channel();
+    let answer = Arc::new(answer);
+    thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let (answer, arrived) = (Arc::clone(&answer), arrived.clone());
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut header = String::new();
+                while reader.read_line(&mut header).unwrap() > 2 {
+                    header.clear();
+                }
+                let _ = arrived.send(n);
+                let (status, body) = answer(n, &line);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    (base, arrivals)
+}
+
+// Proves a read in flight across a successful mutation does not store its pre-mutation answer:
+// the slow GET answers PROCESSING after `cancel()` succeeded, and the next read asks the server
+// again instead of serving PROCESSING from the cache. (FR-55, FR-13)
+#[test]
+fn read_in_flight_across_a_mutation_is_not_stored() {
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(gate);
+    let (base, arrivals) = threaded_server(move |n, line| match n {
+        0 => {
+            gate.lock().unwrap().recv().unwrap();
+            (200, run_json(RUN_A, "PROCESSING"))
+        }
+        1 => {
+            assert!(line.starts_with("POST"), "{line}");
+            (202, "{}".into())
+        }
+        _ => (200, run_json(RUN_A, "TERMINATED")),
+    });
+    let c = client(&base, TokenProvider::fixed("tok-in-flight"));
+    let slow = {
+        let run = c.run(RUN_A);
+        thread::spawn(move || run.details().unwrap().state.as_str().to_string())
+    };
+    assert_eq!(arrivals.recv().unwrap(), 0, "the slow read is on the wire");
+    c.run(RUN_A).cancel().unwrap();
+    assert_eq!(arrivals.recv().unwrap(), 1);
+    release.send(()).unwrap();
+    assert_eq!(
+        slow.join().unwrap(),
+        "PROCESSING",
+        "its caller gets what it read"
+    );
+    assert_eq!(c.run(RUN_A).details().unwrap().state.as_str(), "TERMINATED");
+    assert_eq!(
+        arrivals.recv().unwrap(),
+        2,
+        "the stale answer was not cached"
+    );
+}
+
+// Proves an older response never overwrites a newer one: of two reads of the same entry, the
+// one sent first answers last, and the cache keeps the later request's answer. (FR-55)
+#[test]
+fn older_answer_never_overwrites_newer() {
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(gate);
+    let (base, arrivals) = threaded_server(move |n, _| match n {
+        0 => {
+            gate.lock().unwrap().recv().unwrap();
+            (200, run_json(RUN_A, "PENDING"))
+        }
+        _ => (200, run_json(RUN_A, "PROCESSING")),
+    });
+    let c = client(&base, TokenProvider::fixed("tok-older-newer"));
+    let first = {
+        let run = c.run(RUN_A);
+        thread::spawn(move || run.details().unwrap().state.as_str().to_string())
+    };
+    assert_eq!(arrivals.recv().unwrap(), 0);
+    assert_eq!(c.run(RUN_A).details().unwrap().state.as_str(), "PROCESSING");
+    assert_eq!(arrivals.recv().unwrap(), 1);
+    release.send(()).unwrap();
+    assert_eq!(first.join().unwrap(), "PENDING");
+    assert_eq!(
+        c.run(RUN_A).details().unwrap().state.as_str(),
+        "PROCESSING",
+        "served from the cache: the later answer"
+    );
+    assert!(arrivals.try_recv().is_err(), "no third request");
+}

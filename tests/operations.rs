@@ -155,19 +155,23 @@ fn submit_run() {
             .header("authorization", bearer(&token))
             .header("content-type", "application/json")
             .is_true(query_is(""))
-            .json_body(json!({
-                "application_id": "he-tme",
-                "version_number": "1.0.0",
-                "custom_metadata": {"study": "abc-1"},
-                "items": [{
-                    "external_id": "slide-1",
-                    "input_artifacts": [{
-                        "name": "whole_slide_image",
-                        "download_url": "https://storage.example.com/slide-1.tiff",
-                        "metadata": metadata.clone()
+            // The SDK adds `sdk` metadata and an idempotency key beside the caller's keys.
+            .json_body_includes(
+                json!({
+                    "application_id": "he-tme",
+                    "version_number": "1.0.0",
+                    "custom_metadata": {"study": "abc-1"},
+                    "items": [{
+                        "external_id": "slide-1",
+                        "input_artifacts": [{
+                            "name": "whole_slide_image",
+                            "download_url": "https://storage.example.com/slide-1.tiff",
+                            "metadata": metadata.clone()
+                        }]
                     }]
-                }]
-            }));
+                })
+                .to_string(),
+            );
         then.status(201).json_body(json!({"run_id": RUN_ID}));
     });
     let request = RunCreationRequest::new(

@@ -96,3 +96,20 @@ fn defaults() {
     assert!(text.contains("timeout: None"), "{text}");
     assert!(text.contains("on_progress: false"), "{text}");
 }
+
+// Proves the longest timeouts are accepted instead of panicking: `Duration::MAX` for the wait
+// (and for polling inside a download) means "no practical limit". (NFR-13)
+#[test]
+fn longest_timeout_does_not_panic() {
+    let platform = Platform::start("run-wait-max");
+    platform.run_states(&["PROCESSING", "TERMINATED"]);
+    let run = client(&platform)
+        .run("run-wait-max")
+        .wait(
+            &WaitOptions::default()
+                .interval(Duration::from_millis(10))
+                .timeout(Duration::MAX),
+        )
+        .unwrap();
+    assert_eq!(run.state, RunState::Terminated);
+}

@@ -11,7 +11,7 @@ use percent_encoding::percent_decode_str;
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
-use super::http;
+use super::idp;
 use super::{Login, LoginPrompt};
 use crate::error::{Error, Result};
 use crate::retry::Idempotency;
@@ -162,7 +162,7 @@ pub(crate) fn login(login: &Login) -> Result<String> {
     let url = format!(
         "{}{separator}{}",
         auth.authorization_base_url,
-        http::encode_pairs(&params)
+        idp::encode_pairs(&params)
     );
 
     let listener = bind(login, &host, port)?;
@@ -174,7 +174,7 @@ pub(crate) fn login(login: &Login) -> Result<String> {
         log::warn!("could not open a browser ({e}); open the login URL yourself");
     }
 
-    let deadline = Instant::now() + login.timeout;
+    let deadline = crate::time::instant_after(Instant::now(), login.timeout);
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -213,7 +213,7 @@ struct Callback {
 }
 
 /// Serves one connection. `None` means "not the callback, keep waiting" (a favicon request, a
-/// stray connection); `Some` ends the flow.
+/// stray connection, a callback without this login's state); `Some` ends the flow.
 fn handle(
     login: &Login,
     mut stream: TcpStream,
@@ -238,6 +238,19 @@ fn handle(
         return None;
     }
     let callback = parse_query(query);
+    // Only the browser this login sent to the provider knows the state: any other request (a
+    // local process, a web page making the browser call this port) is answered and ignored, so
+    // it can neither end the login nor choose what it reports.
+    if callback.state.as_deref() != Some(state) {
+        respond(
+            &mut stream,
+            400,
+            "Login failed",
+            "The state parameter does not match this login attempt.",
+        );
+        log::warn!("ignored a login callback whose state does not match this login attempt");
+        return None;
+    }
     if let Some(error) = callback.error {
         let description = callback.error_description.unwrap_or_default();
         respond(
@@ -254,19 +267,6 @@ fn handle(
                 format!(": {description}")
             }
         ))));
-    }
-    if callback.state.as_deref() != Some(state) {
-        respond(
-            &mut stream,
-            400,
-            "Login failed",
-            "The state parameter does not match this login attempt.",
-        );
-        return Some(Err(Error::Auth(
-            "the login callback carried a state that does not match this login attempt; \
-             start the login again"
-                .into(),
-        )));
     }
     let Some(code) = callback.code.filter(|c| !c.is_empty()) else {
         respond(
@@ -307,7 +307,7 @@ fn exchange(login: &Login, code: &str, verifier: &str) -> Result<String> {
         ("redirect_uri", auth.redirect_uri.as_str()),
         ("code_verifier", verifier),
     ];
-    let (answer, _) = http::token_grant(
+    let (answer, _) = idp::token_grant(
         "authorization_code_grant",
         "authorization-code exchange",
         &auth.token_url,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::http::{self, OAuthError};
+use super::idp::{self, OAuthError};
 use super::{Login, LoginPrompt};
 use crate::error::{Error, Result, redact_url};
 use crate::retry::{Idempotency, RetryPolicy};
@@ -61,11 +61,11 @@ pub(crate) fn login(login: &Login) -> Result<String> {
     }
     const START: &str = "device_authorization";
     let reply = RetryPolicy::from(group).run(START, Idempotency::Idempotent, |_| {
-        let reply = http::post_form(START, &auth.device_url, &form, group.timeout)?;
+        let reply = idp::post_form(START, &auth.device_url, &form, group.timeout)?;
         if (200..300).contains(&reply.status) {
             Ok(reply)
         } else {
-            Err(http::status_error(START, &reply))
+            Err(idp::status_error(START, &reply, &[]))
         }
     });
     let reply = match reply {
@@ -80,7 +80,7 @@ pub(crate) fn login(login: &Login) -> Result<String> {
         }
         Err(e) => return Err(e),
     };
-    let start: DeviceAnswer = crate::api::decode(START, &reply.body)?;
+    let start: DeviceAnswer = crate::transport::decode(START, &reply.body)?;
     login.show(&LoginPrompt::DeviceCode {
         user_code: start.user_code.clone(),
         verification_uri: start.verification_uri.clone(),
@@ -92,10 +92,10 @@ pub(crate) fn login(login: &Login) -> Result<String> {
     if let Some(expires) = secs(start.expires_in) {
         limit = limit.min(expires);
     }
-    let deadline = started + limit;
+    let deadline = crate::time::instant_after(started, limit);
     let mut interval = secs(start.interval).unwrap_or(DEFAULT_INTERVAL);
     loop {
-        if Instant::now() + interval >= deadline {
+        if crate::time::instant_after(Instant::now(), interval) >= deadline {
             return Err(Error::Timeout {
                 operation: "device_login".into(),
                 what: format!(
@@ -108,7 +108,7 @@ pub(crate) fn login(login: &Login) -> Result<String> {
         match poll(login, client_id, &start.device_code)? {
             Poll::Token(token) => return Ok(token),
             Poll::Pending => {}
-            Poll::SlowDown => interval += login.slow_down_step,
+            Poll::SlowDown => interval = interval.saturating_add(login.slow_down_step),
             Poll::Failed(e) => return Err(e),
         }
     }
@@ -124,13 +124,14 @@ fn poll(login: &Login, client_id: &str, device_code: &str) -> Result<Poll> {
         ("device_code", device_code),
         ("client_id", client_id),
     ];
+    let secrets = idp::form_secrets(&form);
     let result = RetryPolicy::from(group).run(OP, Idempotency::Idempotent, |_| {
-        let reply = http::post_form(OP, &auth.token_url, &form, group.timeout)?;
+        let reply = idp::post_form(OP, &auth.token_url, &form, group.timeout)?;
         if (200..300).contains(&reply.status) {
-            return http::token_answer(OP, &reply.body).map(|a| Poll::Token(a.access_token));
+            return idp::token_answer(OP, &reply.body).map(|a| Poll::Token(a.access_token));
         }
         if (400..500).contains(&reply.status) && reply.status != 429 {
-            let e = OAuthError::parse(&reply.body);
+            let e = OAuthError::parse(&reply.body, &secrets);
             let description = e
                 .error_description
                 .map(|d| format!(": {d}"))
@@ -153,7 +154,7 @@ fn poll(login: &Login, client_id: &str, device_code: &str) -> Result<Poll> {
                 ))),
             });
         }
-        Err(http::status_error(OP, &reply))
+        Err(idp::status_error(OP, &reply, &secrets))
     });
     match result {
         Err(Error::Api(e)) => Err(Error::Auth(format!(

@@ -13,7 +13,7 @@ use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::http;
+use super::idp;
 use super::store::now_secs;
 use crate::error::{Error, Result, redact_url};
 use crate::retry::{Idempotency, RetryPolicy};
@@ -215,11 +215,11 @@ fn fetch(settings: &Settings, url: &str) -> Result<Vec<RsaKey>> {
     const OP: &str = "fetch_jwks";
     let group = &settings.auth_operation;
     let reply = RetryPolicy::from(group).run(OP, Idempotency::Idempotent, |_| {
-        let reply = http::get(OP, url, group.timeout)?;
+        let reply = idp::get(OP, url, group.timeout)?;
         if (200..300).contains(&reply.status) {
             Ok(reply)
         } else {
-            Err(http::status_error(OP, &reply))
+            Err(idp::status_error(OP, &reply, &[]))
         }
     });
     let reply = match reply {
@@ -266,5 +266,35 @@ mod tests {
         let claims = decode_unverified(&format!("e30.{payload}.sig")).unwrap();
         assert_eq!(claims["sub"], "u1");
         assert_eq!(audiences(&claims), ["x", "y"]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        // Proves decoding any text as a JWT is an error or claims, never a panic. (NFR-16, NFR-13)
+        #[test]
+        fn any_text_decodes_without_panic(text in proptest::prelude::any::<String>()) {
+            let _ = decode_unverified(&text);
+        }
+
+        // Proves any claims (numbers of any size and sign, strings, nesting) describe a token
+        // without panicking, with times at most the last second RFC 3339 can write. (NFR-16, NFR-13)
+        #[test]
+        fn any_claims_describe_a_token(
+            exp in proptest::prelude::any::<u64>(),
+            iat in proptest::prelude::any::<i64>(),
+            float in proptest::prelude::any::<f64>(),
+            aud in proptest::prelude::any::<String>(),
+        ) {
+            let claims = serde_json::json!({
+                "exp": exp, "iat": iat, "nbf": if float.is_finite() { serde_json::json!(float) } else { serde_json::json!(null) },
+                "aud": [aud.clone(), 1, null], "iss": aud, "scope": float.to_string(),
+            });
+            let token = format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(claims.to_string()));
+            let info = crate::auth::info_of(&token, exp);
+            proptest::prop_assert!(info.expires_at <= crate::time::unix_time(u64::MAX));
+            proptest::prop_assert_eq!(info.expires_at_rfc3339().len(), 20);
+            let _ = info.remaining();
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::http;
+use super::idp;
 use crate::error::{Error, Result, redact_url};
 use crate::retry::Idempotency;
 use crate::settings::{OperationSettings, Secret, Settings};
@@ -292,7 +292,7 @@ impl ClientCredentials {
         if let Some(scope) = &self.scope {
             form.push(("scope", scope));
         }
-        let (answer, issued) = http::token_grant(
+        let (answer, issued) = idp::token_grant(
             "client_credentials_grant",
             "client-credentials grant",
             &self.token_url,
@@ -307,9 +307,9 @@ impl ClientCredentials {
                     .ok()?
                     .get("exp")?
                     .as_u64()
-                    .map(|exp| std::time::UNIX_EPOCH + Duration::from_secs(exp))
+                    .map(crate::time::unix_time)
             })
-            .unwrap_or(issued + DEFAULT_LIFETIME);
+            .unwrap_or_else(|| crate::time::system_after(issued, DEFAULT_LIFETIME));
         Ok((answer.access_token, expires_at))
     }
 }

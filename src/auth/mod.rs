@@ -3,7 +3,8 @@
 //!
 //! A [`Client`](crate::Client) built without a token provider logs in by itself: it reuses the
 //! token in `{cache_dir}/.token` (the file the Python SDK writes, `token:exp`) while it is valid
-//! for more than five minutes, and otherwise logs in with, in this order,
+//! for more than five minutes and was issued for the settings' environment (other API roots have
+//! a file of their own, see [`Settings::token_file`]), and otherwise logs in with, in this order,
 //!
 //! 1. the refresh token in `AIGNOSTICS_REFRESH_TOKEN`, without any interaction;
 //! 2. the browser (authorization code + PKCE, with a one-shot callback server on the redirect
@@ -27,7 +28,7 @@
 
 mod browser;
 mod device;
-mod http;
+mod idp;
 mod jwt;
 mod m2m;
 #[cfg(feature = "redis")]
@@ -38,16 +39,16 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use crate::api::TokenSource;
 use crate::error::Result;
 use crate::retry::Idempotency;
 use crate::settings::Settings;
+use crate::transport::TokenSource;
 
 pub use m2m::{ClientCredentials, ExpiringTokenSource, provider_from};
 #[cfg(feature = "redis")]
@@ -152,8 +153,8 @@ impl TokenInfo {
             issued_at: claims
                 .get("iat")
                 .and_then(Value::as_u64)
-                .map(|s| UNIX_EPOCH + Duration::from_secs(s)),
-            expires_at: UNIX_EPOCH + Duration::from_secs(exp),
+                .map(crate::time::unix_time),
+            expires_at: crate::time::unix_time(exp),
         }
     }
 
@@ -325,7 +326,7 @@ impl Login {
         let path = self.settings.token_file();
         if self.cache_token
             && !self.force
-            && let Some(found) = store::read_fresh(&path)
+            && let Some(found) = store::read_fresh(&self.settings)
         {
             return Ok(found);
         }
@@ -356,7 +357,7 @@ impl Login {
                 ("client_id", auth.client_id_interactive.as_str()),
                 ("refresh_token", refresh_token.expose()),
             ];
-            let (answer, _) = http::token_grant(
+            let (answer, _) = idp::token_grant(
                 "refresh_token_grant",
                 "refresh-token grant",
                 &auth.token_url,
@@ -434,10 +435,11 @@ pub fn status() -> Result<Option<TokenInfo>> {
 }
 
 /// Who is logged in and until when, from the token file: `None` when there is no token valid
-/// for more than five minutes. Reads the claims without contacting anyone (the token was
+/// for more than five minutes that was issued for these settings' environment (see
+/// [`Settings::token_file`]). Reads the claims without contacting anyone (the token was
 /// verified when it was obtained).
 pub fn status_with(settings: &Settings) -> Result<Option<TokenInfo>> {
-    Ok(store::read_fresh(&settings.token_file()).map(|(token, exp)| info_of(&token, exp)))
+    Ok(store::read_fresh(settings).map(|(token, exp)| info_of(&token, exp)))
 }
 
 /// Verifies an access token for these settings — RS256 signature by a key of the JWKS

@@ -170,8 +170,10 @@ impl RedisTokenCache {
         S: ExpiringTokenSource + 'static,
     {
         let url = redact_redis_url(redis_url);
-        let client = redis::Client::open(redis_url)
-            .map_err(|e| Error::Config(format!("invalid Redis URL {url}: {e}")))?;
+        let client = redis::Client::open(redis_url).map_err(|e| {
+            let reason = scrub_user_info(redis_url, &e.to_string());
+            Error::Config(format!("invalid Redis URL {url}: {reason}"))
+        })?;
         let password = client
             .get_connection_info()
             .redis_settings()
@@ -319,7 +321,7 @@ impl RedisTokenCache {
                 let mut state = self.shared.state.lock();
                 state.in_flight = false;
                 state.round += 1;
-                state.quiet_until = Some(Instant::now() + self.quiet);
+                state.quiet_until = Some(crate::time::instant_after(Instant::now(), self.quiet));
                 match self.outcome.take() {
                     Some(Ok(current)) => {
                         state.current = Some(current);
@@ -411,7 +413,7 @@ impl RedisTokenCache {
         if let Some(found) = valid {
             return Ok(Some(found.clone()));
         }
-        let deadline = Instant::now() + self.peer_wait;
+        let deadline = crate::time::instant_after(Instant::now(), self.peer_wait);
         while Instant::now() < deadline {
             std::thread::sleep(self.poll_interval.min(deadline - Instant::now()));
             if let Some((token, exp)) = self.read_entry()?
@@ -498,7 +500,7 @@ impl RedisTokenCache {
         match serde_json::from_str::<Entry>(&raw) {
             Ok(entry) => Ok(Some((
                 entry.token,
-                UNIX_EPOCH + Duration::from_millis(entry.expires_at_ms),
+                crate::time::system_after(UNIX_EPOCH, Duration::from_millis(entry.expires_at_ms)),
             ))),
             Err(_) => {
                 self.warn(
@@ -563,7 +565,10 @@ impl RedisTokenCache {
         let message = self.scrub(&error.to_string());
         link.conn = None;
         link.down = true;
-        link.down_until = Some(Instant::now() + self.reconnect_after);
+        link.down_until = Some(crate::time::instant_after(
+            Instant::now(),
+            self.reconnect_after,
+        ));
         if due(&mut link.warned[Warning::RedisDown as usize]) {
             log::warn!(
                 "Redis at {} (key {:?}) is not usable ({message}); using this process's own \
@@ -635,17 +640,69 @@ fn owner_id() -> String {
     format!("{}-{nanos}", std::process::id())
 }
 
+/// A Redis URL split for printing: scheme, user info, and what follows it up to the query.
+///
+/// The user info runs from after `://` to the **last** `@`, whatever lies between: passwords
+/// are often written unencoded and may hold `/`, `?`, `#`, `:` or `@`, so splitting at the first
+/// of those (as a strict URL parser would) would leave all or part of a password in the host or
+/// path.
+struct RedisUrlParts<'a> {
+    /// The scheme, when it is a well-formed one (letters, digits, `+`, `-`, `.`); otherwise the
+    /// whole URL is searched for user info.
+    scheme: Option<&'a str>,
+    /// Everything between `://` and the last `@`, when there is an `@`.
+    user_info: Option<&'a str>,
+    /// Host, port and path, without query or fragment.
+    location: &'a str,
+}
+
+fn split_redis_url(url: &str) -> RedisUrlParts<'_> {
+    let well_formed = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    };
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) if well_formed(scheme) => (Some(scheme), rest),
+        _ => (None, url),
+    };
+    let (user_info, location) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    RedisUrlParts {
+        scheme,
+        user_info,
+        location: redact_url(location),
+    }
+}
+
 /// The URL without user info (password), query or fragment.
 fn redact_redis_url(url: &str) -> String {
-    let url = redact_url(url);
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let parts = split_redis_url(url);
+    let scheme = parts.scheme.map(|s| format!("{s}://")).unwrap_or_default();
+    let user_info = if parts.user_info.is_some() {
+        "***@"
+    } else {
+        ""
     };
-    let end = rest.find('/').unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
+    format!("{scheme}{user_info}{}", parts.location)
+}
+
+/// `message` with the URL's user info, and each part of it, replaced by `***`.
+fn scrub_user_info(url: &str, message: &str) -> String {
+    let Some(user_info) = split_redis_url(url).user_info else {
+        return message.to_string();
+    };
+    let mut secrets: Vec<&str> = std::iter::once(user_info)
+        .chain(user_info.split(':'))
+        .filter(|s| !s.is_empty())
+        .collect();
+    // Longest first, so a part inside a longer secret never leaves the rest of it behind.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+        .into_iter()
+        .fold(message.to_string(), |m, s| m.replace(s, "***"))
 }
 
 #[cfg(test)]
@@ -669,6 +726,28 @@ mod tests {
             "redis+unix:///run/redis.sock"
         );
         assert!(!redact_redis_url("redis://a:b@c@host").contains('b'));
+        // Passwords written unencoded, with the characters that end a URL's authority.
+        for (url, expected) in [
+            ("redis://:pa/ss+word==@host", "redis://***@host"),
+            ("redis://:pa#ss@host:6379/0", "redis://***@host:6379/0"),
+            ("redis://:pa?ss@host/2?x=1", "redis://***@host/2"),
+            ("redis://u:p@ss:w/rd@host", "redis://***@host"),
+            (":secret@host", "***@host"),
+            ("sec ret@x://host", "***@x://host"),
+        ] {
+            assert_eq!(redact_redis_url(url), expected, "{url}");
+        }
+    }
+
+    // Proves a Redis client message naming the user info or its parts is scrubbed. (NFR-05)
+    #[test]
+    fn client_messages_lose_user_info() {
+        let url = "redis://admin:pa/ss@host";
+        assert_eq!(
+            scrub_user_info(url, "bad admin:pa/ss or pa/ss or admin"),
+            "bad *** or *** or ***"
+        );
+        assert_eq!(scrub_user_info("redis://host", "as is"), "as is");
     }
 
     // Proves a bad URL and an empty key are typed errors that never show the password. (FR-10, NFR-05)
@@ -685,5 +764,43 @@ mod tests {
         assert!(!err.to_string().contains("s3cret"), "{err}");
         let err = RedisTokenCache::new("redis://127.0.0.1:1", "", Never).unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+    }
+
+    /// A source that is never asked (nothing is contacted while a cache is built).
+    struct Unused;
+    impl ExpiringTokenSource for Unused {
+        fn fetch(&self) -> Result<(String, SystemTime)> {
+            Err(Error::Auth("unused".into()))
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        // Proves no password, nor any part of it, ever shows in a redacted Redis URL, in the
+        // configuration error of a URL the client rejects, or in the cache's Debug output,
+        // whatever characters it holds (`/`, `?`, `#`, `@`, `:`, unicode). (NFR-16, NFR-05)
+        #[test]
+        fn redis_passwords_never_show(
+            password in r"\PC{0,30}",
+            user in "[a-z]{0,6}",
+            tail in r"(:[0-9]{1,5})?(/[0-9a-z]{0,3})?(\?[a-z=&]{0,12})?(#[a-z]{0,5})?",
+        ) {
+            // A marker starts every password: any leaked prefix shows it.
+            let password = format!("Zq7{password}");
+            for url in [
+                format!("redis://:{password}@host{tail}"),
+                format!("redis://{user}:{password}@127.0.0.1{tail}"),
+                format!("rediss://{user}:{password}@h{tail}"),
+                format!("{user}:{password}@host{tail}"),
+            ] {
+                let shown = match RedisTokenCache::new(&url, "k", Unused) {
+                    Ok(cache) => format!("{cache:?}"),
+                    Err(e) => format!("{e} {e:?}"),
+                };
+                let shown = format!("{shown} {}", redact_redis_url(&url));
+                proptest::prop_assert!(!shown.contains("Zq7"), "{} -> {}", url, shown);
+            }
+        }
     }
 }

@@ -1,5 +1,9 @@
 //! The token file shared with the Python SDK: `{cache_dir}/.token` holding `token:exp`, where
 //! `exp` is the expiry in Unix seconds.
+//!
+//! A stored token is only ever handed out for the API root it was obtained for: the file is
+//! chosen by [`Settings::token_file`] (one per root outside the four known environments), and a
+//! token in it counts only when its claims name the settings' audience and issuer.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -7,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
+use crate::settings::Settings;
 
 /// A token is reused while it stays valid for at least this long (the Python SDK's margin).
 pub(crate) const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
@@ -52,9 +57,23 @@ fn parse(text: &str) -> Option<(String, u64)> {
     Some((token.to_string(), exp))
 }
 
-/// The file's token, if it is still fresh (see [`is_fresh`]).
-pub(crate) fn read_fresh(path: &Path) -> Option<(String, u64)> {
-    read(path).filter(|(_, exp)| is_fresh(*exp))
+/// The token stored for these settings, if it is still fresh (see [`is_fresh`]) and was issued
+/// for them (see [`issued_for`]).
+pub(crate) fn read_fresh(settings: &Settings) -> Option<(String, u64)> {
+    read(&settings.token_file())
+        .filter(|(token, exp)| is_fresh(*exp) && issued_for(settings, token))
+}
+
+/// Whether `token` was issued for the login of `settings`: its `aud` holds the audience and its
+/// `iss` is the issuer. The claims are read without checking the signature: the question is
+/// only where the token may be sent, and a forged file holds no credential of the user's.
+fn issued_for(settings: &Settings, token: &str) -> bool {
+    let (Some(auth), Ok(claims)) = (settings.auth.as_ref(), super::jwt::decode_unverified(token))
+    else {
+        return false;
+    };
+    super::jwt::audiences(&claims).contains(&auth.audience)
+        && claims.get("iss").and_then(serde_json::Value::as_str) == Some(auth.issuer().as_str())
 }
 
 /// Writes `token:exp` atomically: a private temporary file in the same directory, flushed, then
@@ -145,6 +164,38 @@ mod tests {
             "", ":", "abc", "abc:", ":123", "a:b:1", "abc:12x", "abc:-5", "a b:1", "abc:1.5",
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+
+    // Proves the largest expiry parses and counts as fresh, without overflow. (NFR-13, FR-03)
+    #[test]
+    fn largest_expiry() {
+        assert_eq!(
+            parse("x:18446744073709551615"),
+            Some(("x".into(), u64::MAX))
+        );
+        assert!(is_fresh(u64::MAX));
+        assert!(!is_fresh(now_secs() + EXPIRY_MARGIN.as_secs()));
+        assert!(is_fresh(now_secs() + EXPIRY_MARGIN.as_secs() + 2));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        // Proves the token-file parser never panics on any text and only ever returns a
+        // non-empty token without whitespace or colon. (NFR-16, NFR-13)
+        #[test]
+        fn token_file_parser_never_panics(text in proptest::prelude::any::<String>()) {
+            if let Some((token, _)) = parse(&text) {
+                proptest::prop_assert!(!token.is_empty());
+                proptest::prop_assert!(!token.contains(char::is_whitespace) && !token.contains(':'));
+            }
+        }
+
+        // Proves every well-formed `token:exp` reads back exactly, whatever the expiry. (NFR-16, FR-03)
+        #[test]
+        fn token_file_round_trips(token in "[A-Za-z0-9._~+/=-]{1,80}", exp in proptest::prelude::any::<u64>()) {
+            proptest::prop_assert_eq!(parse(&format!("{token}:{exp}\n")), Some((token, exp)));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! File and directory names for downloads: safe on Linux, macOS and Windows, and never the same
 //! for two different artifacts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -84,7 +84,9 @@ pub(crate) struct Sibling<'a> {
 
 /// Final names of siblings. A name whose sanitised form is unique among them (ignoring case, so
 /// case-insensitive file systems are safe too) is kept; names that collide each get `-` and a
-/// short hash of their key before the extension. The result depends only on the whole set, so
+/// short hash of their key before the extension. Suffixed names are checked again against every
+/// name already given (crafted ids such as `a_b-<hash of "a/b">` could otherwise meet one) and
+/// hashed once more, with a counter, until unique. The result depends only on the whole set, so
 /// the same run always maps to the same files.
 pub(crate) fn unique_names(siblings: &[Sibling<'_>]) -> Vec<String> {
     let plain: Vec<String> = siblings
@@ -95,17 +97,33 @@ pub(crate) fn unique_names(siblings: &[Sibling<'_>]) -> Vec<String> {
     for name in &plain {
         *counts.entry(name.to_lowercase()).or_default() += 1;
     }
-    siblings
+    let unique = |name: &String| counts.get(&name.to_lowercase()).copied() == Some(1);
+    let mut taken: HashSet<String> = plain
         .iter()
-        .zip(plain)
-        .map(|(s, name)| {
-            if counts.get(&name.to_lowercase()).copied().unwrap_or(0) > 1 {
-                format!("{}-{}{}", sanitize(s.name), short_hash(s.key), s.ext)
-            } else {
-                name
-            }
-        })
-        .collect()
+        .filter(|n| unique(n))
+        .map(|n| n.to_lowercase())
+        .collect();
+    let mut names: Vec<Option<String>> =
+        plain.iter().map(|n| unique(n).then(|| n.clone())).collect();
+    // Colliding entries in an order fixed by their contents, not by the server's order.
+    let mut colliding: Vec<usize> = (0..siblings.len())
+        .filter(|&i| names[i].is_none())
+        .collect();
+    colliding.sort_by_key(|&i| (siblings[i].key, siblings[i].name, siblings[i].ext, i));
+    for i in colliding {
+        let s = &siblings[i];
+        let stem = sanitize(s.name);
+        let hash = short_hash(s.key);
+        let mut name = format!("{stem}-{hash}{}", s.ext);
+        let mut round = 1u64;
+        while !taken.insert(name.to_lowercase()) {
+            // A distinct string every round, so this ends after at most `taken.len()` rounds.
+            name = format!("{stem}-{hash}-{round}{}", s.ext);
+            round += 1;
+        }
+        names[i] = Some(name);
+    }
+    names.into_iter().map(Option::unwrap_or_default).collect()
 }
 
 /// The file extension for an artifact's MIME type (`media_type`, else `mime_type`, in its
@@ -134,6 +152,7 @@ pub(crate) fn extension(metadata: Option<&Value>) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     // Proves dangerous names become single, harmless path components. (FR-37)
@@ -200,6 +219,118 @@ mod tests {
         assert_eq!(unique_names(&set), names);
         assert_eq!(unique_alone("run-1"), "run-1");
         assert_eq!(unique_alone(".."), format!("__-{}", short_hash("..")));
+    }
+
+    // Proves crafted names (`a/b`, `a_b`, and `a_b-` plus the suffix `a/b` gets) still get
+    // distinct names: suffixed names are checked against every name given. (FR-52)
+    #[test]
+    fn crafted_suffixes_stay_unique() {
+        let crafted = format!("a_b-{}", short_hash("a/b"));
+        let set = [
+            Sibling {
+                key: "a/b",
+                name: "a/b",
+                ext: "",
+            },
+            Sibling {
+                key: "a_b",
+                name: "a_b",
+                ext: "",
+            },
+            Sibling {
+                key: &crafted,
+                name: &crafted,
+                ext: "",
+            },
+        ];
+        let names = unique_names(&set);
+        assert_eq!(names[2], crafted, "the unique name stays readable");
+        let mut lower: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+        lower.sort();
+        lower.dedup();
+        assert_eq!(lower.len(), 3, "{names:?}");
+        // Two entries with the same key and name still get two names.
+        let twins = [
+            Sibling {
+                key: "k",
+                name: "x",
+                ext: ".json",
+            },
+            Sibling {
+                key: "k",
+                name: "x",
+                ext: ".json",
+            },
+        ];
+        let names = unique_names(&twins);
+        assert_ne!(
+            names[0].to_lowercase(),
+            names[1].to_lowercase(),
+            "{names:?}"
+        );
+    }
+
+    /// Whether `name` is one harmless path component on Linux, macOS and Windows, with room
+    /// for the part-file suffix under the usual 255-byte limit.
+    fn is_safe_component(name: &str) -> bool {
+        !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name.len() <= 255 - ".0123456789abcdef.part".len()
+            && !name.ends_with(['.', ' '])
+            && !name.chars().any(|c| {
+                c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+            })
+            && !WINDOWS_RESERVED.iter().any(|r| {
+                r.eq_ignore_ascii_case(name.split('.').next().unwrap_or_default().trim_end())
+            })
+    }
+
+    /// Ids a hostile server might send: separators, dots, reserved names, case twins, long
+    /// names, and names that look like the suffixes others get.
+    fn hostile_id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,40}",
+            "[aA_/\\\\.:-]{0,6}",
+            "(CON|nul|Lpt1|com9|a_b|A_B|\\.\\.)[._ ]?[a-z]{0,3}",
+            "é{90,140}",
+            any::<u8>().prop_map(|n| format!("a_b-{}", short_hash(&format!("a/b{}", n % 4)))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        // Proves that for arbitrary sets of ids, the mapped names are unique (ignoring case),
+        // safe path components, and independent of the order of the set. (FR-37, FR-52, NFR-14)
+        #[test]
+        fn names_are_unique_and_safe(ids in proptest::collection::vec(hostile_id(), 0..12), ext in prop_oneof![Just(""), Just(".json"), Just(".bin")]) {
+            let set: Vec<Sibling<'_>> = ids.iter().map(|id| Sibling { key: id, name: id, ext }).collect();
+            let names = unique_names(&set);
+            prop_assert_eq!(names.len(), ids.len());
+            let mut lower: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+            lower.sort();
+            lower.dedup();
+            prop_assert_eq!(lower.len(), names.len(), "{:?} -> {:?}", ids, names);
+            for name in &names {
+                prop_assert!(is_safe_component(name), "{:?}", name);
+                prop_assert!(name.ends_with(ext));
+            }
+            let mut reversed: Vec<Sibling<'_>> = ids.iter().map(|id| Sibling { key: id, name: id, ext }).collect();
+            reversed.reverse();
+            let mut again = unique_names(&reversed);
+            again.reverse();
+            // Identical entries may swap names with each other; every other one keeps its name.
+            for (i, id) in ids.iter().enumerate() {
+                if ids.iter().filter(|other| *other == id).count() == 1 {
+                    prop_assert_eq!(&again[i], &names[i]);
+                }
+            }
+            for id in &ids {
+                prop_assert!(is_safe_component(&sanitize(id)));
+                prop_assert!(is_safe_component(&unique_alone(id)));
+            }
+        }
     }
 
     // Proves the MIME mapping of the Python SDK, with .bin for anything else. (FR-37)

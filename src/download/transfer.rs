@@ -1,13 +1,15 @@
-//! One artifact: skip when verified, else stream into `<file>.part` with resume, verify, rename.
+//! One artifact: skip when verified, else stream into an own part file with resume, verify,
+//! rename.
 
-use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{DownloadEvent, Engine, Job};
-use crate::api::{header, retry_after};
+use super::part::{self, Claim, Part};
+use super::sizes::{self, Mismatch};
+use super::{DownloadEvent, Engine, Job, abandoned};
 use crate::checksum;
 use crate::error::{ApiError, Error, Result, TransportKind};
+use crate::transport::{header, retry_after};
 
 /// Operation name in errors and logs.
 pub(crate) const OPERATION: &str = "download_artifact";
@@ -18,24 +20,35 @@ const CHUNK: usize = 256 * 1024;
 
 /// How a job ended when it did not fail.
 pub(crate) enum Outcome {
-    /// The final file was already there and verified.
+    /// The final file was already there and verified (perhaps written by another download
+    /// meanwhile).
     Skipped,
     /// Downloaded and verified; the file's size.
     Downloaded(u64),
 }
 
-/// What we know about the `.part` file: its length and the CRC32C of those bytes.
+/// What we know about the part file: its length and the CRC32C of those bytes.
 #[derive(Clone, Copy)]
 struct PartState {
     len: u64,
     crc: u32,
 }
 
-/// `<file>.part`.
-fn part_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".part");
-    PathBuf::from(name)
+/// Whether the final file exists and matches the published checksum. A file that does not
+/// match stays until a verified download is renamed over it.
+fn verified(path: &Path, expected: &str) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            let (crc, _) = checksum::crc32c_file(path).map_err(|e| Error::io(path, e))?;
+            Ok(checksum::matches(expected, crc))
+        }
+        Ok(_) => Err(Error::io(
+            path,
+            io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a file"),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }
 
 /// Downloads one artifact (or proves it is already there).
@@ -51,38 +64,58 @@ pub(crate) fn download(engine: &Engine<'_>, job: &Job) -> Result<Outcome> {
         });
     };
     if let Some(dir) = job.path.parent() {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    match fs::metadata(&job.path) {
-        Ok(m) if m.is_file() => {
-            let (crc, _) = checksum::crc32c_file(&job.path).map_err(|e| Error::io(&job.path, e))?;
-            if checksum::matches(expected, crc) {
-                return Ok(Outcome::Skipped);
+    if verified(&job.path, expected)? {
+        return Ok(Outcome::Skipped);
+    }
+    if job.path.exists() {
+        log::warn!(
+            "{} does not match its published checksum; downloading it again (the file stays \
+             until the new one is verified)",
+            job.path.display()
+        );
+    }
+    let complete = || verified(&job.path, expected);
+    let mut part = match part::claim(&job.path, &complete, &|| engine.aborted())? {
+        Claim::Done => return Ok(Outcome::Skipped),
+        Claim::Part(part) => part,
+    };
+    let result = attempts(engine, job, expected, &mut part);
+    match result {
+        Ok(len) => {
+            part.finish(&job.path)?;
+            Ok(Outcome::Downloaded(len))
+        }
+        Err(err) => {
+            // A part that failed its checksum twice holds nothing worth resuming.
+            if matches!(err, Error::Checksum { .. }) {
+                part.remove()?;
+            } else {
+                part.release()?;
             }
-            log::warn!(
-                "{} does not match its published checksum; downloading it again",
-                job.path.display()
-            );
-            fs::remove_file(&job.path).map_err(|e| Error::io(&job.path, e))?;
+            Err(err)
         }
-        Ok(_) => {
-            return Err(Error::io(
-                &job.path,
-                io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a file"),
-            ));
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(&job.path, e)),
     }
+}
 
-    let part = part_path(&job.path);
+/// Whether a storage answer says the signed URL was refused (expired, or its signature not
+/// accepted): a fresh one may well work.
+fn signed_url_refused(err: &Error) -> bool {
+    err.api_error()
+        .is_some_and(|e| e.operation == OPERATION && matches!(e.status, 400 | 401 | 403))
+}
+
+/// The attempts of one artifact into `part`, returning the verified length; the part is
+/// synced but not yet renamed.
+fn attempts(engine: &Engine<'_>, job: &Job, expected: &str, part: &mut Part) -> Result<u64> {
     let artifact = engine.run.artifact(job.artifact_id.clone());
+    let mut state = hash_part(part)?;
     let mut checksum_retry_left = true;
     // Attempts since the part last grew past its longest length: a link that keeps making
     // progress is never given up on, one that does not fails after the configured attempts.
     let mut attempt = 1;
     let mut longest = 0u64;
-    let mut known: Option<PartState> = None;
     loop {
         if engine.aborted() {
             return Err(abandoned());
@@ -90,15 +123,11 @@ pub(crate) fn download(engine: &Engine<'_>, job: &Job) -> Result<Outcome> {
         // A fresh signed URL every attempt: an old one may have expired meanwhile. Failures
         // here were already retried by the API layer.
         let url = artifact.download_url()?;
-        match fetch(engine, job, &url, &part, &mut known) {
-            Ok(state) if checksum::matches(expected, state.crc) => {
-                finish(&part, &job.path)?;
-                return Ok(Outcome::Downloaded(state.len));
-            }
-            Ok(state) => {
-                remove_part(&part)?;
-                known = None;
+        match fetch(engine, job, &url, part, &mut state) {
+            Ok(()) if checksum::matches(expected, state.crc) => return Ok(state.len),
+            Ok(()) => {
                 let actual = checksum::encode(state.crc);
+                state = restart(part)?;
                 if checksum_retry_left {
                     checksum_retry_left = false;
                     log::warn!(
@@ -114,95 +143,57 @@ pub(crate) fn download(engine: &Engine<'_>, job: &Job) -> Result<Outcome> {
                 });
             }
             Err(err) => {
-                let len = known.map_or(0, |k| k.len);
-                if len > longest {
-                    longest = len;
+                if state.len > longest {
+                    longest = state.len;
                     attempt = 1;
                 }
-                if !err.is_retryable() || attempt >= engine.policy.attempts || engine.aborted() {
+                let retryable = err.is_retryable() || signed_url_refused(&err);
+                if !retryable || attempt >= engine.policy.attempts || engine.aborted() {
                     return Err(err);
                 }
                 let wait = engine.policy.delay(attempt, &err);
                 log::warn!(
-                    "{}: attempt {attempt} failed ({err}); resuming at byte {len} in {:.2}s",
+                    "{}: attempt {attempt} failed ({err}); resuming at byte {} in {:.2}s",
                     job.path.display(),
+                    state.len,
                     wait.as_secs_f64()
                 );
-                std::thread::sleep(wait);
+                crate::cancel::sleep(wait)?;
                 attempt += 1;
             }
         }
     }
 }
 
-/// The error of a download stopped because the whole call is ending.
-fn abandoned() -> Error {
-    Error::UnexpectedResponse {
-        operation: OPERATION.to_string(),
-        message: "stopped before completion; the partial file is kept for resuming".to_string(),
-    }
+/// The length and CRC32C of what the part holds (a picked-up part resumes after it).
+fn hash_part(part: &mut Part) -> Result<PartState> {
+    let path = part.path().to_path_buf();
+    let file = part.file();
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(&path, e))?;
+    let (crc, len) = checksum::crc32c_reader(file).map_err(|e| Error::io(&path, e))?;
+    Ok(PartState { len, crc })
 }
 
-fn remove_part(part: &Path) -> Result<()> {
-    match fs::remove_file(part) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(part, e)),
-        _ => Ok(()),
-    }
+/// Empties the part so the next bytes start the artifact from zero.
+fn restart(part: &mut Part) -> Result<PartState> {
+    let path = part.path().to_path_buf();
+    part.file().set_len(0).map_err(|e| Error::io(&path, e))?;
+    Ok(PartState { len: 0, crc: 0 })
 }
 
-/// Moves the verified part into place (it was synced in `fetch`), then syncs the directory so
-/// the rename itself survives a crash.
-fn finish(part: &Path, path: &Path) -> Result<()> {
-    fs::rename(part, path).map_err(|e| Error::io(path, e))?;
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        // Best effort: some file systems cannot sync directories.
-        let _ = File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(())
-}
-
-/// Opens the part file and works out where to resume: trusts `known` when the file still has
-/// that length, otherwise hashes what is on disk.
-fn open_part(part: &Path, known: &mut Option<PartState>) -> Result<(File, PartState)> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(part)
-        .map_err(|e| Error::io(part, e))?;
-    let disk_len = file.metadata().map_err(|e| Error::io(part, e))?.len();
-    let state = match *known {
-        Some(k) if k.len == disk_len => k,
-        _ => {
-            let (crc, len) = checksum::crc32c_reader((&mut file).take(disk_len))
-                .map_err(|e| Error::io(part, e))?;
-            PartState { len, crc }
-        }
-    };
-    *known = Some(state);
-    Ok((file, state))
-}
-
-/// Empties the part file so the next bytes start the artifact from zero.
-fn restart(file: &File, part: &Path, known: &mut Option<PartState>) -> Result<PartState> {
-    file.set_len(0).map_err(|e| Error::io(part, e))?;
-    let state = PartState { len: 0, crc: 0 };
-    *known = Some(state);
-    Ok(state)
-}
-
-/// One HTTP attempt: requests the rest of the artifact and appends it to the part file,
-/// returning the length and CRC32C of the whole part once the body ended cleanly.
+/// One HTTP attempt: requests the rest of the artifact and appends it to the part, keeping
+/// `state` in step with what is on disk; `Ok` once the body ended cleanly and the part is
+/// synced.
 fn fetch(
     engine: &Engine<'_>,
     job: &Job,
     url: &str,
-    part: &Path,
-    known: &mut Option<PartState>,
-) -> Result<PartState> {
-    let (mut file, mut state) = open_part(part, known)?;
+    part: &mut Part,
+    state: &mut PartState,
+) -> Result<()> {
+    let part_path = part.path().to_path_buf();
+    let io_err = |e| Error::io(&part_path, e);
 
     // A relative Location names a path on the API host itself.
     let absolute;
@@ -235,20 +226,36 @@ fn fetch(
 
     let status = response.status().as_u16();
     let content_length =
-        header(&response, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    let content_range = header(&response, "content-range");
+        header(&response, "content-length").and_then(|v| sizes::parse_content_length(&v));
+    let content_range = header(&response, "content-range")
+        .as_deref()
+        .and_then(sizes::parse_content_range);
     let total = match status {
-        206 => match content_range.as_deref().and_then(parse_content_range) {
-            Some(range) if range.start == Some(state.len) => range
-                .total
-                .or_else(|| content_length.map(|n| state.len + n)),
-            _ => {
+        206 => match sizes::total_of_partial(state.len, content_range, content_length) {
+            Ok(total) => total,
+            Err(Mismatch::OtherRange) => {
                 // A range we did not ask for: never splice it in; start over next attempt.
-                restart(&file, part, known)?;
+                let asked = state.len;
+                *state = restart(part)?;
                 return Err(protocol(format!(
-                    "the storage host answered a range other than bytes={}-",
-                    state.len
+                    "the storage host answered a range other than bytes={asked}-"
                 )));
+            }
+            Err(Mismatch::Length {
+                range_len,
+                content_length,
+            }) => {
+                return Err(protocol(if content_length > range_len {
+                    format!(
+                        "the storage host sent more bytes than announced: a body of \
+                         {content_length} bytes for a range of {range_len}"
+                    )
+                } else {
+                    format!(
+                        "the storage host announced a body of {content_length} bytes for a \
+                         range of {range_len}"
+                    )
+                }));
             }
         },
         200 => {
@@ -257,21 +264,17 @@ fn fetch(
                     "{}: the storage host ignored the range request; downloading from zero",
                     job.path.display()
                 );
-                state = restart(&file, part, known)?;
+                *state = restart(part)?;
             }
             content_length
         }
         416 if state.len > 0 => {
-            let total = content_range
-                .as_deref()
-                .and_then(parse_content_range)
-                .and_then(|r| r.total);
-            if total == Some(state.len) {
+            if content_range.and_then(|r| r.total) == Some(state.len) {
                 // The part already holds every byte (an earlier run stopped before renaming).
-                file.sync_all().map_err(|e| Error::io(part, e))?;
-                return Ok(state);
+                part.file().sync_all().map_err(io_err)?;
+                return Ok(());
             }
-            restart(&file, part, known)?;
+            *state = restart(part)?;
             return Err(protocol(
                 "the partial file is longer than the artifact; starting over".to_string(),
             ));
@@ -280,7 +283,15 @@ fn fetch(
             let retry_after = retry_after(&response);
             // The storage host's body is not quoted: it may echo parts of the signed request.
             let mut error = ApiError::from_body(OPERATION, status, &[], retry_after);
-            error.detail = Some("answered by the storage host".to_string());
+            error.detail = Some(
+                if matches!(status, 400 | 401 | 403) {
+                    "the storage host refused the signed URL (expired or not valid); a fresh \
+                     one is fetched for each attempt"
+                } else {
+                    "answered by the storage host"
+                }
+                .to_string(),
+            );
             return Err(error.into());
         }
         _ => {
@@ -295,8 +306,8 @@ fn fetch(
         path: job.path.clone(),
         total,
     });
-    file.seek(SeekFrom::Start(state.len))
-        .map_err(|e| Error::io(part, e))?;
+    let file = part.file();
+    file.seek(SeekFrom::Start(state.len)).map_err(io_err)?;
     let mut body = response.into_body().into_reader();
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -309,21 +320,31 @@ fn fetch(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::from_read(OPERATION, e)),
         };
-        let chunk = &buf[..n];
-        file.write_all(chunk).map_err(|e| Error::io(part, e))?;
-        state = PartState {
-            len: state.len + n as u64,
+        // Never store a byte past the announced end: what came before it is still checked by
+        // the checksum, what comes after it belongs to no artifact.
+        let room = total.map_or(u64::MAX, |t| t.saturating_sub(state.len));
+        let keep = n.min(usize::try_from(room).unwrap_or(usize::MAX));
+        let chunk = &buf[..keep];
+        file.write_all(chunk).map_err(io_err)?;
+        *state = PartState {
+            len: state.len.saturating_add(keep as u64),
             crc: crc32c::crc32c_append(state.crc, chunk),
         };
-        *known = Some(state);
         engine.emit(DownloadEvent::Bytes {
             path: job.path.clone(),
             received: state.len,
             total,
         });
+        if keep < n {
+            return Err(protocol(format!(
+                "the storage host sent more bytes than announced ({} in all); the extra bytes \
+                 were discarded",
+                total.unwrap_or_default()
+            )));
+        }
     }
     if let Some(total) = total
-        && state.len != total
+        && state.len < total
     {
         return Err(Error::Transport {
             operation: OPERATION.to_string(),
@@ -331,8 +352,8 @@ fn fetch(
             message: format!("the body ended after {} of {total} bytes", state.len),
         });
     }
-    file.sync_all().map_err(|e| Error::io(part, e))?;
-    Ok(state)
+    file.sync_all().map_err(io_err)?;
+    Ok(())
 }
 
 fn protocol(message: String) -> Error {
@@ -340,63 +361,5 @@ fn protocol(message: String) -> Error {
         operation: OPERATION.to_string(),
         kind: TransportKind::Protocol,
         message,
-    }
-}
-
-/// A parsed `Content-Range` (`bytes START-END/TOTAL` or `bytes */TOTAL`).
-#[derive(Debug, PartialEq, Eq)]
-struct ContentRange {
-    start: Option<u64>,
-    total: Option<u64>,
-}
-
-fn parse_content_range(value: &str) -> Option<ContentRange> {
-    let rest = value.trim().strip_prefix("bytes")?.trim_start();
-    let (range, total) = rest.split_once('/')?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    let start = match range.trim() {
-        "*" => None,
-        r => {
-            let (start, end) = r.split_once('-')?;
-            let start: u64 = start.trim().parse().ok()?;
-            let end: u64 = end.trim().parse().ok()?;
-            if end < start {
-                return None;
-            }
-            Some(start)
-        }
-    };
-    Some(ContentRange { start, total })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Proves Content-Range parsing accepts the RFC 9110 forms and rejects malformed ones. (FR-38, NFR-13)
-    #[test]
-    fn content_range() {
-        let r = |start, total| Some(ContentRange { start, total });
-        assert_eq!(
-            parse_content_range("bytes 300000-999999/1000000"),
-            r(Some(300_000), Some(1_000_000))
-        );
-        assert_eq!(parse_content_range("bytes 0-9/*"), r(Some(0), None));
-        assert_eq!(parse_content_range("bytes */1000"), r(None, Some(1000)));
-        assert_eq!(parse_content_range("bytes 9-0/10"), None);
-        assert_eq!(parse_content_range("items 0-9/10"), None);
-        assert_eq!(parse_content_range("bytes x-9/10"), None);
-    }
-
-    // Proves the part file sits next to the final file. (FR-38)
-    #[test]
-    fn part_next_to_file() {
-        assert_eq!(
-            part_path(Path::new("a/b/c.json")),
-            PathBuf::from("a/b/c.json.part")
-        );
     }
 }

@@ -24,6 +24,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Dropping a future stops its work: a call abandoned by `tokio::time::timeout`, `select!` or
+//! a runtime shutting down sends no further request, stops polling and retrying, and stops a
+//! download between two chunks, leaving its partial files to be resumed by the next call
+//! (never under their final names). A request already on the wire finishes first (bounded by
+//! its timeout). So dropping the runtime returns promptly.
+//!
 //! Calling the *blocking* client directly inside an async task blocks one of the runtime's
 //! worker threads for the whole request (and its retries); use this facade, or wrap your own
 //! blocking code in `spawn_blocking`.
@@ -35,24 +41,27 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::cancel;
 use crate::error::{Error, Result};
 use crate::models::{
     ApplicationReadResponse, ApplicationReadShortResponse, ApplicationVersion,
-    CustomMetadataUpdateResponse, GrantCreateRequest, GrantReadResponse, GrantRelation,
-    ItemResultReadResponse, ItemState, ItemTerminationReason, MeReadResponse, ResourceType,
-    RunCreationRequest, RunReadResponse, ShareTokenCreateResponse, ShareTokenReadResponse,
-    SubjectType, VersionDocumentResponse, VersionReadResponse,
+    CustomMetadataUpdateResponse, GrantCreateRequest, GrantReadResponse, ItemResultReadResponse,
+    MeReadResponse, RunCreationRequest, RunReadResponse, ShareTokenCreateResponse,
+    ShareTokenReadResponse, SubjectType, VersionDocumentResponse, VersionReadResponse,
 };
 use crate::pagination::Pages;
 use crate::{DownloadOptions, DownloadReport, WaitOptions};
 
-/// Runs blocking work on tokio's blocking pool; a panic in it is resumed here.
+/// Runs blocking work on tokio's blocking pool; a panic in it is resumed here. Dropping the
+/// returned future cancels the work (see the module docs).
 async fn blocking<T, F>(work: F) -> Result<T>
 where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::task::spawn_blocking(work).await {
+    let token = cancel::Token::new();
+    let _cancel_on_drop = token.cancel_on_drop();
+    match tokio::task::spawn_blocking(move || token.enter(work)).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(Error::Cancelled),
@@ -100,14 +109,13 @@ macro_rules! facade {
     };
 }
 
-/// Declares an async list builder: filters forward to the blocking builder; `page`, `all` and
-/// `iter` fetch on the blocking pool.
+/// Declares an async list builder: `page`, `all` and `iter` fetch on the blocking pool. Its
+/// filters are generated with the blocking builder's (see `handlers::list`), from the same
+/// declaration.
 macro_rules! list_facade {
     (
         $(#[$tmeta:meta])*
-        $name:ident wraps $blocking:ty => $item:ty {
-            $( $(#[$mmeta:meta])* fn $method:ident($arg:ident: $ty:ty); )*
-        }
+        $name:ident wraps $blocking:ty => $item:ty;
     ) => {
         $(#[$tmeta])*
         #[derive(Debug, Clone)]
@@ -123,12 +131,10 @@ macro_rules! list_facade {
         }
 
         impl $name {
-            $(
-                $(#[$mmeta])*
-                pub fn $method(self, $arg: $ty) -> Self {
-                    Self { inner: self.inner.$method($arg) }
-                }
-            )*
+            /// This builder with its blocking builder changed by `f` (how filters forward).
+            pub(crate) fn map(self, f: impl FnOnce($blocking) -> $blocking) -> Self {
+                Self { inner: f(self.inner) }
+            }
 
             /// Items per page, 5 to 100.
             pub fn page_size(self, page_size: u32) -> Self {
@@ -177,8 +183,10 @@ impl<T: Send + 'static> AsyncPages<T> {
     /// The next item, or `None` at the end (and after an error was returned).
     pub async fn next(&mut self) -> Option<Result<T>> {
         let mut pages = self.pages.take()?;
+        let token = cancel::Token::new();
+        let _cancel_on_drop = token.cancel_on_drop();
         let joined = tokio::task::spawn_blocking(move || {
-            let item = pages.next();
+            let item = token.enter(|| pages.next());
             (pages, item)
         })
         .await;
@@ -205,6 +213,8 @@ facade! {
         /// [`crate::Client::application_version`].
         async fn application_version(application_id: String, version: Option<String>) -> VersionReadResponse =
             |c| c.application_version(&application_id, version.as_deref());
+        /// The platform's health (never fails); see [`crate::Client::health`].
+        async fn health() -> crate::health::Health = |c| Ok(c.health());
     }
 }
 
@@ -263,10 +273,7 @@ impl Applications {
 
 list_facade! {
     /// The application list; see [`crate::ListApplications`].
-    ListApplications wraps crate::ListApplications => ApplicationReadShortResponse {
-        /// Sorts by a field; see [`crate::ListApplications::sort`].
-        fn sort(field: String);
-    }
+    ListApplications wraps crate::ListApplications => ApplicationReadShortResponse;
 }
 
 facade! {
@@ -323,6 +330,10 @@ facade! {
     Runs wraps crate::Runs {
         /// Validates and submits a run; see [`crate::Runs::submit`].
         async fn submit(request: RunCreationRequest) -> Run = |r| r.submit(request).map(Run::from);
+        /// Submits with an idempotency key and SDK metadata options; see
+        /// [`crate::Runs::submit_with`].
+        async fn submit_with(request: RunCreationRequest, options: crate::SubmitOptions) -> crate::Submitted =
+            |r| r.submit_with(request, &options);
         /// Checks a request without submitting it; see [`crate::Runs::validate`].
         async fn validate(request: RunCreationRequest) -> () = |r| r.validate(&request);
     }
@@ -342,24 +353,7 @@ impl Runs {
 
 list_facade! {
     /// The run list; see [`crate::ListRuns`].
-    ListRuns wraps crate::ListRuns => RunReadResponse {
-        /// Only runs of this application.
-        fn application_id(application_id: String);
-        /// Only runs of this application version.
-        fn application_version(version: String);
-        /// Only runs with an item of this external id.
-        fn external_id(external_id: String);
-        /// Only runs whose custom metadata matches this JSONPath.
-        fn custom_metadata(json_path: String);
-        /// Only runs submitted by this user (`me` for yourself).
-        fn submitted_by(user_id: String);
-        /// Only runs of this organization (`my_org` for yours).
-        fn organization_id(organization_id: String);
-        /// Runs of another organization (administrators).
-        fn for_organization(organization_id: String);
-        /// Sorts by a field; call again for more keys.
-        fn sort(field: String);
-    }
+    ListRuns wraps crate::ListRuns => RunReadResponse;
 }
 
 facade! {
@@ -426,20 +420,7 @@ impl Run {
 
 list_facade! {
     /// The items of a run; see [`crate::ListItems`].
-    ListItems wraps crate::ListItems => ItemResultReadResponse {
-        /// Only these platform item ids.
-        fn item_ids(ids: Vec<String>);
-        /// Only these external ids.
-        fn external_ids(ids: Vec<String>);
-        /// Only items in this state.
-        fn state(state: ItemState);
-        /// Only items that ended for this reason.
-        fn termination_reason(reason: ItemTerminationReason);
-        /// Only items whose custom metadata matches this JSONPath.
-        fn custom_metadata(json_path: String);
-        /// Sorts by a field; call again for more keys.
-        fn sort(field: String);
-    }
+    ListItems wraps crate::ListItems => ItemResultReadResponse;
 }
 
 facade! {
@@ -478,22 +459,7 @@ impl Grants {
 
 list_facade! {
     /// The grant list; see [`crate::ListGrants`].
-    ListGrants wraps crate::ListGrants => GrantReadResponse {
-        /// Only grants on this kind of resource.
-        fn resource_type(resource_type: ResourceType);
-        /// Only grants on this resource.
-        fn resource_id(resource_id: String);
-        /// Only grants to this kind of subject.
-        fn subject_type(subject_type: SubjectType);
-        /// Only grants to this subject.
-        fn subject_id(subject_id: String);
-        /// Only grants with this relation; call again for more.
-        fn relation(relation: GrantRelation);
-        /// Only revoked (`true`) or active (`false`) grants.
-        fn revoked(revoked: bool);
-        /// Sorts by a field; call again for more keys.
-        fn sort(field: String);
-    }
+    ListGrants wraps crate::ListGrants => GrantReadResponse;
 }
 
 facade! {
@@ -518,16 +484,7 @@ impl ShareTokens {
 
 list_facade! {
     /// The share-token list; see [`crate::ListShareTokens`].
-    ListShareTokens wraps crate::ListShareTokens => ShareTokenReadResponse {
-        /// Only tokens with grants on this run.
-        fn run_id(run_id: String);
-        /// Only tokens created by this user.
-        fn created_by(user_id: String);
-        /// Only revoked (`true`) or active (`false`) tokens.
-        fn revoked(revoked: bool);
-        /// Sorts by a field; call again for more keys.
-        fn sort(field: String);
-    }
+    ListShareTokens wraps crate::ListShareTokens => ShareTokenReadResponse;
 }
 
 #[cfg(test)]

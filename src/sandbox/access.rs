@@ -7,13 +7,15 @@ use serde_json::{Value, json};
 use super::http::{
     Answer, Req, Resp, bool_query, enum_value, json_body, page_of, paging, sort_rows, uuid_value,
 };
+use super::ids::{new_uuid, random_hex};
 use super::state::{ShareTokenRec, Shared};
 use super::users::SandboxUser;
-use super::util::{new_uuid, parse_rfc3339, random_hex, rfc3339};
 use crate::models::{
     GrantCreateRequest, GrantReadResponse, GrantRelation, ResourceType, ShareTokenCreateRequest,
     ShareTokenCreateResponse, SubjectType,
 };
+use crate::time::parse_rfc3339;
+use crate::time::rfc3339_millis as rfc3339;
 
 const RESOURCE_TYPES: &[&str] = &["run", "item", "output_artifact", "share_token"];
 const SUBJECT_TYPES: &[&str] = &[

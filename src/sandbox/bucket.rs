@@ -517,7 +517,7 @@ fn create_upload(store: &Store, req: &Req, key: &str) -> Resp {
     let id = format!(
         "sandbox-upload-{}-{}",
         inner.next_upload,
-        super::util::random_hex(8)
+        super::ids::random_hex(8)
     );
     inner.uploads.insert(
         id.clone(),
@@ -760,7 +760,7 @@ fn get_object(store: &Store, req: &Req, key: &str) -> Resp {
     };
     if req.method == "HEAD" {
         // The length is announced; the server sends no body for HEAD.
-        let length = super::util::Generated::new(0, 0, object.size);
+        let length = super::content::Generated::new(0, 0, object.size);
         return head(Resp::new(
             200,
             "application/octet-stream",

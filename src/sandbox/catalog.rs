@@ -501,7 +501,7 @@ pub fn example_item(external_id: &str) -> ItemCreationRequest {
             INPUT_ARTIFACT_NAME,
             format!(
                 "https://storage.example.com/slides/{}.tiff",
-                crate::api::seg(external_id)
+                crate::transport::seg(external_id)
             ),
             example_input_metadata(),
         )],

@@ -58,6 +58,14 @@ pub enum FaultAction {
     },
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Handle the request for real (a `POST /api/v1/runs` creates the run), then answer this
+    /// status instead of the real answer: the client cannot know the request took effect.
+    StatusAfterCommit {
+        /// The HTTP status, e.g. 503.
+        status: u16,
+    },
+    /// Handle the request for real, then close the connection without answering.
+    DropAfterCommit,
 }
 
 impl Fault {
@@ -122,6 +130,31 @@ impl Fault {
     #[must_use]
     pub fn delay(path_prefix: impl Into<String>, delay: Duration) -> Self {
         Self::new(path_prefix, FaultAction::Delay(delay))
+    }
+
+    /// Handle the request (its effects happen), then answer `status` instead: the lost answer
+    /// of a write that did succeed.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Fault, FaultAction};
+    /// let fault = Fault::status_after_commit("/api/v1/runs", 503).method("POST");
+    /// assert_eq!(fault.action(), &FaultAction::StatusAfterCommit { status: 503 });
+    /// ```
+    #[must_use]
+    pub fn status_after_commit(path_prefix: impl Into<String>, status: u16) -> Self {
+        Self::new(path_prefix, FaultAction::StatusAfterCommit { status })
+    }
+
+    /// Handle the request (its effects happen), then close the connection without answering.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{Fault, FaultAction};
+    /// let fault = Fault::drop_after_commit("/api/v1/runs").method("POST");
+    /// assert_eq!(fault.action(), &FaultAction::DropAfterCommit);
+    /// ```
+    #[must_use]
+    pub fn drop_after_commit(path_prefix: impl Into<String>) -> Self {
+        Self::new(path_prefix, FaultAction::DropAfterCommit)
     }
 
     /// Adds `Retry-After: seconds` to a [`status`](Self::status) fault (ignored by others).

@@ -8,7 +8,8 @@ use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::util::{Generated, canonical_json};
+use super::canonical::canonical_json;
+use super::content::Generated;
 use crate::models::{HTTPValidationError, LocationItem, ValidationError};
 
 /// A request as the endpoints see it.
@@ -307,7 +308,7 @@ pub(crate) fn enum_value(loc: &[&str], raw: &str, allowed: &[&str]) -> Result<St
 
 /// A UUID path or query parameter, normalised, or FastAPI's 422.
 pub(crate) fn uuid_value(loc: &[&str], raw: &str) -> Result<String, Resp> {
-    super::util::parse_uuid(raw).ok_or_else(|| {
+    super::ids::parse_uuid(raw).ok_or_else(|| {
         Resp::invalid(
             loc,
             "uuid_parsing",

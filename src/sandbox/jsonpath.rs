@@ -3,7 +3,9 @@
 //!
 //! Supported: `$.a.b`, `a.b` (`$.` is implied), `$.tags[*]`, `$.list[0]`, `$.*`, `"quoted key"`,
 //! and one trailing filter `? (@ OP literal)` or `? (@.field OP literal)` with `==`, `!=`, `<>`,
-//! `<`, `<=`, `>`, `>=` against a string, number, `true`, `false` or `null`.
+//! `<`, `<=`, `>`, `>=` against a string, number, `true`, `false` or `null`, or
+//! `@ like_regex "pattern"` (optionally `flag "i"`), several joined by `&&` and `||` (`&&` binds
+//! tighter), as the SDKs' tag and note searches send them.
 
 use serde_json::Value;
 
@@ -11,7 +13,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct JsonPathFilter {
     path: Vec<Step>,
-    condition: Option<Condition>,
+    /// Alternatives (`||`) of conjunctions (`&&`) of tests.
+    condition: Option<Vec<Vec<Condition>>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,8 +28,24 @@ enum Step {
 #[derive(Debug, Clone, PartialEq)]
 struct Condition {
     path: Vec<Step>,
-    op: Op,
-    literal: Value,
+    test: Test,
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Compare(Op, Value),
+    /// `like_regex`: the pattern as written and its compiled form.
+    Regex(String, regex::Regex),
+}
+
+impl PartialEq for Test {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Compare(a, x), Self::Compare(b, y)) => a == b && x == y,
+            (Self::Regex(a, _), Self::Regex(b, _)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,20 +77,22 @@ impl JsonPathFilter {
         let condition = if p.eat('?') {
             p.ws();
             p.expect('(')?;
-            p.ws();
-            p.expect('@')?;
-            let cpath = p.steps()?;
-            p.ws();
-            let op = p.op()?;
-            p.ws();
-            let literal = p.literal()?;
-            p.ws();
+            let mut alternatives = vec![vec![p.condition()?]];
+            loop {
+                p.ws();
+                if p.eat_str("&&") {
+                    let c = p.condition()?;
+                    if let Some(all) = alternatives.last_mut() {
+                        all.push(c);
+                    }
+                } else if p.eat_str("||") {
+                    alternatives.push(vec![p.condition()?]);
+                } else {
+                    break;
+                }
+            }
             p.expect(')')?;
-            Some(Condition {
-                path: cpath,
-                op,
-                literal,
-            })
+            Some(alternatives)
         } else {
             None
         };
@@ -90,12 +111,25 @@ impl JsonPathFilter {
         let found = walk(&self.path, value);
         match &self.condition {
             None => !found.is_empty(),
-            Some(c) => found
-                .iter()
-                .flat_map(|v| unwrap_array(v))
-                .flat_map(|v| walk(&c.path, v))
-                .any(|v| compare(v, c.op, &c.literal)),
+            Some(alternatives) => found.iter().flat_map(|v| unwrap_array(v)).any(|item| {
+                alternatives
+                    .iter()
+                    .any(|all| all.iter().all(|c| c.holds(item)))
+            }),
         }
+    }
+}
+
+impl Condition {
+    /// Whether some value at the condition's path passes its test (lax-mode existence).
+    fn holds(&self, item: &Value) -> bool {
+        walk(&self.path, item)
+            .into_iter()
+            .flat_map(unwrap_array)
+            .any(|v| match &self.test {
+                Test::Compare(op, literal) => compare(v, *op, literal),
+                Test::Regex(_, re) => v.as_str().is_some_and(|s| re.is_match(s)),
+            })
     }
 }
 
@@ -259,6 +293,61 @@ impl Parser {
         Err("unterminated string".into())
     }
 
+    fn eat_str(&mut self, word: &str) -> bool {
+        let n = word.chars().count();
+        if self.chars[self.pos..]
+            .iter()
+            .take(n)
+            .copied()
+            .eq(word.chars())
+        {
+            self.pos += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One test: `@path OP literal` or `@path like_regex "pattern" [flag "flags"]`.
+    fn condition(&mut self) -> Result<Condition, String> {
+        self.ws();
+        self.expect('@')?;
+        let path = self.steps()?;
+        self.ws();
+        let test = if self.eat_str("like_regex") {
+            self.ws();
+            let pattern = self.quoted()?;
+            self.ws();
+            let mut flags = String::new();
+            if self.eat_str("flag") {
+                self.ws();
+                flags = self.quoted()?;
+            }
+            let mut builder = regex::RegexBuilder::new(&pattern);
+            for f in flags.chars() {
+                match f {
+                    'i' => builder.case_insensitive(true),
+                    's' => builder.dot_matches_new_line(true),
+                    'm' => builder.multi_line(true),
+                    'x' => builder.ignore_whitespace(true),
+                    'q' => return Err("like_regex flag \"q\" is not supported".into()),
+                    other => return Err(format!("unknown like_regex flag '{other}'")),
+                };
+            }
+            let re = builder
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("bad like_regex pattern: {e}"))?;
+            Test::Regex(pattern, re)
+        } else {
+            let op = self.op()?;
+            self.ws();
+            Test::Compare(op, self.literal()?)
+        };
+        self.ws();
+        Ok(Condition { path, test })
+    }
+
     fn op(&mut self) -> Result<Op, String> {
         let two: String = self.chars[self.pos..].iter().take(2).collect();
         let (op, len) = match two.as_str() {
@@ -330,5 +419,49 @@ mod tests {
         assert!(!m("$.study ? (@ > 3)", &v), "type mismatch is false");
         assert!(JsonPathFilter::parse("$.a ? (@ ~~ 1)").is_err());
         assert!(JsonPathFilter::parse("$.a && $.b").is_err());
+    }
+
+    // Proves the SDKs' tag and note searches work: `&&`/`||` in one filter and `like_regex`
+    // with the case-insensitive flag, as the Python SDK's `run list --tags/--query` sends
+    // them. (FR-64)
+    #[test]
+    fn conjunctions_and_like_regex() {
+        let v = json!({"sdk": {"tags": ["study-17", "batch-3"], "note": "First Pass"}});
+        assert!(m(
+            r#"$.sdk ? (@.tags[*] == "study-17" && @.tags[*] == "batch-3")"#,
+            &v
+        ));
+        assert!(!m(
+            r#"$.sdk ? (@.tags[*] == "study-17" && @.tags[*] == "batch-4")"#,
+            &v
+        ));
+        assert!(m(
+            r#"$.sdk ? (@.tags[*] == "nope" || @.note == "First Pass")"#,
+            &v
+        ));
+        assert!(m(r#"$.sdk.tags ? (@ like_regex "^(batch-3|other)$")"#, &v));
+        assert!(!m(r#"$.sdk.tags ? (@ like_regex "^(batch|other)$")"#, &v));
+        assert!(m(r#"$.sdk.note ? (@ like_regex "first" flag "i")"#, &v));
+        assert!(!m(r#"$.sdk.note ? (@ like_regex "first")"#, &v));
+        assert!(JsonPathFilter::parse(r#"$.a ? (@ like_regex "(")"#).is_err());
+        assert!(JsonPathFilter::parse(r#"$.a ? (@ like_regex "x" flag "z")"#).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        // Proves any filter text, including `&&`, `||` and `like_regex` fragments, parses or is
+        // refused without panicking, and a parsed one evaluates on any document. (FR-44)
+        #[test]
+        fn any_filter_parses_or_is_refused(
+            text in "(\\$|@|\\.|\\[\\*\\]|\\?|\\(|\\)| |&&|\\|\\||==|like_regex|flag|\"[a-z^$|()*+.]{0,6}\"|[a-z0-9]{1,4}){0,16}",
+            noise in "\\PC{0,40}",
+        ) {
+            for candidate in [text.as_str(), noise.as_str()] {
+                if let Ok(filter) = JsonPathFilter::parse(candidate) {
+                    let v = json!({"a": {"b": [1, "x", null]}, "sdk": {"tags": ["t"]}});
+                    let _ = filter.matches(&v);
+                }
+            }
+        }
     }
 }

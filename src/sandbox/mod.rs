@@ -18,7 +18,11 @@
 //!   only their runs (403 for others' runs, 401 without a valid token);
 //! - a token endpoint ([`Sandbox::token_url`]) for the `client_credentials` and `refresh_token`
 //!   grants;
-//! - fault injection ([`Fault`]) and request counters, to test retries and broken transfers.
+//! - fault injection ([`Fault`]) and request counters, to test retries and broken transfers,
+//!   including writes that take effect while their answer is lost
+//!   ([`Fault::status_after_commit`], [`Fault::drop_after_commit`]);
+//! - the health endpoint (`GET /api/v1/health`), degraded or down on demand
+//!   ([`Sandbox::set_health`]).
 //!
 //! # Using it in your own tests
 //!
@@ -74,19 +78,23 @@
 mod access;
 #[cfg(feature = "bucket")]
 mod bucket;
+mod canonical;
 mod catalog;
+mod content;
 mod faults;
+mod health;
 mod http;
+mod ids;
 mod jsonpath;
 mod oauth;
 mod relay;
 mod routes;
 mod runs;
 mod server;
+mod signing;
 mod state;
 mod storage;
 mod users;
-mod util;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,6 +107,7 @@ pub use catalog::{
     example_input_metadata, example_item, input_metadata_schema,
 };
 pub use faults::{Fault, FaultAction};
+pub use health::SandboxHealth;
 pub use users::{
     ALICE_REFRESH_TOKEN, ALICE_TOKEN, BOB_TOKEN, CLIENT_ID, CLIENT_SECRET, SandboxUser,
 };
@@ -257,6 +266,55 @@ impl Sandbox {
         format!("{}/oauth/token", self.base_url)
     }
 
+    /// The `AIGNOSTICS_*` variables that point the SDK's own login at this sandbox, so that
+    /// [`auth::Login`](crate::auth::Login) and `aignostics login` can be practised: the
+    /// refresh-token grant with [`ALICE_REFRESH_TOKEN`] (add `AIGNOSTICS_REFRESH_TOKEN`), and
+    /// the device flow, confirmed by opening the printed `{base_url}/activate?user_code=…`
+    /// link. Tokens are RS256 JWTs the login verifies against the sandbox's JWKS. Login
+    /// settings must be complete for an API root that is not a known environment, so all are
+    /// given.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Sandbox};
+    /// let sandbox = Sandbox::start()?;
+    /// let mut vars = sandbox.login_env();
+    /// vars.push(("AIGNOSTICS_REFRESH_TOKEN".into(), sandbox::ALICE_REFRESH_TOKEN.into()));
+    /// let dir = std::env::temp_dir().join(format!("login-env-doc-{}", std::process::id()));
+    /// vars.push(("AIGNOSTICS_CACHE_DIR".into(), dir.display().to_string()));
+    /// let settings = aignostics::Settings::from_vars(vars)?;
+    /// let info = aignostics::auth::Login::new(&settings).cache_token(false).run()?;
+    /// assert_eq!(info.subject.as_deref(), Some("sandbox|alice"));
+    /// # let _ = std::fs::remove_dir_all(dir);
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[must_use]
+    pub fn login_env(&self) -> Vec<(String, String)> {
+        let root = &self.base_url;
+        let audience = self
+            .shared
+            .config
+            .audience
+            .clone()
+            .unwrap_or_else(|| oauth::LOGIN_AUDIENCE.to_string());
+        [
+            ("API_ROOT", root.clone()),
+            ("AUDIENCE", audience),
+            ("AUTHORIZATION_BASE_URL", format!("{root}/authorize")),
+            ("TOKEN_URL", self.token_url()),
+            ("REDIRECT_URI", "http://localhost:8989/".to_string()),
+            ("DEVICE_URL", format!("{root}/oauth/device/code")),
+            ("JWS_JSON_URL", format!("{root}/.well-known/jwks.json")),
+            (
+                "CLIENT_ID_INTERACTIVE",
+                oauth::CLIENT_ID_INTERACTIVE.to_string(),
+            ),
+            ("CLIENT_ID_DEVICE", oauth::CLIENT_ID_DEVICE.to_string()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (format!("AIGNOSTICS_{name}"), value))
+        .collect()
+    }
+
     /// Default SDK settings pointed at this sandbox (no login settings: use a token provider).
     ///
     /// ```
@@ -344,6 +402,21 @@ impl Sandbox {
     /// ```
     pub fn inject(&self, fault: Fault) {
         self.shared.faults.lock().push(fault);
+    }
+
+    /// Sets what the health endpoint (`GET /api/v1/health`) reports from now on.
+    ///
+    /// ```
+    /// use aignostics::sandbox::{self, Sandbox, SandboxHealth};
+    /// let sandbox = Sandbox::start()?;
+    /// sandbox.set_health(SandboxHealth::Down("maintenance".into()));
+    /// let health = sandbox.client(sandbox::ALICE_TOKEN)?.health();
+    /// assert!(health.status.is_down());
+    /// assert_eq!(health.reason(), Some("maintenance"));
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn set_health(&self, health: SandboxHealth) {
+        *self.shared.health.lock() = health;
     }
 
     /// Removes every queued fault.
@@ -802,8 +875,9 @@ impl SandboxBuilder {
             faults: Mutex::new(FaultQueue::default()),
             log: Mutex::new(Vec::new()),
             base_url: base_url.clone(),
-            secret: util::random_hex(32),
+            secret: ids::random_hex(32),
             relay: Arc::new(Relay::default()),
+            health: Mutex::new(SandboxHealth::default()),
             #[cfg(feature = "bucket")]
             bucket: bucket::Store::new(self.bucket_keeps_bytes),
         });

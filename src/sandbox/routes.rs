@@ -4,9 +4,9 @@ use serde_json::Value;
 
 use super::catalog::{CatalogApplication, CatalogVersion};
 use super::http::{Answer, Req, Resp, page_of, paging, sort_rows};
+use super::ids::derived_uuid;
 use super::state::Shared;
 use super::users::SandboxUser;
-use super::util::derived_uuid;
 use super::{access, oauth, runs, storage};
 use crate::models::{
     ApplicationReadResponse, ApplicationReadShortResponse, ApplicationVersion, MeReadResponse,
@@ -93,6 +93,10 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
         [super::bucket::S3_PATH, ..] => Ok(super::bucket::serve(shared, req)),
         ["oauth", "token"] if req.method == "POST" => oauth::token(shared, req),
         ["oauth", "token"] => Err(method_not_allowed()),
+        ["api", "v1", "health"] => Ok(super::health::serve(shared, req)),
+        ["oauth", "device", "code"] if req.method == "POST" => oauth::device_code(shared, req),
+        ["activate"] if req.method == "GET" => oauth::activate(shared, req),
+        [".well-known", "jwks.json"] if req.method == "GET" => Ok(oauth::jwks()),
         ["api", "v1", rest @ ..] => api(shared, req, rest),
         _ => Err(Resp::detail(404, "Not Found")),
     };

@@ -5,19 +5,21 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
 
+use super::canonical::metadata_checksum;
 use super::http::{
     Answer, Req, Resp, enum_value, json_body, page_of, paging, sort_rows, uuid_value,
 };
+use super::ids::{derived_uuid, new_uuid};
 use super::jsonpath::JsonPathFilter;
 use super::state::{ArtifactRec, InputRec, ItemRec, Phase, RunRec, Shared, State};
 use super::storage;
 use super::users::SandboxUser;
-use super::util::{derived_uuid, metadata_checksum, new_uuid, parse_rfc3339};
 use crate::models::{
     CustomMetadataUpdateRequest, CustomMetadataUpdateResponse, ItemTerminationReason,
     OutputArtifactScope, OutputArtifactVisibility, RunCreationRequest, RunCreationResponse,
     SchedulingResponse,
 };
+use crate::time::parse_rfc3339;
 
 const RUN_SORT: &[&str] = &[
     "run_id",

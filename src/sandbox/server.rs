@@ -153,6 +153,18 @@ fn serve(shared: &Shared, mut request: tiny_http::Request) {
             }
             respond(request, resp);
         }
+        Some(FaultAction::StatusAfterCommit { status }) => {
+            drop(routes::handle(shared, &req));
+            respond(
+                request,
+                Resp::detail(status, format!("sandbox: injected fault (HTTP {status})")),
+            );
+        }
+        Some(FaultAction::DropAfterCommit) => {
+            drop(routes::handle(shared, &req));
+            shared.relay.drop_connection(peer.as_ref());
+            drop(request.into_writer());
+        }
         Some(FaultAction::DropConnection) => {
             shared.relay.drop_connection(peer.as_ref());
             // Taking the writer without writing keeps the server from answering 500.

@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 
 use super::RecordedRequest;
 use super::catalog::Catalog;
+use super::content::{Generated, content_seed};
 use super::faults::FaultQueue;
 use super::http::{Req, Resp};
 use super::relay::Relay;
 use super::users::{OAuthClient, SandboxUser};
-use super::util::{Generated, content_seed, crc32c_base64, rfc3339};
+use crate::checksum::encode as crc32c_base64;
 use crate::models::{
     ArtifactOutput, ArtifactState, ArtifactTerminationReason, GrantReadResponse,
     InputArtifactResultReadResponse, ItemOutput, ItemResultReadResponse, ItemState,
@@ -24,6 +25,7 @@ use crate::models::{
     RunOutput, RunReadResponse, RunState, RunTerminationReason, SchedulingResponse,
     ShareTokenReadResponse, SubjectType,
 };
+use crate::time::rfc3339_millis as rfc3339;
 
 /// Fixed settings of one sandbox.
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub(crate) struct Shared {
     /// Key of the storage URL signatures.
     pub secret: String,
     pub relay: Arc<Relay>,
+    /// What `GET /api/v1/health` reports.
+    pub health: Mutex<super::SandboxHealth>,
     /// The S3-compatible bucket's objects and uploads.
     #[cfg(feature = "bucket")]
     pub bucket: super::bucket::Store,
@@ -464,6 +468,8 @@ pub(crate) struct State {
     pub runs: Vec<RunRec>,
     pub share_tokens: Vec<ShareTokenRec>,
     pub grants: Vec<GrantReadResponse>,
+    /// Device-flow logins by device code (see `oauth.rs`).
+    pub device_codes: HashMap<String, super::oauth::DeviceCode>,
 }
 
 impl State {
@@ -525,7 +531,7 @@ impl State {
         share_token.is_some_and(|secret| {
             self.share_tokens.iter().any(|t| {
                 t.usable()
-                    && super::util::constant_time_eq(&t.secret, secret)
+                    && super::signing::constant_time_eq(&t.secret, secret)
                     && self.granted(&run.id, &SubjectType::ShareToken, &t.id)
             })
         })

@@ -4,10 +4,10 @@
 use std::time::{Duration, SystemTime};
 
 use super::http::{Answer, Body, Req, Resp};
+use super::signing::{constant_time_eq, sign, unix_secs};
 use super::state::Shared;
-use super::util::{constant_time_eq, sign, unix_secs};
-use crate::api::seg;
 use crate::models::{ItemTerminationReason, VersionDocumentVisibility};
+use crate::transport::seg;
 
 use super::state::Phase;
 
@@ -216,7 +216,7 @@ pub(crate) fn serve(shared: &Shared, req: &Req) -> Answer {
         Object::Document { mime_type, content } => (
             mime_type.clone(),
             content.len() as u64,
-            super::util::crc32c_base64(crc32c::crc32c(content)),
+            crate::checksum::encode(crc32c::crc32c(content)),
         ),
     };
     let range = parse_range(req.header("range"), len);

@@ -115,6 +115,10 @@ pub struct Blob {
     pub stall: Duration,
     pub stall_after: u64,
     pub stall_times: usize,
+    /// Per request, in order: `Some` exact bytes (status line, headers and body) written before
+    /// the connection is closed, a hostile answer no honest server sends; `None` serves the
+    /// request normally. Empty: every request is served normally.
+    pub raw_answers: VecDeque<Option<Vec<u8>>>,
 }
 
 impl Blob {
@@ -130,6 +134,7 @@ impl Blob {
             stall: Duration::ZERO,
             stall_after: 0,
             stall_times: 0,
+            raw_answers: VecDeque::new(),
         }
     }
 }
@@ -156,6 +161,8 @@ struct State {
     blobs: HashMap<String, Blob>,
     seen: Vec<Seen>,
     gate: Option<Gate>,
+    /// Answer every page of the item listing with the first page (a server ignoring `page`).
+    ignore_page: bool,
 }
 
 /// The run stays `PROCESSING` with the `before` items until one artifact has been served in
@@ -219,6 +226,11 @@ impl Platform {
     /// Item lists answered by successive item listings; the last one repeats.
     pub fn item_passes(&self, passes: Vec<Vec<Value>>) {
         self.state.lock().items = passes.into();
+    }
+
+    /// Answers every page of the item listing like page 1, as a server ignoring `page` would.
+    pub fn ignore_page(&self) {
+        self.state.lock().ignore_page = true;
     }
 
     /// The items of every listing.
@@ -442,10 +454,18 @@ fn respond(
                 s.run_states.front().cloned().unwrap()
             }
         };
-        return json_answer(out, 200, &run_json(run_id, &run_state));
+        // The run announces as many items as its longest listing holds.
+        let item_count = {
+            let s = state.lock();
+            let gate = s.gate.iter().flat_map(|g| [g.before.len(), g.after.len()]);
+            s.items.iter().map(Vec::len).chain(gate).max().unwrap_or(0)
+        };
+        let mut run = run_json(run_id, &run_state);
+        run["statistics"]["item_count"] = json!(item_count);
+        return json_answer(out, 200, &run);
     }
     if path == format!("{run_path}/items") {
-        let page_one = seen.query.split('&').any(|kv| kv == "page=1");
+        let page_one = seen.query.split('&').any(|kv| kv == "page=1") || state.lock().ignore_page;
         let items = if page_one {
             let mut s = state.lock();
             if let Some(g) = &s.gate {
@@ -506,6 +526,12 @@ fn serve_blob(
             drop(s);
             return json_answer(out, 404, &json!({"detail": "no such object"}));
         };
+        if let Some(Some(raw)) = blob.raw_answers.pop_front() {
+            drop(s);
+            out.write_all(&raw)?;
+            out.flush()?;
+            return Ok(false);
+        }
         let status = blob.statuses.pop_front();
         let mut cut = None;
         let mut corrupt = false;

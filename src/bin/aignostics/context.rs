@@ -9,20 +9,31 @@ use serde::Serialize;
 /// The variable holding a bearer token for CI and service accounts.
 pub const ACCESS_TOKEN_VAR: &str = "AIGNOSTICS_ACCESS_TOKEN";
 
-/// Why a command failed: a usage error (exit 2) or anything else (exit 1).
+/// Why a command failed; each kind has its exit status (see `main`).
 #[derive(Debug)]
 pub enum Failure {
     /// The command line was wrong in a way clap cannot see (exit 2).
     Usage(String),
     /// The command ran and failed (exit 1).
     Runtime(String),
-    /// An SDK error (exit 1), shown with its `Display` (which never holds a token).
-    Sdk(aignostics::Error),
+    /// An SDK error (exit 1), shown with its `Display` (which never holds a token), and what
+    /// to do about it when the command knows better than the generic hints.
+    Sdk(aignostics::Error, Option<String>),
+    /// The command worked, but the run's result is incomplete: items failed, were skipped or
+    /// have not finished (exit 3).
+    Incomplete(String),
 }
 
 impl From<aignostics::Error> for Failure {
     fn from(err: aignostics::Error) -> Self {
-        Self::Sdk(err)
+        Self::Sdk(err, None)
+    }
+}
+
+impl Failure {
+    /// An SDK error with the next step for the user.
+    pub fn hinted(err: aignostics::Error, hint: impl Into<String>) -> Self {
+        Self::Sdk(err, Some(hint.into()))
     }
 }
 
@@ -34,20 +45,35 @@ pub type Result<T> = std::result::Result<T, Failure>;
 pub struct Report {
     pub stdout: String,
     pub failure: Option<Failure>,
+    /// The CLI's own text (a completion script), printed exactly; everything else that is
+    /// not JSON has its control characters escaped.
+    pub verbatim: bool,
 }
 
 impl Report {
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             stdout: text.into(),
-            failure: None,
+            ..Self::default()
         }
     }
 
-    /// One pretty-printed JSON document.
+    /// Text the CLI generated itself, printed exactly.
+    pub fn verbatim(text: impl Into<String>) -> Self {
+        Self {
+            verbatim: true,
+            ..Self::text(text)
+        }
+    }
+
+    /// One pretty-printed JSON document, or a failure when `value` has no JSON form (a file
+    /// path that is not UTF-8, for instance).
     pub fn json(value: &impl Serialize) -> Result<Self> {
-        let mut text = serde_json::to_string_pretty(value)
-            .map_err(|e| Failure::Runtime(format!("could not encode the output as JSON: {e}")))?;
+        let mut text = serde_json::to_string_pretty(value).map_err(|e| {
+            Failure::Runtime(format!(
+                "the result cannot be printed as JSON ({e}); run the command without --json"
+            ))
+        })?;
         text.push('\n');
         Ok(Self::text(text))
     }
@@ -63,16 +89,17 @@ impl Report {
 pub struct Ctx {
     pub json: bool,
     api_root: Option<String>,
-    /// Whether stderr is a terminal (progress bars) rather than a log or a pipe.
+    /// Whether progress is drawn as bars: stderr is a terminal (not a log or a pipe) and
+    /// --quiet was not given.
     pub interactive: bool,
 }
 
 impl Ctx {
-    pub fn new(json: bool, api_root: Option<String>) -> Self {
+    pub fn new(json: bool, quiet: bool, api_root: Option<String>) -> Self {
         Self {
             json,
             api_root,
-            interactive: std::io::stderr().is_terminal(),
+            interactive: !quiet && std::io::stderr().is_terminal(),
         }
     }
 
@@ -115,10 +142,10 @@ pub fn access_token() -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// A message for the person at the terminal (stderr, so stdout stays parseable).
+/// A message for the person at the terminal (see [`crate::terminal::note`]).
 macro_rules! note {
     ($($arg:tt)*) => {
-        eprintln!($($arg)*)
+        $crate::terminal::note(&format!($($arg)*))
     };
 }
 pub(crate) use note;

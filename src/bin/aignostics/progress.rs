@@ -1,5 +1,5 @@
 //! Progress of `runs wait` and `runs download` on stderr: indicatif bars when stderr is a
-//! terminal, otherwise one line per change (readable in CI logs).
+//! terminal, otherwise one line per change (readable in CI logs); nothing with `--quiet`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use aignostics::DownloadEvent;
 use aignostics::models::RunReadResponse;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::context::{Ctx, note};
+use crate::terminal::{Keep, escape};
 
 fn bar(template: &str) -> ProgressBar {
     let style = ProgressStyle::with_template(template)
@@ -21,14 +22,20 @@ fn bar(template: &str) -> ProgressBar {
     bar
 }
 
-/// Finished / total items and the status word of a run.
-fn run_counts(run: &RunReadResponse) -> (u64, u64) {
+/// Finished and total items of a run: the server's counts, summed without overflow and
+/// never negative.
+pub fn item_counts(run: &RunReadResponse) -> (u64, u64) {
     let s = &run.statistics;
-    let done = s.item_succeeded_count
-        + s.item_user_error_count
-        + s.item_system_error_count
-        + s.item_skipped_count;
-    (done.max(0) as u64, s.item_count.max(0) as u64)
+    let done = [
+        s.item_succeeded_count,
+        s.item_user_error_count,
+        s.item_system_error_count,
+        s.item_skipped_count,
+    ]
+    .into_iter()
+    .map(|n| n.max(0) as u64)
+    .fold(0u64, u64::saturating_add);
+    (done, s.item_count.max(0) as u64)
 }
 
 /// Follows a run's state while `Run::wait` polls it.
@@ -48,7 +55,7 @@ impl WaitProgress {
     }
 
     pub fn update(&self, run: &RunReadResponse) {
-        let (done, total) = run_counts(run);
+        let (done, total) = item_counts(run);
         let status = run.status().as_str();
         match &self.bar {
             Some(bar) => {
@@ -80,27 +87,60 @@ impl WaitProgress {
     }
 }
 
-/// Bytes of every artifact file seen so far: received and (when known) total.
+/// What is known of a download so far.
 #[derive(Default)]
 struct Transfers {
+    /// Bytes of every artifact file seen so far: received and (when known) total.
     files: HashMap<PathBuf, (u64, Option<u64>)>,
-    finished: usize,
+    finished: u64,
+    /// Items finished / total, and whether the run has terminated (no more files to come).
+    items: Option<(u64, u64, bool)>,
+    last_line: String,
 }
 
-/// Follows the events of `Run::download_to`.
+impl Transfers {
+    /// "3/6 items finished · 5 files, 768 KiB so far (more as items finish)".
+    fn summary(&self) -> String {
+        let received = self
+            .files
+            .values()
+            .map(|(received, _)| *received)
+            .fold(0u64, u64::saturating_add);
+        let files = if self.finished == 1 { "file" } else { "files" };
+        let bytes = format!("{} {files}, {}", self.finished, HumanBytes(received));
+        match self.items {
+            Some((done, total, false)) => {
+                format!("{done}/{total} items finished · {bytes} so far (more as items finish)")
+            }
+            Some((done, total, true)) => format!("{done}/{total} items finished · {bytes}"),
+            None => bytes,
+        }
+    }
+}
+
+/// Follows the events of `Run::download_to`, and the run's item counts.
 pub struct DownloadProgress {
     bar: Option<ProgressBar>,
+    run_id: String,
     transfers: Mutex<Transfers>,
 }
 
 impl DownloadProgress {
-    pub fn new(ctx: &Ctx) -> Self {
+    pub fn new(ctx: &Ctx, run_id: &str) -> Self {
         Self {
             bar: ctx
                 .interactive
-                .then(|| bar("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg} ({elapsed})")),
+                .then(|| bar("{spinner} [{bar:30}] {msg} ({elapsed})")),
+            run_id: run_id.to_string(),
             transfers: Mutex::new(Transfers::default()),
         }
+    }
+
+    /// The run's item counts changed (or were looked at again).
+    pub fn items(&self, done: u64, total: u64, terminated: bool) {
+        let mut t = self.transfers.lock().unwrap_or_else(|e| e.into_inner());
+        t.items = Some((done, total, terminated));
+        self.show(&mut t);
     }
 
     pub fn event(&self, event: &DownloadEvent) {
@@ -119,35 +159,40 @@ impl DownloadProgress {
             }
             DownloadEvent::Finished { path, bytes } => {
                 t.files.insert(path.clone(), (*bytes, Some(*bytes)));
-                t.finished += 1;
-                self.line(format!("downloaded {} ({bytes} bytes)", path.display()));
+                t.finished = t.finished.saturating_add(1);
+                if self.bar.is_none() {
+                    note!("downloaded {} ({bytes} bytes)", path.display());
+                }
             }
-            DownloadEvent::Skipped { path } => {
-                self.line(format!("already there: {}", path.display()));
+            DownloadEvent::Skipped { path } if self.bar.is_none() => {
+                note!("already there: {}", path.display());
             }
-            DownloadEvent::Failed { path, error } => {
-                self.line(format!("failed: {}: {error}", path.display()));
-            }
+            // Failures are summed up once, when the download has ended.
             _ => {}
         }
-        if let Some(bar) = &self.bar {
-            let total: u64 = t.files.values().filter_map(|(_, total)| *total).sum();
-            let received: u64 = t.files.values().map(|(received, _)| *received).sum();
-            // Until a size is known the bar stays empty rather than looking complete.
-            if total.max(received) > 0 {
-                bar.set_length(total.max(received));
-            }
-            bar.set_position(received);
-            bar.set_message(format!("{} files", t.finished));
-        }
+        self.show(&mut t);
     }
 
-    /// A line on stderr: above the bar on a terminal (failures only), as is otherwise.
-    fn line(&self, text: String) {
+    /// The bar (items done of total) and its message, or a line when the item counts change.
+    fn show(&self, t: &mut Transfers) {
         match &self.bar {
-            Some(bar) if text.starts_with("failed") => bar.println(text),
-            Some(_) => {}
-            None => note!("{text}"),
+            Some(bar) => {
+                if let Some((done, total, _)) = t.items {
+                    bar.set_length(total.max(1));
+                    bar.set_position(done);
+                }
+                bar.set_message(escape(&t.summary(), Keep::Nothing).into_owned());
+            }
+            None => {
+                let Some((done, total, _)) = t.items else {
+                    return;
+                };
+                let line = format!("run {}: {done}/{total} items finished", self.run_id);
+                if t.last_line != line {
+                    note!("{line}");
+                    t.last_line = line;
+                }
+            }
         }
     }
 
@@ -155,5 +200,26 @@ impl DownloadProgress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves the summary names items done of total and says that more bytes are to come
+    // until the run has terminated (FR-73).
+    #[test]
+    fn summary_shows_items_and_growing_total() {
+        let mut t = Transfers::default();
+        t.files.insert("a".into(), (786_432, Some(786_432)));
+        t.finished = 3;
+        t.items = Some((1, 6, false));
+        assert_eq!(
+            t.summary(),
+            "1/6 items finished · 3 files, 768.00 KiB so far (more as items finish)"
+        );
+        t.items = Some((6, 6, true));
+        assert_eq!(t.summary(), "6/6 items finished · 3 files, 768.00 KiB");
     }
 }

@@ -1,4 +1,8 @@
-//! Plain aligned text: tables with a header row, and `name: value` field lists.
+//! Plain aligned text: tables with a header row, and `name: value` field lists. Cells and
+//! values come from the platform, so their control characters are shown escaped (a cell also
+//! keeps to its line).
+
+use crate::terminal::{Keep, escape};
 
 /// A table: a header and rows of cells, rendered with columns padded to their widest cell and
 /// separated by two spaces (the last column is not padded, so lines have no trailing blanks).
@@ -17,7 +21,12 @@ impl Table {
     }
 
     pub fn row<S: Into<String>>(&mut self, cells: impl IntoIterator<Item = S>) {
-        self.rows.push(cells.into_iter().map(Into::into).collect());
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|cell| escape(&cell.into(), Keep::Nothing).into_owned())
+                .collect(),
+        );
     }
 
     pub fn is_empty(&self) -> bool {
@@ -66,6 +75,7 @@ pub fn fields<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> String 
         out.push_str(&label);
         out.extend(std::iter::repeat_n(' ', key_width - width(&label) + 2));
         let indent = " ".repeat(key_width + 2);
+        let value = escape(&value, Keep::Lines);
         out.push_str(&value.replace('\n', &format!("\n{indent}")));
         out.push('\n');
     }
@@ -92,6 +102,17 @@ mod tests {
             table.render(),
             "ID     STATE       NOTE\nrun-1  PENDING\nr2     TERMINATED  Zürich\n"
         );
+    }
+
+    // Proves a server string cannot reach the terminal as a control sequence or break a row
+    // (FR-78).
+    #[test]
+    fn cells_and_values_are_escaped() {
+        let mut table = Table::new(["ID"]);
+        table.row(["a\u{1b}]52;c;eA==\u{7}\nb"]);
+        assert_eq!(table.render(), "ID\na\\u{1b}]52;c;eA==\\u{7}\\u{a}b\n");
+        let text = fields([("Error", "x\u{1b}[2J".to_string())]);
+        assert_eq!(text, "Error:  x\\u{1b}[2J\n");
     }
 
     // Proves field lists align their values and indent continuation lines.

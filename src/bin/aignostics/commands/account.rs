@@ -4,14 +4,22 @@ use aignostics::auth::{Login, TokenInfo};
 use serde_json::json;
 
 use crate::args::{LoginArgs, WhoamiArgs};
-use crate::context::{ACCESS_TOKEN_VAR, Ctx, Report, Result, access_token, note};
+use crate::context::{ACCESS_TOKEN_VAR, Ctx, Failure, Report, Result, access_token, note};
+use crate::hints::DEVICE_FLOW;
 use crate::table::fields;
 
 pub fn login(ctx: &Ctx, args: &LoginArgs) -> Result<Report> {
-    if access_token().is_some() {
-        note!("note: {ACCESS_TOKEN_VAR} is set; commands send it instead of the stored login");
-    }
     let settings = ctx.settings()?;
+    if args.device
+        && settings
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.client_id_device.is_none() && a.refresh_token.is_none())
+    {
+        return Err(Failure::Runtime(format!(
+            "cannot log in with --device: {DEVICE_FLOW}"
+        )));
+    }
     let mut login = Login::new(&settings);
     if args.force {
         login = login.force();
@@ -19,7 +27,31 @@ pub fn login(ctx: &Ctx, args: &LoginArgs) -> Result<Report> {
     if args.device {
         login = login.device_flow();
     }
-    let info = login.run()?;
+    // Login hints only: the generic ones speak of the token other commands send.
+    let info = login.run().map_err(|e| match &e {
+        aignostics::Error::Config(m) if m.contains("not a known Aignostics environment") => {
+            Failure::hinted(
+                e,
+                "`aignostics login` needs a known Aignostics environment, or all the \
+                 AIGNOSTICS_* login settings of another one (`aignostics sandbox` prints them \
+                 for the sandbox)",
+            )
+        }
+        aignostics::Error::Config(m) if m.contains("AIGNOSTICS_CLIENT_ID_DEVICE") => {
+            Failure::hinted(e, DEVICE_FLOW)
+        }
+        _ if e.status() == Some(401) || matches!(e, aignostics::Error::Auth(_)) => Failure::hinted(
+            e,
+            "run `aignostics login --force` to log in again from the start",
+        ),
+        _ => e.into(),
+    })?;
+    if access_token().is_some() {
+        note!(
+            "note: {ACCESS_TOKEN_VAR} is set, so the other commands send it, not this login; \
+             unset it to use the login"
+        );
+    }
     if ctx.json {
         return Report::json(&token_json(&info));
     }

@@ -1,7 +1,9 @@
-//! `applications list|show` and `versions list|show`.
+//! `applications list|show`, `versions list|show` and `documents list|show|download`.
 
-use crate::args::{ApplicationsCommand, VersionsCommand};
-use crate::context::{Ctx, Report, Result};
+use aignostics::Client;
+
+use crate::args::{ApplicationsCommand, DocumentsCommand, VersionsCommand};
+use crate::context::{Ctx, Failure, Report, Result};
 use crate::table::{Table, fields};
 
 pub fn applications(ctx: &Ctx, command: &ApplicationsCommand) -> Result<Report> {
@@ -31,7 +33,10 @@ pub fn applications(ctx: &Ctx, command: &ApplicationsCommand) -> Result<Report> 
             Ok(Report::text(table.render()))
         }
         ApplicationsCommand::Show { application } => {
-            let app = client.applications().details(application)?;
+            let app = client
+                .applications()
+                .details(application)
+                .map_err(|e| unknown_application(&client, application, e))?;
             if ctx.json {
                 return Report::json(&app);
             }
@@ -42,7 +47,12 @@ pub fn applications(ctx: &Ctx, command: &ApplicationsCommand) -> Result<Report> 
                 ("Description", app.description.clone()),
             ]);
             out.push('\n');
-            out.push_str(&version_table(client.versions().list_sorted(application)?));
+            out.push_str(&version_table(
+                client
+                    .versions()
+                    .list_sorted(application)
+                    .map_err(|e| unknown_application(&client, application, e))?,
+            ));
             Ok(Report::text(out))
         }
     }
@@ -52,7 +62,10 @@ pub fn versions(ctx: &Ctx, command: &VersionsCommand) -> Result<Report> {
     let client = ctx.client()?;
     match command {
         VersionsCommand::List { application } => {
-            let versions = client.versions().list_sorted(application)?;
+            let versions = client
+                .versions()
+                .list_sorted(application)
+                .map_err(|e| unknown_application(&client, application, e))?;
             if ctx.json {
                 return Report::json(&versions);
             }
@@ -62,7 +75,10 @@ pub fn versions(ctx: &Ctx, command: &VersionsCommand) -> Result<Report> {
             application,
             version,
         } => {
-            let details = client.versions().details(application, version.as_deref())?;
+            let details = client
+                .versions()
+                .details(application, version.as_deref())
+                .map_err(|e| unknown_version(&client, application, version.as_deref(), e))?;
             if ctx.json {
                 return Report::json(&details);
             }
@@ -103,10 +119,186 @@ pub fn versions(ctx: &Ctx, command: &VersionsCommand) -> Result<Report> {
     }
 }
 
+pub fn documents(ctx: &Ctx, command: &DocumentsCommand) -> Result<Report> {
+    let client = ctx.client()?;
+    let (application, version) = match command {
+        DocumentsCommand::List {
+            application,
+            version,
+        }
+        | DocumentsCommand::Show {
+            application,
+            version,
+            ..
+        }
+        | DocumentsCommand::Download {
+            application,
+            version,
+            ..
+        } => (application, version.version.as_deref()),
+    };
+    let docs = client.versions().documents(application, version);
+    let not_found = |e: aignostics::Error| unknown_version(&client, application, version, e);
+    match command {
+        DocumentsCommand::List { .. } => {
+            let list = docs.list().map_err(not_found)?;
+            if ctx.json {
+                return Report::json(&list);
+            }
+            if list.is_empty() {
+                crate::context::note!("No documents.");
+                return Ok(Report::default());
+            }
+            let mut table = Table::new(["NAME", "MIME TYPE", "VISIBILITY", "UPDATED"]);
+            for doc in &list {
+                table.row([
+                    doc.name.clone(),
+                    doc.mime_type.clone(),
+                    doc.visibility.to_string(),
+                    doc.updated_at.clone(),
+                ]);
+            }
+            Ok(Report::text(table.render()))
+        }
+        DocumentsCommand::Show { name, .. } => {
+            let doc = docs
+                .details(name)
+                .map_err(|e| unknown_document(e, application))?;
+            if ctx.json {
+                return Report::json(&doc);
+            }
+            Ok(Report::text(fields([
+                ("Document", doc.name.clone()),
+                ("Id", doc.id.clone()),
+                ("MIME type", doc.mime_type.clone()),
+                ("Visibility", doc.visibility.to_string()),
+                ("Created", doc.created_at.clone()),
+                ("Updated", doc.updated_at.clone()),
+            ])))
+        }
+        DocumentsCommand::Download { name, dir, .. } => {
+            let path = docs
+                .download_to(name, dir)
+                .map_err(|e| unknown_document(e, application))?;
+            if ctx.json {
+                #[derive(serde::Serialize)]
+                struct Saved<'a> {
+                    path: &'a std::path::Path,
+                }
+                return Report::json(&Saved { path: &path });
+            }
+            Ok(Report::text(format!("{}\n", path.display())))
+        }
+    }
+}
+
+/// A missing document: where to find the names.
+fn unknown_document(err: aignostics::Error, application: &str) -> Failure {
+    if err.is_not_found() {
+        Failure::hinted(
+            err,
+            format!("`aignostics documents list {application}` lists the document names"),
+        )
+    } else {
+        err.into()
+    }
+}
+
+/// A 404 for an application: the command that lists them, and the closest id.
+pub fn unknown_application(client: &Client, application: &str, err: aignostics::Error) -> Failure {
+    if !err.is_not_found() {
+        return err.into();
+    }
+    let ids: Vec<String> = client
+        .applications()
+        .list()
+        .iter()
+        .filter_map(|app| app.ok().map(|a| a.application_id))
+        .collect();
+    let mut hint =
+        String::from("`aignostics applications list` shows the applications you can run");
+    if let Some(close) = closest(application, &ids) {
+        hint = format!("did you mean `{close}`? {hint}");
+    }
+    Failure::hinted(err, hint)
+}
+
+/// A 404 for a version: the application's versions (or the application hint when it is the
+/// application that does not exist).
+fn unknown_version(
+    client: &Client,
+    application: &str,
+    version: Option<&str>,
+    err: aignostics::Error,
+) -> Failure {
+    if !err.is_not_found() && !err.is_validation() {
+        return err.into();
+    }
+    match client.versions().list_sorted(application) {
+        Ok(versions) => {
+            let numbers: Vec<String> = versions.into_iter().map(|v| v.number).collect();
+            let mut hint = format!(
+                "{application} has the versions {} (`aignostics versions list {application}`)",
+                numbers.join(", ")
+            );
+            if let Some(close) = version.and_then(|v| closest(v, &numbers)) {
+                hint = format!("did you mean `{close}`? {hint}");
+            }
+            Failure::hinted(err, hint)
+        }
+        Err(e) if e.is_not_found() => unknown_application(client, application, err),
+        Err(_) => err.into(),
+    }
+}
+
+/// The candidate nearest to `given` by edit distance, when it is plausibly a typo.
+fn closest<'a>(given: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(given, c), c))
+        .filter(|(d, c)| *d > 0 && *d <= 2.max(c.chars().count() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 fn version_table(versions: Vec<aignostics::models::ApplicationVersion>) -> String {
     let mut table = Table::new(["VERSION", "RELEASED"]);
     for v in versions {
         table.row([v.number, v.released_at]);
     }
     table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves a typo finds the intended id, and an unrelated word finds nothing (FR-74).
+    #[test]
+    fn closest_id() {
+        let ids = vec!["he-tme".to_string(), "test-app".to_string()];
+        assert_eq!(closest("he-tmee", &ids), Some("he-tme"));
+        assert_eq!(closest("hetme", &ids), Some("he-tme"));
+        assert_eq!(closest("tset-app", &ids), Some("test-app"));
+        assert_eq!(closest("atlas", &ids), None);
+        assert_eq!(closest("he-tme", &ids), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 }

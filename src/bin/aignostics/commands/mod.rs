@@ -3,9 +3,12 @@
 mod account;
 pub mod bucket;
 mod catalog;
+mod grants;
+mod health;
 mod runs;
 mod sandbox;
 mod share_tokens;
+pub mod submit_flags;
 
 use crate::args::Command;
 use crate::context::{Ctx, Report, Result};
@@ -21,5 +24,18 @@ pub fn dispatch(ctx: &Ctx, command: &Command) -> Result<Report> {
         Command::ShareTokens(command) => share_tokens::share_tokens(ctx, command),
         Command::Bucket(command) => bucket::bucket(ctx, command),
         Command::Sandbox(args) => sandbox::serve(ctx, args),
+        Command::Health => health::health(ctx),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                *shell,
+                &mut crate::args::Cli::command_tree(),
+                "aignostics",
+                &mut script,
+            );
+            Ok(Report::verbatim(String::from_utf8_lossy(&script)))
+        }
+        Command::Documents(command) => catalog::documents(ctx, command),
+        Command::Grants(command) => grants::grants(ctx, command),
     }
 }

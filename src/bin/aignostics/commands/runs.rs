@@ -1,27 +1,46 @@
-//! `runs submit|list|show|cancel|wait|download|delete-artifacts|metadata`.
+//! `runs submit|list|show|items|cancel|wait|download|delete-artifacts|metadata`.
 
+use std::collections::HashSet;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc;
 
 use aignostics::models::{
-    ItemCreationRequest, ItemResultReadResponse, RunCreationRequest, RunReadResponse,
+    ArtifactOutput, ItemCreationRequest, ItemResultReadResponse, RunCreationRequest,
+    RunReadResponse,
 };
-use aignostics::{Client, DownloadOptions, RunStatus, WaitOptions};
+use aignostics::{ArtifactFailure, Client, DownloadOptions, Run, RunStatus, WaitOptions};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::args::{DownloadArgs, ListRunsArgs, MetadataArgs, RunsCommand, SubmitArgs, WaitArgs};
+use crate::args::{
+    DownloadArgs, ListRunsArgs, MetadataArgs, ReadRunArgs, RunsCommand, ShareTokenArg, SubmitArgs,
+    WaitArgs,
+};
+use crate::commands::catalog::unknown_application;
 use crate::context::{Ctx, Failure, Report, Result, note};
-use crate::progress::{DownloadProgress, WaitProgress};
+use crate::progress::{DownloadProgress, WaitProgress, item_counts};
 use crate::table::{Table, fields};
 
 pub fn runs(ctx: &Ctx, command: &RunsCommand) -> Result<Report> {
     match command {
         RunsCommand::Submit(args) => submit(ctx, args),
         RunsCommand::List(args) => list(ctx, args),
-        RunsCommand::Show { run } => show(ctx, run),
+        RunsCommand::Show(args) => show(ctx, args),
+        RunsCommand::Items(args) => items(ctx, args),
         RunsCommand::Cancel { run } => {
-            ctx.client()?.run(run).cancel()?;
+            ctx.client()?.run(run).cancel().map_err(|e| {
+                if e.is_conflict() {
+                    let hint = format!(
+                        "the run has already terminated or been canceled; \
+                         `aignostics runs show {run}` shows its state"
+                    );
+                    Failure::hinted(e, hint)
+                } else {
+                    not_found(e, run)
+                }
+            })?;
             if ctx.json {
                 return Report::json(&json!({ "run_id": run, "canceled": true }));
             }
@@ -30,39 +49,95 @@ pub fn runs(ctx: &Ctx, command: &RunsCommand) -> Result<Report> {
         RunsCommand::Wait(args) => wait(ctx, args),
         RunsCommand::Download(args) => download(ctx, args),
         RunsCommand::DeleteArtifacts { run, .. } => {
-            ctx.client()?.run(run).delete_artifacts()?;
+            ctx.client()?.run(run).delete_artifacts().map_err(|e| {
+                if e.is_conflict() {
+                    let hint = format!(
+                        "artifacts can only be deleted once the run has terminated: wait for it \
+                         with `aignostics runs wait {run}`, or cancel it with `aignostics runs \
+                         cancel {run}`"
+                    );
+                    Failure::hinted(e, hint)
+                } else {
+                    not_found(e, run)
+                }
+            })?;
             if ctx.json {
                 return Report::json(&json!({ "run_id": run, "artifacts_deleted": true }));
             }
             Ok(Report::text(format!(
-                "Deleted the output artifacts of run {run}.\n"
+                "Deleted the output artifacts of run {run}; its status and metadata remain, \
+                 its result files can no longer be downloaded.\n"
             )))
         }
         RunsCommand::Metadata(args) => metadata(ctx, args),
     }
 }
 
+/// A 404 for a run: where run ids come from.
+fn not_found(err: aignostics::Error, run: &str) -> Failure {
+    if err.is_not_found() {
+        let hint = format!(
+            "no run {run} is visible to you: `aignostics runs list` lists yours, and a run \
+             shared with you needs --share-token"
+        );
+        Failure::hinted(err, hint)
+    } else {
+        err.into()
+    }
+}
+
+/// "1 item", "2 items".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
     let text = read_input(&args.items)?;
-    let request = build_request(&text, &source_name(&args.items), args)?;
+    let mut request = build_request(&text, &source_name(&args.items), args)?;
     let client = ctx.client()?;
-    let version = request.version_number.as_deref().unwrap_or("latest");
+    if request.version_number.is_none() {
+        // Pinned here, so the run uses the version this command names.
+        let latest = client
+            .versions()
+            .latest(&request.application_id)
+            .map_err(|e| unknown_application(&client, &request.application_id, e))?;
+        request.version_number = latest.map(|v| v.number);
+    }
     let what = format!(
-        "{} items for {} {version}",
-        request.items.len(),
-        request.application_id
+        "{} for {} {}",
+        count(request.items.len(), "item", "items"),
+        request.application_id,
+        request.version_number.as_deref().unwrap_or("(no version)")
     );
     if args.dry_run {
         client.runs().validate(&request)?;
         if ctx.json {
-            return Report::json(&json!({ "valid": true, "items": request.items.len() }));
+            return Report::json(&json!({
+                "valid": true,
+                "items": request.items.len(),
+                "application_id": request.application_id,
+                "version_number": request.version_number,
+            }));
         }
         return Ok(Report::text(format!("Valid: {what}; nothing submitted.\n")));
     }
-    let run = client.runs().submit(request)?;
-    note!("Submitted run {} ({what})", run.id());
+    let submitted = super::submit_flags::submit(&client, request, &args.flags)?;
+    let run = submitted.run();
+    let key = submitted.idempotency_key();
+    if submitted.is_existing() {
+        note!(
+            "Run {} already exists for idempotency key {key}; not submitted again",
+            run.id()
+        );
+    } else {
+        note!("Submitted run {} ({what}, idempotency key {key})", run.id());
+    }
     if ctx.json {
-        return Report::json(&json!({ "run_id": run.id() }));
+        return Report::json(&json!({
+            "run_id": run.id(),
+            "idempotency_key": key,
+            "existing": submitted.is_existing(),
+        }));
     }
     Ok(Report::text(format!("{}\n", run.id())))
 }
@@ -106,6 +181,11 @@ fn build_request(text: &str, source: &str, args: &SubmitArgs) -> Result<RunCreat
         Value::Object(mut object) => {
             if let Some(application) = &args.application {
                 object.insert("application_id".into(), json!(application));
+            } else if !object.contains_key("application_id") {
+                return Err(Failure::Usage(format!(
+                    "{source} names no application: add \"application_id\" to the request, or \
+                     pass --application ID (`aignostics applications list` shows the ids)"
+                )));
             }
             decode(Value::Object(object), source)?
         }
@@ -142,12 +222,12 @@ fn json_object(text: &str, flag: &str) -> Result<Value> {
 }
 
 fn list(ctx: &Ctx, args: &ListRunsArgs) -> Result<Report> {
-    let limit = args.limit as usize;
+    let limit = (!args.all).then_some(args.limit as usize);
     let mut list = ctx
         .client()?
         .runs()
         .list()
-        .page_size(args.limit.clamp(5, 100));
+        .page_size(limit.map_or(100, |l| (l as u32).saturating_add(1).clamp(5, 100)));
     if let Some(application) = &args.application {
         list = list.application_id(application);
     }
@@ -160,6 +240,7 @@ fn list(ctx: &Ctx, args: &ListRunsArgs) -> Result<Report> {
     if let Some(path) = &args.custom_metadata {
         list = list.custom_metadata(path);
     }
+    list = list.tags(args.tags.iter().cloned());
     if args.mine {
         list = list.submitted_by("me");
     } else if let Some(user) = &args.submitted_by {
@@ -171,10 +252,21 @@ fn list(ctx: &Ctx, args: &ListRunsArgs) -> Result<Report> {
     for field in &args.sort {
         list = list.sort(field);
     }
-    let runs = list
+    // One more than shown tells whether the list was cut.
+    let mut runs = list
         .iter()
-        .take(limit)
+        .take(limit.map_or(usize::MAX, |l| l.saturating_add(1)))
         .collect::<aignostics::Result<Vec<_>>>()?;
+    let cut = limit.is_some_and(|l| runs.len() > l);
+    if let Some(limit) = limit {
+        runs.truncate(limit);
+    }
+    if cut {
+        note!(
+            "{} shown, more available: --limit N shows more, --all shows every run",
+            runs.len()
+        );
+    }
     if ctx.json {
         return Report::json(&runs);
     }
@@ -196,15 +288,6 @@ fn list(ctx: &Ctx, args: &ListRunsArgs) -> Result<Report> {
     Ok(Report::text(table.render()))
 }
 
-fn item_counts(run: &RunReadResponse) -> (i64, i64) {
-    let s = &run.statistics;
-    let done = s.item_succeeded_count
-        + s.item_user_error_count
-        + s.item_system_error_count
-        + s.item_skipped_count;
-    (done, s.item_count)
-}
-
 /// The fields of a run, as `runs show` and `runs wait` print them.
 fn run_fields(run: &RunReadResponse) -> String {
     let s = &run.statistics;
@@ -221,7 +304,8 @@ fn run_fields(run: &RunReadResponse) -> String {
                 "{} total: {} succeeded, {} failed, {} skipped, {} pending, {} processing",
                 s.item_count,
                 s.item_succeeded_count,
-                s.item_user_error_count + s.item_system_error_count,
+                s.item_user_error_count
+                    .saturating_add(s.item_system_error_count),
                 s.item_skipped_count,
                 s.item_pending_count,
                 s.item_processing_count
@@ -244,14 +328,50 @@ fn run_fields(run: &RunReadResponse) -> String {
     fields(rows)
 }
 
-fn show(ctx: &Ctx, run_id: &str) -> Result<Report> {
-    let run = ctx.client()?.run(run_id);
-    let details = run.details()?;
-    let items = run
-        .items()
+/// The share-token secret to read with, if one was given (`-`: read once from stdin).
+fn share_secret(share: &ShareTokenArg) -> Result<Option<String>> {
+    match share.share_token.as_deref() {
+        None => Ok(None),
+        Some("-") => {
+            let secret = read_input(Path::new("-"))?;
+            let secret = secret.trim();
+            if secret.is_empty() {
+                return Err(Failure::Usage(
+                    "--share-token - read an empty secret from stdin".into(),
+                ));
+            }
+            Ok(Some(secret.to_string()))
+        }
+        Some(secret) => Ok(Some(secret.to_string())),
+    }
+}
+
+/// A run handle, reading through `secret` when there is one.
+fn run_handle(client: &Client, run: &str, secret: Option<&str>) -> Run {
+    let handle = client.run(run);
+    match secret {
+        Some(secret) => handle.with_share_token(secret),
+        None => handle,
+    }
+}
+
+/// The run handle for a read, through the share token when one is given.
+fn read_handle(client: &Client, run: &str, share: &ShareTokenArg) -> Result<Run> {
+    Ok(run_handle(client, run, share_secret(share)?.as_deref()))
+}
+
+fn all_items(run: &Run) -> Result<Vec<ItemResultReadResponse>> {
+    run.items()
         .page_size(100)
         .iter()
-        .collect::<aignostics::Result<Vec<_>>>()?;
+        .collect::<aignostics::Result<Vec<_>>>()
+        .map_err(|e| not_found(e, run.id()))
+}
+
+fn show(ctx: &Ctx, args: &ReadRunArgs) -> Result<Report> {
+    let run = read_handle(&ctx.client()?, &args.run, &args.share)?;
+    let details = run.details().map_err(|e| not_found(e, &args.run))?;
+    let items = all_items(&run)?;
     if ctx.json {
         return Report::json(&json!({ "run": details, "items": items }));
     }
@@ -259,6 +379,15 @@ fn show(ctx: &Ctx, run_id: &str) -> Result<Report> {
     out.push('\n');
     out.push_str(&items_table(&items));
     Ok(Report::text(out))
+}
+
+fn items(ctx: &Ctx, args: &ReadRunArgs) -> Result<Report> {
+    let run = read_handle(&ctx.client()?, &args.run, &args.share)?;
+    let items = all_items(&run)?;
+    if ctx.json {
+        return Report::json(&items);
+    }
+    Ok(Report::text(items_table(&items)))
 }
 
 fn items_table(items: &[ItemResultReadResponse]) -> String {
@@ -296,7 +425,7 @@ fn wait(ctx: &Ctx, args: &WaitArgs) -> Result<Report> {
     }
     let result = run.wait(&options);
     progress.finish();
-    let details = result?;
+    let details = result.map_err(|e| not_found(e, &args.run))?;
     let report = if ctx.json {
         Report::json(&details)?
     } else {
@@ -306,25 +435,124 @@ fn wait(ctx: &Ctx, args: &WaitArgs) -> Result<Report> {
     if args.require_success && status != RunStatus::Completed {
         let (done, total) = item_counts(&details);
         let succeeded = details.statistics.item_succeeded_count;
-        return Ok(report.failing(Failure::Runtime(format!(
-            "run {} ended {status}: {succeeded} of {total} items succeeded ({done} finished)",
-            details.run_id
+        return Ok(report.failing(Failure::Incomplete(format!(
+            "run {} ended {status}: {succeeded} of {} succeeded ({done} finished)",
+            details.run_id,
+            count(total as usize, "item", "items")
         ))));
     }
     Ok(report)
 }
 
+/// The `--json` report of `runs download`. Built as a typed value so that a path without a
+/// JSON form (not UTF-8) is an error message, never a crash.
+#[derive(Serialize)]
+struct DownloadJson<'a> {
+    run_id: &'a str,
+    directory: &'a Path,
+    complete: bool,
+    downloaded: &'a [PathBuf],
+    skipped: &'a [PathBuf],
+    failed: Vec<FailedJson<'a>>,
+    failed_items: Vec<Value>,
+    pending_items: &'a [String],
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct FailedJson<'a> {
+    external_id: &'a str,
+    artifact_id: &'a str,
+    artifact_name: &'a str,
+    path: &'a Path,
+    deleted: bool,
+    error: String,
+}
+
+/// Polls the run's item counts for the progress display until dropped.
+struct ItemWatcher {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ItemWatcher {
+    fn start(run: Run, interval: std::time::Duration, progress: Arc<DownloadProgress>) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            loop {
+                if let Ok(details) = run.details() {
+                    let (done, total) = item_counts(&details);
+                    progress.items(done, total, details.terminated_at.is_some());
+                }
+                if !matches!(
+                    stopped.recv_timeout(interval),
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                ) {
+                    break;
+                }
+            }
+        });
+        Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ItemWatcher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The ids of the failed artifacts that were deleted on the platform (by the user or after
+/// retention), which no retry brings back; from the items as the platform shows them now.
+fn deleted_artifacts(run: &Run, failed: &[ArtifactFailure]) -> HashSet<String> {
+    if failed.is_empty() {
+        return HashSet::new();
+    }
+    let mut gone: HashSet<String> = failed
+        .iter()
+        .filter(|f| f.error.is_gone())
+        .map(|f| f.artifact_id.clone())
+        .collect();
+    for item in run.items().page_size(100).iter().flatten() {
+        gone.extend(
+            item.output_artifacts
+                .into_iter()
+                .filter(|a| {
+                    matches!(
+                        a.output,
+                        ArtifactOutput::DeletedByUser | ArtifactOutput::DeletedBySystem
+                    )
+                })
+                .map(|a| a.output_artifact_id),
+        );
+    }
+    gone
+}
+
 fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     let client: Client = ctx.client()?;
-    let run = client.run(&args.run);
+    let secret = share_secret(&args.share)?;
+    let run = run_handle(&client, &args.run, secret.as_deref());
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", args.dir.display())))?;
     if !args.no_wait {
         note!(
-            "Downloading the results of run {} as its items finish",
-            args.run
+            "Downloading the results of run {} into {} as its items finish",
+            args.run,
+            args.dir.display()
         );
     }
     // Created after the note, so the bar is drawn below it.
-    let progress = Arc::new(DownloadProgress::new(ctx));
+    let progress = Arc::new(DownloadProgress::new(ctx, &args.run));
+    // Fresh reads, so the counts are as current as the download's own polls.
+    let watched = run_handle(&client.nocache(), &args.run, secret.as_deref());
+    let watcher = ItemWatcher::start(watched, args.interval, Arc::clone(&progress));
     let mut options = DownloadOptions::default()
         .wait_for_run(!args.no_wait)
         .concurrency(args.concurrency as usize)
@@ -337,8 +565,9 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
         options = options.timeout(timeout);
     }
     let result = run.download_to(&args.dir, &options);
+    drop(watcher);
     progress.finish();
-    let report = result?;
+    let report = result.map_err(|e| not_found(e, &args.run))?;
 
     for item in &report.failed_items {
         let reason = item
@@ -354,33 +583,51 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     }
     if !report.pending_items.is_empty() {
         note!(
-            "{} items are not finished yet; run the command again later",
-            report.pending_items.len()
+            "{} not finished yet; run the command again later",
+            count(report.pending_items.len(), "item is", "items are")
+        );
+    }
+    let gone = deleted_artifacts(&run, &report.failed);
+    let (deleted, retryable): (Vec<&ArtifactFailure>, Vec<&ArtifactFailure>) = report
+        .failed
+        .iter()
+        .partition(|f| gone.contains(&f.artifact_id));
+    for failure in &retryable {
+        note!(
+            "{} / {}: {}",
+            failure.external_id,
+            failure.artifact_name,
+            failure.error
+        );
+    }
+    if !deleted.is_empty() {
+        note!(
+            "{} deleted on the platform (`runs delete-artifacts`) and can no longer be downloaded",
+            count(deleted.len(), "artifact was", "artifacts were")
         );
     }
     note!(
-        "Downloaded {} files ({} bytes), {} already there, {} failed",
-        report.downloaded.len(),
+        "Downloaded {} ({} bytes), {} already there, {} failed",
+        count(report.downloaded.len(), "file", "files"),
         report.bytes,
         report.skipped.len(),
         report.failed.len()
     );
 
     let out = if ctx.json {
-        let failed: Vec<Value> = report
+        let failed = report
             .failed
             .iter()
-            .map(|f| {
-                json!({
-                    "external_id": f.external_id,
-                    "artifact_id": f.artifact_id,
-                    "artifact_name": f.artifact_name,
-                    "path": f.path,
-                    "error": f.error.to_string(),
-                })
+            .map(|f| FailedJson {
+                external_id: &f.external_id,
+                artifact_id: &f.artifact_id,
+                artifact_name: &f.artifact_name,
+                path: &f.path,
+                deleted: gone.contains(&f.artifact_id),
+                error: f.error.to_string(),
             })
             .collect();
-        let failed_items: Vec<Value> = report
+        let failed_items = report
             .failed_items
             .iter()
             .map(|i| {
@@ -393,17 +640,17 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
                 })
             })
             .collect();
-        Report::json(&json!({
-            "run_id": args.run,
-            "directory": args.dir,
-            "complete": report.is_complete(),
-            "downloaded": report.downloaded,
-            "skipped": report.skipped,
-            "failed": failed,
-            "failed_items": failed_items,
-            "pending_items": report.pending_items,
-            "bytes": report.bytes,
-        }))?
+        Report::json(&DownloadJson {
+            run_id: &args.run,
+            directory: &args.dir,
+            complete: report.is_complete(),
+            downloaded: &report.downloaded,
+            skipped: &report.skipped,
+            failed,
+            failed_items,
+            pending_items: &report.pending_items,
+            bytes: report.bytes,
+        })?
     } else {
         let mut text = String::new();
         for path in report.downloaded.iter().chain(&report.skipped) {
@@ -411,16 +658,33 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
         }
         Report::text(text)
     };
-    if report.failed.is_empty() {
-        return Ok(out);
+    if !retryable.is_empty() {
+        return Ok(out.failing(Failure::Runtime(format!(
+            "{} could not be downloaded; run the command again to retry {}",
+            count(retryable.len(), "artifact", "artifacts"),
+            if retryable.len() == 1 { "it" } else { "them" }
+        ))));
     }
-    for failure in &report.failed {
-        note!("{}: {}", failure.path.display(), failure.error);
+    if !deleted.is_empty() {
+        return Ok(out.failing(Failure::Runtime(format!(
+            "the result is incomplete: {} of run {} deleted; no command brings {} back",
+            count(deleted.len(), "artifact was", "artifacts were"),
+            args.run,
+            if deleted.len() == 1 { "it" } else { "them" }
+        ))));
     }
-    Ok(out.failing(Failure::Runtime(format!(
-        "{} artifacts could not be downloaded; run the command again to retry them",
-        report.failed.len()
-    ))))
+    if !report.is_complete() && !args.allow_incomplete {
+        let failed = report.failed_items.len();
+        let pending = report.pending_items.len();
+        return Ok(out.failing(Failure::Incomplete(format!(
+            "the result of run {} is incomplete: {} without results, {} not finished \
+             (--allow-incomplete exits 0 anyway)",
+            args.run,
+            count(failed, "item", "items"),
+            count(pending, "item", "items"),
+        ))));
+    }
+    Ok(out)
 }
 
 fn metadata(ctx: &Ctx, args: &MetadataArgs) -> Result<Report> {
@@ -466,9 +730,26 @@ fn metadata(ctx: &Ctx, args: &MetadataArgs) -> Result<Report> {
     let cleared = new_value.is_none();
     let checksum = args.checksum.as_deref();
     let response = match &args.item {
-        Some(external_id) => run.update_item_custom_metadata(external_id, new_value, checksum)?,
-        None => run.update_custom_metadata(new_value, checksum)?,
-    };
+        Some(external_id) => run.update_item_custom_metadata(external_id, new_value, checksum),
+        None => run.update_custom_metadata(new_value, checksum),
+    }
+    .map_err(|e| {
+        if e.is_precondition_failed() {
+            let item = args
+                .item
+                .as_ref()
+                .map(|i| format!(" --item {i}"))
+                .unwrap_or_default();
+            let hint = format!(
+                "the metadata changed since that checksum was read: `aignostics runs metadata {}{item}` \
+                 shows the current metadata and checksum; apply your change to it and pass the new checksum",
+                args.run
+            );
+            Failure::hinted(e, hint)
+        } else {
+            not_found(e, &args.run)
+        }
+    })?;
     if ctx.json {
         return Report::json(&response);
     }
@@ -498,6 +779,7 @@ mod tests {
             version: Some("1.0.0".into()),
             custom_metadata: Some(r#"{"study": "s1"}"#.into()),
             dry_run: false,
+            flags: Default::default(),
         }
     }
 

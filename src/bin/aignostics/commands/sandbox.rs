@@ -35,6 +35,11 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             "client_secret": sandbox::CLIENT_SECRET,
             "refresh_token": sandbox::ALICE_REFRESH_TOKEN,
             "bucket_endpoint": sb.bucket_endpoint(),
+            "login_env": sb
+                .login_env()
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect::<serde_json::Map<_, _>>(),
         });
         format!("{value}\n")
     } else {
@@ -61,6 +66,18 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             sandbox::CLIENT_SECRET,
             sandbox::ALICE_REFRESH_TOKEN,
             args.processing_time.as_secs_f64()
+        ));
+        let login: Vec<String> = sb
+            .login_env()
+            .into_iter()
+            .map(|(k, v)| format!("  export {k}={v}"))
+            .collect();
+        text.push_str(&format!(
+            "\nTo practise `aignostics login` against it, in a shell without {ACCESS_TOKEN_VAR}:\n\n{}\n  \
+             aignostics login --device        # then open the printed link to confirm\n  \
+             AIGNOSTICS_REFRESH_TOKEN={} aignostics login\n",
+            login.join("\n"),
+            sandbox::ALICE_REFRESH_TOKEN
         ));
         text
     };

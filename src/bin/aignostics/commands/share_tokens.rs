@@ -4,27 +4,55 @@ use aignostics::models::SubjectType;
 use serde_json::json;
 
 use crate::args::ShareTokensCommand;
-use crate::context::{Ctx, Report, Result, note};
+use crate::context::{Ctx, Failure, Report, Result, note};
 use crate::table::{Table, fields};
 
 pub fn share_tokens(ctx: &Ctx, command: &ShareTokensCommand) -> Result<Report> {
     let client = ctx.client()?;
     match command {
         ShareTokensCommand::Create { expires_at, run } => {
+            // The run is checked before the token exists: a token whose grant then fails would
+            // be an active secret nobody was ever shown.
+            if let Some(run) = run {
+                client.run(run).details().map_err(|e| {
+                    if e.is_not_found() {
+                        let hint = format!(
+                            "no share token was created; `aignostics runs list` lists the runs \
+                             you can share (no run {run} is visible to you)"
+                        );
+                        Failure::hinted(e, hint)
+                    } else {
+                        e.into()
+                    }
+                })?;
+            }
             let token = client.share_tokens().create(expires_at.clone())?;
             let grant = match run {
-                Some(run) => Some(
-                    client
+                Some(run) => {
+                    match client
                         .run(run)
-                        .grant_access(SubjectType::ShareToken, &token.share_token_id)?,
-                ),
+                        .grant_access(SubjectType::ShareToken, &token.share_token_id)
+                    {
+                        Ok(grant) => Some(grant),
+                        Err(e) => {
+                            let id = &token.share_token_id;
+                            let hint = match client.share_tokens().revoke(id) {
+                                Ok(_) => format!("the new share token {id} was revoked again"),
+                                Err(_) => format!(
+                                    "the new share token {id} could not be revoked: revoke it \
+                                     with `aignostics share-tokens revoke {id}`"
+                                ),
+                            };
+                            return Err(Failure::hinted(e, hint));
+                        }
+                    }
+                }
                 None => None,
             };
             note!("The secret is shown only this once; keep it like a password.");
             if ctx.json {
-                let mut value = serde_json::to_value(&token).map_err(|e| {
-                    crate::context::Failure::Runtime(format!("could not encode the token: {e}"))
-                })?;
+                let mut value = serde_json::to_value(&token)
+                    .map_err(|e| Failure::Runtime(format!("could not encode the token: {e}")))?;
                 value["grant"] = json!(grant);
                 return Report::json(&value);
             }
@@ -70,7 +98,13 @@ pub fn share_tokens(ctx: &Ctx, command: &ShareTokensCommand) -> Result<Report> {
             Ok(Report::text(table.render()))
         }
         ShareTokensCommand::Revoke { id } => {
-            let token = client.share_tokens().revoke(id)?;
+            let token = client.share_tokens().revoke(id).map_err(|e| {
+                if e.is_conflict() {
+                    Failure::hinted(e, format!("share token {id} is already revoked"))
+                } else {
+                    e.into()
+                }
+            })?;
             if ctx.json {
                 return Report::json(&token);
             }

@@ -1,8 +1,8 @@
 //! Output artifacts of a run.
 
-use crate::api::{Op, seg};
+use super::Run;
 use crate::error::Result;
-use crate::resources::Run;
+use crate::transport::Op;
 
 /// A handle on one output artifact of a run; see [`Run::artifact`].
 #[derive(Debug, Clone)]
@@ -27,10 +27,7 @@ impl Artifact {
     ///
     /// A deleted artifact is a 410 error ([`Error::is_gone`](crate::Error::is_gone)).
     pub fn download_url(&self) -> Result<String> {
-        let req = self.run.read_request(
-            Op::GetArtifactUrl,
-            &format!("/artifacts/{}/file", seg(&self.id)),
-        );
+        let req = self.run.request(Op::GetArtifactUrl, &[&self.id]);
         self.run.client.api().redirect_location(req)
     }
 }

@@ -2,20 +2,17 @@
 
 mod access;
 mod applications;
-mod artifacts;
+mod document_files;
 mod documents;
-mod items;
-mod run;
+mod list;
+pub(crate) mod run;
+mod run_checks;
 mod runs;
-mod storage;
-mod validation;
 mod versions;
 
 pub use access::{Grants, ListGrants, ListShareTokens, ShareTokens};
 pub use applications::{Applications, ListApplications};
-pub use artifacts::Artifact;
 pub use documents::Documents;
-pub use items::ListItems;
-pub use run::Run;
+pub use run::{Artifact, ListItems, Run, WaitOptions};
 pub use runs::{ListRuns, Runs};
 pub use versions::Versions;

@@ -1,17 +1,27 @@
-//! [`Run`]: one application run and everything hanging off it.
+//! [`Run`]: one application run and everything hanging off it: details, items, artifacts,
+//! waiting and downloading.
+
+mod artifacts;
+mod download;
+mod items;
+pub(crate) mod wait;
 
 use std::time::Duration;
 
-use crate::api::{Op, Request, seg};
 use crate::client::Client;
 use crate::error::Result;
+use crate::handlers::{Grants, ListGrants};
 use crate::models::{
     CustomMetadataUpdateRequest, CustomMetadataUpdateResponse, GrantCreateRequest,
     GrantReadResponse, GrantRelation, ItemResultReadResponse, ResourceType, RunReadResponse,
     SubjectType,
 };
-use crate::resources::{Artifact, Grants, ListGrants, ListItems};
+use crate::transport::{Op, Request};
+
 use crate::retry::retry_not_found;
+pub use artifacts::Artifact;
+pub use items::ListItems;
+pub use wait::WaitOptions;
 
 /// How long a freshly created run may answer 404 (read-replica lag) before `details` gives up.
 const NOT_FOUND_WINDOW: Duration = Duration::from_secs(5);
@@ -69,17 +79,25 @@ impl Run {
         self.share_token.as_deref()
     }
 
-    /// `/v1/runs/{id}` with `suffix` appended.
-    pub(crate) fn path(&self, suffix: &str) -> String {
-        format!("/v1/runs/{}{suffix}", seg(&self.id))
+    /// A handle on the same run (and share token) whose reads bypass the operation cache.
+    pub(crate) fn uncached(&self) -> Run {
+        let run = self.client.nocache().run(self.id());
+        match self.share_token() {
+            Some(token) => run.with_share_token(token),
+            None => run,
+        }
     }
 
-    /// A read request on this run, carrying the share token when there is one.
-    pub(crate) fn read_request(&self, op: Op, suffix: &str) -> Request {
-        let req = Request::new(op, self.path(suffix));
+    /// A request on this run; `args` fill the path after the run id. Operations a share token
+    /// may read carry this handle's share token, when there is one.
+    pub(crate) fn request(&self, op: Op, args: &[&str]) -> Request {
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(self.id.as_str());
+        all.extend_from_slice(args);
+        let req = op.at(&all);
         match &self.share_token {
-            Some(token) => req.query_secret("share_token", token),
-            None => req,
+            Some(token) if op.shared() => req.query_secret("share_token", token),
+            _ => req,
         }
     }
 
@@ -88,20 +106,14 @@ impl Run {
     /// A 404 is retried for up to 5 s, since a run just created may not be visible yet.
     pub fn details(&self) -> Result<RunReadResponse> {
         retry_not_found(NOT_FOUND_WINDOW, || {
-            self.client.api().read(
-                self.read_request(Op::GetRun, ""),
-                self.client.nocache_flag(),
-            )
+            self.client.read(self.request(Op::GetRun, &[]))
         })
     }
 
     /// Cancels the run (`POST /v1/runs/{id}/cancel`). Cancelling twice is a 409 error
     /// ([`Error::is_conflict`](crate::Error::is_conflict)). Never retried.
     pub fn cancel(&self) -> Result<()> {
-        self.client
-            .api()
-            .mutate(Request::new(Op::CancelRun, self.path("/cancel")))
-            .map(drop)
+        self.client.mutate(self.request(Op::CancelRun, &[]))
     }
 
     /// The run's items, with optional filters; see [`ListItems`].
@@ -111,10 +123,8 @@ impl Run {
 
     /// One item by its external id (`GET /v1/runs/{id}/items/{external_id}`; cached 15 s).
     pub fn item(&self, external_id: &str) -> Result<ItemResultReadResponse> {
-        self.client.api().read(
-            self.read_request(Op::GetRunItem, &format!("/items/{}", seg(external_id))),
-            self.client.nocache_flag(),
-        )
+        self.client
+            .read(self.request(Op::GetRunItem, &[external_id]))
     }
 
     /// A handle on one of the run's output artifacts.
@@ -132,12 +142,7 @@ impl Run {
     /// ```
     pub fn delete_artifacts(&self) -> Result<()> {
         self.client
-            .api()
-            .mutate(Request::new(
-                Op::DeleteRunArtifacts,
-                self.path("/artifacts"),
-            ))
-            .map(drop)
+            .mutate(self.request(Op::DeleteRunArtifacts, &[]))
     }
 
     /// Replaces the run's custom metadata (`PUT /v1/runs/{id}/custom-metadata`): `Some(json)`
@@ -164,9 +169,10 @@ impl Run {
         custom_metadata: Option<serde_json::Value>,
         checksum: Option<&str>,
     ) -> Result<CustomMetadataUpdateResponse> {
-        let req = Request::new(Op::PutRunCustomMetadata, self.path("/custom-metadata"))
+        let req = self
+            .request(Op::PutRunCustomMetadata, &[])
             .json(&metadata_update(custom_metadata, checksum))?;
-        self.client.api().mutate_json(req)
+        self.client.mutate_json(req)
     }
 
     /// Replaces the custom metadata of one item
@@ -187,12 +193,10 @@ impl Run {
         custom_metadata: Option<serde_json::Value>,
         checksum: Option<&str>,
     ) -> Result<CustomMetadataUpdateResponse> {
-        let req = Request::new(
-            Op::PutItemCustomMetadata,
-            self.path(&format!("/items/{}/custom-metadata", seg(external_id))),
-        )
-        .json(&metadata_update(custom_metadata, checksum))?;
-        self.client.api().mutate_json(req)
+        let req = self
+            .request(Op::PutItemCustomMetadata, &[external_id])
+            .json(&metadata_update(custom_metadata, checksum))?;
+        self.client.mutate_json(req)
     }
 
     /// Lets a subject read this run: creates a `viewer` grant on it

@@ -1,9 +1,10 @@
 //! [`Versions`]: the versions of an application and their details.
 
-use crate::client::{Client, parse_semver};
-use crate::error::Result;
+use crate::client::Client;
+use crate::error::{ApiError, Error, Result};
+use crate::handlers::Documents;
 use crate::models::{ApplicationVersion, VersionReadResponse};
-use crate::resources::Documents;
+use crate::transport::Op;
 
 /// The application versions handler; see [`Client::versions`].
 ///
@@ -39,7 +40,7 @@ impl Versions {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn list(&self, application_id: &str) -> Result<Vec<ApplicationVersion>> {
-        Ok(self.client.application(application_id)?.versions)
+        Ok(self.client.applications().details(application_id)?.versions)
     }
 
     /// The versions sorted by semantic version, highest first. Numbers that are not semantic
@@ -81,7 +82,41 @@ impl Versions {
         application_id: &str,
         version: Option<&str>,
     ) -> Result<VersionReadResponse> {
-        self.client.application_version(application_id, version)
+        let version = match version {
+            Some(v) => {
+                parse_semver(v)?;
+                v.to_string()
+            }
+            None => self.latest_number(application_id)?,
+        };
+        self.client
+            .read(Op::GetApplicationVersion.at(&[application_id, &version]))
+    }
+
+    /// The highest semantic version of an application, or a not-found error when it has none.
+    pub(crate) fn latest_number(&self, application_id: &str) -> Result<String> {
+        let app = self.client.applications().details(application_id)?;
+        app.versions
+            .iter()
+            .filter_map(|v| {
+                semver::Version::parse(&v.number)
+                    .ok()
+                    .map(|s| (s, &v.number))
+            })
+            .max_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, n)| n.clone())
+            .ok_or_else(|| {
+                ApiError {
+                    status: 404,
+                    operation: Op::GetApplicationVersion.name().to_string(),
+                    detail: Some(format!(
+                        "no versions found for application '{application_id}'"
+                    )),
+                    validation: Vec::new(),
+                    retry_after: None,
+                }
+                .into()
+            })
     }
 
     /// The documents (README, instructions for use, …) of a version; `None` picks the latest
@@ -102,6 +137,15 @@ impl Versions {
             version.map(str::to_string),
         )
     }
+}
+
+/// Parses a semantic version, or explains why it is not one.
+pub(crate) fn parse_semver(version: &str) -> Result<semver::Version> {
+    semver::Version::parse(version).map_err(|e| {
+        Error::InvalidInput(format!(
+            "version {version:?} is not a semantic version (e.g. 1.2.0): {e}"
+        ))
+    })
 }
 
 /// Sorts versions by semver, highest first; unparseable numbers are dropped unless none parses.

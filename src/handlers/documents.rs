@@ -2,13 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::api::{Op, Request, seg};
-use crate::client::{Client, parse_semver};
+use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::handlers::document_files::{self, TempFile};
+use crate::handlers::versions::parse_semver;
 use crate::models::VersionDocumentResponse;
-use crate::resources::applications::version_path;
-use crate::resources::storage::{self, TempFile};
 use crate::retry::{Idempotency, RetryPolicy};
+use crate::signed_url;
+use crate::transport::{Op, Request};
 
 /// Largest document [`Documents::read_content`] keeps in memory.
 const MAX_CONTENT: u64 = 1024 * 1024 * 1024;
@@ -62,16 +63,16 @@ impl Documents {
                 parse_semver(v)?;
                 Ok(v.clone())
             }
-            None => self.client.latest_version_number(&self.application_id),
+            None => self.client.versions().latest_number(&self.application_id),
         }
     }
 
-    fn request(&self, op: Op, suffix: &str) -> Result<Request> {
+    /// A request on this version's documents; `name` is the document, when the call has one.
+    fn request(&self, op: Op, name: Option<&str>) -> Result<Request> {
         let version = self.resolved_version()?;
-        Ok(Request::new(
-            op,
-            version_path(&self.application_id, &version, suffix),
-        ))
+        let mut args = vec![self.application_id.as_str(), version.as_str()];
+        args.extend(name);
+        Ok(op.at(&args))
     }
 
     /// The version's public documents
@@ -83,8 +84,8 @@ impl Documents {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn list(&self) -> Result<Vec<VersionDocumentResponse>> {
-        let req = self.request(Op::ListVersionDocuments, "/documents")?;
-        self.client.api().read(req, self.client.nocache_flag())
+        self.client
+            .read(self.request(Op::ListVersionDocuments, None)?)
     }
 
     /// One document's metadata (`GET …/documents/{name}`; cached 300 s).
@@ -96,8 +97,8 @@ impl Documents {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn details(&self, name: &str) -> Result<VersionDocumentResponse> {
-        let req = self.request(Op::GetVersionDocument, &format!("/documents/{}", seg(name)))?;
-        self.client.api().read(req, self.client.nocache_flag())
+        self.client
+            .read(self.request(Op::GetVersionDocument, Some(name))?)
     }
 
     /// A document's bytes, in memory (`GET …/documents/{name}/content`, then the signed URL it
@@ -110,10 +111,7 @@ impl Documents {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn read_content(&self, name: &str) -> Result<Vec<u8>> {
-        let req = self.request(
-            Op::GetVersionDocumentContent,
-            &format!("/documents/{}/content", seg(name)),
-        )?;
+        let req = self.request(Op::GetVersionDocumentContent, Some(name))?;
         let op = req.op.name();
         self.with_storage(req, |response| {
             response
@@ -142,14 +140,11 @@ impl Documents {
     /// ```
     pub fn download_to(&self, name: &str, dir: impl AsRef<Path>) -> Result<PathBuf> {
         let dir = dir.as_ref();
-        let file_name = storage::sanitize_file_name(name)?;
+        let file_name = document_files::sanitize_file_name(name)?;
         let target = dir.join(file_name);
-        storage::refuse_existing(&target)?;
+        document_files::refuse_existing(&target)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let req = self.request(
-            Op::GetVersionDocumentFile,
-            &format!("/documents/{}/file", seg(name)),
-        )?;
+        let req = self.request(Op::GetVersionDocumentFile, Some(name))?;
         let op = req.op.name();
         let temp = self.with_storage(req, |response| {
             let mut temp = TempFile::beside(&target)?;
@@ -177,7 +172,7 @@ impl Documents {
             // The redirect call has its own retries; only storage failures loop here.
             let url = api.redirect_location(req.clone())?;
             let result =
-                storage::get(api, operation, &url, settings.timeout).and_then(&mut consume);
+                signed_url::get(api, operation, &url, settings.timeout).and_then(&mut consume);
             match result {
                 Ok(value) => return Ok(value),
                 Err(err) if policy.should_retry(attempt, &err, Idempotency::Idempotent) => {

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::Run;
 use crate::error::{Error, Result};
 use crate::models::{RunReadResponse, RunState};
-use crate::resources::Run;
 
 /// Default pause between two polls of a run (as the Python SDK).
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -93,7 +93,7 @@ impl Poller {
         let started = Instant::now();
         Self {
             started,
-            deadline: timeout.map(|t| started + t),
+            deadline: timeout.map(|t| crate::time::instant_after(started, t)),
             interval,
         }
     }
@@ -109,21 +109,11 @@ impl Poller {
             Some(deadline) => self.interval.min(deadline - now),
             None => self.interval,
         };
-        std::thread::sleep(wait);
-        Ok(())
+        crate::cancel::sleep(wait)
     }
 }
 
 impl Run {
-    /// A handle on the same run (and share token) whose reads bypass the operation cache.
-    pub(crate) fn uncached(&self) -> Run {
-        let run = self.client.nocache().run(self.id());
-        match self.share_token() {
-            Some(token) => run.with_share_token(token),
-            None => run,
-        }
-    }
-
     /// Polls the run's details, bypassing the cache, until its state is `TERMINATED`, and
     /// returns those final details.
     ///

@@ -10,11 +10,12 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cache::user_scope;
 use crate::cache::{self, CacheKey};
 use crate::error::{ApiError, Error, Result};
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::{OperationSettings, Settings};
-use crate::token::{TokenProvider, user_scope};
+use crate::token::TokenProvider;
 
 /// Largest JSON body accepted from the API (lists of 100 runs with metadata stay far below).
 const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
@@ -55,7 +56,7 @@ pub(crate) enum Method {
 }
 
 impl Method {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
@@ -75,7 +76,7 @@ pub(crate) enum Group {
 }
 
 macro_rules! operations {
-    ($($variant:ident => $name:literal, $operation_id:literal, $method:ident, $group:ident, $kind:ident;)*) => {
+    ($($variant:ident => $name:literal, $method:ident $path:literal, $group:ident, $kind:ident, $share:ident, $operation_id:literal;)*) => {
         /// The 26 operations of the API.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub(crate) enum Op { $($variant),* }
@@ -100,6 +101,11 @@ macro_rules! operations {
                 match self { $(Op::$variant => Method::$method),* }
             }
 
+            /// The path template below `/api`, with `{name}` for each argument.
+            pub fn path(self) -> &'static str {
+                match self { $(Op::$variant => $path),* }
+            }
+
             pub fn group(self) -> Group {
                 match self { $(Op::$variant => Group::$group),* }
             }
@@ -107,8 +113,21 @@ macro_rules! operations {
             fn kind(self) -> OpKind {
                 match self { $(Op::$variant => OpKind::$kind),* }
             }
+
+            /// Whether the operation reads through a share token (`share_token` query).
+            pub fn shared(self) -> bool {
+                match self { $(Op::$variant => Share::$share == Share::shared),* }
+            }
         }
     };
+}
+
+/// Whether an operation accepts a share token.
+#[derive(PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+enum Share {
+    shared,
+    own,
 }
 
 /// What an operation does, which decides its retries and timeout.
@@ -122,33 +141,36 @@ enum OpKind {
     Write,
 }
 
+// One row per operation: short name, method and path template, settings group, kind, whether a
+// share token may read it, and the OpenAPI operationId. Handlers, cache keys and the OpenAPI
+// coverage test derive from these rows; no path is written anywhere else.
 operations! {
-    ListApplications => "list_applications", "list_applications_v1_applications_get", Get, Application, Read;
-    GetApplication => "get_application", "read_application_by_id_v1_applications__application_id__get", Get, Application, Read;
-    GetApplicationVersion => "get_application_version", "application_version_details_v1_applications__application_id__versions__version__get", Get, ApplicationVersion, Read;
-    ListRuns => "list_runs", "list_runs_v1_runs_get", Get, Run, Read;
-    CreateRun => "create_run", "create_run_v1_runs_post", Post, Run, Submit;
-    GetRun => "get_run", "get_run_v1_runs__run_id__get", Get, Run, Read;
-    CancelRun => "cancel_run", "cancel_run_v1_runs__run_id__cancel_post", Post, Run, Cancel;
-    ListRunItems => "list_run_items", "list_run_items_v1_runs__run_id__items_get", Get, Run, Read;
-    GetRunItem => "get_run_item", "get_item_by_run_v1_runs__run_id__items__external_id__get", Get, Run, Read;
-    GetArtifactUrl => "get_artifact_url", "get_artifact_url_v1_runs__run_id__artifacts__artifact_id__file_get", Get, Run, Redirect;
-    DeleteRunArtifacts => "delete_run_artifacts", "delete_run_items_v1_runs__run_id__artifacts_delete", Delete, Run, Delete;
-    PutRunCustomMetadata => "put_run_custom_metadata", "put_run_custom_metadata_v1_runs__run_id__custom_metadata_put", Put, Run, Submit;
-    PutItemCustomMetadata => "put_item_custom_metadata", "put_item_custom_metadata_by_run_v1_runs__run_id__items__external_id__custom_metadata_put", Put, Run, Submit;
-    GetMe => "get_me", "get_me_v1_me_get", Get, Me, Read;
-    ListVersionDocuments => "list_version_documents", "list_version_documents", Get, ApplicationVersion, Read;
-    GetVersionDocument => "get_version_document", "get_version_document", Get, ApplicationVersion, Read;
-    GetVersionDocumentFile => "get_version_document_file", "get_version_document_file", Get, ApplicationVersion, Redirect;
-    GetVersionDocumentContent => "get_version_document_content", "get_version_document_content", Get, ApplicationVersion, Redirect;
-    CreateGrant => "create_grant", "create_grant_v1_access_grants_post", Post, Run, Write;
-    ListGrants => "list_grants", "list_grants_v1_access_grants_get", Get, Run, Read;
-    GetGrant => "get_grant", "get_grant_v1_access_grants__grant_id__get", Get, Run, Read;
-    RevokeGrant => "revoke_grant", "revoke_grant_v1_access_grants__grant_id__delete", Delete, Run, Write;
-    CreateShareToken => "create_share_token", "create_share_token_v1_access_share_tokens_post", Post, Run, Write;
-    ListShareTokens => "list_share_tokens", "list_share_tokens_v1_access_share_tokens_get", Get, Run, Read;
-    GetShareToken => "get_share_token", "get_share_token_v1_access_share_tokens__share_token_id__get", Get, Run, Read;
-    RevokeShareToken => "revoke_share_token", "revoke_share_token_v1_access_share_tokens__share_token_id__delete", Delete, Run, Write;
+    ListApplications => "list_applications", Get "/v1/applications", Application, Read, own, "list_applications_v1_applications_get";
+    GetApplication => "get_application", Get "/v1/applications/{application_id}", Application, Read, own, "read_application_by_id_v1_applications__application_id__get";
+    GetApplicationVersion => "get_application_version", Get "/v1/applications/{application_id}/versions/{version}", ApplicationVersion, Read, own, "application_version_details_v1_applications__application_id__versions__version__get";
+    ListRuns => "list_runs", Get "/v1/runs", Run, Read, own, "list_runs_v1_runs_get";
+    CreateRun => "create_run", Post "/v1/runs", Run, Submit, own, "create_run_v1_runs_post";
+    GetRun => "get_run", Get "/v1/runs/{run_id}", Run, Read, shared, "get_run_v1_runs__run_id__get";
+    CancelRun => "cancel_run", Post "/v1/runs/{run_id}/cancel", Run, Cancel, own, "cancel_run_v1_runs__run_id__cancel_post";
+    ListRunItems => "list_run_items", Get "/v1/runs/{run_id}/items", Run, Read, shared, "list_run_items_v1_runs__run_id__items_get";
+    GetRunItem => "get_run_item", Get "/v1/runs/{run_id}/items/{external_id}", Run, Read, shared, "get_item_by_run_v1_runs__run_id__items__external_id__get";
+    GetArtifactUrl => "get_artifact_url", Get "/v1/runs/{run_id}/artifacts/{artifact_id}/file", Run, Redirect, shared, "get_artifact_url_v1_runs__run_id__artifacts__artifact_id__file_get";
+    DeleteRunArtifacts => "delete_run_artifacts", Delete "/v1/runs/{run_id}/artifacts", Run, Delete, own, "delete_run_items_v1_runs__run_id__artifacts_delete";
+    PutRunCustomMetadata => "put_run_custom_metadata", Put "/v1/runs/{run_id}/custom-metadata", Run, Submit, own, "put_run_custom_metadata_v1_runs__run_id__custom_metadata_put";
+    PutItemCustomMetadata => "put_item_custom_metadata", Put "/v1/runs/{run_id}/items/{external_id}/custom-metadata", Run, Submit, own, "put_item_custom_metadata_by_run_v1_runs__run_id__items__external_id__custom_metadata_put";
+    GetMe => "get_me", Get "/v1/me", Me, Read, own, "get_me_v1_me_get";
+    ListVersionDocuments => "list_version_documents", Get "/v1/applications/{application_id}/versions/{version}/documents", ApplicationVersion, Read, own, "list_version_documents";
+    GetVersionDocument => "get_version_document", Get "/v1/applications/{application_id}/versions/{version}/documents/{name}", ApplicationVersion, Read, own, "get_version_document";
+    GetVersionDocumentFile => "get_version_document_file", Get "/v1/applications/{application_id}/versions/{version}/documents/{name}/file", ApplicationVersion, Redirect, own, "get_version_document_file";
+    GetVersionDocumentContent => "get_version_document_content", Get "/v1/applications/{application_id}/versions/{version}/documents/{name}/content", ApplicationVersion, Redirect, own, "get_version_document_content";
+    CreateGrant => "create_grant", Post "/v1/access/grants", Run, Write, own, "create_grant_v1_access_grants_post";
+    ListGrants => "list_grants", Get "/v1/access/grants", Run, Read, own, "list_grants_v1_access_grants_get";
+    GetGrant => "get_grant", Get "/v1/access/grants/{grant_id}", Run, Read, own, "get_grant_v1_access_grants__grant_id__get";
+    RevokeGrant => "revoke_grant", Delete "/v1/access/grants/{grant_id}", Run, Write, own, "revoke_grant_v1_access_grants__grant_id__delete";
+    CreateShareToken => "create_share_token", Post "/v1/access/share-tokens", Run, Write, own, "create_share_token_v1_access_share_tokens_post";
+    ListShareTokens => "list_share_tokens", Get "/v1/access/share-tokens", Run, Read, own, "list_share_tokens_v1_access_share_tokens_get";
+    GetShareToken => "get_share_token", Get "/v1/access/share-tokens/{share_token_id}", Run, Read, own, "get_share_token_v1_access_share_tokens__share_token_id__get";
+    RevokeShareToken => "revoke_share_token", Delete "/v1/access/share-tokens/{share_token_id}", Run, Write, own, "revoke_share_token_v1_access_share_tokens__share_token_id__delete";
 }
 
 impl Op {
@@ -179,6 +201,30 @@ impl Op {
 
     fn expects_redirect(self) -> bool {
         self.kind() == OpKind::Redirect
+    }
+
+    /// A request for this operation, the path template filled with `args` in order (each
+    /// percent-encoded as one segment).
+    pub fn at(self, args: &[&str]) -> Request {
+        let template = self.path();
+        if args.is_empty() {
+            return Request::new(self, template);
+        }
+        let mut path = String::with_capacity(template.len() + 48);
+        let mut rest = template;
+        let mut args = args.iter();
+        while let Some(open) = rest.find('{') {
+            path.push_str(&rest[..open]);
+            path.push_str(&seg(args.next().copied().unwrap_or_default()));
+            rest = rest[open..].split_once('}').map_or("", |(_, after)| after);
+        }
+        path.push_str(rest);
+        debug_assert!(
+            args.next().is_none(),
+            "{}: too many path arguments",
+            self.name()
+        );
+        Request::new(self, path)
     }
 }
 
@@ -223,26 +269,6 @@ impl Request {
         self.query(key, value)
     }
 
-    /// Appends `key=value` when the value is present.
-    pub fn query_opt(self, key: &str, value: Option<impl std::fmt::Display>) -> Self {
-        match value {
-            Some(v) => self.query(key, v),
-            None => self,
-        }
-    }
-
-    /// Appends one `key=value` per value (repeated keys, as the API expects for arrays).
-    pub fn query_all<V: std::fmt::Display>(
-        mut self,
-        key: &str,
-        values: impl IntoIterator<Item = V>,
-    ) -> Self {
-        for v in values {
-            self = self.query(key, v);
-        }
-        self
-    }
-
     /// Sets a JSON body.
     pub fn json(mut self, body: &impl Serialize) -> Result<Self> {
         let bytes = serde_json::to_vec(body).map_err(|e| {
@@ -253,7 +279,7 @@ impl Request {
     }
 
     /// Path and query.
-    fn target(&self) -> &str {
+    pub(crate) fn target(&self) -> &str {
         &self.target
     }
 }
@@ -421,9 +447,16 @@ impl Api {
             body,
             secret,
         };
+        // Taken before sending, so an invalidation while the request is in flight wins.
+        let sent = cache::ticket();
         let raw = self.execute_with(&req, &key.args, token)?;
         let value: T = decode(op.name(), &raw.body)?;
-        cache::put(key, value.clone(), op.settings(&self.settings).cache_ttl);
+        cache::put(
+            key,
+            value.clone(),
+            op.settings(&self.settings).cache_ttl,
+            sent,
+        );
         Ok(value)
     }
 
@@ -467,6 +500,7 @@ impl Api {
         let policy = RetryPolicy::from(req.op.settings(&self.settings));
         let mut first = Some(first_token);
         policy.run(req.op.name(), req.op.idempotency(), |_| {
+            crate::cancel::check()?;
             let token = match first.take() {
                 Some(t) => t,
                 None => self.token()?,
@@ -515,13 +549,16 @@ impl Api {
                 message: format!("unexpected redirect (HTTP {})", raw.status),
             }),
             _ => {
-                let mut err = ApiError::from_body(op, raw.status, &raw.body, raw.retry_after);
                 // A server may echo the credential it rejected; it must not reach the caller's logs.
-                err.scrub(token);
-                if let Some(secret) = &req.secret {
-                    err.scrub(secret);
-                }
-                Err(err.into())
+                let secrets = [token, req.secret.as_deref().unwrap_or_default()];
+                Err(ApiError::from_body_scrubbed(
+                    op,
+                    raw.status,
+                    &raw.body,
+                    raw.retry_after,
+                    &secrets,
+                )
+                .into())
             }
         }
     }
@@ -564,20 +601,27 @@ mod tests {
         assert_eq!(seg("he-tme_1.0~x"), "he-tme_1.0~x");
     }
 
-    // Proves query values are encoded and arrays repeat the key. (FR-19)
+    // Proves query values are encoded. (FR-19)
     #[test]
-    fn query_repeats_keys() {
-        let r = Request::new(Op::ListRuns, "/v1/runs")
-            .query_all("sort", ["-submitted_at", "run_id"])
-            .query("custom_metadata", "$.study ? (@ == \"a\")")
-            .query_opt("x", None::<&str>);
+    fn query_values_are_encoded() {
+        let r = Op::ListRuns
+            .at(&[])
+            .query("custom_metadata", "$.study ? (@ == \"a\")");
         assert_eq!(
             r.target(),
-            "/v1/runs?sort=-submitted_at&sort=run_id&custom_metadata=%24.study%20%3F%20%28%40%20%3D%3D%20%22a%22%29"
+            "/v1/runs?custom_metadata=%24.study%20%3F%20%28%40%20%3D%3D%20%22a%22%29"
         );
     }
 
-    // Proves every OpenAPI operation has exactly one Op. (FR-21)
+    // Proves path templates are filled in order, each argument one encoded segment. (FR-19, FR-46)
+    #[test]
+    fn templates_take_encoded_segments() {
+        let r = Op::GetRunItem.at(&["run 1", "../x"]);
+        assert_eq!(r.target(), "/v1/runs/run%201/items/..%2Fx");
+        assert_eq!(Op::GetMe.at(&[]).target(), "/v1/me");
+    }
+
+    // Proves every OpenAPI operation has exactly one Op, with the method and path the file gives it. (FR-21, FR-46)
     #[test]
     fn operations_match_openapi() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -601,6 +645,17 @@ mod tests {
         let mut ours: Vec<&str> = Op::ALL.iter().map(|o| o.operation_id()).collect();
         ours.sort();
         assert_eq!(ids, ours);
+        for op in Op::ALL {
+            let declared = &spec["paths"][op.path()][op.method().as_str().to_lowercase()];
+            assert_eq!(
+                declared["operationId"].as_str(),
+                Some(op.operation_id()),
+                "{}: {} {} is not that operation in the OpenAPI file",
+                op.name(),
+                op.method().as_str(),
+                op.path()
+            );
+        }
     }
 
     // Proves malformed JSON becomes a decode error naming the operation and the field path. (FR-17)
@@ -623,5 +678,21 @@ mod tests {
             "{text}"
         );
         assert!(decode::<T>("get_x", b"{not json").is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        // Proves any Retry-After value is ignored or read as a wait of at most a day, never a
+        // panic (huge, negative, fractional, NaN, dates, garbage). (NFR-16, NFR-13)
+        #[test]
+        fn retry_after_is_bounded(value in r"\PC{0,40}|[0-9]{1,30}(\.[0-9]{0,20})?|-?[0-9.eE+-]{1,12}|inf|NaN") {
+            let Ok(response) = ureq::http::Response::builder().header("retry-after", value.as_str()).body(()) else {
+                return Ok(());
+            };
+            if let Some(wait) = retry_after(&response) {
+                proptest::prop_assert!(wait <= Duration::from_secs(86_400), "{}: {:?}", value, wait);
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! HTTP helpers shared by the login flows: form posts to the token endpoint, JWKS reads, and the
-//! mapping of OAuth error answers into typed errors.
+//! HTTP to the identity provider, shared by the login flows: form posts to the token endpoint,
+//! JWKS reads, and the mapping of OAuth error answers into typed errors.
 
 use std::time::{Duration, SystemTime};
 
@@ -7,10 +7,10 @@ use once_cell::sync::Lazy;
 use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 
-use crate::api::UNRESERVED;
-use crate::error::{ApiError, Error, Result, redact_url};
+use crate::error::{ApiError, Error, Result, redact_url, scrub_text};
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::OperationSettings;
+use crate::transport::UNRESERVED;
 
 /// Largest answer accepted from an identity provider (a JWKS is a few kilobytes).
 const MAX_BODY: u64 = 1024 * 1024;
@@ -20,13 +20,13 @@ static AGENT: Lazy<ureq::Agent> = Lazy::new(|| {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .user_agent(crate::api::user_agent())
+        .user_agent(crate::transport::user_agent())
         .build();
     ureq::Agent::new_with_config(config)
 });
 
 /// An answer of the identity provider.
-pub(crate) use crate::api::RawResponse as Reply;
+pub(crate) use crate::transport::RawResponse as Reply;
 
 /// `k=v&k=v` with every value percent-encoded.
 pub(crate) fn encode_pairs(pairs: &[(&str, &str)]) -> String {
@@ -65,7 +65,7 @@ fn send(
     let request = builder
         .body(body.as_slice())
         .map_err(|_| Error::invalid_url(operation, url))?;
-    crate::api::exchange(&AGENT, request, operation, timeout, MAX_BODY)
+    crate::transport::exchange(&AGENT, request, operation, timeout, MAX_BODY)
 }
 
 /// POSTs a form (`application/x-www-form-urlencoded`).
@@ -93,19 +93,27 @@ pub(crate) struct OAuthError {
 }
 
 impl OAuthError {
-    pub fn parse(body: &[u8]) -> Self {
-        serde_json::from_slice(body).unwrap_or_default()
+    /// Parses an error answer with `secrets` scrubbed from it: from the body before it is
+    /// read, and from the decoded texts (which may have held them JSON-escaped).
+    pub fn parse(body: &[u8], secrets: &[&str]) -> Self {
+        let body = scrub_text(&String::from_utf8_lossy(body), secrets);
+        let e: Self = serde_json::from_str(&body).unwrap_or_default();
+        let scrub = |t: Option<String>| t.map(|t| scrub_text(&t, secrets));
+        Self {
+            error: scrub(e.error),
+            error_description: scrub(e.error_description),
+        }
     }
 
-    /// `error: description`, or a short excerpt of a non-OAuth body.
-    pub fn text(body: &[u8]) -> Option<String> {
-        let e = Self::parse(body);
+    /// `error: description`, or a short excerpt of a non-OAuth body, `secrets` scrubbed.
+    pub fn text(body: &[u8], secrets: &[&str]) -> Option<String> {
+        let e = Self::parse(body, secrets);
         match (e.error, e.error_description) {
             (Some(code), Some(d)) => Some(format!("{code}: {d}")),
             (Some(code), None) => Some(code),
             (None, Some(d)) => Some(d),
             (None, None) => {
-                let text = String::from_utf8_lossy(body);
+                let text = scrub_text(&String::from_utf8_lossy(body), secrets);
                 let excerpt: String = text.chars().take(200).filter(|c| !c.is_control()).collect();
                 let excerpt = excerpt.trim();
                 (!excerpt.is_empty()).then(|| excerpt.to_string())
@@ -135,13 +143,18 @@ impl TokenAnswer {
     pub fn expires_at(&self, issued: SystemTime) -> Option<SystemTime> {
         self.expires_in
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| issued + Duration::from_secs_f64(s.min(10.0 * 365.0 * 86_400.0)))
+            .map(|s| {
+                crate::time::system_after(
+                    issued,
+                    Duration::from_secs_f64(s.min(10.0 * 365.0 * 86_400.0)),
+                )
+            })
     }
 }
 
 /// Parses a 2xx token answer, naming what is missing.
 pub(crate) fn token_answer(operation: &str, body: &[u8]) -> Result<TokenAnswer> {
-    let answer: TokenAnswer = crate::api::decode(operation, body)?;
+    let answer: TokenAnswer = crate::transport::decode(operation, body)?;
     if answer.access_token.is_empty() {
         return Err(Error::Auth(format!(
             "{operation}: the token endpoint answered without an access token"
@@ -150,13 +163,32 @@ pub(crate) fn token_answer(operation: &str, body: &[u8]) -> Result<TokenAnswer> 
     Ok(answer)
 }
 
+/// Form fields whose values are credentials: an identity provider echoing them (in an error
+/// description, say) must not carry them into errors or logs.
+const SECRET_FIELDS: &[&str] = &[
+    "client_secret",
+    "refresh_token",
+    "code",
+    "code_verifier",
+    "device_code",
+    "password",
+];
+
+/// The credential values of a form (see [`SECRET_FIELDS`]).
+pub(crate) fn form_secrets<'a>(form: &[(&str, &'a str)]) -> Vec<&'a str> {
+    form.iter()
+        .filter(|(k, _)| SECRET_FIELDS.contains(k))
+        .map(|&(_, v)| v)
+        .collect()
+}
+
 /// An HTTP error answer as an [`ApiError`] so the retry policy can classify it (5xx and 429 are
-/// retried, other 4xx are not).
-pub(crate) fn status_error(operation: &str, reply: &Reply) -> Error {
+/// retried, other 4xx are not), with `secrets` (see [`form_secrets`]) scrubbed from its text.
+pub(crate) fn status_error(operation: &str, reply: &Reply, secrets: &[&str]) -> Error {
     ApiError {
         status: reply.status,
         operation: operation.to_string(),
-        detail: OAuthError::text(&reply.body),
+        detail: OAuthError::text(&reply.body, secrets),
         validation: Vec::new(),
         retry_after: reply.retry_after,
     }
@@ -175,6 +207,7 @@ pub(crate) fn token_grant(
     idempotency: Idempotency,
 ) -> Result<(TokenAnswer, SystemTime)> {
     let policy = RetryPolicy::from(settings);
+    let secrets = form_secrets(form);
     let mut issued = SystemTime::now();
     let result = policy.run(operation, idempotency, |_| {
         issued = SystemTime::now();
@@ -182,7 +215,7 @@ pub(crate) fn token_grant(
         if (200..300).contains(&reply.status) {
             token_answer(operation, &reply.body)
         } else {
-            Err(status_error(operation, &reply))
+            Err(status_error(operation, &reply, &secrets))
         }
     });
     match result {
@@ -214,13 +247,55 @@ mod tests {
     #[test]
     fn oauth_error_text() {
         assert_eq!(
-            OAuthError::text(br#"{"error":"invalid_grant","error_description":"bad"}"#).as_deref(),
+            OAuthError::text(
+                br#"{"error":"invalid_grant","error_description":"bad"}"#,
+                &[]
+            )
+            .as_deref(),
             Some("invalid_grant: bad")
         );
         assert_eq!(
-            OAuthError::text(b"<html>oops</html>").as_deref(),
+            OAuthError::text(b"<html>oops</html>", &[]).as_deref(),
             Some("<html>oops</html>")
         );
-        assert_eq!(OAuthError::text(b"").as_deref(), None);
+        assert_eq!(OAuthError::text(b"", &[]).as_deref(), None);
+    }
+
+    // Proves credentials sent in a form are scrubbed from the provider's error text, whether
+    // echoed as sent, form-encoded, JSON-escaped (\u escapes included) or cut off by the
+    // excerpt of a non-JSON body. (NFR-05)
+    #[test]
+    fn oauth_error_text_is_scrubbed() {
+        let secret = "s3cr+t/\"v=lue";
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_secret", secret),
+        ];
+        let secrets = form_secrets(&form);
+        assert_eq!(secrets, [secret]);
+        let encoded = encode_pairs(&form);
+        let json_escaped = serde_json::to_string(secret).unwrap();
+        let bodies = [
+            format!(r#"{{"error":"invalid_client","error_description":"bad {json_escaped}"}}"#),
+            format!(r#"{{"error":"invalid_client","error_description":"echo {encoded}"}}"#),
+            r#"{"error_description":"s3cr\u002bt/\"v=lue"}"#.to_string(),
+            format!("{}{secret}", "x".repeat(195)),
+            format!("<html>{encoded}</html>"),
+        ];
+        for body in &bodies {
+            let text = OAuthError::text(body.as_bytes(), &secrets).unwrap_or_default();
+            assert!(!text.contains("s3cr"), "{body} -> {text}");
+            let error = status_error(
+                "op",
+                &Reply {
+                    status: 401,
+                    location: None,
+                    retry_after: None,
+                    body: body.clone().into_bytes(),
+                },
+                &secrets,
+            );
+            assert!(!format!("{error} {error:?}").contains("s3cr"), "{body}");
+        }
     }
 }

@@ -1,0 +1,606 @@
+//! Whole-slide image metadata from file headers (feature `slides`): level-0 width and height,
+//! microns per pixel, media type, file size and the platform's CRC32C, without decoding a
+//! single pixel and without native libraries.
+//!
+//! ```no_run
+//! let slide = aignostics::slides::inspect("slides/case-1.svs")?;
+//! println!(
+//!     "{} x {} px at {} µm/px, {} ({} bytes, crc32c {})",
+//!     slide.width_px,
+//!     slide.height_px,
+//!     slide.resolution_mpp,
+//!     slide.media_type,
+//!     slide.size_bytes,
+//!     slide.checksum_base64_crc32c.as_deref().unwrap_or("-"),
+//! );
+//! # Ok::<(), aignostics::slides::SlideError>(())
+//! ```
+//!
+//! A whole folder, on every core, with a resolution for the slides whose headers carry none:
+//!
+//! ```no_run
+//! use aignostics::slides::{self, Inspector};
+//!
+//! let paths = slides::find_slides("slides/")?;
+//! for result in Inspector::new().fallback_mpp(0.25).inspect_all(&paths) {
+//!     match result {
+//!         Ok(slide) => println!("{}: {} x {}", slide.path.display(), slide.width_px, slide.height_px),
+//!         Err(err) => eprintln!("{err}"),
+//!     }
+//! }
+//! # Ok::<(), aignostics::slides::SlideError>(())
+//! ```
+//!
+//! # Formats and rules
+//!
+//! The values are those [OpenSlide](https://openslide.org) reports for the same file (its
+//! level-0 `dimensions` and `openslide.mpp-x`), which is what the Python SDK submits:
+//!
+//! | Format | Recognised by | Level 0 | Microns per pixel |
+//! |---|---|---|---|
+//! | Hamamatsu NDPI | tag 65420 in the first directory | first directory | the TIFF rule |
+//! | Aperio SVS | ImageDescription starts with `Aperio` | first directory | the description's `MPP = …` field |
+//! | Philips TIFF | XML ImageDescription with `DPUfsImport` | first directory | 1000 × the column value of the WSI image's own `DICOM_PIXEL_SPACING` (mm; the per-level spacings do not count) |
+//! | OME-TIFF | OME-XML ImageDescription | first directory | first `Pixels` element's `PhysicalSizeX` in `PhysicalSizeXUnit` (default µm); else the TIFF rule |
+//! | Generic TIFF | a tiled first directory | widest of the first and the tiled reduced-resolution directories | the TIFF rule |
+//! | DICOM VL WSI | `DICM` and SOP class 1.2.840.10008.5.1.4.1.1.77.1.6 | `TotalPixelMatrixColumns` × `TotalPixelMatrixRows` (of the largest `VOLUME` instance of a folder's series) | 1000 × the column spacing of `PixelSpacing` (mm) in the shared functional groups |
+//!
+//! The TIFF rule (OpenSlide 4): microns per pixel = 10000 / `XResolution` of the first
+//! directory when `ResolutionUnit` is centimeter, 25400 / `XResolution` when it is inch (the
+//! TIFF default); no unit, no resolution. The division is done in double precision as
+//! OpenSlide does, so the numbers agree to the last bit.
+//!
+//! TIFF comes in classic and BigTIFF layout, little- and big-endian. OpenSlide knows no OME-TIFF vendor format (it reports no resolution for
+//! most OME files); the crate reads the physical size OME-XML declares. The media type is
+//! `image/tiff` for the TIFF family (an `.svs` is a TIFF; the Python SDK sends
+//! `application/octet-stream` for it, which the platform's schemas do not list) and
+//! `application/dicom` for DICOM.
+//!
+//! A DICOM slide is a series of files, one per level: [`inspect`] on a folder holding one
+//! series reads its level 0 (the largest `VOLUME` instance); on a single file it reads the
+//! level that file holds. [`find_slides`] picks the level-0 file of every series it finds.
+//!
+//! # Reading
+//!
+//! Headers are read with positional reads within the file; then the file is read once,
+//! sequentially in 4 MiB blocks, for its CRC32C (the platform's checksum: Base64 of the
+//! big-endian digest, see [`checksum`](crate::checksum)), which covers every byte.
+//! [`Inspector::checksum`] turns that pass off when only the header is wanted.
+//!
+//! Every malformed input is a [`SlideError`] naming the file and what is missing or wrong:
+//! truncated files, directory loops, absurd counts and lengths, unknown formats, a missing
+//! resolution. Nothing panics, nothing loops forever, and nothing allocates more than the
+//! file could hold.
+
+// mod csv;
+mod dicom;
+mod header;
+// mod items;
+mod source;
+mod tiff;
+mod xml;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+// pub use csv::{MetadataRow, read_csv, read_csv_file, write_csv, write_csv_file, CSV_HEADER};
+// ITEMS
+
+use header::{Header, Resolution};
+use source::{Fault, Source};
+
+/// Block size of the checksum pass (large enough that the hardware CRC dominates).
+const BLOCK: usize = 4 * 1024 * 1024;
+/// Bytes read up front for the header parsers (most headers fit; the rest is read in place).
+const HEAD: usize = 64 * 1024;
+
+/// The file formats [`inspect`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SlideFormat {
+    /// A tiled (pyramidal) TIFF or BigTIFF without a vendor signature.
+    GenericTiff,
+    /// Aperio SVS.
+    Aperio,
+    /// Hamamatsu NDPI.
+    Ndpi,
+    /// Philips TIFF.
+    Philips,
+    /// OME-TIFF.
+    OmeTiff,
+    /// DICOM VL Whole Slide Microscopy.
+    Dicom,
+}
+
+impl SlideFormat {
+    /// The media type the platform's input schemas name: `image/tiff` or `application/dicom`.
+    #[must_use]
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Dicom => "application/dicom",
+            _ => "image/tiff",
+        }
+    }
+
+    /// A short name, e.g. `aperio`, `generic_tiff`, `dicom`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GenericTiff => "generic_tiff",
+            Self::Aperio => "aperio",
+            Self::Ndpi => "ndpi",
+            Self::Philips => "philips",
+            Self::OmeTiff => "ome_tiff",
+            Self::Dicom => "dicom",
+        }
+    }
+}
+
+impl fmt::Display for SlideFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The metadata of one slide file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Slide {
+    /// The file read (for a DICOM folder, its level-0 file).
+    pub path: PathBuf,
+    /// The format recognised.
+    pub format: SlideFormat,
+    /// Level-0 width in pixels.
+    pub width_px: u64,
+    /// Level-0 height in pixels.
+    pub height_px: u64,
+    /// Microns per pixel at level 0 (horizontal).
+    pub resolution_mpp: f64,
+    /// Whether `resolution_mpp` came from [`Inspector::fallback_mpp`] because the header has
+    /// none.
+    pub resolution_supplied: bool,
+    /// Media type for the input artifact's metadata, e.g. `image/tiff`.
+    pub media_type: String,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// The platform's CRC32C of the whole file (Base64 of the big-endian digest); `None` when
+    /// the inspector was told to skip it.
+    pub checksum_base64_crc32c: Option<String>,
+}
+
+/// Why a slide could not be read: the file, and what is wrong with it.
+#[derive(Debug)]
+pub struct SlideError {
+    path: PathBuf,
+    kind: SlideErrorKind,
+}
+
+/// What is wrong with a slide file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SlideErrorKind {
+    /// Opening or reading the file failed.
+    Io(io::Error),
+    /// The file is neither a TIFF-family nor a DICOM whole-slide image.
+    NotASlide(String),
+    /// The file ends before the named structure does.
+    Truncated(String),
+    /// The header is malformed (the named problem).
+    Malformed(String),
+    /// The header gives no resolution (the reason); supply one with
+    /// [`Inspector::fallback_mpp`].
+    NoResolution(String),
+}
+
+impl SlideError {
+    /// The file (or folder) concerned.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What is wrong.
+    #[must_use]
+    pub fn kind(&self) -> &SlideErrorKind {
+        &self.kind
+    }
+
+    pub(crate) fn new(path: &Path, kind: SlideErrorKind) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            kind,
+        }
+    }
+
+    fn fault(path: &Path, fault: Fault) -> Self {
+        let kind = match fault {
+            Fault::Truncated(what) if what.is_empty() => {
+                SlideErrorKind::Truncated("the header".into())
+            }
+            Fault::Truncated(what) => SlideErrorKind::Truncated(what),
+            Fault::Malformed(what) => SlideErrorKind::Malformed(what),
+            Fault::Io(e) => SlideErrorKind::Io(e),
+        };
+        Self::new(path, kind)
+    }
+}
+
+impl fmt::Display for SlideError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display();
+        match &self.kind {
+            SlideErrorKind::Io(e) => write!(f, "{path}: {e}"),
+            SlideErrorKind::NotASlide(why) => write!(f, "{path}: not a whole-slide image: {why}"),
+            SlideErrorKind::Truncated(what) => {
+                write!(f, "{path}: truncated: the file ends inside {what}")
+            }
+            SlideErrorKind::Malformed(what) => write!(f, "{path}: malformed header: {what}"),
+            SlideErrorKind::NoResolution(why) => write!(
+                f,
+                "{path}: no resolution (microns per pixel) in the header: {why}; supply it \
+                 (CLI: --mpp)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SlideError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            SlideErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Reads one slide (a file, or a folder holding one DICOM series) with the default
+/// [`Inspector`]: header values and the CRC32C of the whole file.
+///
+/// # Errors
+///
+/// A [`SlideError`] naming the file and what is missing or malformed.
+pub fn inspect(path: impl AsRef<Path>) -> Result<Slide, SlideError> {
+    Inspector::new().inspect(path)
+}
+
+/// Options for reading slides, and parallel reading of many.
+#[derive(Clone, Debug)]
+pub struct Inspector {
+    fallback_mpp: Option<f64>,
+    checksum: bool,
+    threads: usize,
+}
+
+impl Default for Inspector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Inspector {
+    /// Checksums on, no fallback resolution, one thread per core.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            fallback_mpp: None,
+            checksum: true,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+
+    /// Microns per pixel for slides whose header has no resolution (instead of an error);
+    /// such slides report [`Slide::resolution_supplied`]. Values that are not positive and
+    /// finite are ignored.
+    #[must_use]
+    pub fn fallback_mpp(mut self, mpp: f64) -> Self {
+        self.fallback_mpp = (mpp > 0.0 && mpp.is_finite()).then_some(mpp);
+        self
+    }
+
+    /// Whether to read the whole file for its CRC32C (default on).
+    #[must_use]
+    pub fn checksum(mut self, on: bool) -> Self {
+        self.checksum = on;
+        self
+    }
+
+    /// Threads of [`inspect_all`](Self::inspect_all) (default: one per core; at least 1).
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Reads one slide: a file, or a folder holding one DICOM series (its level-0 file).
+    ///
+    /// # Errors
+    ///
+    /// A [`SlideError`] naming the file and what is missing or malformed.
+    pub fn inspect(&self, path: impl AsRef<Path>) -> Result<Slide, SlideError> {
+        let path = path.as_ref();
+        let mut buf = Vec::new();
+        if path.is_dir() {
+            let file = dicom_series_level0(path)?;
+            return self.inspect_file(&file, &mut buf);
+        }
+        self.inspect_file(path, &mut buf)
+    }
+
+    /// Reads many slides on [`threads`](Self::threads) threads, each with one block buffer
+    /// (memory stays flat whatever the count), and returns the results in the order of
+    /// `paths`.
+    pub fn inspect_all(&self, paths: &[PathBuf]) -> Vec<Result<Slide, SlideError>> {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<Slide, SlideError>>>> =
+            Mutex::new((0..paths.len()).map(|_| None).collect());
+        let workers = self.threads.min(paths.len()).max(1);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    let mut buf = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { break };
+                        let result = if path.is_dir() {
+                            dicom_series_level0(path)
+                                .and_then(|file| self.inspect_file(&file, &mut buf))
+                        } else {
+                            self.inspect_file(path, &mut buf)
+                        };
+                        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(result);
+                    }
+                });
+            }
+        });
+        results
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .zip(paths)
+            .map(|(r, path)| {
+                r.unwrap_or_else(|| {
+                    Err(SlideError::new(
+                        path,
+                        SlideErrorKind::Io(io::Error::other("the reading thread stopped")),
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    fn inspect_file(&self, path: &Path, buf: &mut Vec<u8>) -> Result<Slide, SlideError> {
+        let io_err = |e| SlideError::new(path, SlideErrorKind::Io(e));
+        let mut file = File::open(path).map_err(io_err)?;
+        let len = file.metadata().map_err(io_err)?.len();
+        let head_len = usize::try_from(len).unwrap_or(HEAD).min(HEAD);
+        let mut head = vec![0u8; head_len];
+        file.read_exact(&mut head).map_err(io_err)?;
+        let src = source::Buffered::new(&file, len, &head);
+        let header = read_header(&src, &head).map_err(|e| match e {
+            Ok(kind) => SlideError::new(path, kind),
+            Err(fault) => SlideError::fault(path, fault),
+        })?;
+        let (resolution_mpp, resolution_supplied) = match (header.resolution, self.fallback_mpp) {
+            (Resolution::Found(mpp), _) => (mpp, false),
+            (Resolution::Missing(_), Some(mpp)) => (mpp, true),
+            (Resolution::Missing(why), None) => {
+                return Err(SlideError::new(path, SlideErrorKind::NoResolution(why)));
+            }
+        };
+        let (size_bytes, checksum) = if self.checksum {
+            // The rest of the file, after the head already read, in one sequential pass.
+            let mut crc = crc32c::crc32c(&head);
+            let mut size = head.len() as u64;
+            file.seek(SeekFrom::Start(size)).map_err(io_err)?;
+            if buf.len() < BLOCK {
+                buf.resize(BLOCK, 0);
+            }
+            loop {
+                match file.read(buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        crc = crc32c::crc32c_append(crc, &buf[..n]);
+                        size += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_err(e)),
+                }
+            }
+            (size, Some(crate::checksum::encode(crc)))
+        } else {
+            (len, None)
+        };
+        Ok(Slide {
+            path: path.to_path_buf(),
+            format: header.format,
+            width_px: header.width,
+            height_px: header.height,
+            resolution_mpp,
+            resolution_supplied,
+            media_type: header.format.media_type().to_string(),
+            size_bytes,
+            checksum_base64_crc32c: checksum,
+        })
+    }
+}
+
+/// The header of a TIFF-family or DICOM file; `Err(Ok(kind))` for a file of neither kind.
+fn read_header(src: &dyn Source, head: &[u8]) -> Result<Header, Result<SlideErrorKind, Fault>> {
+    if head.is_empty() {
+        return Err(Ok(SlideErrorKind::NotASlide("the file is empty".into())));
+    }
+    if tiff::sniff(head) {
+        return tiff::parse(src).map_err(Err);
+    }
+    if dicom::sniff(head) {
+        let instance = dicom::parse(src).map_err(Err)?;
+        return dicom_header(&instance).map_err(Ok);
+    }
+    Err(Ok(SlideErrorKind::NotASlide(
+        "neither a TIFF (II*/MM* header) nor a DICOM file (DICM after the preamble)".into(),
+    )))
+}
+
+fn dicom_header(instance: &dicom::Instance) -> Result<Header, SlideErrorKind> {
+    match instance.sop_class.as_deref() {
+        Some(dicom::WSI_SOP_CLASS) => {}
+        other => {
+            return Err(SlideErrorKind::NotASlide(format!(
+                "a DICOM file, but not a VL Whole Slide Microscopy image (SOP class {})",
+                other.unwrap_or("missing")
+            )));
+        }
+    }
+    if let Some(flavor @ ("LABEL" | "OVERVIEW")) = instance.flavor() {
+        return Err(SlideErrorKind::NotASlide(format!(
+            "a DICOM {flavor} image, not a level of the slide"
+        )));
+    }
+    let (width, height) = instance.size().ok_or_else(|| {
+        SlideErrorKind::Malformed(
+            "no TotalPixelMatrixColumns/Rows (or Columns/Rows) in the DICOM header".into(),
+        )
+    })?;
+    let resolution = match instance.spacing {
+        Some((_, column)) if column > 0.0 && column.is_finite() => {
+            Resolution::Found(column * 1000.0)
+        }
+        Some(_) => Resolution::Missing("PixelSpacing is not positive".into()),
+        None => Resolution::Missing("no PixelSpacing in the DICOM header".into()),
+    };
+    Ok(Header::new(SlideFormat::Dicom, width, height, resolution))
+}
+
+/// File name extensions of slide files [`find_slides`] picks up (case-insensitive).
+pub const SLIDE_EXTENSIONS: &[&str] = &["svs", "tif", "tiff", "ndpi", "btf", "tf8", "dcm"];
+
+/// The slides under `root` (recursively, sorted by path): every file with one of
+/// [`SLIDE_EXTENSIONS`], where the DICOM files of one series in one folder count once, as
+/// their level-0 file (the largest `VOLUME` instance; labels, overviews and thumbnails are
+/// left out). DICOM files whose header cannot be read are kept, so that reading them reports
+/// the problem.
+///
+/// # Errors
+///
+/// A [`SlideError`] when `root` or a folder under it cannot be listed.
+pub fn find_slides(root: impl AsRef<Path>) -> Result<Vec<PathBuf>, SlideError> {
+    let root = root.as_ref();
+    if root.is_file() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| SlideError::new(&dir, SlideErrorKind::Io(e)))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        let mut dicom_files = Vec::new();
+        for path in entries {
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Some(ext) = extension(&path) {
+                if ext == "dcm" {
+                    dicom_files.push(path);
+                } else if SLIDE_EXTENSIONS.contains(&ext.as_str()) {
+                    found.push(path);
+                }
+            }
+        }
+        found.extend(dicom_levels0(&dicom_files));
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+/// Reads the DICOM header of `path` (no checksum).
+fn dicom_instance(path: &Path) -> Result<dicom::Instance, SlideError> {
+    let io_err = |e| SlideError::new(path, SlideErrorKind::Io(e));
+    let file = File::open(path).map_err(io_err)?;
+    let src = source::FileSource::new(file).map_err(io_err)?;
+    let mut head = [0u8; 132];
+    let n = src.len().min(132) as usize;
+    src.read_at(0, &mut head[..n])
+        .map_err(|f| SlideError::fault(path, f))?;
+    if !dicom::sniff(&head[..n]) {
+        return Err(SlideError::new(
+            path,
+            SlideErrorKind::NotASlide("not a DICOM file (no DICM after the preamble)".into()),
+        ));
+    }
+    dicom::parse(&src).map_err(|f| SlideError::fault(path, f))
+}
+
+/// The level-0 file of each series among `files` (all in one folder); unreadable files are
+/// kept as they are.
+fn dicom_levels0(files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut best: Vec<(String, u64, PathBuf)> = Vec::new();
+    let mut kept = Vec::new();
+    for path in files {
+        match dicom_instance(path) {
+            Ok(instance) => {
+                if instance.sop_class.as_deref() != Some(dicom::WSI_SOP_CLASS)
+                    || !matches!(instance.flavor(), None | Some("VOLUME"))
+                {
+                    continue;
+                }
+                let series = instance.series_uid.clone().unwrap_or_default();
+                let width = instance.size().map_or(0, |(w, _)| w);
+                match best.iter_mut().find(|(s, _, _)| *s == series) {
+                    Some(entry) if entry.1 < width => *entry = (series, width, path.clone()),
+                    Some(_) => {}
+                    None => best.push((series, width, path.clone())),
+                }
+            }
+            Err(_) => kept.push(path.clone()),
+        }
+    }
+    kept.extend(best.into_iter().map(|(_, _, path)| path));
+    kept
+}
+
+/// The level-0 file of the single DICOM series in folder `dir`.
+fn dicom_series_level0(dir: &Path) -> Result<PathBuf, SlideError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| SlideError::new(dir, SlideErrorKind::Io(e)))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && extension(p).as_deref() == Some("dcm"))
+        .collect();
+    files.sort();
+    let mut series = std::collections::BTreeSet::new();
+    for path in &files {
+        let instance = dicom_instance(path)?;
+        if instance.sop_class.as_deref() == Some(dicom::WSI_SOP_CLASS) {
+            series.insert(instance.series_uid.unwrap_or_default());
+        }
+    }
+    let levels = dicom_levels0(&files);
+    match (series.len(), levels.as_slice()) {
+        (1, [level0]) => Ok(level0.clone()),
+        (0, _) => Err(SlideError::new(
+            dir,
+            SlideErrorKind::NotASlide(
+                "a folder without DICOM whole-slide files (*.dcm) of a VOLUME level".into(),
+            ),
+        )),
+        (n, _) => Err(SlideError::new(
+            dir,
+            SlideErrorKind::NotASlide(format!(
+                "the folder holds {n} DICOM series; a slide folder holds one"
+            )),
+        )),
+    }
+}
