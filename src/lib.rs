@@ -14,6 +14,7 @@
 //! * [Errors](#errors)
 //! * [Retries and timeouts](#retries-and-timeouts)
 //! * [Downloads](#downloads)
+//! * [Bucket](#bucket)
 //! * [Submitting safely: SDK metadata, idempotency, health](#submitting-safely-sdk-metadata-idempotency-health)
 //! * [Async](#async)
 //! * [Sandbox](#sandbox)
@@ -174,6 +175,52 @@
 //! [`checksum::crc32c_base64_file`] prepares the checksums of input slides. See
 //! `docs/DOWNLOADS.md`.
 //!
+//! # Bucket
+//!
+//! The platform reads input slides from signed URLs. With the `bucket` feature,
+//! [`bucket::Bucket`] puts slides into the organization's bucket (its credentials come with
+//! [`Client::me`]) or any S3-compatible store, and signs the URLs:
+//!
+//! ```
+//! # #[cfg(all(feature = "sandbox", feature = "bucket"))] {
+//! use aignostics::bucket::{DEFAULT_URL_VALIDITY, KeyTemplate, UploadOutcome};
+//! use aignostics::sandbox::{self, Sandbox};
+//!
+//! let platform = Sandbox::start()?; // serves an S3-compatible bucket too
+//! let bucket = platform.bucket(sandbox::ALICE_TOKEN)?; // from `/v1/me`
+//! # let dir = std::env::temp_dir().join(format!("aignostics-guide-bucket-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).expect("temp dir");
+//! let slide = dir.join("slide-1.svs");
+//! std::fs::write(&slide, vec![7u8; 1 << 20]).expect("a slide on disk");
+//!
+//! let key = KeyTemplate::default().render(&bucket, &slide, None)?; // {user}/{crc32c}/{name}
+//! let report = bucket.upload(&slide, &key).send()?; // verified by CRC32C
+//! assert_eq!(report.outcome, UploadOutcome::Uploaded);
+//! // Sent again (the same command after a crash, say), nothing is re-sent:
+//! assert_eq!(bucket.upload(&slide, &key).send()?.outcome, UploadOutcome::AlreadyPresent);
+//!
+//! // What an item of a run needs: a signed URL valid for 6 days and the checksum.
+//! let url = bucket.signed_url(&key, DEFAULT_URL_VALIDITY)?;
+//! let metadata = serde_json::json!({
+//!     "checksum_base64_crc32c": report.crc32c,
+//!     "platform_bucket": bucket.platform_bucket_metadata(&key, DEFAULT_URL_VALIDITY)?,
+//! });
+//! # assert!(url.contains("X-Amz-Signature=") && metadata["platform_bucket"]["object_key"] == key.as_str());
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # }
+//! # Ok::<(), aignostics::Error>(())
+//! ```
+//!
+//! Files above 16 MiB go as multipart uploads whose parts are sent in parallel on plain
+//! threads, each worker reading only its own part (memory stays at about
+//! `concurrency × part size` whatever the file size). Every part carries its `Content-MD5`
+//! (and `x-amz-checksum-crc32c` where the store takes it); the finished object is compared
+//! with the file through the store's own CRC32C or ETag, and a mismatch deletes it and fails.
+//! An interrupted upload is resumed by sending it again: the in-progress multipart upload is
+//! found, its parts checked against the file, and only the missing ones are sent. The HMAC
+//! secret never appears in an error, a log line or `Debug` output. The CLI has the same as
+//! `aignostics bucket ls|upload|download|delete|url`.
+//!
 //! # Submitting safely: SDK metadata, idempotency, health
 //!
 //! [`Runs::submit`] records `custom_metadata.sdk` on the run and its items as the Python SDK
@@ -278,7 +325,8 @@
 //! | *(none)* | the blocking client, internal login, M2M credentials, downloads |
 //! | `async` | [`nonblocking`], on tokio's blocking pool (tokio with `rt` only) |
 //! | `sandbox` | [`sandbox`], an in-process platform emulator |
-//! | `cli` | the `aignostics` binary (implies `sandbox`) |
+//! | `bucket` | [`bucket`]: uploads to the organization's bucket, signed URLs (rusty-s3) |
+//! | `cli` | the `aignostics` binary (implies `sandbox`, `slides` and `bucket`) |
 //! | `redis` | a Redis-shared client-credentials token for fleets of workers |
 //! | `platform-verifier` | TLS verification with the operating system's trust store |
 //!

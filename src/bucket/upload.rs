@@ -553,7 +553,8 @@ impl Ctx<'_, '_> {
                         Ok(f) => f,
                         Err(e) => return fail(&failed, Error::io(&up.path, e)),
                     };
-                    let mut buf = Vec::new();
+                    // One part-sized buffer per worker, reused for every part it sends.
+                    let mut buf = Vec::with_capacity(self.plan.part_size as usize);
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= self.plan.parts as usize || stop.load(Ordering::Relaxed) {
@@ -610,19 +611,16 @@ impl Ctx<'_, '_> {
     ) -> Result<Option<(Part, bool)>> {
         let up = self.up;
         let (start, len) = self.plan.range(number);
-        buf.clear();
+        buf.resize(len as usize, 0);
         file.seek(SeekFrom::Start(start))
-            .and_then(|_| (&mut *file).take(len).read_to_end(buf))
-            .map_err(|e| Error::io(&up.path, e))?;
-        if buf.len() as u64 != len {
-            return Err(Error::io(
-                &up.path,
-                std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file shrank during the upload",
+            .and_then(|_| file.read_exact(buf))
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::io(
+                    &up.path,
+                    std::io::Error::new(e.kind(), "the file shrank during the upload"),
                 ),
-            ));
-        }
+                _ => Error::io(&up.path, e),
+            })?;
         let part = digest(number, buf);
         if let Some(stored) = existing.get(&number) {
             let crc_ok = stored

@@ -150,7 +150,7 @@ pub(crate) fn serve(shared: &Shared, req: &Req) -> Resp {
         ("GET", true) if has("uploads") => list_uploads(store, q("prefix").unwrap_or_default()),
         ("GET", true) => list_objects(store, req),
         ("PUT", false) if has("uploadId") => upload_part(store, req, &key, &body),
-        ("PUT", false) => put_object(store, req, &key, body),
+        ("PUT", false) => put_object(store, req, &key, body.into_owned()),
         ("POST", false) if has("uploads") => create_upload(store, req, &key),
         ("POST", false) if has("uploadId") => {
             complete(store, &key, &q("uploadId").unwrap_or_default(), &body)
@@ -206,7 +206,7 @@ fn query(req: &Req) -> Vec<(String, String)> {
 
 /// The payload: as sent, or decoded from `aws-chunked` framing (with unsigned trailers, as
 /// recent AWS SDKs send checksums).
-fn decode_body(req: &Req) -> Result<Vec<u8>, Resp> {
+fn decode_body(req: &Req) -> Result<std::borrow::Cow<'_, [u8]>, Resp> {
     let chunked = req
         .header("content-encoding")
         .is_some_and(|e| e.split(',').any(|p| p.trim() == "aws-chunked"))
@@ -214,7 +214,7 @@ fn decode_body(req: &Req) -> Result<Vec<u8>, Resp> {
             .header("x-amz-content-sha256")
             .is_some_and(|h| h.starts_with("STREAMING-"));
     if !chunked {
-        return Ok(req.body.clone());
+        return Ok(std::borrow::Cow::Borrowed(&req.body));
     }
     let bad = || error(400, "IncompleteBody", "malformed aws-chunked body");
     let mut out = Vec::new();
@@ -226,7 +226,7 @@ fn decode_body(req: &Req) -> Result<Vec<u8>, Resp> {
         let size = usize::from_str_radix(size_hex, 16).map_err(|_| bad())?;
         rest = &rest[line_end + 2..];
         if size == 0 {
-            return Ok(out);
+            return Ok(std::borrow::Cow::Owned(out));
         }
         if rest.len() < size + 2 {
             return Err(bad());
@@ -1024,7 +1024,7 @@ mod tests {
             vec![("content-encoding".into(), "aws-chunked".into())],
             b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n".to_vec(),
         );
-        assert_eq!(decode_body(&chunked).unwrap(), b"hello");
+        assert_eq!(&*decode_body(&chunked).unwrap(), b"hello");
         let md5 = b64(&Md5::digest(b"data"));
         let crc = b64(&crc32c::crc32c(b"data").to_be_bytes());
         let sent = |name: &str, value: &str| {
