@@ -8,7 +8,7 @@ mod items;
 mod run;
 mod runs;
 mod storage;
-mod validation;
+pub(crate) mod validation;
 mod versions;
 
 pub use access::{Grants, ListGrants, ListShareTokens, ShareTokens};
