@@ -70,6 +70,9 @@ pub enum Command {
     /// API operation with runs that finish after --processing-time; an item whose external id
     /// starts with `fail-` fails. Nothing is stored: stopping it forgets every run.
     Sandbox(SandboxArgs),
+    /// Read slide metadata from file headers (size, resolution, checksum).
+    #[command(subcommand)]
+    Slides(crate::commands::slides::SlidesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +172,13 @@ pub enum RunsCommand {
     /// Without --set or --clear, prints the current metadata and its checksum. Pass that
     /// checksum with --checksum to update only if nobody changed the metadata meanwhile.
     Metadata(MetadataArgs),
+    /// Turn a folder of slides into the metadata CSV for an application version
+    ///
+    /// Reads every slide's header (level-0 size, microns per pixel, CRC32C), applies the
+    /// --mapping rules and writes the CSV the Python SDK also reads and writes: edit it (staining,
+    /// tissue, disease), then submit. Warns when the rows do not yet satisfy the version's
+    /// schema; exits 1 when a slide cannot be read (the CSV holds the others).
+    Prepare(crate::commands::prepare::PrepareArgs),
 }
 
 #[derive(Debug, Args)]

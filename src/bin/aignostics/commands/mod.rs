@@ -2,9 +2,11 @@
 
 mod account;
 mod catalog;
+pub mod prepare;
 mod runs;
 mod sandbox;
 mod share_tokens;
+pub mod slides;
 
 use crate::args::Command;
 use crate::context::{Ctx, Report, Result};
@@ -19,5 +21,6 @@ pub fn dispatch(ctx: &Ctx, command: &Command) -> Result<Report> {
         Command::Runs(command) => runs::runs(ctx, command),
         Command::ShareTokens(command) => share_tokens::share_tokens(ctx, command),
         Command::Sandbox(args) => sandbox::serve(ctx, args),
+        Command::Slides(command) => slides::slides(ctx, command),
     }
 }
