@@ -276,7 +276,7 @@ fn bad_files_are_typed_errors() {
 }
 
 // Proves many slides are read in parallel with results in input order, errors in place.
-// (NFR-18)
+// (NFR-19)
 #[test]
 fn inspect_all_keeps_order() {
     let dir = Scratch::new("many");
