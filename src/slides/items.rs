@@ -211,8 +211,8 @@ impl UrlTemplate {
     ///
     /// # Errors
     ///
-    /// [`PrepareError::Mapping`]-free check: a template without a placeholder or not
-    /// `http(s)://` is refused as [`PrepareError::Version`]... see the message.
+    /// [`PrepareError::Url`] when the template is not an `http(s)://` URL or has no
+    /// placeholder.
     pub fn new(template: impl Into<String>) -> Result<Self, PrepareError> {
         let template = template.into();
         if !(template.starts_with("https://") || template.starts_with("http://")) {
@@ -533,12 +533,19 @@ impl SlideItems {
                 external_id: row.external_id.clone(),
                 message,
             };
+            let invalid = |why: &str| {
+                PrepareError::Invalid(crate::Error::InvalidInput(format!(
+                    "item {:?} (row {}): the external id {why}",
+                    row.external_id,
+                    i + 1
+                )))
+            };
             if row.external_id.is_empty() {
-                return Err(url_error("the external id is empty".into()));
+                return Err(invalid("is empty"));
             }
             if row.external_id.chars().count() > MAX_EXTERNAL_ID {
-                return Err(url_error(format!(
-                    "the external id is longer than {MAX_EXTERNAL_ID} characters"
+                return Err(invalid(&format!(
+                    "is longer than {MAX_EXTERNAL_ID} characters"
                 )));
             }
             let url = urls.download_url(row).map_err(url_error)?;
@@ -586,6 +593,25 @@ fn glob(pattern: &str) -> Result<regex::Regex, PrepareError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        // Proves any mapping rule, glob or external id is parsed, applied or refused without
+        // a panic. (FR-63)
+        #[test]
+        fn arbitrary_rules_never_panic(rule in "\\PC{0,40}", id in "\\PC{0,40}") {
+            if let Ok(m) = rule.parse::<Mapping>() {
+                let mut row = MetadataRow { external_id: id.clone(), ..MetadataRow::default() };
+                m.apply(&mut row);
+            }
+            let _ = glob(&rule).map(|g| g.is_match(&id));
+            let row = MetadataRow { external_id: id, ..MetadataRow::default() };
+            let url = UrlTemplate::new("https://h/{path}").unwrap().download_url(&row).unwrap();
+            prop_assert!(url.starts_with("https://h/"));
+        }
+    }
 
     // Proves mapping rules parse as the Python SDK's (split at the first colon, pairs at
     // commas and the first `=`), refuse unknown keys and bad numbers, and match anywhere in

@@ -245,8 +245,8 @@ impl fmt::Display for SlideError {
             SlideErrorKind::Malformed(what) => write!(f, "{path}: malformed header: {what}"),
             SlideErrorKind::NoResolution(why) => write!(
                 f,
-                "{path}: no resolution (microns per pixel) in the header: {why}; supply it \
-                 (CLI: --mpp)"
+                "{path}: no resolution (microns per pixel) in the header: {why}; supply one \
+                 (Inspector::fallback_mpp, CLI --mpp)"
             ),
         }
     }
@@ -538,7 +538,12 @@ pub fn find_slides(root: impl AsRef<Path>) -> Result<Vec<PathBuf>, SlideError> {
     }
     let mut found = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
+    // Symbolic links may lead back to a folder already listed: each folder is listed once.
+    let mut listed = std::collections::HashSet::new();
     while let Some(dir) = dirs.pop() {
+        if !listed.insert(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone())) {
+            continue;
+        }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| SlideError::new(&dir, SlideErrorKind::Io(e)))?
             .filter_map(|e| e.ok().map(|e| e.path()))
