@@ -16,6 +16,7 @@
 //! * [Downloads](#downloads)
 //! * [Bucket](#bucket)
 //! * [Submitting safely: SDK metadata, idempotency, health](#submitting-safely-sdk-metadata-idempotency-health)
+//! * [Slides](#slides)
 //! * [Async](#async)
 //! * [Sandbox](#sandbox)
 //! * [Command-line tool](#command-line-tool)
@@ -256,6 +257,41 @@
 //! # Ok::<(), aignostics::Error>(())
 //! ```
 //!
+//! # Slides
+//!
+//! With the `slides` feature (the CLI enables it), [`slides`] reads whole-slide images from
+//! their headers, in pure Rust and without decoding a pixel: level-0 size, microns per pixel
+//! (by OpenSlide's rules, so the values match what the Python SDK submits), media type, file
+//! size and the platform's CRC32C in one pass, for the TIFF family (generic, BigTIFF, Aperio,
+//! Hamamatsu, Philips, OME) and DICOM whole-slide images. [`slides::SlideItems`] turns a
+//! folder into run items for an application version, with the Python SDK's mapping rules,
+//! validated against the version's schema before anything is sent, and reads and writes the
+//! Python SDK's metadata CSV:
+//!
+//! ```no_run
+//! # #[cfg(feature = "slides")] {
+//! use aignostics::models::RunCreationRequest;
+//! use aignostics::slides::{self, SlideItems, UrlTemplate};
+//!
+//! let slide = slides::inspect("slides/case-1/lung.svs")?;
+//! println!("{} x {} px, {} µm/px", slide.width_px, slide.height_px, slide.resolution_mpp);
+//!
+//! let client = aignostics::Client::new()?;
+//! let version = client.application_version("he-tme", None)?;
+//! let builder = SlideItems::new("he-tme", version)?
+//!     .mapping("lung:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER".parse()?);
+//! let prepared = builder.scan("slides/")?; // every core; failures listed, not fatal
+//! slides::write_csv_file("metadata.csv", &prepared.rows)?; // editable, Python-compatible
+//! let urls = UrlTemplate::new("https://storage.example.com/slides/{path}")?;
+//! let items = builder.items_from(&prepared, &urls)?; // validated against the schema
+//! let run = client.runs().submit(RunCreationRequest::new("he-tme", items))?;
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! On the command line: `aignostics slides inspect DIR` and
+//! `aignostics runs prepare he-tme DIR --csv metadata.csv --mapping 'lung:tissue=LUNG'`.
+//!
 //! # Async
 //!
 //! With the `async` feature, [`nonblocking::Client`] (`From<Client>`) offers the same operations
@@ -327,6 +363,8 @@
 //! | `sandbox` | [`sandbox`], an in-process platform emulator |
 //! | `bucket` | [`bucket`]: uploads to the organization's bucket, signed URLs (rusty-s3) |
 //! | `cli` | the `aignostics` binary (implies `sandbox`, `slides` and `bucket`) |
+//! | `cli` | the `aignostics` binary (implies `sandbox` and `slides`) |
+//! | `slides` | [`slides`]: slide metadata from headers, items from a folder, the metadata CSV |
 //! | `redis` | a Redis-shared client-credentials token for fleets of workers |
 //! | `platform-verifier` | TLS verification with the operating system's trust store |
 //!

@@ -276,7 +276,7 @@ fn bad_files_are_typed_errors() {
 }
 
 // Proves many slides are read in parallel with results in input order, errors in place.
-// (NFR-18)
+// (NFR-19)
 #[test]
 fn inspect_all_keeps_order() {
     let dir = Scratch::new("many");
@@ -300,4 +300,17 @@ fn inspect_all_keeps_order() {
         }
     }
     assert_eq!(slides::find_slides(&dir.0).unwrap(), paths);
+}
+
+// Proves a symbolic link back to a parent folder does not make the folder search loop.
+// (FR-61)
+#[cfg(unix)]
+#[test]
+fn folder_link_loop_terminates() {
+    let dir = Scratch::new("linkloop");
+    std::fs::create_dir_all(dir.path("a")).unwrap();
+    aperio(100, 100, "0.5").tile(16).write(&dir.path("a/s.svs"));
+    std::os::unix::fs::symlink(&dir.0, dir.path("a/up")).unwrap();
+    let found = slides::find_slides(&dir.0).unwrap();
+    assert_eq!(found, vec![dir.path("a/s.svs")]);
 }

@@ -6,7 +6,7 @@ mod document_files;
 mod documents;
 mod list;
 pub(crate) mod run;
-mod run_checks;
+pub(crate) mod run_checks;
 mod runs;
 mod versions;
 

@@ -72,10 +72,10 @@
 //! resolution. Nothing panics, nothing loops forever, and nothing allocates more than the
 //! file could hold.
 
-// mod csv;
+mod csv;
 mod dicom;
 mod header;
-// mod items;
+mod items;
 mod source;
 mod tiff;
 mod xml;
@@ -89,8 +89,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-// pub use csv::{MetadataRow, read_csv, read_csv_file, write_csv, write_csv_file, CSV_HEADER};
-// ITEMS
+pub use csv::{CSV_HEADER, MetadataRow, read_csv, read_csv_file, write_csv, write_csv_file};
+pub use items::{
+    CsvUrls, DownloadUrls, Mapping, PrepareError, Prepared, SlideItems, UrlTemplate, media_type_for,
+};
 
 use header::{Header, Resolution};
 use source::{Fault, Source};
@@ -243,8 +245,8 @@ impl fmt::Display for SlideError {
             SlideErrorKind::Malformed(what) => write!(f, "{path}: malformed header: {what}"),
             SlideErrorKind::NoResolution(why) => write!(
                 f,
-                "{path}: no resolution (microns per pixel) in the header: {why}; supply it \
-                 (CLI: --mpp)"
+                "{path}: no resolution (microns per pixel) in the header: {why}; supply one \
+                 (Inspector::fallback_mpp, CLI --mpp)"
             ),
         }
     }
@@ -374,6 +376,52 @@ impl Inspector {
             .collect()
     }
 
+    /// Reads a slide already in memory (e.g. fetched from object storage); `name` labels
+    /// errors and becomes [`Slide::path`]. A DICOM series needs its files, so only single
+    /// files are read this way.
+    ///
+    /// ```
+    /// let err = aignostics::slides::Inspector::new()
+    ///     .inspect_bytes("upload.svs", b"not a slide")
+    ///     .unwrap_err();
+    /// assert!(err.to_string().starts_with("upload.svs: not a whole-slide image"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`SlideError`] naming `name` and what is missing or malformed.
+    pub fn inspect_bytes(&self, name: impl AsRef<Path>, bytes: &[u8]) -> Result<Slide, SlideError> {
+        let path = name.as_ref();
+        let head = &bytes[..bytes.len().min(HEAD)];
+        let header = read_header(&bytes, head).map_err(|e| match e {
+            Ok(kind) => SlideError::new(path, kind),
+            Err(fault) => SlideError::fault(path, fault),
+        })?;
+        let (resolution_mpp, resolution_supplied) = self.resolution(path, header.resolution)?;
+        Ok(Slide {
+            path: path.to_path_buf(),
+            format: header.format,
+            width_px: header.width,
+            height_px: header.height,
+            resolution_mpp,
+            resolution_supplied,
+            media_type: header.format.media_type().to_string(),
+            size_bytes: bytes.len() as u64,
+            checksum_base64_crc32c: self.checksum.then(|| crate::checksum::crc32c_base64(bytes)),
+        })
+    }
+
+    /// The header's resolution, else the fallback, else the error naming why there is none.
+    fn resolution(&self, path: &Path, found: Resolution) -> Result<(f64, bool), SlideError> {
+        match (found, self.fallback_mpp) {
+            (Resolution::Found(mpp), _) => Ok((mpp, false)),
+            (Resolution::Missing(_), Some(mpp)) => Ok((mpp, true)),
+            (Resolution::Missing(why), None) => {
+                Err(SlideError::new(path, SlideErrorKind::NoResolution(why)))
+            }
+        }
+    }
+
     fn inspect_file(&self, path: &Path, buf: &mut Vec<u8>) -> Result<Slide, SlideError> {
         let io_err = |e| SlideError::new(path, SlideErrorKind::Io(e));
         let mut file = File::open(path).map_err(io_err)?;
@@ -386,13 +434,7 @@ impl Inspector {
             Ok(kind) => SlideError::new(path, kind),
             Err(fault) => SlideError::fault(path, fault),
         })?;
-        let (resolution_mpp, resolution_supplied) = match (header.resolution, self.fallback_mpp) {
-            (Resolution::Found(mpp), _) => (mpp, false),
-            (Resolution::Missing(_), Some(mpp)) => (mpp, true),
-            (Resolution::Missing(why), None) => {
-                return Err(SlideError::new(path, SlideErrorKind::NoResolution(why)));
-            }
-        };
+        let (resolution_mpp, resolution_supplied) = self.resolution(path, header.resolution)?;
         let (size_bytes, checksum) = if self.checksum {
             // The rest of the file, after the head already read, in one sequential pass.
             let mut crc = crc32c::crc32c(&head);
@@ -496,7 +538,12 @@ pub fn find_slides(root: impl AsRef<Path>) -> Result<Vec<PathBuf>, SlideError> {
     }
     let mut found = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
+    // Symbolic links may lead back to a folder already listed: each folder is listed once.
+    let mut listed = std::collections::HashSet::new();
     while let Some(dir) = dirs.pop() {
+        if !listed.insert(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone())) {
+            continue;
+        }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| SlideError::new(&dir, SlideErrorKind::Io(e)))?
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -27,9 +27,9 @@ pub(crate) trait Source {
     }
 }
 
-impl Source for [u8] {
+impl Source for &[u8] {
     fn len(&self) -> u64 {
-        self.len() as u64
+        <[u8]>::len(self) as u64
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Fault> {

@@ -7,9 +7,8 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// Edge of the square tiles written.
+/// Edge of the square tiles written by default.
 pub const TILE: u32 = 256;
-const TILE_BYTES: usize = (TILE * TILE * 3) as usize;
 
 /// One image file directory.
 #[derive(Clone, Debug, Default)]
@@ -71,6 +70,8 @@ pub struct Tiff {
     pub ifds: Vec<Ifd>,
     /// Where directories, values and tiles start (past 4 GiB for a sparse BigTIFF).
     pub body_at: u64,
+    /// Edge of the square tiles (a multiple of 16).
+    pub tile: u32,
 }
 
 impl Tiff {
@@ -80,7 +81,19 @@ impl Tiff {
             bigtiff: false,
             ifds,
             body_at: 16,
+            tile: TILE,
         }
+    }
+
+    /// Tiles of `edge` pixels (small tiles make small files).
+    pub fn tile(mut self, edge: u32) -> Self {
+        self.tile = edge;
+        self
+    }
+
+    /// Bytes of one tile (8-bit RGB).
+    pub fn tile_bytes(&self) -> usize {
+        (self.tile * self.tile * 3) as usize
     }
 
     pub fn big_endian(mut self) -> Self {
@@ -134,7 +147,9 @@ impl Tiff {
         let mut body: Vec<u8> = Vec::new();
         // One block of tile (or strip) data shared by every tile.
         let tiles_at = base;
-        body.extend(std::iter::repeat_n(0u8, TILE_BYTES));
+        let tile_bytes = self.tile_bytes();
+        let tile = self.tile;
+        body.extend(std::iter::repeat_n(0u8, tile_bytes));
         let mut ifd_offsets = Vec::new();
         let mut next_patches: Vec<usize> = Vec::new();
         for ifd in &self.ifds {
@@ -156,8 +171,8 @@ impl Tiff {
             }
             let count;
             if ifd.tiled {
-                let across = ifd.width.div_ceil(TILE);
-                let down = ifd.height.div_ceil(TILE);
+                let across = ifd.width.div_ceil(tile);
+                let down = ifd.height.div_ceil(tile);
                 count = u64::from(across * down);
             } else {
                 count = 1;
@@ -167,7 +182,7 @@ impl Tiff {
                     16,
                     (0..count).flat_map(|_| self.u64b(tiles_at)).collect(),
                     (0..count)
-                        .flat_map(|_| self.u64b(TILE_BYTES as u64))
+                        .flat_map(|_| self.u64b(tile_bytes as u64))
                         .collect(),
                 )
             } else {
@@ -177,7 +192,7 @@ impl Tiff {
                         .flat_map(|_| self.u32b(tiles_at as u32))
                         .collect(),
                     (0..count)
-                        .flat_map(|_| self.u32b(TILE_BYTES as u32))
+                        .flat_map(|_| self.u32b(tile_bytes as u32))
                         .collect(),
                 )
             };
@@ -203,8 +218,8 @@ impl Tiff {
                 entries.push((305, 2, b.len() as u64, b));
             }
             if ifd.tiled {
-                entries.push((322, 3, 1, short(TILE as u16)));
-                entries.push((323, 3, 1, short(TILE as u16)));
+                entries.push((322, 3, 1, short(tile as u16)));
+                entries.push((323, 3, 1, short(tile as u16)));
                 entries.push((324, off_kind, count, offs));
                 entries.push((325, off_kind, count, sizes));
             }

@@ -138,6 +138,9 @@ pub enum Command {
     Grants(GrantsCommand),
     /// Check that the platform is reachable and accepts your token (exit 1 when DOWN).
     Health,
+    /// Read slide metadata from file headers (size, resolution, checksum).
+    #[command(subcommand)]
+    Slides(crate::commands::slides::SlidesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +282,13 @@ pub enum RunsCommand {
     #[command(after_help = "Examples:\n  aignostics runs items \"$RUN\"\n  \
         aignostics --json runs items \"$RUN\" --share-token \"$SECRET\" | jq -r '.[].external_id'")]
     Items(ReadRunArgs),
+    /// Turn a folder of slides into the metadata CSV for an application version
+    ///
+    /// Reads every slide's header (level-0 size, microns per pixel, CRC32C), applies the
+    /// --mapping rules and writes the CSV the Python SDK also reads and writes: edit it (staining,
+    /// tissue, disease), then submit. Warns when the rows do not yet satisfy the version's
+    /// schema; exits 1 when a slide cannot be read (the CSV holds the others).
+    Prepare(crate::commands::prepare::PrepareArgs),
 }
 
 /// A run to read, possibly one shared with you.

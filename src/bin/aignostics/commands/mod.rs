@@ -5,9 +5,11 @@ pub mod bucket;
 mod catalog;
 mod grants;
 mod health;
+pub mod prepare;
 mod runs;
 mod sandbox;
 mod share_tokens;
+pub mod slides;
 pub mod submit_flags;
 
 use crate::args::Command;
@@ -37,5 +39,6 @@ pub fn dispatch(ctx: &Ctx, command: &Command) -> Result<Report> {
         }
         Command::Documents(command) => catalog::documents(ctx, command),
         Command::Grants(command) => grants::grants(ctx, command),
+        Command::Slides(command) => slides::slides(ctx, command),
     }
 }

@@ -47,6 +47,7 @@ pub fn runs(ctx: &Ctx, command: &RunsCommand) -> Result<Report> {
             Ok(Report::text(format!("Canceled run {run}.\n")))
         }
         RunsCommand::Wait(args) => wait(ctx, args),
+        RunsCommand::Prepare(args) => super::prepare::prepare(ctx, args),
         RunsCommand::Download(args) => download(ctx, args),
         RunsCommand::DeleteArtifacts { run, .. } => {
             ctx.client()?.run(run).delete_artifacts().map_err(|e| {
