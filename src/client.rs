@@ -9,9 +9,10 @@ use parking_lot::Mutex;
 use crate::error::Result;
 use crate::handlers::{Applications, Grants, Run, Runs, ShareTokens, Versions};
 use crate::models::{ApplicationReadResponse, MeReadResponse, VersionReadResponse};
+use crate::retry::Deadline;
 use crate::settings::Settings;
 use crate::token::TokenProvider;
-use crate::transport::{Api, Op, Request, TokenSource};
+use crate::transport::{Api, Op, Redirect, Request, TokenSource};
 
 /// Most external providers pooled at once; a 17th clears the pool.
 pub(crate) const MAX_EXTERNAL_APIS: usize = 16;
@@ -35,6 +36,8 @@ pub(crate) const MAX_EXTERNAL_APIS: usize = 16;
 pub struct Client {
     api: Arc<Api>,
     nocache: bool,
+    /// When every call through this view gives up (a timed wait or download sets it).
+    deadline: Deadline,
 }
 
 /// Builds a [`Client`]; see [`Client::builder`].
@@ -97,6 +100,7 @@ impl ClientBuilder {
         Ok(Client {
             api,
             nocache: false,
+            deadline: None,
         })
     }
 }
@@ -117,6 +121,7 @@ impl Client {
         Self {
             api,
             nocache: false,
+            deadline: None,
         }
     }
 
@@ -150,9 +155,23 @@ impl Client {
     /// written to it, so later cached reads see them).
     pub fn nocache(&self) -> Client {
         Client {
-            api: Arc::clone(&self.api),
             nocache: true,
+            ..self.clone()
         }
+    }
+
+    /// A view of the same client whose calls (attempts and retries included) give up at
+    /// `deadline`.
+    pub(crate) fn until(&self, deadline: Deadline) -> Client {
+        Client {
+            deadline,
+            ..self.clone()
+        }
+    }
+
+    /// The deadline of this view, if any.
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.deadline
     }
 
     /// The current user and organization (`GET /v1/me`; cached 300 s).
@@ -165,12 +184,22 @@ impl Client {
     where
         T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        self.api.read(request, self.nocache)
+        self.api.read(request.until(self.deadline), self.nocache)
+    }
+
+    /// A call answered with a redirect to a signed URL, or with the content itself.
+    pub(crate) fn redirect(&self, request: Request) -> Result<Redirect> {
+        self.api.redirect(request.until(self.deadline))
+    }
+
+    /// A call answered with a redirect: its `Location`, unfollowed.
+    pub(crate) fn redirect_location(&self, request: Request) -> Result<String> {
+        self.api.redirect_location(request.until(self.deadline))
     }
 
     /// A mutation whose answer is not needed.
     pub(crate) fn mutate(&self, request: Request) -> Result<()> {
-        self.api.mutate(request).map(drop)
+        self.api.mutate(request.until(self.deadline)).map(drop)
     }
 
     /// A mutation whose JSON answer is decoded.
@@ -178,7 +207,7 @@ impl Client {
         &self,
         request: Request,
     ) -> Result<T> {
-        self.api.mutate_json(request)
+        self.api.mutate_json(request.until(self.deadline))
     }
 
     /// An application with its versions (`GET /v1/applications/{id}`; cached 300 s); the same

@@ -39,7 +39,7 @@ use crate::handlers::run::wait::{DEFAULT_INTERVAL, Poller};
 use crate::models::{
     ArtifactOutput, ItemOutput, ItemResultReadResponse, ItemState, ItemTerminationReason, RunState,
 };
-use crate::retry::RetryPolicy;
+use crate::retry::deadline_in;
 
 use names::Sibling;
 
@@ -154,9 +154,11 @@ impl DownloadOptions {
         self
     }
 
-    /// Give up with [`Error::Timeout`] when the run has not terminated after this long. Once
-    /// the run has terminated, the last downloads run to completion whatever the timeout. A
-    /// timeout too long to represent (such as `Duration::MAX`) means no timeout.
+    /// Give up with [`Error::Timeout`] when the run has not terminated after this long. The
+    /// same deadline ends every read, retry and download attempt of the call: artifacts still
+    /// unfinished then are reported in [`DownloadReport::failed`], their partial files kept for
+    /// the next call to resume. A timeout too long to represent (such as `Duration::MAX`) means
+    /// no timeout.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -298,11 +300,8 @@ struct Job {
 
 /// Shared state of one `download_to` call.
 struct Engine<'a> {
+    /// The run, read without the cache and until the call's deadline.
     run: Run,
-    agent: ureq::Agent,
-    api_root: String,
-    policy: RetryPolicy,
-    header_timeout: Duration,
     options: &'a DownloadOptions,
     abort: AtomicBool,
     /// The caller's cancellation (a dropped async future), seen by every worker thread.
@@ -371,14 +370,18 @@ impl Engine<'_> {
         loop {
             // Read the run before its items: when it says TERMINATED, the items read next
             // are final, so this pass is the last one.
-            let details = self.run.details()?;
+            let details = self
+                .run
+                .details()
+                .map_err(|e| poller.failed(self.run.id(), e))?;
             let items: Vec<ItemResultReadResponse> = self
                 .run
                 .items()
                 .page_size(ITEMS_PAGE_SIZE)
                 .iter()
                 .at_most(u64::try_from(details.statistics.item_count).unwrap_or(u64::MAX))
-                .collect::<Result<_>>()?;
+                .collect::<Result<_>>()
+                .map_err(|e| poller.failed(self.run.id(), e))?;
             let item_dirs = item_dir_names(&items);
             for (item, dir_name) in items.iter().zip(&item_dirs) {
                 if item.state != ItemState::Terminated || !seen.insert(item.item_id.clone()) {
@@ -507,14 +510,8 @@ pub(crate) fn download_run(
     let run_dir = dir.join(names::unique_alone(run.id()));
     std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
 
-    let api = run.client.api();
-    let settings = api.settings();
     let engine = Engine {
-        run: run.uncached(),
-        agent: api.agent().clone(),
-        api_root: api.api_root().to_string(),
-        policy: RetryPolicy::from(&settings.run),
-        header_timeout: settings.run.timeout,
+        run: run.uncached().until(options.timeout.and_then(deadline_in)),
         options,
         abort: AtomicBool::new(false),
         cancel: crate::cancel::current(),

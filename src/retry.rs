@@ -7,11 +7,17 @@
 //!
 //! Waits grow as `min(max, min_wait * 2^(n-1) + U(0, 1) s)`, like the Python SDK's tenacity
 //! policy; `attempts` counts total calls, so 4 means one call and up to three retries.
+//!
+//! [`RetryPolicy::run_until`] is the one retry loop of the crate: API reads, redirect plus
+//! storage reads, the 404 window after submit and download attempts all go through it. It
+//! carries the deadline of the operation that started them: no wait is slept past it, each
+//! attempt's timeouts end at it ([`Deadline::cap`]), and once it has passed the last error is
+//! returned.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::settings::OperationSettings;
@@ -34,6 +40,39 @@ impl From<&OperationSettings> for RetryPolicy {
     }
 }
 
+/// The moment a timed operation (a wait with a timeout, a download with a timeout) gives up:
+/// every read and retry it makes ends by then. `None` means no deadline.
+pub(crate) type Deadline = Option<Instant>;
+
+/// Helpers on a [`Deadline`].
+pub(crate) trait DeadlineExt {
+    /// `timeout`, shortened so it ends at the deadline (at least 1 ms, so a timeout of zero
+    /// never means "no timeout" to the HTTP client).
+    fn cap(self, timeout: Duration) -> Duration;
+    /// Whether the deadline has passed.
+    fn passed(self) -> bool;
+}
+
+impl DeadlineExt for Deadline {
+    fn cap(self, timeout: Duration) -> Duration {
+        match self {
+            Some(deadline) => timeout
+                .min(deadline.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1)),
+            None => timeout,
+        }
+    }
+
+    fn passed(self) -> bool {
+        self.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// The deadline `timeout` from now (a timeout beyond what the clock represents saturates).
+pub(crate) fn deadline_in(timeout: Duration) -> Deadline {
+    Some(crate::time::instant_after(Instant::now(), timeout))
+}
+
 /// Whether a request may be repeated without changing its effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Idempotency {
@@ -44,6 +83,14 @@ pub(crate) enum Idempotency {
 }
 
 impl RetryPolicy {
+    /// The 404 window after a run is created (read-replica lag): 0.5 s, 1 s, 2 s, … (at most
+    /// 3 s) plus jitter between calls, for as long as the window lasts.
+    pub const NOT_FOUND: RetryPolicy = RetryPolicy {
+        attempts: u32::MAX,
+        wait_min: Duration::from_millis(500),
+        wait_max: Duration::from_secs(3),
+    };
+
     /// A policy that makes exactly one call.
     #[cfg(test)]
     pub const ONCE: RetryPolicy = RetryPolicy {
@@ -64,14 +111,9 @@ impl RetryPolicy {
     }
 
     /// Whether `err` after attempt `n` should be retried.
+    #[cfg(test)]
     pub fn should_retry(&self, n: u32, err: &Error, idempotency: Idempotency) -> bool {
-        if n >= self.attempts {
-            return false;
-        }
-        match idempotency {
-            Idempotency::Idempotent => err.is_retryable(),
-            Idempotency::NonIdempotent => err.nothing_was_sent(),
-        }
+        n < self.attempts && idempotency.may_retry(err)
     }
 
     /// Runs `call` (given the attempt number, from 1) until it succeeds, fails for good, or the
@@ -82,12 +124,31 @@ impl RetryPolicy {
         idempotency: Idempotency,
         mut call: impl FnMut(u32) -> Result<T>,
     ) -> Result<T> {
+        self.run_until(operation, |e| idempotency.may_retry(e), None, |n| call(*n))
+    }
+
+    /// The retry loop: runs `call` (given the attempt number, from 1) until it succeeds, fails
+    /// with an error `retryable` rejects, uses up the attempts, or `deadline` passes; the last
+    /// error is returned unchanged. Waits between attempts never reach past the deadline. A
+    /// call that made progress (a download that grew) may set the attempt number back to 1,
+    /// which restarts both the attempt count and the back-off.
+    pub fn run_until<T>(
+        &self,
+        operation: &str,
+        retryable: impl Fn(&Error) -> bool,
+        deadline: Deadline,
+        mut call: impl FnMut(&mut u32) -> Result<T>,
+    ) -> Result<T> {
         let mut n = 1;
         loop {
-            match call(n) {
-                Ok(v) => return Ok(v),
-                Err(err) if self.should_retry(n, &err, idempotency) => {
-                    let wait = self.delay(n, &err);
+            match call(&mut n) {
+                Err(err) if n < self.attempts && retryable(&err) && !deadline.passed() => {
+                    let wait = match deadline {
+                        Some(d) => self
+                            .delay(n, &err)
+                            .min(d.saturating_duration_since(Instant::now())),
+                        None => self.delay(n, &err),
+                    };
                     log::warn!(
                         "retrying {operation} in {:.2}s: attempt {n} of {} ended with: {err}",
                         wait.as_secs_f64(),
@@ -96,43 +157,35 @@ impl RetryPolicy {
                     crate::cancel::sleep(wait)?;
                     n += 1;
                 }
-                Err(err) => return Err(err),
+                other => return other,
             }
         }
     }
 }
 
-/// Retries 404 answers for up to `window` (read-replica lag right after a run is created),
-/// waiting 0.5 s, 1 s, 2 s, … (at most 3 s) plus jitter between calls.
-pub(crate) fn retry_not_found<T>(
-    window: Duration,
-    mut call: impl FnMut() -> Result<T>,
-) -> Result<T> {
-    let policy = RetryPolicy {
-        attempts: u32::MAX,
-        wait_min: Duration::from_millis(500),
-        wait_max: Duration::from_secs(3),
-    };
-    let deadline = crate::time::instant_after(std::time::Instant::now(), window);
-    let mut n = 1;
-    loop {
-        match call() {
-            Err(err) if err.is_not_found() => {
-                let now = std::time::Instant::now();
-                if now >= deadline {
-                    return Err(err);
-                }
-                let wait = policy.delay(n, &err).min(deadline - now);
-                log::debug!(
-                    "not found yet, retrying in {:.2}s: {err}",
-                    wait.as_secs_f64()
-                );
-                crate::cancel::sleep(wait)?;
-                n += 1;
-            }
-            other => return other,
+impl Idempotency {
+    /// Whether `err` may be retried for a call of this kind.
+    pub fn may_retry(self, err: &Error) -> bool {
+        match self {
+            Idempotency::Idempotent => err.is_retryable(),
+            Idempotency::NonIdempotent => err.nothing_was_sent(),
         }
     }
+}
+
+/// Retries 404 answers for up to `window` (read-replica lag right after a run is created), and
+/// never past `deadline`.
+pub(crate) fn retry_not_found<T>(
+    window: Duration,
+    deadline: Deadline,
+    mut call: impl FnMut(u32) -> Result<T>,
+) -> Result<T> {
+    let window_end = deadline_in(window);
+    let deadline = match (window_end, deadline) {
+        (Some(w), Some(d)) => Some(w.min(d)),
+        (w, d) => w.or(d),
+    };
+    RetryPolicy::NOT_FOUND.run_until("not found yet", Error::is_not_found, deadline, |n| call(*n))
 }
 
 thread_local! {
@@ -242,5 +295,41 @@ mod tests {
             .unwrap_err();
         assert_eq!(calls, 4);
         assert_eq!(err.status(), Some(503));
+    }
+
+    // Proves the loop stops at the deadline: no wait is slept past it and the last error comes back. (FR-48)
+    #[test]
+    fn run_until_stops_at_the_deadline() {
+        let p = RetryPolicy {
+            attempts: u32::MAX,
+            wait_min: Duration::from_secs(60),
+            wait_max: Duration::from_secs(60),
+        };
+        let started = Instant::now();
+        let mut calls = 0;
+        let err = p
+            .run_until::<()>(
+                "op",
+                Error::is_retryable,
+                deadline_in(Duration::from_millis(200)),
+                |_| {
+                    calls += 1;
+                    Err(api(503, None))
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.status(), Some(503));
+        assert!((1..=3).contains(&calls), "{calls}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(!deadline_in(Duration::MAX).passed());
+        assert_eq!(None.cap(Duration::from_secs(5)), Duration::from_secs(5));
+        assert_eq!(
+            Some(Instant::now()).cap(Duration::from_secs(5)),
+            Duration::from_millis(1)
+        );
     }
 }

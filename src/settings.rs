@@ -242,7 +242,8 @@ pub struct Settings {
     pub run_cancel_timeout: Duration,
     /// Timeout of artifact deletion.
     pub run_delete_timeout: Duration,
-    /// Timeout of health checks.
+    /// Timeout of health checks (`AIGNOSTICS_HEALTH_TIMEOUT`, default 30 s). Parsed and kept
+    /// for the platform health check; no request of the API operations uses it.
     pub health_timeout: Duration,
     /// Capacity of the process-wide operation cache (read when the cache is first used).
     pub operation_cache_size: usize,

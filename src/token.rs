@@ -1,6 +1,23 @@
-//! External token providers: the caller's source of access tokens.
+//! Where access tokens come from: the one credentials seam ([`Credentials`]) behind every
+//! token source, and [`TokenProvider`], the caller's handle on one.
 
 use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// A source of access tokens that can fail: the internal login, `ClientCredentials`,
+/// `RedisTokenCache` and plain closures all implement it. A failure ends the request with
+/// [`Error::Auth`] before anything is sent to the API.
+pub(crate) trait Credentials: Send + Sync {
+    /// The current raw access token.
+    fn token(&self) -> Result<String>;
+}
+
+impl<F: Fn() -> Result<String> + Send + Sync> Credentials for F {
+    fn token(&self) -> Result<String> {
+        self()
+    }
+}
 
 /// A source of access tokens owned by the caller: a machine-to-machine credential, a service
 /// account, a token cached elsewhere (e.g. in Redis), or a fixed token in a test.
@@ -24,7 +41,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct TokenProvider {
-    inner: Arc<dyn Fn() -> String + Send + Sync>,
+    inner: Arc<dyn Credentials>,
 }
 
 impl TokenProvider {
@@ -33,7 +50,44 @@ impl TokenProvider {
     where
         F: Fn() -> String + Send + Sync + 'static,
     {
-        Self { inner: Arc::new(f) }
+        Self::from_credentials(move || Ok(f()))
+    }
+
+    /// Wraps a closure that may fail to produce a token (a vault that is down, an expired
+    /// service credential). A failure ends the request with [`Error::Auth`] naming the cause,
+    /// before anything is sent to the API; URL query strings and bearer values in the cause are
+    /// removed.
+    ///
+    /// ```
+    /// use aignostics::{Client, Error, TokenProvider};
+    /// let provider = TokenProvider::fallible(|| {
+    ///     std::fs::read_to_string("/nonexistent/token").map_err(|e| format!("MY_TOKEN is not set: {e}"))
+    /// });
+    /// let client = Client::builder().api_root("http://127.0.0.1:9").token_provider(provider).build()?;
+    /// let err = client.me().unwrap_err();
+    /// assert!(matches!(err, Error::Auth(_)) && err.to_string().contains("MY_TOKEN is not set"));
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn fallible<F, E>(f: F) -> Self
+    where
+        F: Fn() -> std::result::Result<String, E> + Send + Sync + 'static,
+        E: std::fmt::Display,
+    {
+        Self::from_credentials(move || {
+            f().map_err(|e| {
+                Error::Auth(format!(
+                    "the token provider failed: {}",
+                    scrub(&e.to_string())
+                ))
+            })
+        })
+    }
+
+    /// A provider backed by any credentials of the crate.
+    pub(crate) fn from_credentials(credentials: impl Credentials + 'static) -> Self {
+        Self {
+            inner: Arc::new(credentials),
+        }
     }
 
     /// A provider that always returns the same token (tests, short scripts).
@@ -42,9 +96,19 @@ impl TokenProvider {
         Self::new(move || token.to_string())
     }
 
-    /// Calls the provider for the current token.
+    /// Calls the provider for the current token. A provider that failed (see
+    /// [`fallible`](Self::fallible)) gives an empty token here and logs why; requests made
+    /// through a client use [`try_token`](Self::try_token) and fail with [`Error::Auth`].
     pub fn token(&self) -> String {
-        (self.inner)()
+        self.try_token().unwrap_or_else(|e| {
+            log::error!("could not obtain an access token: {e}");
+            String::new()
+        })
+    }
+
+    /// Calls the provider for the current token, or says why there is none.
+    pub fn try_token(&self) -> Result<String> {
+        self.inner.token()
     }
 
     /// Whether `other` is a clone of this provider.
@@ -56,6 +120,23 @@ impl TokenProvider {
     pub(crate) fn id(&self) -> usize {
         Arc::as_ptr(&self.inner) as *const () as usize
     }
+}
+
+/// A token source's error text without URL query strings (signatures) or bearer values.
+fn scrub(message: &str) -> String {
+    let mut out = Vec::new();
+    let mut words = message.split(' ').peekable();
+    while let Some(word) = words.next() {
+        if word.eq_ignore_ascii_case("bearer") && words.peek().is_some() {
+            words.next();
+            out.push(format!("{word} [redacted]"));
+        } else if word.contains("://") {
+            out.push(crate::error::redact_url(word).to_string());
+        } else {
+            out.push(word.to_string());
+        }
+    }
+    out.join(" ")
 }
 
 impl std::fmt::Debug for TokenProvider {
@@ -76,6 +157,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Proves a fallible provider's error names the cause without URL signatures or bearer values. (FR-47, NFR-05)
+    #[test]
+    fn fallible_errors_are_auth_errors_and_scrubbed() {
+        let p = TokenProvider::fallible(|| {
+            Err::<String, _>("vault https://v.example/t?sig=SECRET refused Bearer abc.def")
+        });
+        let err = p.try_token().unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Auth(_)), "{err:?}");
+        assert!(text.contains("vault https://v.example/t refused"), "{text}");
+        assert!(
+            !text.contains("SECRET") && !text.contains("abc.def"),
+            "{text}"
+        );
+        assert_eq!(p.token(), "");
+    }
 
     // Proves Debug output never contains the token, only the provider's identity. (NFR-05)
     #[test]

@@ -2,7 +2,6 @@
 //! auth → cache → retry → decode here.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::cache::user_scope;
 use crate::cache::{self, CacheKey};
 use crate::error::{ApiError, Error, Result};
-use crate::retry::{Idempotency, RetryPolicy};
+use crate::retry::{Deadline, DeadlineExt, Idempotency, RetryPolicy};
 use crate::settings::{OperationSettings, Settings};
 use crate::token::TokenProvider;
 
@@ -239,6 +238,8 @@ pub(crate) struct Request {
     body: Option<Vec<u8>>,
     /// A secret sent in the query (a share token), scrubbed from error texts like the bearer.
     secret: Option<String>,
+    /// When the operation that sends this request gives up (attempts and retries included).
+    deadline: Deadline,
 }
 
 impl Request {
@@ -249,7 +250,14 @@ impl Request {
             has_query: false,
             body: None,
             secret: None,
+            deadline: None,
         }
+    }
+
+    /// Gives up at `deadline`: no attempt or retry of this request lasts past it.
+    pub fn until(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Appends `key=value` (percent-encoded).
@@ -282,6 +290,14 @@ impl Request {
     pub(crate) fn target(&self) -> &str {
         &self.target
     }
+}
+
+/// What a redirect operation answered.
+pub(crate) enum Redirect {
+    /// The `Location` of a 3xx: a signed URL (absolute, or a path on the API host).
+    To(String),
+    /// A 2xx with the content itself (at most the JSON body limit, 64 MiB).
+    Body(Vec<u8>),
 }
 
 /// A response as read from the wire, body buffered.
@@ -330,13 +346,13 @@ pub(crate) fn exchange(
     })
 }
 
-/// Where tokens come from.
+/// Where tokens come from; either may fail, which ends the request before anything is sent.
 #[derive(Clone)]
 pub(crate) enum TokenSource {
-    /// A caller's provider: called for every request, never fails.
+    /// A caller's provider: called for every request.
     Provider(TokenProvider),
-    /// The internal OAuth login (may fail, e.g. when nobody is logged in).
-    Internal(Arc<dyn Fn() -> Result<String> + Send + Sync>),
+    /// The internal OAuth login (fails e.g. when nobody is logged in).
+    Internal(TokenProvider),
 }
 
 /// An authenticated connection to one platform: a `ureq` agent (connection reuse), the settings
@@ -411,8 +427,7 @@ impl Api {
     /// The current access token.
     pub(crate) fn token(&self) -> Result<String> {
         match &self.source {
-            TokenSource::Provider(p) => Ok(p.token()),
-            TokenSource::Internal(f) => f(),
+            TokenSource::Provider(p) | TokenSource::Internal(p) => p.try_token(),
         }
     }
 
@@ -428,6 +443,7 @@ impl Api {
             target,
             body,
             secret,
+            deadline,
             ..
         } = req;
         let key = CacheKey {
@@ -446,6 +462,7 @@ impl Api {
             has_query: false,
             body,
             secret,
+            deadline,
         };
         // Taken before sending, so an invalidation while the request is in flight wins.
         let sent = cache::ticket();
@@ -476,13 +493,30 @@ impl Api {
         decode(op.name(), &raw.body)
     }
 
-    /// A call expected to answer with a redirect: returns its `Location` without following it.
-    pub(crate) fn redirect_location(&self, req: Request) -> Result<String> {
+    /// A call expected to answer with a redirect to a signed URL: its `Location`, unfollowed,
+    /// or the content itself when the platform answers 2xx with the bytes.
+    pub(crate) fn redirect(&self, req: Request) -> Result<Redirect> {
         let raw = self.execute(&req)?;
-        raw.location.ok_or_else(|| Error::UnexpectedResponse {
-            operation: req.op.name().to_string(),
-            message: format!("HTTP {} without a Location header", raw.status),
-        })
+        match raw.location {
+            Some(location) if (300..=399).contains(&raw.status) => Ok(Redirect::To(location)),
+            _ if (200..=299).contains(&raw.status) => Ok(Redirect::Body(raw.body)),
+            _ => Err(Error::UnexpectedResponse {
+                operation: req.op.name().to_string(),
+                message: format!("HTTP {} without a Location header", raw.status),
+            }),
+        }
+    }
+
+    /// A call that must answer with a redirect: its `Location`, unfollowed.
+    pub(crate) fn redirect_location(&self, req: Request) -> Result<String> {
+        let op = req.op;
+        match self.redirect(req)? {
+            Redirect::To(location) => Ok(location),
+            Redirect::Body(_) => Err(Error::UnexpectedResponse {
+                operation: op.name().to_string(),
+                message: "answered with content instead of a redirect to a signed URL".into(),
+            }),
+        }
     }
 
     /// Sends `req` with the operation's retry policy.
@@ -499,7 +533,9 @@ impl Api {
     ) -> Result<RawResponse> {
         let policy = RetryPolicy::from(req.op.settings(&self.settings));
         let mut first = Some(first_token);
-        policy.run(req.op.name(), req.op.idempotency(), |_| {
+        let idempotency = req.op.idempotency();
+        let retryable = |e: &Error| idempotency.may_retry(e);
+        policy.run_until(req.op.name(), retryable, req.deadline, |_| {
             crate::cancel::check()?;
             let token = match first.take() {
                 Some(t) => t,
@@ -538,7 +574,7 @@ impl Api {
             &self.agent,
             request,
             op,
-            req.op.timeout(&self.settings),
+            req.deadline.cap(req.op.timeout(&self.settings)),
             MAX_JSON_BODY,
         )?;
         match raw.status {

@@ -185,7 +185,7 @@ fn debug_hides_secret_and_token() {
 }
 
 // Proves ClientCredentials works as a client's TokenProvider (bearer header, no token file)
-// and that a failing provider yields an empty token, so the API answers 401. (FR-08, FR-01)
+// and that a failing provider's plain `token()` is empty. (FR-08, FR-01)
 #[test]
 fn credentials_as_token_provider() {
     let server = MockServer::start();
@@ -234,6 +234,78 @@ fn expiring_source_reports_expiry() {
     assert_eq!(Some(expires), credentials.expires_at());
     let lifetime = Duration::from_secs(1800);
     assert!(expires >= before + lifetime && expires <= after + lifetime);
+}
+
+fn api_settings(server: &MockServer, dir: &TempDir) -> Settings {
+    let mut settings = Settings::default()
+        .with_api_root(&server.base_url())
+        .unwrap();
+    settings.cache_dir = dir.cache();
+    settings.me = settings.me.clone().no_wait(3);
+    settings
+}
+
+// Proves a wrong client secret ends the request with Error::Auth carrying the identity
+// provider's reason, and that nothing is sent to the API. (FR-47, FR-08)
+#[test]
+fn wrong_secret_is_an_auth_error_and_sends_nothing() {
+    let server = MockServer::start();
+    let dir = TempDir::new();
+    let idp = server.mock(|when, then| {
+        when.method(POST).path("/oauth/token");
+        then.status(401).json_body(
+            json!({"error": "access_denied", "error_description": "Wrong client secret"}),
+        );
+    });
+    let api = server.mock(|when, then| {
+        when.path_includes("/api/");
+        then.status(200).json_body(me_body());
+    });
+    let provider = TokenProvider::from(credentials(server.url("/oauth/token")));
+    let client = Client::builder()
+        .settings(api_settings(&server, &dir))
+        .token_provider(provider)
+        .build()
+        .unwrap();
+    let err = client.me().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, aignostics::Error::Auth(_)), "{err:?}");
+    assert!(text.contains("Wrong client secret"), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
+    idp.assert_calls(1);
+    api.assert_calls(0);
+}
+
+// Proves a fallible provider's failure is Error::Auth naming the cause, sending nothing to the
+// API, and that provider_from sources fail the same way. (FR-47)
+#[test]
+fn fallible_provider_error_is_an_auth_error_and_sends_nothing() {
+    let server = MockServer::start();
+    let dir = TempDir::new();
+    let api = server.mock(|when, then| {
+        when.path_includes("/api/");
+        then.status(200).json_body(me_body());
+    });
+    let failing = TokenProvider::fallible(|| Err::<String, _>("the vault is sealed"));
+    let client = Client::builder()
+        .settings(api_settings(&server, &dir))
+        .token_provider(failing)
+        .build()
+        .unwrap();
+    let err = client.me().unwrap_err();
+    assert!(matches!(err, aignostics::Error::Auth(_)), "{err:?}");
+    assert!(err.to_string().contains("the vault is sealed"), "{err}");
+
+    let unreachable =
+        provider_from(credentials("http://127.0.0.1:1/oauth/token".into()).retry(&fast_retry(1)));
+    let client = Client::builder()
+        .settings(api_settings(&server, &dir))
+        .token_provider(unreachable)
+        .build()
+        .unwrap();
+    let err = client.me().unwrap_err();
+    assert!(!err.is_unauthorized(), "{err:?}");
+    api.assert_calls(0);
 }
 
 // Proves a token answer without `expires_in` whose JWT claims the largest `exp` gives a capped

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use parking_lot::{Condvar, Mutex};
-
+use super::flight::{Expiring, SingleFlight};
 use super::idp;
-use crate::error::{Error, Result, redact_url};
+use crate::error::{Result, redact_url};
 use crate::retry::Idempotency;
 use crate::settings::{OperationSettings, Secret, Settings};
-use crate::token::TokenProvider;
+use crate::token::{Credentials, TokenProvider};
 
 /// How long before expiry a cached token is replaced (the margin of the internal login, too).
 const DEFAULT_REFRESH_BEFORE: Duration = super::store::EXPIRY_MARGIN;
@@ -45,17 +44,12 @@ pub trait ExpiringTokenSource: Send + Sync {
     fn fetch(&self) -> Result<(String, SystemTime)>;
 }
 
-/// A [`TokenProvider`] calling `source` for every request. Failures are logged (without any
-/// secret) and yield an empty token, so the request fails with HTTP 401. The source does its
-/// own caching; [`ClientCredentials`] does.
+/// A [`TokenProvider`] calling `source` for every request. A failure ends the request with
+/// the source's error ([`Error::Auth`](crate::Error::Auth) for a refused credential) before anything is sent to
+/// the API; [`TokenProvider::token`] gives an empty token instead. The source does its own
+/// caching; [`ClientCredentials`] does.
 pub fn provider_from<S: ExpiringTokenSource + 'static>(source: S) -> TokenProvider {
-    TokenProvider::new(move || match source.fetch() {
-        Ok((token, _)) => token,
-        Err(e) => {
-            log::error!("could not obtain an access token: {e}");
-            String::new()
-        }
-    })
+    TokenProvider::from_credentials(move || source.fetch().map(|(token, _)| token))
 }
 
 /// Machine-to-machine credentials: the OAuth 2.0 client-credentials grant (RFC 6749 §4.4).
@@ -63,7 +57,7 @@ pub fn provider_from<S: ExpiringTokenSource + 'static>(source: S) -> TokenProvid
 /// Tokens are cached in memory and replaced five minutes before they expire. However many
 /// threads ask, one token request is in flight at a time; while a replacement is fetched, the
 /// current (still valid) token keeps being handed out. Server errors (5xx, 429) and connection
-/// failures are retried with back-off; any other 4xx is a clear [`Error::Auth`].
+/// failures are retried with back-off; any other 4xx is a clear [`Error::Auth`](crate::Error::Auth).
 ///
 /// Clones share the cache. `Debug` shows neither the secret nor the token.
 ///
@@ -92,22 +86,7 @@ pub struct ClientCredentials {
     scope: Option<String>,
     retry: OperationSettings,
     refresh_before: Duration,
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    done: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    current: Option<(String, SystemTime)>,
-    in_flight: bool,
-    /// Completed requests so far.
-    round: u64,
-    /// The message of the last failed request and its round.
-    last_error: Option<(u64, String)>,
+    flight: Arc<SingleFlight>,
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -140,10 +119,7 @@ impl ClientCredentials {
             scope: None,
             retry: Settings::default().auth_operation,
             refresh_before: DEFAULT_REFRESH_BEFORE,
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
-                done: Condvar::new(),
-            }),
+            flight: Arc::default(),
         }
     }
 
@@ -185,12 +161,7 @@ impl ClientCredentials {
 
     /// When the cached token expires; `None` before the first token.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.shared
-            .state
-            .lock()
-            .current
-            .as_ref()
-            .map(|(_, exp)| *exp)
+        self.flight.expires_at()
     }
 
     /// A valid access token: the cached one, or a new one when it is about to expire.
@@ -200,83 +171,18 @@ impl ClientCredentials {
 
     /// A valid access token and its expiry.
     pub fn token_with_expiry(&self) -> Result<(String, SystemTime)> {
-        let shared = &self.shared;
-        let mut state = shared.state.lock();
-        loop {
-            let now = SystemTime::now();
-            if let Some((token, exp)) = &state.current
-                && now + self.refresh_before < *exp
-            {
-                return Ok((token.clone(), *exp));
-            }
-            if !state.in_flight {
-                break;
-            }
-            // Another thread is fetching: a token that has not expired yet is good enough.
-            if let Some((token, exp)) = &state.current
-                && now < *exp
-            {
-                return Ok((token.clone(), *exp));
-            }
-            let round = state.round;
-            while state.in_flight && state.round == round {
-                shared.done.wait(&mut state);
-            }
-            if let Some((failed, message)) = &state.last_error
-                && *failed == state.round
-                && state.round == round + 1
-            {
-                return Err(Error::Auth(message.clone()));
-            }
-        }
-        state.in_flight = true;
-        drop(state);
-
-        // Clears the in-flight flag even if the request panics, so waiters never hang.
-        struct Finish<'a>(
-            &'a Shared,
-            Option<std::result::Result<(String, SystemTime), String>>,
-        );
-        impl Drop for Finish<'_> {
-            fn drop(&mut self) {
-                let mut state = self.0.state.lock();
-                state.in_flight = false;
-                state.round += 1;
-                match self.1.take() {
-                    Some(Ok(current)) => {
-                        state.current = Some(current);
-                        state.last_error = None;
-                    }
-                    Some(Err(message)) => state.last_error = Some((state.round, message)),
-                    None => {
-                        state.last_error =
-                            Some((state.round, "the token request was interrupted".into()))
-                    }
-                }
-                self.0.done.notify_all();
-            }
-        }
-        let mut finish = Finish(shared, None);
-        let result = self.request();
-        finish.1 = Some(match &result {
-            Ok(current) => Ok(current.clone()),
-            Err(e) => Err(e.to_string()),
-        });
-        drop(finish);
-        match result {
-            Ok(current) => Ok(current),
-            Err(e) => {
+        let fresh = |(_, exp): &Expiring| {
+            crate::time::system_after(SystemTime::now(), self.refresh_before) < *exp
+        };
+        self.flight
+            .get(fresh, Duration::ZERO, |held| match (self.request(), held) {
                 // A refresh ahead of expiry failed: the current token still works for now.
-                let state = shared.state.lock();
-                if let Some((token, exp)) = &state.current
-                    && SystemTime::now() < *exp
-                {
+                (Err(e), Some(held)) => {
                     log::warn!("refreshing the machine token failed, using the current one: {e}");
-                    return Ok((token.clone(), *exp));
+                    Ok(held)
                 }
-                Err(e)
-            }
-        }
+                (result, _) => result,
+            })
     }
 
     /// One client-credentials grant, with retries.
@@ -320,8 +226,16 @@ impl ExpiringTokenSource for ClientCredentials {
     }
 }
 
+impl Credentials for ClientCredentials {
+    fn token(&self) -> Result<String> {
+        ClientCredentials::token(self)
+    }
+}
+
 impl From<ClientCredentials> for TokenProvider {
+    /// A provider whose failures (a wrong secret, an unreachable identity provider) end each
+    /// request with [`Error::Auth`](crate::Error::Auth) naming the identity provider's reason.
     fn from(credentials: ClientCredentials) -> Self {
-        provider_from(credentials)
+        TokenProvider::from_credentials(credentials)
     }
 }

@@ -28,6 +28,7 @@
 
 mod browser;
 mod device;
+mod flight;
 mod idp;
 mod jwt;
 mod m2m;
@@ -48,6 +49,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::retry::Idempotency;
 use crate::settings::Settings;
+use crate::token::Credentials;
 use crate::transport::TokenSource;
 
 pub use m2m::{ClientCredentials, ExpiringTokenSource, provider_from};
@@ -487,8 +489,11 @@ impl Session {
         }
         store::is_fresh(h.exp).then(|| h.token.clone())
     }
+}
 
+impl Credentials for Session {
     fn token(&self) -> Result<String> {
+        self.login.settings.require_auth()?;
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
@@ -517,8 +522,5 @@ pub(crate) fn internal_source(settings: &Settings, cache_token: bool) -> TokenSo
         held: Mutex::new(None),
         flight: Mutex::new(()),
     };
-    TokenSource::Internal(Arc::new(move || {
-        session.login.settings.require_auth()?;
-        session.token()
-    }))
+    TokenSource::Internal(crate::TokenProvider::from_credentials(session))
 }

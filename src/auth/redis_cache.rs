@@ -6,12 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::m2m::{ExpiringTokenSource, provider_from};
+use super::flight::{Expiring, SingleFlight};
+use super::m2m::ExpiringTokenSource;
 use crate::error::{Error, Result, redact_url};
-use crate::token::TokenProvider;
+use crate::token::{Credentials, TokenProvider};
 
 const DEFAULT_REFRESH_WINDOW: Duration = Duration::from_secs(300);
 const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(30);
@@ -94,21 +95,10 @@ pub struct RedisTokenCache {
 }
 
 struct Shared {
-    state: Mutex<State>,
-    done: Condvar,
+    /// The token in memory; a token inside the refresh window is served without asking Redis
+    /// again for one poll interval after each revalidation.
+    flight: SingleFlight,
     link: Mutex<Link>,
-}
-
-#[derive(Default)]
-struct State {
-    current: Option<(String, SystemTime)>,
-    in_flight: bool,
-    /// Completed revalidations so far.
-    round: u64,
-    /// The message of the last failed revalidation and its round.
-    last_error: Option<(u64, String)>,
-    /// A token inside the refresh window is served without asking Redis again until then.
-    quiet_until: Option<Instant>,
 }
 
 /// The connection to Redis and what is known about its health.
@@ -202,8 +192,7 @@ impl RedisTokenCache {
             poll_interval: DEFAULT_POLL_INTERVAL,
             reconnect_after: DEFAULT_RECONNECT_AFTER,
             shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
-                done: Condvar::new(),
+                flight: SingleFlight::default(),
                 link: Mutex::new(Link::default()),
             }),
         })
@@ -258,12 +247,7 @@ impl RedisTokenCache {
 
     /// When the token held in memory expires; `None` before the first token.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.shared
-            .state
-            .lock()
-            .current
-            .as_ref()
-            .map(|(_, exp)| *exp)
+        self.shared.flight.expires_at()
     }
 
     /// A valid access token: from memory, from Redis, or from the source.
@@ -273,99 +257,32 @@ impl RedisTokenCache {
 
     /// A valid access token and its expiry.
     pub fn token_with_expiry(&self) -> Result<(String, SystemTime)> {
-        let shared = &self.shared;
-        let mut state = shared.state.lock();
-        loop {
-            let now = SystemTime::now();
-            if let Some((token, exp)) = &state.current
-                && now < *exp
-            {
-                let fresh = now + self.refresh_window < *exp;
-                let quiet = state.quiet_until.is_some_and(|q| Instant::now() < q);
-                // Inside the window, another thread of this process revalidating (or a recent
-                // revalidation) means the still-valid token is served.
-                if fresh || quiet || state.in_flight {
-                    return Ok((token.clone(), *exp));
-                }
-                break;
-            }
-            if !state.in_flight {
-                break;
-            }
-            let round = state.round;
-            while state.in_flight && state.round == round {
-                shared.done.wait(&mut state);
-            }
-            if let Some((failed, message)) = &state.last_error
-                && *failed == state.round
-                && state.round == round + 1
-            {
-                return Err(Error::Auth(message.clone()));
-            }
-        }
-        state.in_flight = true;
-        let held = state
-            .current
-            .clone()
-            .filter(|(_, exp)| SystemTime::now() < *exp);
-        drop(state);
-
-        // Clears the in-flight flag even if the source panics, so waiters never hang.
-        struct Finish<'a> {
-            shared: &'a Shared,
-            quiet: Duration,
-            outcome: Option<std::result::Result<(String, SystemTime), String>>,
-        }
-        impl Drop for Finish<'_> {
-            fn drop(&mut self) {
-                let mut state = self.shared.state.lock();
-                state.in_flight = false;
-                state.round += 1;
-                state.quiet_until = Some(crate::time::instant_after(Instant::now(), self.quiet));
-                match self.outcome.take() {
-                    Some(Ok(current)) => {
-                        state.current = Some(current);
-                        state.last_error = None;
-                    }
-                    Some(Err(message)) => state.last_error = Some((state.round, message)),
-                    None => {
-                        state.last_error =
-                            Some((state.round, "the token refresh was interrupted".into()))
-                    }
-                }
-                self.shared.done.notify_all();
-            }
-        }
-        let mut finish = Finish {
-            shared,
-            quiet: self.poll_interval,
-            outcome: None,
+        let fresh = |(_, exp): &Expiring| {
+            crate::time::system_after(SystemTime::now(), self.refresh_window) < *exp
         };
-        let result = match self.revalidate(held.as_ref()) {
-            Ok((_, exp)) if SystemTime::now() >= exp => Err(Error::Auth(
-                "the token source returned an already expired token".into(),
-            )),
-            Err(e) => match held {
+        let flight = &self.shared.flight;
+        flight.get(fresh, self.poll_interval, |held| {
+            match self.revalidate(held.as_ref()) {
+                Ok((_, exp)) if SystemTime::now() >= exp => Err(Error::Auth(
+                    "the token source returned an already expired token".into(),
+                )),
                 // A failed refresh ahead of expiry keeps the current token while it is valid.
-                Some((token, exp)) if SystemTime::now() < exp => {
-                    self.warn(
-                        Warning::RefreshFailed,
-                        format_args!(
-                            "refreshing the shared machine token failed, using the current one: {e}"
-                        ),
-                    );
-                    Ok((token, exp))
-                }
-                _ => Err(e),
-            },
-            ok => ok,
-        };
-        finish.outcome = Some(match &result {
-            Ok(current) => Ok(current.clone()),
-            Err(e) => Err(e.to_string()),
-        });
-        drop(finish);
-        result
+                Err(e) => match held {
+                    Some((token, exp)) if SystemTime::now() < exp => {
+                        self.warn(
+                            Warning::RefreshFailed,
+                            format_args!(
+                                "refreshing the shared machine token failed, using the current \
+                                 one: {e}"
+                            ),
+                        );
+                        Ok((token, exp))
+                    }
+                    _ => Err(e),
+                },
+                ok => ok,
+            }
+        })
     }
 
     /// A new or shared token, through Redis when it is usable, else from the source.
@@ -604,9 +521,17 @@ impl ExpiringTokenSource for RedisTokenCache {
     }
 }
 
+impl Credentials for RedisTokenCache {
+    fn token(&self) -> Result<String> {
+        RedisTokenCache::token(self)
+    }
+}
+
 impl From<RedisTokenCache> for TokenProvider {
+    /// A provider whose failures end each request with the cache's error, before anything is
+    /// sent to the API.
     fn from(cache: RedisTokenCache) -> Self {
-        provider_from(cache)
+        TokenProvider::from_credentials(cache)
     }
 }
 

@@ -4,12 +4,16 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use std::cell::Cell;
+
 use super::part::{self, Claim, Part};
 use super::sizes::{self, Mismatch};
 use super::{DownloadEvent, Engine, Job, abandoned};
 use crate::checksum;
-use crate::error::{ApiError, Error, Result, TransportKind};
-use crate::transport::{header, retry_after};
+use crate::error::{Error, Result, TransportKind};
+use crate::retry::{DeadlineExt, RetryPolicy};
+use crate::signed_url;
+use crate::transport::header;
 
 /// Operation name in errors and logs.
 pub(crate) const OPERATION: &str = "download_artifact";
@@ -112,24 +116,30 @@ pub(crate) fn download(engine: &Engine<'_>, job: &Job) -> Result<Outcome> {
     }
 }
 
-/// Whether a storage answer says the signed URL was refused (expired, or its signature not
-/// accepted): a fresh one may well work.
-fn signed_url_refused(err: &Error) -> bool {
-    err.api_error()
-        .is_some_and(|e| e.operation == OPERATION && matches!(e.status, 400 | 401 | 403))
-}
-
 /// The attempts of one artifact into `part`, returning the verified length; the part is
 /// synced but not yet renamed.
 fn attempts(engine: &Engine<'_>, job: &Job, expected: &str, part: &mut Part) -> Result<u64> {
     let artifact = engine.run.artifact(job.artifact_id.clone());
+    let client = &engine.run.client;
+    let policy = RetryPolicy::from(&client.api().settings().run);
     let mut state = hash_part(part)?;
     let mut checksum_retry_left = true;
-    // Attempts since the part last grew past its longest length: a link that keeps making
-    // progress is never given up on, one that does not fails after the configured attempts.
-    let mut attempt = 1;
     let mut longest = 0u64;
-    loop {
+    // A link that keeps making progress is never given up on: an attempt that grew the part
+    // past its longest length restarts the count (and the back-off). One that does not fails
+    // after the configured attempts, or at the call's deadline.
+    let unbounded = RetryPolicy {
+        attempts: u32::MAX,
+        ..policy
+    };
+    let stalled = Cell::new(0u32);
+    // A refused signed URL may have expired: the next attempt fetches a fresh one.
+    let retryable = |err: &Error| {
+        (err.is_retryable() || signed_url::is_refusal(err, OPERATION))
+            && stalled.get() < policy.attempts
+            && !engine.aborted()
+    };
+    unbounded.run_until(OPERATION, retryable, client.deadline(), |attempt| loop {
         if engine.aborted() {
             return Err(abandoned());
         }
@@ -158,24 +168,19 @@ fn attempts(engine: &Engine<'_>, job: &Job, expected: &str, part: &mut Part) -> 
             Err(err) => {
                 if state.len > longest {
                     longest = state.len;
-                    attempt = 1;
+                    *attempt = 1;
+                    stalled.set(0);
                 }
-                let retryable = err.is_retryable() || signed_url_refused(&err);
-                if !retryable || attempt >= engine.policy.attempts || engine.aborted() {
-                    return Err(err);
-                }
-                let wait = engine.policy.delay(attempt, &err);
+                stalled.set(stalled.get() + 1);
                 log::warn!(
-                    "{}: attempt {attempt} failed ({err}); resuming at byte {} in {:.2}s",
+                    "{}: attempt {attempt} failed ({err}); resuming at byte {}",
                     job.path.display(),
-                    state.len,
-                    wait.as_secs_f64()
+                    state.len
                 );
-                crate::cancel::sleep(wait)?;
-                attempt += 1;
+                return Err(err);
             }
         }
-    }
+    })
 }
 
 /// The length and CRC32C of what the part holds (a picked-up part resumes after it).
@@ -208,34 +213,17 @@ fn fetch(
     let part_path = part.path().to_path_buf();
     let io_err = |e| Error::io(&part_path, e);
 
-    // A relative Location names a path on the API host itself.
-    let absolute;
-    let url = if url.starts_with('/') {
-        absolute = format!("{}{url}", engine.api_root);
-        absolute.as_str()
-    } else {
-        url
-    };
-    let mut builder = ureq::http::Request::get(url).header("Accept-Encoding", "identity");
-    if state.len > 0 {
-        builder = builder.header("Range", format!("bytes={}-", state.len));
-    }
-    let request = builder
-        .body(())
-        .map_err(|_| Error::invalid_url(OPERATION, url))?;
-    use ureq::RequestExt;
-    // The agent carries no credentials: the bearer token is added per API request only, so
-    // nothing secret reaches the storage host. Headers have a deadline; the body only a
-    // per-read one, since a large artifact may legitimately take hours.
-    let response = request
-        .with_agent(&engine.agent)
-        .configure()
-        .timeout_recv_response(Some(engine.header_timeout))
-        .timeout_recv_body(None)
-        .timeout_per_read(Some(engine.options.read_timeout))
-        .build()
-        .run()
-        .map_err(|e| Error::from_ureq(OPERATION, e))?;
+    let client = &engine.run.client;
+    let header_timeout = client.deadline().cap(client.api().settings().run.timeout);
+    let read_timeout = client.deadline().cap(engine.options.read_timeout);
+    let response = signed_url::open(
+        client.api(),
+        OPERATION,
+        url,
+        state.len,
+        header_timeout,
+        read_timeout,
+    )?;
 
     let status = response.status().as_u16();
     let content_length =
@@ -292,21 +280,7 @@ fn fetch(
                 "the partial file is longer than the artifact; starting over".to_string(),
             ));
         }
-        400..=599 => {
-            let retry_after = retry_after(&response);
-            // The storage host's body is not quoted: it may echo parts of the signed request.
-            let mut error = ApiError::from_body(OPERATION, status, &[], retry_after);
-            error.detail = Some(
-                if matches!(status, 400 | 401 | 403) {
-                    "the storage host refused the signed URL (expired or not valid); a fresh \
-                     one is fetched for each attempt"
-                } else {
-                    "answered by the storage host"
-                }
-                .to_string(),
-            );
-            return Err(error.into());
-        }
+        400..=599 => return Err(signed_url::refused(OPERATION, &response)),
         _ => {
             return Err(Error::UnexpectedResponse {
                 operation: OPERATION.to_string(),
@@ -326,6 +300,13 @@ fn fetch(
     loop {
         if engine.aborted() {
             return Err(abandoned());
+        }
+        if client.deadline().passed() {
+            return Err(Error::Timeout {
+                operation: OPERATION.to_string(),
+                what: "the download's deadline passed; the partial file is kept for resuming"
+                    .to_string(),
+            });
         }
         let n = match body.read(&mut buf) {
             Ok(0) => break,

@@ -82,7 +82,7 @@ impl TempFile {
     }
 
     /// Streams `reader` into the file; read failures are mapped with [`Error::from_read`].
-    pub fn fill(&mut self, operation: &str, reader: &mut impl Read) -> Result<u64> {
+    pub fn fill(&mut self, operation: &str, reader: &mut dyn Read) -> Result<u64> {
         let Some(file) = self.file.as_mut() else {
             return Ok(0);
         };

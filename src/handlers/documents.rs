@@ -1,5 +1,7 @@
 //! [`Documents`]: the documents (README, instructions for use, …) of an application version.
 
+use std::cell::Cell;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::client::Client;
@@ -7,9 +9,9 @@ use crate::error::{Error, Result};
 use crate::handlers::document_files::{self, TempFile};
 use crate::handlers::versions::parse_semver;
 use crate::models::VersionDocumentResponse;
-use crate::retry::{Idempotency, RetryPolicy};
+use crate::retry::{DeadlineExt, RetryPolicy};
 use crate::signed_url;
-use crate::transport::{Op, Request};
+use crate::transport::{Op, Redirect, Request};
 
 /// Largest document [`Documents::read_content`] keeps in memory.
 const MAX_CONTENT: u64 = 1024 * 1024 * 1024;
@@ -113,13 +115,19 @@ impl Documents {
     pub fn read_content(&self, name: &str) -> Result<Vec<u8>> {
         let req = self.request(Op::GetVersionDocumentContent, Some(name))?;
         let op = req.op.name();
-        self.with_storage(req, |response| {
-            response
-                .into_body()
-                .into_with_config()
-                .limit(MAX_CONTENT)
-                .read_to_vec()
-                .map_err(|e| Error::from_ureq(op, e))
+        self.with_storage(req, |reader| {
+            let mut bytes = Vec::new();
+            reader
+                .take(MAX_CONTENT + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::from_read(op, e))?;
+            if bytes.len() as u64 > MAX_CONTENT {
+                return Err(Error::UnexpectedResponse {
+                    operation: op.to_string(),
+                    message: format!("the document is larger than {MAX_CONTENT} bytes"),
+                });
+            }
+            Ok(bytes)
         })
     }
 
@@ -146,47 +154,92 @@ impl Documents {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let req = self.request(Op::GetVersionDocumentFile, Some(name))?;
         let op = req.op.name();
-        let temp = self.with_storage(req, |response| {
+        let temp = self.with_storage(req, |reader| {
             let mut temp = TempFile::beside(&target)?;
-            let mut reader = response.into_body().into_reader();
-            temp.fill(op, &mut reader)?;
+            temp.fill(op, reader)?;
             Ok(temp)
         })?;
         temp.persist(&target)?;
         Ok(target)
     }
 
-    /// Follows the redirect of `req` to storage and hands the response to `consume`. A
-    /// retryable failure of the storage read starts over with a fresh signed URL.
+    /// Follows the redirect of `req` to storage and hands the body to `consume`; a 2xx answer
+    /// of the platform with the content itself is handed over directly. A retryable failure of
+    /// the storage read starts over with a fresh signed URL, until the client's deadline.
     fn with_storage<T>(
         &self,
         req: Request,
-        mut consume: impl FnMut(ureq::http::Response<ureq::Body>) -> Result<T>,
+        mut consume: impl FnMut(&mut dyn Read) -> Result<T>,
     ) -> Result<T> {
-        let api = self.client.api();
-        let settings = &api.settings().application_version;
-        let policy = RetryPolicy::from(settings);
+        let client = &self.client;
+        let settings = &client.api().settings().application_version;
         let operation = req.op.name();
-        let mut attempt = 1;
-        loop {
-            // The redirect call has its own retries; only storage failures loop here.
-            let url = api.redirect_location(req.clone())?;
-            let result =
-                signed_url::get(api, operation, &url, settings.timeout).and_then(&mut consume);
-            match result {
-                Ok(value) => return Ok(value),
-                Err(err) if policy.should_retry(attempt, &err, Idempotency::Idempotent) => {
-                    let wait = policy.delay(attempt, &err);
-                    log::warn!(
-                        "retrying {operation} in {:.2}s: attempt {attempt} of {} ended with: {err}",
-                        wait.as_secs_f64(),
-                        policy.attempts
-                    );
-                    std::thread::sleep(wait);
-                    attempt += 1;
+        // The redirect call has its own retries; only storage failures are retried here.
+        let redirect_failed = Cell::new(false);
+        // A refused signed URL may have expired: the next attempt fetches a fresh one.
+        let retryable = |e: &Error| {
+            !redirect_failed.get() && (e.is_retryable() || signed_url::is_refusal(e, operation))
+        };
+        RetryPolicy::from(settings).run_until(operation, retryable, client.deadline(), |_| {
+            let redirect = client.redirect(req.clone());
+            redirect_failed.set(redirect.is_err());
+            match redirect? {
+                Redirect::Body(bytes) => consume(&mut bytes.as_slice()),
+                Redirect::To(url) => {
+                    let timeout = client.deadline().cap(settings.timeout);
+                    let response = signed_url::get(client.api(), operation, &url, timeout)?;
+                    consume(&mut response.into_body().into_reader())
                 }
-                Err(err) => return Err(err),
             }
-        }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use httpmock::prelude::*;
+
+    use crate::retry::deadline_in;
+    use crate::{Client, Settings, TokenProvider};
+
+    // Proves retries of a storage read stop at the caller's deadline, even when storage asks for 30 s. (FR-48, FR-25)
+    #[test]
+    fn storage_read_retries_stop_at_the_deadline() {
+        let server = MockServer::start();
+        server.mock(|when, then| {
+            when.method(GET)
+                .path("/api/v1/applications/app/versions/1.0.0/documents/r.md/content");
+            then.status(307)
+                .header("location", server.url("/storage/r.md"));
+        });
+        let storage = server.mock(|when, then| {
+            when.method(GET).path("/storage/r.md");
+            then.status(503).header("retry-after", "30");
+        });
+        let client = Client::builder()
+            .settings(
+                Settings::default()
+                    .with_api_root(&server.base_url())
+                    .unwrap(),
+            )
+            .token_provider(TokenProvider::fixed("documents-deadline"))
+            .build()
+            .unwrap()
+            .until(deadline_in(Duration::from_millis(500)));
+        let started = Instant::now();
+        let err = client
+            .versions()
+            .documents("app", Some("1.0.0"))
+            .read_content("r.md")
+            .unwrap_err();
+        assert_eq!(err.status(), Some(503), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(storage.calls() >= 1);
     }
 }

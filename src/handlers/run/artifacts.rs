@@ -28,6 +28,6 @@ impl Artifact {
     /// A deleted artifact is a 410 error ([`Error::is_gone`](crate::Error::is_gone)).
     pub fn download_url(&self) -> Result<String> {
         let req = self.run.request(Op::GetArtifactUrl, &[&self.id]);
-        self.run.client.api().redirect_location(req)
+        self.run.client.redirect_location(req)
     }
 }

@@ -18,7 +18,7 @@ use crate::models::{
 };
 use crate::transport::{Op, Request};
 
-use crate::retry::retry_not_found;
+use crate::retry::{Deadline, retry_not_found};
 pub use artifacts::Artifact;
 pub use items::ListItems;
 pub use wait::WaitOptions;
@@ -81,10 +81,17 @@ impl Run {
 
     /// A handle on the same run (and share token) whose reads bypass the operation cache.
     pub(crate) fn uncached(&self) -> Run {
-        let run = self.client.nocache().run(self.id());
-        match self.share_token() {
-            Some(token) => run.with_share_token(token),
-            None => run,
+        Run {
+            client: self.client.nocache(),
+            ..self.clone()
+        }
+    }
+
+    /// A handle on the same run whose calls give up at `deadline`.
+    pub(crate) fn until(&self, deadline: Deadline) -> Run {
+        Run {
+            client: self.client.until(deadline),
+            ..self.clone()
         }
     }
 
@@ -105,7 +112,7 @@ impl Run {
     ///
     /// A 404 is retried for up to 5 s, since a run just created may not be visible yet.
     pub fn details(&self) -> Result<RunReadResponse> {
-        retry_not_found(NOT_FOUND_WINDOW, || {
+        retry_not_found(NOT_FOUND_WINDOW, self.client.deadline(), |_| {
             self.client.read(self.request(Op::GetRun, &[]))
         })
     }

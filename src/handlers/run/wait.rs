@@ -1,11 +1,13 @@
 //! [`Run::wait`]: poll a run until it terminates.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Run;
 use crate::error::{Error, Result};
 use crate::models::{RunReadResponse, RunState};
+use crate::retry::{Deadline, DeadlineExt, deadline_in};
 
 /// Default pause between two polls of a run (as the Python SDK).
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -74,37 +76,61 @@ impl WaitOptions {
 }
 
 /// The run's id, the time waited and its last state, as the timeout error names them.
-pub(crate) fn timeout_error(run_id: &str, waited: Duration, last: &RunReadResponse) -> Error {
+pub(crate) fn timeout_error(run_id: &str, waited: Duration, last: &RunState) -> Error {
     Error::Timeout {
         operation: format!("waiting for run {run_id}"),
-        what: format!("still {} after {:.1}s", last.state, waited.as_secs_f64()),
+        what: format!("still {last} after {:.1}s", waited.as_secs_f64()),
     }
 }
 
 /// Polls `run` (which must bypass the cache) until it terminates or `deadline` passes.
 pub(crate) struct Poller {
     started: Instant,
-    deadline: Option<Instant>,
+    deadline: Deadline,
     interval: Duration,
+    /// The state seen by the last poll, for the timeout error.
+    last: RefCell<Option<RunState>>,
 }
 
 impl Poller {
     pub(crate) fn new(interval: Duration, timeout: Option<Duration>) -> Self {
-        let started = Instant::now();
         Self {
-            started,
-            deadline: timeout.map(|t| crate::time::instant_after(started, t)),
+            started: Instant::now(),
+            deadline: timeout.and_then(deadline_in),
             interval,
+            last: RefCell::new(None),
+        }
+    }
+
+    /// When the polling gives up; every read it makes ends by then.
+    pub(crate) fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+
+    /// A failed poll: past the deadline it becomes a timeout naming the run (the read was cut
+    /// short by the deadline), otherwise it is returned as it is.
+    pub(crate) fn failed(&self, run_id: &str, err: Error) -> Error {
+        if !self.deadline.passed() {
+            return err;
+        }
+        let waited = self.started.elapsed();
+        match &*self.last.borrow() {
+            Some(last) => timeout_error(run_id, waited, last),
+            None => Error::Timeout {
+                operation: format!("waiting for run {run_id}"),
+                what: format!("no answer within {:.1}s: {err}", waited.as_secs_f64()),
+            },
         }
     }
 
     /// After a poll that saw a run still going: a timeout error when the deadline has passed,
     /// otherwise sleeps one interval (never past the deadline, so the last poll is at it).
     pub(crate) fn pause(&self, run_id: &str, last: &RunReadResponse) -> Result<()> {
+        *self.last.borrow_mut() = Some(last.state.clone());
         let now = Instant::now();
         let wait = match self.deadline {
             Some(deadline) if now >= deadline => {
-                return Err(timeout_error(run_id, now - self.started, last));
+                return Err(timeout_error(run_id, now - self.started, &last.state));
             }
             Some(deadline) => self.interval.min(deadline - now),
             None => self.interval,
@@ -131,10 +157,10 @@ impl Run {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn wait(&self, options: &WaitOptions) -> Result<RunReadResponse> {
-        let run = self.uncached();
         let poller = Poller::new(options.interval, options.timeout);
+        let run = self.uncached().until(poller.deadline());
         loop {
-            let details = run.details()?;
+            let details = run.details().map_err(|e| poller.failed(self.id(), e))?;
             if let Some(f) = &options.on_progress {
                 f(&details);
             }
