@@ -1215,3 +1215,24 @@ fn login_practised_against_the_sandbox() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("sandbox|alice"));
 }
+
+// Proves a share token whose grant on the run fails is revoked again: the command exits 1
+// saying so, and no active token is left (FR-76).
+#[test]
+fn share_token_whose_grant_fails_is_revoked() {
+    let fx = Fixture::new("grantfails");
+    let run_id = submit_items(&fx, &["r-1"]);
+    fx.sandbox
+        .inject(sandbox::Fault::status("/api/v1/access/grants", 500).method("POST"));
+    let out = fx.run(&["share-tokens", "create", "--run", &run_id]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("was revoked again"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(fx.json(&["share-tokens", "list"]), json!([]));
+    let all = fx.json(&["share-tokens", "list", "--all"]);
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all[0]["revoked"], true, "{all}");
+}
