@@ -179,8 +179,7 @@ impl Bucket {
 
     /// The most recent in-progress multipart upload of exactly `key`.
     pub(crate) fn find_upload(&self, key: &str) -> Result<Option<String>> {
-        let mut url = self.inner.base_url().clone();
-        url.set_path(&format!("{}", url.path()));
+        let url = self.inner.base_url().clone();
         let query = [("prefix", key), ("uploads", "")];
         let signed = rusty_s3::signing::sign(
             &jiff::Timestamp::now(),

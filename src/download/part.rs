@@ -58,12 +58,20 @@ impl Part {
 
     /// Moves the (synced) part into place under the lock, then syncs the directory so the
     /// rename itself survives a crash. An existing file at `target` is replaced atomically.
+    /// Parts of the same target that stopped writers left (two writers can start at the same
+    /// moment, and one may then fail) are removed: the target is complete.
     pub(crate) fn finish(self, target: &Path) -> Result<()> {
         fs::rename(&self.path, target).map_err(|e| Error::io(target, e))?;
         #[cfg(unix)]
         if let Some(dir) = target.parent() {
             // Best effort: some file systems cannot sync directories.
             let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        for path in parts_of(target).unwrap_or_default() {
+            if let Ok(Take::Owned(left)) = take(&path) {
+                // Best effort too: a part left here only takes space.
+                let _ = left.remove();
+            }
         }
         Ok(())
     }
@@ -371,6 +379,33 @@ mod tests {
         let empty_path = empty.path().to_path_buf();
         empty.release().unwrap();
         assert!(!empty_path.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // Proves finishing a target removes the parts stopped writers left for it, and a claim
+    // picks up the longest stopped part and removes the others. (FR-50, NFR-09)
+    #[test]
+    fn stopped_writers_parts_are_cleaned_up() {
+        let dir = std::env::temp_dir().join(format!("aignostics-parts-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("x.bin");
+        fs::write(part_path(&target, 1), b"short").unwrap();
+        fs::write(part_path(&target, 2), b"the longest").unwrap();
+        let Claim::Part(mut part) = claim(&target, &|| Ok(false), &|| false).unwrap() else {
+            panic!("nothing to wait for");
+        };
+        assert_eq!(part.path(), part_path(&target, 2));
+        assert!(!part_path(&target, 1).exists());
+        fs::write(part_path(&target, 3), b"left by a writer that failed").unwrap();
+        std::io::Write::write_all(part.file(), b"!").unwrap();
+        part.finish(&target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"the longest!");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "only the file is left"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }
