@@ -1180,7 +1180,12 @@ fn login_practised_against_the_sandbox() {
         .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("sandbox|alice"));
-    assert!(fx.dir().join("cache").join(".token").is_file());
+    // The sandbox is not a known environment, so the login is stored under its API root's name.
+    let stored = std::fs::read_dir(fx.dir().join("cache"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with(".token-") && e.path().is_file());
+    assert!(stored, "no per-root token file in the cache directory");
     let me = login(&["--json", "whoami"]).output().unwrap();
     assert!(me.status.success(), "{}", describe(&me));
     let me: Value = serde_json::from_slice(&me.stdout).unwrap();

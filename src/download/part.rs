@@ -398,6 +398,8 @@ mod tests {
         assert_eq!(part.path(), part_path(&target, 2));
         assert!(!part_path(&target, 1).exists());
         fs::write(part_path(&target, 3), b"left by a writer that failed").unwrap();
+        // A resumed writer appends after what the stopped one wrote.
+        std::io::Seek::seek(part.file(), std::io::SeekFrom::End(0)).unwrap();
         std::io::Write::write_all(part.file(), b"!").unwrap();
         part.finish(&target).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"the longest!");

@@ -137,6 +137,9 @@ pub enum Command {
     #[command(subcommand)]
     Grants(GrantsCommand),
     /// Check that the platform is reachable and accepts your token (exit 1 when DOWN).
+    #[command(
+        after_help = "Examples:\n  aignostics health\n  aignostics health && aignostics runs submit …"
+    )]
     Health,
     /// Read slide metadata from file headers (size, resolution, checksum).
     #[command(subcommand)]
@@ -288,6 +291,11 @@ pub enum RunsCommand {
     /// --mapping rules and writes the CSV the Python SDK also reads and writes: edit it (staining,
     /// tissue, disease), then submit. Warns when the rows do not yet satisfy the version's
     /// schema; exits 1 when a slide cannot be read (the CSV holds the others).
+    #[command(
+        after_help = "Examples:\n  aignostics runs prepare he-tme slides/ --csv metadata.csv\n  \
+        aignostics runs prepare he-tme:1.0.0 slides/ --csv metadata.csv \\\n      \
+        --mapping '.*lung.*:tissue=LUNG,disease=LUNG_CANCER'"
+    )]
     Prepare(crate::commands::prepare::PrepareArgs),
 }
 

@@ -23,6 +23,9 @@ pub const SECRET_VAR: &str = "AIGNOSTICS_BUCKET_SECRET_ACCESS_KEY";
 #[derive(Debug, Subcommand)]
 pub enum BucketCommand {
     /// List objects under a prefix (all of them without one).
+    #[command(
+        after_help = "Examples:\n  aignostics bucket ls\n  aignostics --json bucket ls \"$USER_ID/\" | jq -r '.[].key'"
+    )]
     Ls {
         /// Key prefix, e.g. `USER_ID/`.
         prefix: Option<String>,
@@ -34,8 +37,13 @@ pub enum BucketCommand {
     /// Each key comes from --key-template; the default `{user}/{crc32c}/{name}` never collides
     /// across runs and gives a re-run the same key, so an interrupted upload resumes (only the
     /// missing parts are sent) and a finished one is skipped without sending a byte.
+    #[command(
+        after_help = "Examples:\n  aignostics bucket upload slides/*.svs --signed-urls\n  \
+        aignostics bucket upload big.svs --part-size 64 --concurrency 8"
+    )]
     Upload(UploadArgs),
     /// Download one object to a file (written to FILE.part, verified, then renamed).
+    #[command(after_help = "Examples:\n  aignostics bucket download \"$KEY\" slide.svs")]
     Download {
         /// Object key.
         key: String,
@@ -45,6 +53,9 @@ pub enum BucketCommand {
         store: StoreArgs,
     },
     /// Delete one object, or with --prefix every object under a prefix.
+    #[command(
+        after_help = "Examples:\n  aignostics bucket delete \"$KEY\"\n  aignostics bucket delete --prefix \"$USER_ID/old-study/\""
+    )]
     Delete {
         /// Object key, or with --prefix a key prefix.
         key: String,
@@ -55,6 +66,9 @@ pub enum BucketCommand {
         store: StoreArgs,
     },
     /// Print a signed download URL of an object (for an item's `download_url`).
+    #[command(
+        after_help = "Examples:\n  aignostics bucket url \"$KEY\"\n  aignostics bucket url \"$KEY\" --days 1"
+    )]
     Url {
         /// Object key.
         key: String,

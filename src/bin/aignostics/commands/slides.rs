@@ -17,6 +17,8 @@ pub enum SlidesCommand {
     /// A folder is searched recursively (*.svs, *.tif, *.tiff, *.ndpi, *.btf, *.tf8, *.dcm);
     /// the DICOM files of one series count once, as their level-0 file. Reads on every core.
     /// Exits 1 when a slide cannot be read (the others are still listed).
+    #[command(after_help = "Examples:\n  aignostics slides inspect slides/\n  \
+        aignostics --json slides inspect a.svs b.ndpi --no-checksum | jq '.[].width_px'")]
     Inspect(InspectArgs),
 }
 
