@@ -393,16 +393,16 @@ fn tiff_rule(ifd: &Ifd) -> Resolution {
 /// Aperio: `MPP = 0.2520` among the `|`-separated fields of the ImageDescription.
 fn aperio_mpp(description: &str) -> Resolution {
     for field in description.split('|').skip(1) {
-        if let Some((key, value)) = field.split_once('=') {
-            if key.trim() == "MPP" {
-                return match value.trim().parse::<f64>() {
-                    Ok(mpp) if mpp > 0.0 && mpp.is_finite() => Resolution::Found(mpp),
-                    _ => Resolution::Missing(format!(
-                        "the Aperio description's MPP {:?} is not a positive number",
-                        value.trim()
-                    )),
-                };
-            }
+        if let Some((key, value)) = field.split_once('=')
+            && key.trim() == "MPP"
+        {
+            return match value.trim().parse::<f64>() {
+                Ok(mpp) if mpp > 0.0 && mpp.is_finite() => Resolution::Found(mpp),
+                _ => Resolution::Missing(format!(
+                    "the Aperio description's MPP {:?} is not a positive number",
+                    value.trim()
+                )),
+            };
         }
     }
     Resolution::Missing("the Aperio description has no MPP field".into())

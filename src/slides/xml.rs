@@ -115,13 +115,15 @@ pub(crate) fn philips_pixel_spacing(xml: &str) -> Option<(f64, f64)> {
     while let Some(found) = xml[pos..].find('<') {
         let start = pos + found;
         let text = &xml[pos..start];
-        if let [.., parent, top] = stack.as_mut_slice() {
-            if top.name == "Attribute" && parent.name == "DataObject" && !text.trim().is_empty() {
-                match top.attribute_name {
-                    Some("DICOM_PIXEL_SPACING") => parent.spacing = parse_spacing(text),
-                    Some("PIM_DP_IMAGE_TYPE") => parent.image_type = Some(text.trim().to_string()),
-                    _ => {}
-                }
+        if let [.., parent, top] = stack.as_mut_slice()
+            && top.name == "Attribute"
+            && parent.name == "DataObject"
+            && !text.trim().is_empty()
+        {
+            match top.attribute_name {
+                Some("DICOM_PIXEL_SPACING") => parent.spacing = parse_spacing(text),
+                Some("PIM_DP_IMAGE_TYPE") => parent.image_type = Some(text.trim().to_string()),
+                _ => {}
             }
         }
         let end = start + xml[start..].find('>')?;

@@ -169,14 +169,11 @@ impl Tiff {
                 b.push(0);
                 entries.push((270, 2, b.len() as u64, b));
             }
-            let count;
-            if ifd.tiled {
-                let across = ifd.width.div_ceil(tile);
-                let down = ifd.height.div_ceil(tile);
-                count = u64::from(across * down);
+            let count = if ifd.tiled {
+                u64::from(ifd.width.div_ceil(tile) * ifd.height.div_ceil(tile))
             } else {
-                count = 1;
-            }
+                1
+            };
             let (off_kind, offs, sizes): (u16, Vec<u8>, Vec<u8>) = if self.bigtiff {
                 (
                     16,
