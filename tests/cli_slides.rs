@@ -130,7 +130,7 @@ fn runs_prepare() {
     slides(dir);
     let out = run(
         dir,
-        &root,
+        root,
         &[
             "runs",
             "prepare",
@@ -160,7 +160,7 @@ fn runs_prepare() {
 
     let out = run(
         dir,
-        &root,
+        root,
         &[
             "--json",
             "runs",
@@ -180,7 +180,7 @@ fn runs_prepare() {
     assert_eq!(report["rows"].as_array().unwrap().len(), 2);
     let out = run(
         dir,
-        &root,
+        root,
         &[
             "runs",
             "submit",
@@ -195,7 +195,7 @@ fn runs_prepare() {
     // Rows that break the schema (at most 10 µm/px) are written, with a warning.
     let out = run(
         dir,
-        &root,
+        root,
         &[
             "runs",
             "prepare",
@@ -216,7 +216,7 @@ fn runs_prepare() {
 
     let out = run(
         dir,
-        &root,
+        root,
         &[
             "runs",
             "prepare",

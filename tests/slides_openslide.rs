@@ -5,7 +5,7 @@
 
 mod slides_support;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 
 use aignostics::slides;
@@ -158,6 +158,6 @@ fn matches_openslide() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-fn name_of(path: &PathBuf) -> String {
+fn name_of(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
