@@ -35,7 +35,11 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 fn uuid_from(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    hyphenated(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+}
+
+/// 32 lowercase hex digits in the 8-4-4-4-12 form of a UUID.
+fn hyphenated(h: &str) -> String {
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
@@ -86,15 +90,7 @@ pub(crate) fn parse_uuid(value: &str) -> Option<String> {
     if !hyphens_ok || hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
-    let h = hex.to_ascii_lowercase();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    Some(hyphenated(&hex.to_ascii_lowercase()))
 }
 
 #[cfg(test)]

@@ -397,6 +397,19 @@ impl Inspector {
             Ok(kind) => SlideError::new(path, kind),
             Err(fault) => SlideError::fault(path, fault),
         })?;
+        let mut slide = self.slide(path, header, bytes.len() as u64)?;
+        slide.checksum_base64_crc32c = self.checksum.then(|| crate::checksum::crc32c_base64(bytes));
+        Ok(slide)
+    }
+
+    /// The slide described by `header`, with the resolution settled by [`Self::resolution`] and
+    /// no checksum yet.
+    fn slide(
+        &self,
+        path: &Path,
+        header: header::Header,
+        size_bytes: u64,
+    ) -> Result<Slide, SlideError> {
         let (resolution_mpp, resolution_supplied) = self.resolution(path, header.resolution)?;
         Ok(Slide {
             path: path.to_path_buf(),
@@ -406,8 +419,8 @@ impl Inspector {
             resolution_mpp,
             resolution_supplied,
             media_type: header.format.media_type().to_string(),
-            size_bytes: bytes.len() as u64,
-            checksum_base64_crc32c: self.checksum.then(|| crate::checksum::crc32c_base64(bytes)),
+            size_bytes,
+            checksum_base64_crc32c: None,
         })
     }
 
@@ -434,8 +447,10 @@ impl Inspector {
             Ok(kind) => SlideError::new(path, kind),
             Err(fault) => SlideError::fault(path, fault),
         })?;
-        let (resolution_mpp, resolution_supplied) = self.resolution(path, header.resolution)?;
-        let (size_bytes, checksum) = if self.checksum {
+        // Settled before the checksum pass: a slide without a resolution fails without reading
+        // the whole file.
+        let mut slide = self.slide(path, header, len)?;
+        if self.checksum {
             // The rest of the file, after the head already read, in one sequential pass.
             let mut crc = crc32c::crc32c(&head);
             let mut size = head.len() as u64;
@@ -454,21 +469,10 @@ impl Inspector {
                     Err(e) => return Err(io_err(e)),
                 }
             }
-            (size, Some(crate::checksum::encode(crc)))
-        } else {
-            (len, None)
-        };
-        Ok(Slide {
-            path: path.to_path_buf(),
-            format: header.format,
-            width_px: header.width,
-            height_px: header.height,
-            resolution_mpp,
-            resolution_supplied,
-            media_type: header.format.media_type().to_string(),
-            size_bytes,
-            checksum_base64_crc32c: checksum,
-        })
+            slide.size_bytes = size;
+            slide.checksum_base64_crc32c = Some(crate::checksum::encode(crc));
+        }
+        Ok(slide)
     }
 }
 
