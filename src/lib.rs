@@ -391,6 +391,8 @@ pub mod models;
 #[cfg(feature = "async")]
 pub mod nonblocking;
 pub mod pagination;
+#[cfg(all(feature = "slides", feature = "bucket"))]
+pub mod pipeline;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -521,6 +521,19 @@ impl SlideItems {
         self.items_typed(rows, None, &placeholder).map(|_| ())
     }
 
+    /// The item of one row with its media type (when known), validated against the version.
+    #[cfg(feature = "bucket")]
+    pub(crate) fn items_typed_one(
+        &self,
+        row: &MetadataRow,
+        media_type: Option<&'static str>,
+        urls: &dyn DownloadUrls,
+    ) -> Result<Vec<ItemCreationRequest>, PrepareError> {
+        let media: Vec<&'static str> = media_type.into_iter().collect();
+        let media = (!media.is_empty()).then_some(media.as_slice());
+        self.items_typed(std::slice::from_ref(row), media, urls)
+    }
+
     fn items_typed(
         &self,
         rows: &[MetadataRow],
