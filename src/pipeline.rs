@@ -448,12 +448,15 @@ impl<'a> SlidesToResults<'a> {
     }
 
     /// The whole chain: inspect, upload, submit, wait, and download the results into `out`
-    /// (`out/{run_id}/{external_id}/…`, every file verified by CRC32C).
+    /// (`out/{run_id}/{external_id}/…`, every file verified by CRC32C; `out` is created when
+    /// missing).
     ///
     /// # Errors
     /// As [`submit_and_wait`](Self::submit_and_wait), and [`Run::download_to`]'s; artifacts
     /// that failed are in the report, not an error.
     pub fn run_to(&self, out: impl AsRef<Path>) -> Result<Outcome> {
+        let out = out.as_ref();
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         let mut outcome = self.submit_inner()?;
         outcome.run = Some(self.wait_for(&outcome.run_id)?);
         let files = Arc::new(parking_lot::Mutex::new((0usize, 0u64)));
