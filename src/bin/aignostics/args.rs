@@ -367,6 +367,9 @@ pub struct SubmitArgs {
     /// Wait, then download the results into OUT/RUN_ID/, every file verified (implies --wait).
     #[arg(long, value_name = "OUT")]
     pub download: Option<PathBuf>,
+    /// With --wait or --download: seconds between two looks at the run (0.1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Application id, e.g. `he-tme` (required when the JSON is an array of items).
     #[arg(long, value_name = "ID")]
     pub application: Option<String>,

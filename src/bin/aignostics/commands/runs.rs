@@ -176,7 +176,7 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
 /// of `runs wait --require-success` and `runs download`.
 fn wait_and_download(ctx: &Ctx, client: &Client, run_id: &str, args: &SubmitArgs) -> Result<Report> {
     let run = client.run(run_id);
-    let details = run.wait(&WaitOptions::default())?;
+    let details = run.wait(&WaitOptions::default().interval(args.interval))?;
     let report = match &args.download {
         Some(out) => Some(run.download_to(out, &DownloadOptions::default().wait_for_run(false))?),
         None => None,
@@ -855,6 +855,7 @@ mod tests {
             upload_concurrency: None,
             wait: false,
             download: None,
+            interval: std::time::Duration::from_secs(5),
             application: application.map(str::to_string),
             version: Some("1.0.0".into()),
             custom_metadata: Some(r#"{"study": "s1"}"#.into()),

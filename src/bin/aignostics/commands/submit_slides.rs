@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use aignostics::pipeline::{Outcome, Progress, SlidesToResults};
 use aignostics::slides::{Inspector, Mapping};
-use aignostics::{DownloadOptions, RunStatus};
+use aignostics::{DownloadOptions, RunStatus, WaitOptions};
 use serde_json::json;
 
 use super::health::check_before_submit;
@@ -64,6 +64,7 @@ pub fn submit(ctx: &Ctx, args: &SubmitArgs, application: &str, version: Option<&
     let mut chain = SlidesToResults::new(&client, application, &slides)
         .bucket(bucket)
         .sdk_metadata(args.flags.sdk_metadata())
+        .wait_options(WaitOptions::default().interval(args.interval))
         .on_progress(printer());
     if let Some(version) = version {
         chain = chain.version(version);
@@ -98,7 +99,7 @@ pub fn submit(ctx: &Ctx, args: &SubmitArgs, application: &str, version: Option<&
                 Failure::Runtime(format!("cannot create {}: {e}", out.display()))
             })?;
             chain
-                .download_options(DownloadOptions::default())
+                .download_options(DownloadOptions::default().poll_interval(args.interval))
                 .run_to(out)?
         }
         None if args.wait => chain.submit_and_wait()?,
