@@ -292,7 +292,8 @@ fn killed_during_upload_then_run_again() {
     kill(child);
     let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
     let stored: Vec<String> = bucket.list("").unwrap().into_iter().map(|o| o.key).collect();
-    assert_eq!(stored.len(), 1, "the big slide is unfinished: {stored:?}");
+    // Slides go in path order: `big.tif` first, so nothing is stored yet.
+    assert!(stored.is_empty(), "the big slide is unfinished: {stored:?}");
     assert_eq!(fx.sandbox.request_count("/api/v1/runs"), 0, "nothing submitted yet");
     fx.sandbox.clear_faults();
 
@@ -304,7 +305,6 @@ fn killed_during_upload_then_run_again() {
         .map(|u| u["outcome"].as_str().unwrap())
         .collect();
     assert!(outcomes.contains(&"Resumed"), "{report}");
-    assert!(outcomes.contains(&"AlreadyPresent"), "{report}");
     assert_eq!(fx.puts(&small), 1, "the small slide was sent once");
     assert!(
         fx.puts(&big) <= 5 + 1,
