@@ -26,7 +26,7 @@
 //! # Quick start
 //!
 //! No platform account is needed to see the whole flow: the `sandbox` feature starts an
-//! in-process platform. `cargo run --features sandbox --example quickstart` runs this, with
+//! in-process platform. `cargo run --features sandbox,slides,bucket --example quickstart` runs this, with
 //! progress output:
 //!
 //! ```
