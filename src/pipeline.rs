@@ -220,6 +220,13 @@ impl Outcome {
 
 type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// The rows to submit, each one's media type when known, and the unreadable slides.
+type Rows = (
+    Vec<MetadataRow>,
+    Vec<Option<&'static str>>,
+    Vec<SlideFailure>,
+);
+
 /// The whole chain from a folder of slides to verified results; see the [module](self).
 ///
 /// Required parts are positional ([`new`](Self::new): client, application, folder;
@@ -532,10 +539,7 @@ impl<'a> SlidesToResults<'a> {
     }
 
     /// The rows to submit with each slide's file, and the slides that could not be read.
-    fn rows(
-        &self,
-        builder: &SlideItems,
-    ) -> Result<(Vec<MetadataRow>, Vec<Option<&'static str>>, Vec<SlideFailure>)> {
+    fn rows(&self, builder: &SlideItems) -> Result<Rows> {
         if let Some(csv) = &self.csv {
             let mut rows = slides::read_csv_file(csv).map_err(prepare)?;
             for row in &mut rows {
@@ -634,8 +638,8 @@ impl<'a> SlidesToResults<'a> {
                 .map_err(prepare)?;
             items.append(&mut one);
         }
-        let mut request = RunCreationRequest::new(self.application.clone(), items)
-            .version_number(version_number);
+        let mut request =
+            RunCreationRequest::new(self.application.clone(), items).version_number(version_number);
         if let Some(metadata) = &self.custom_metadata {
             request = request.custom_metadata(metadata.clone());
         }
@@ -681,7 +685,11 @@ impl<'a> SlidesToResults<'a> {
 
     /// A row's URL when the CSV names one: `http(s)://` as is; `gs://` or `s3://` of this
     /// bucket signed (with its object key). `None`: the slide is uploaded.
-    fn given_url(&self, bucket: &Bucket, row: &MetadataRow) -> Result<Option<(String, Option<String>)>> {
+    fn given_url(
+        &self,
+        bucket: &Bucket,
+        row: &MetadataRow,
+    ) -> Result<Option<(String, Option<String>)>> {
         let Some(url) = row.platform_bucket_url.as_deref().map(str::trim) else {
             return Ok(None);
         };
@@ -719,9 +727,11 @@ impl<'a> SlidesToResults<'a> {
         let crc = crate::bucket::decode_crc32c(&row.checksum_base64_crc32c);
         let crc = match crc {
             Some(crc) => crc,
-            None => crate::checksum::crc32c_file(&path)
-                .map_err(|e| Error::io(&path, e))?
-                .0,
+            None => {
+                crate::checksum::crc32c_file(&path)
+                    .map_err(|e| Error::io(&path, e))?
+                    .0
+            }
         };
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -134,9 +134,7 @@ impl Fixture {
         let bucket = self.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
         let file = self.dir.join("slides").join(slide);
         let crc = aignostics::checksum::crc32c_base64_file(&file).unwrap();
-        let crc = u32::from_be_bytes(
-            base64_decode(&crc).try_into().expect("a 4-byte CRC32C"),
-        );
+        let crc = u32::from_be_bytes(base64_decode(&crc).try_into().expect("a 4-byte CRC32C"));
         let key = KeyTemplate::default()
             .render_with(bucket.user().unwrap(), None, slide, Some(crc), 0)
             .unwrap();
@@ -174,11 +172,7 @@ impl Fixture {
         assert!(again.downloaded.is_empty(), "{again:?}");
         assert_eq!(again.skipped.len(), FILES, "{again:?}");
         assert!(again.is_complete());
-        assert_eq!(
-            files_below(&self.out()).len(),
-            FILES,
-            "no stray part files"
-        );
+        assert_eq!(files_below(&self.out()).len(), FILES, "no stray part files");
     }
 }
 
@@ -279,8 +273,11 @@ fn killed_during_upload_then_run_again() {
         let n = fx.puts(&big);
         if n >= 2 && !injected {
             // Later parts hang, so the kill lands with the upload unfinished.
-            fx.sandbox
-                .inject(Fault::delay(&big, Duration::from_secs(3)).method("PUT").times(10));
+            fx.sandbox.inject(
+                Fault::delay(&big, Duration::from_secs(3))
+                    .method("PUT")
+                    .times(10),
+            );
             injected = true;
         }
         if n >= 3 {
@@ -291,10 +288,19 @@ fn killed_during_upload_then_run_again() {
     assert!(fx.puts(&big) >= 3, "the child never reached the third part");
     kill(child);
     let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
-    let stored: Vec<String> = bucket.list("").unwrap().into_iter().map(|o| o.key).collect();
+    let stored: Vec<String> = bucket
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
     // Slides go in path order: `big.tif` first, so nothing is stored yet.
     assert!(stored.is_empty(), "the big slide is unfinished: {stored:?}");
-    assert_eq!(fx.sandbox.request_count("/api/v1/runs"), 0, "nothing submitted yet");
+    assert_eq!(
+        fx.sandbox.request_count("/api/v1/runs"),
+        0,
+        "nothing submitted yet"
+    );
     fx.sandbox.clear_faults();
 
     let report = fx.finish();
@@ -364,7 +370,10 @@ fn killed_during_download_then_run_again() {
         .iter()
         .filter(|p| !p.to_string_lossy().ends_with(".part"))
         .count();
-    assert!(before < FILES, "the download was unfinished ({before} files)");
+    assert!(
+        before < FILES,
+        "the download was unfinished ({before} files)"
+    );
     fx.sandbox.clear_faults();
 
     let report = fx.finish();

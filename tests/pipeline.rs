@@ -69,10 +69,15 @@ fn chain<'a>(
         .download_options(DownloadOptions::default().poll_interval(Duration::from_millis(50)))
 }
 
-fn recorder() -> (Arc<Mutex<Vec<Progress>>>, impl Fn(&Progress) + Send + Sync + 'static) {
+fn recorder() -> (
+    Arc<Mutex<Vec<Progress>>>,
+    impl Fn(&Progress) + Send + Sync + 'static,
+) {
     let steps = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&steps);
-    (steps, move |p: &Progress| sink.lock().unwrap().push(p.clone()))
+    (steps, move |p: &Progress| {
+        sink.lock().unwrap().push(p.clone())
+    })
 }
 
 fn puts(platform: &Sandbox) -> usize {
@@ -150,7 +155,12 @@ fn folder_to_verified_results_with_phases_in_order() {
 
     // What the platform received: signed bucket URLs, header dimensions, bucket metadata.
     let bucket = platform.bucket(sandbox::ALICE_TOKEN).unwrap();
-    let objects: Vec<String> = bucket.list("").unwrap().into_iter().map(|o| o.key).collect();
+    let objects: Vec<String> = bucket
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
     let items: Vec<_> = client
         .run(&outcome.run_id)
         .items()
@@ -211,8 +221,13 @@ fn same_call_again_repeats_nothing() {
     assert_eq!(download.skipped.len(), 6);
     assert_eq!(puts(&platform), puts_before, "no byte uploaded again");
     assert_eq!(posts(&platform), posts_before, "no second run");
-    assert!(steps.lock().unwrap().iter().any(|p| matches!(p,
-        Progress::Uploading { skipped: true, .. })));
+    assert!(
+        steps
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| matches!(p, Progress::Uploading { skipped: true, .. }))
+    );
 
     let fresh = chain(&client, &platform, &slides_dir)
         .idempotency_key("second-pass")
@@ -251,7 +266,10 @@ fn csv_rows_with_and_without_bucket_urls() {
     let mut rows: Vec<MetadataRow> = Vec::new();
     for (id, url) in [
         ("case-1/lung-a.svs", None),
-        ("liver b.tif", Some(format!("s3://{}/lab/liver.tif", sandbox::BUCKET_NAME))),
+        (
+            "liver b.tif",
+            Some(format!("s3://{}/lab/liver.tif", sandbox::BUCKET_NAME)),
+        ),
     ] {
         let slide = slides::inspect(slides_dir.join(id)).unwrap();
         rows.push(MetadataRow {
@@ -281,7 +299,10 @@ fn csv_rows_with_and_without_bucket_urls() {
         .iter()
         .collect::<aignostics::Result<_>>()
         .unwrap();
-    let liver = items.iter().find(|i| i.external_id == "liver b.tif").unwrap();
+    let liver = items
+        .iter()
+        .find(|i| i.external_id == "liver b.tif")
+        .unwrap();
     assert_eq!(
         liver.custom_metadata.as_ref().unwrap()["sdk"]["platform_bucket"]["object_key"],
         "lab/liver.tif"

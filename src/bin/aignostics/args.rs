@@ -71,6 +71,8 @@ impl Cli {
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Log in and store the token for later commands (and the Python SDK).
     ///
@@ -203,6 +205,8 @@ pub enum VersionsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum RunsCommand {
     /// Submit a run and print its id
     ///

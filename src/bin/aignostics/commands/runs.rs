@@ -95,7 +95,11 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 /// The application and version: the positional `APP[:VERSION]`, else --application and
 /// --version.
 fn app_version(args: &SubmitArgs) -> (Option<String>, Option<String>) {
-    match args.app.as_deref().map(|a| a.split_once(':').unwrap_or((a, ""))) {
+    match args
+        .app
+        .as_deref()
+        .map(|a| a.split_once(':').unwrap_or((a, "")))
+    {
         Some((app, version)) => (
             Some(app.to_string()),
             Some(version.to_string())
@@ -174,7 +178,12 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
 
 /// `runs submit --items … --wait [--download OUT]`: waits, then downloads, with the exit codes
 /// of `runs wait --require-success` and `runs download`.
-fn wait_and_download(ctx: &Ctx, client: &Client, run_id: &str, args: &SubmitArgs) -> Result<Report> {
+fn wait_and_download(
+    ctx: &Ctx,
+    client: &Client,
+    run_id: &str,
+    args: &SubmitArgs,
+) -> Result<Report> {
     let run = client.run(run_id);
     let details = run.wait(&WaitOptions::default().interval(args.interval))?;
     let report = match &args.download {
@@ -200,12 +209,17 @@ fn wait_and_download(ctx: &Ctx, client: &Client, run_id: &str, args: &SubmitArgs
             count(r.failed.len(), "artifact", "artifacts")
         ))));
     }
-    if details.status() != RunStatus::Completed || report.as_ref().is_some_and(|r| !r.is_complete()) {
+    if details.status() != RunStatus::Completed || report.as_ref().is_some_and(|r| !r.is_complete())
+    {
         return Ok(out.failing(Failure::Incomplete(format!(
             "run {run_id} ended {}: {} of {} succeeded",
             details.status(),
             details.statistics.item_succeeded_count,
-            count(details.statistics.item_count.max(0) as usize, "item", "items")
+            count(
+                details.statistics.item_count.max(0) as usize,
+                "item",
+                "items"
+            )
         ))));
     }
     Ok(out)

@@ -15,7 +15,12 @@ use crate::args::SubmitArgs;
 use crate::context::{Ctx, Failure, Report, Result, note};
 
 /// Runs the chain for `application` (with its optional version).
-pub fn submit(ctx: &Ctx, args: &SubmitArgs, application: &str, version: Option<&str>) -> Result<Report> {
+pub fn submit(
+    ctx: &Ctx,
+    args: &SubmitArgs,
+    application: &str,
+    version: Option<&str>,
+) -> Result<Report> {
     let mappings = args
         .mapping
         .iter()
@@ -25,12 +30,14 @@ pub fn submit(ctx: &Ctx, args: &SubmitArgs, application: &str, version: Option<&
     let custom_metadata = args
         .custom_metadata
         .as_deref()
-        .map(|text| match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(value @ serde_json::Value::Object(_)) => Ok(value),
-            _ => Err(Failure::Usage(
-                "--custom-metadata expects a JSON object".into(),
-            )),
-        })
+        .map(
+            |text| match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+                _ => Err(Failure::Usage(
+                    "--custom-metadata expects a JSON object".into(),
+                )),
+            },
+        )
         .transpose()?;
     if let Some(mib) = args.part_size
         && !(5..=5 * 1024).contains(&mib)
@@ -95,9 +102,8 @@ pub fn submit(ctx: &Ctx, args: &SubmitArgs, application: &str, version: Option<&
     }
     let outcome = match &args.download {
         Some(out) => {
-            std::fs::create_dir_all(out).map_err(|e| {
-                Failure::Runtime(format!("cannot create {}: {e}", out.display()))
-            })?;
+            std::fs::create_dir_all(out)
+                .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", out.display())))?;
             chain
                 .download_options(DownloadOptions::default().poll_interval(args.interval))
                 .run_to(out)?
@@ -140,7 +146,12 @@ fn report(ctx: &Ctx, outcome: &Outcome) -> Result<Report> {
     let download = outcome.download.as_ref();
     if let Some(d) = download {
         for failure in &d.failed {
-            note!("{} / {}: {}", failure.external_id, failure.artifact_name, failure.error);
+            note!(
+                "{} / {}: {}",
+                failure.external_id,
+                failure.artifact_name,
+                failure.error
+            );
         }
         note!(
             "Downloaded {} ({} bytes), {} already there, {} failed",
@@ -184,7 +195,11 @@ fn report(ctx: &Ctx, outcome: &Outcome) -> Result<Report> {
         return Ok(out.failing(Failure::Incomplete(format!(
             "{} could not be read and {} not in run {}",
             count(outcome.slide_errors.len(), "slide", "slides"),
-            if outcome.slide_errors.len() == 1 { "is" } else { "are" },
+            if outcome.slide_errors.len() == 1 {
+                "is"
+            } else {
+                "are"
+            },
             outcome.run_id
         ))));
     }
