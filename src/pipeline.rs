@@ -29,7 +29,7 @@
 //!     .run_to("results/")?;
 //! println!("run {}: {} files", outcome.run_id, outcome.download.as_ref().map_or(0, |d| d.downloaded.len()));
 //! for failure in &outcome.slide_errors {
-//!     eprintln!("skipped {}: {}", failure.slide, failure.message);
+//!     eprintln!("not in the run: {}", failure.message); // names the file
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
