@@ -382,3 +382,46 @@ fn killed_during_download_then_run_again() {
     assert_eq!(report["downloaded"], FILES - before, "{report}");
     fx.check_finished(&report);
 }
+
+// Proves the documented exit codes of the chain: 2 for a usage error (no application, or
+// --items with --slides) before anything is sent, 3 when the result is incomplete because a
+// slide could not be read (the others are submitted, and the unreadable one is named).
+// (FR-84)
+#[test]
+fn exit_codes_of_the_chain() {
+    let fx = Fixture::new("exits", 64 * 1024);
+    let slides = fx.dir.join("slides");
+    let usage = fx
+        .command()
+        .args(["--application", "he-tme"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2), "{}", describe(&usage));
+    let mut both = Command::new(BIN);
+    both.args([
+        "runs",
+        "submit",
+        "he-tme",
+        "--items",
+        "items.json",
+        "--slides",
+    ])
+    .arg(&slides)
+    .env("AIGNOSTICS_API_ROOT", fx.sandbox.base_url());
+    let out = both.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert_eq!(fx.sandbox.request_count("/api/v1/runs"), 0);
+
+    std::fs::write(slides.join("broken.svs"), b"II*\0not a slide").unwrap();
+    let out = fx.command().output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["downloaded"], FILES);
+    let errors = report["slide_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].as_str().unwrap().contains("broken.svs"),
+        "{report}"
+    );
+}
