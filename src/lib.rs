@@ -222,6 +222,12 @@
 //! secret never appears in an error, a log line or `Debug` output. The CLI has the same as
 //! `aignostics bucket ls|upload|download|delete|url`.
 //!
+//! With both `slides` and `bucket`, [`pipeline::SlidesToResults`] is the whole chain in one
+//! call: a folder of slides inspected, uploaded, submitted with signed URLs under an
+//! idempotency key derived from the inputs, waited for and downloaded verified, with one
+//! progress stream; killed anywhere and called again, it repeats nothing. The CLI's
+//! `aignostics runs submit APP --slides DIR --download OUT` is that call.
+//!
 //! # Submitting safely: SDK metadata, idempotency, health
 //!
 //! [`Runs::submit`] records `custom_metadata.sdk` on the run and its items as the Python SDK
