@@ -425,3 +425,61 @@ fn exit_codes_of_the_chain() {
         "{report}"
     );
 }
+
+// Proves `runs submit APP --csv FILE --slides DIR` takes the CSV `runs prepare` wrote: the
+// slides are uploaded (their `platform_bucket_url` is empty), the run is submitted and waited
+// for, and the same command again finds that run. (FR-84, FR-83)
+#[test]
+fn csv_from_prepare_is_submitted() {
+    let fx = Fixture::new("csv", 64 * 1024);
+    let slides = fx.dir.join("slides");
+    let csv = fx.dir.join("metadata.csv");
+    let env = |cmd: &mut Command| {
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AIGNOSTICS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("AIGNOSTICS_API_ROOT", fx.sandbox.base_url())
+            .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
+            .env("AIGNOSTICS_BUCKET_ENDPOINT", fx.sandbox.bucket_endpoint())
+            .env("AIGNOSTICS_CACHE_DIR", fx.dir.join("cache"))
+            .env("AIGNOSTICS_ENV_FILE", fx.dir.join("none.env"))
+            .stdin(Stdio::null());
+    };
+    let mut prepare = Command::new(BIN);
+    prepare
+        .args(["runs", "prepare", "he-tme"])
+        .arg(&slides)
+        .arg("--csv")
+        .arg(&csv)
+        .args([
+            "--mapping",
+            ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER",
+        ]);
+    env(&mut prepare);
+    let out = prepare.output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+
+    let submit = || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--json", "runs", "submit", "he-tme", "--csv"])
+            .arg(&csv)
+            .arg("--slides")
+            .arg(&slides)
+            .args(["--wait", "--interval", "0.1"]);
+        env(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let first = submit();
+    assert_eq!(first["existing"], false);
+    assert_eq!(first["status"], "COMPLETED");
+    assert_eq!(first["uploads"].as_array().unwrap().len(), 2);
+    let second = submit();
+    assert_eq!(second["existing"], true);
+    assert_eq!(second["run_id"], first["run_id"]);
+    let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
+    assert_eq!(bucket.list("").unwrap().len(), 2);
+}
