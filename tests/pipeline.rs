@@ -188,8 +188,9 @@ fn folder_to_verified_results_with_phases_in_order() {
 }
 
 // Proves the same call made again (after a finished run, as after a crash) uploads nothing,
-// finds the run by its idempotency key instead of submitting, and downloads nothing, every
-// file being verified and skipped; a new key submits anew. (FR-82)
+// finds the run by its idempotency key (which leaves the URLs' signatures out) instead of
+// submitting, and downloads nothing, every file being verified and skipped; a new key submits
+// anew. (FR-82)
 #[test]
 fn same_call_again_repeats_nothing() {
     let dir = Scratch::new("again");
@@ -203,7 +204,9 @@ fn same_call_again_repeats_nothing() {
     assert_eq!(posts_before, 1);
 
     let (steps, sink) = recorder();
+    // Other URLs (another validity, so other signatures): still the same inputs.
     let second = chain(&client, &platform, &slides_dir)
+        .url_validity(Duration::from_secs(3600))
         .on_progress(sink)
         .run_to(&out)
         .unwrap();
