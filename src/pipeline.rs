@@ -625,19 +625,21 @@ impl<'a> SlidesToResults<'a> {
             }
         }
 
+        let by_id: std::collections::HashMap<&str, &str> = rows
+            .iter()
+            .zip(&urls)
+            .map(|(row, url)| (row.external_id.as_str(), url.as_str()))
+            .collect();
         let url_of = |row: &MetadataRow| {
-            rows.iter()
-                .position(|r| r.external_id == row.external_id)
-                .and_then(|i| urls.get(i).cloned())
+            by_id
+                .get(row.external_id.as_str())
+                .map(|u| (*u).to_string())
                 .ok_or_else(|| "no URL".to_string())
         };
-        let mut items = Vec::with_capacity(count);
-        for (i, row) in rows.iter().enumerate() {
-            let mut one = builder
-                .items_typed_one(row, media.get(i).copied().flatten(), &url_of)
-                .map_err(prepare)?;
-            items.append(&mut one);
-        }
+        let media: Option<Vec<&'static str>> = media.iter().copied().collect();
+        let items = builder
+            .items_with(&rows, media.as_deref(), &url_of)
+            .map_err(prepare)?;
         let mut request =
             RunCreationRequest::new(self.application.clone(), items).version_number(version_number);
         if let Some(metadata) = &self.custom_metadata {

@@ -521,17 +521,15 @@ impl SlideItems {
         self.items_typed(rows, None, &placeholder).map(|_| ())
     }
 
-    /// The item of one row with its media type (when known), validated against the version.
+    /// [`items`](Self::items) with the media types of the rows when known.
     #[cfg(feature = "bucket")]
-    pub(crate) fn items_typed_one(
+    pub(crate) fn items_with(
         &self,
-        row: &MetadataRow,
-        media_type: Option<&'static str>,
+        rows: &[MetadataRow],
+        media_types: Option<&[&'static str]>,
         urls: &dyn DownloadUrls,
     ) -> Result<Vec<ItemCreationRequest>, PrepareError> {
-        let media: Vec<&'static str> = media_type.into_iter().collect();
-        let media = (!media.is_empty()).then_some(media.as_slice());
-        self.items_typed(std::slice::from_ref(row), media, urls)
+        self.items_typed(rows, media_types, urls)
     }
 
     fn items_typed(

@@ -354,7 +354,7 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "REGEX:KEY=VALUE,...", conflicts_with = "items")]
     pub mapping: Vec<String>,
     /// With --slides: only slides whose relative path matches this glob, e.g. '**/*.svs'.
-    #[arg(long, value_name = "GLOB", requires = "slides")]
+    #[arg(long, value_name = "GLOB", requires = "slides", conflicts_with = "csv")]
     pub include: Option<String>,
     /// With --slides: microns per pixel for slides whose header has none.
     #[arg(long, value_name = "MPP", value_parser = crate::commands::slides::positive, requires = "slides")]
