@@ -1,29 +1,37 @@
 //! The SDK end to end in one command, without a platform account:
 //!
 //! ```text
-//! cargo run --features sandbox --example quickstart
-//! cargo run --features sandbox --example quickstart -- ./results   # keep the files
+//! cargo run --features sandbox,slides,bucket --example quickstart
+//! cargo run --features sandbox,slides,bucket --example quickstart -- ./results   # keep the files
 //! ```
 //!
-//! It starts the in-process sandbox platform, lists the applications, writes a few small slide
-//! files, submits a run for them (each input carrying its CRC32C checksum), waits for the run
-//! while printing its progress, downloads the results, checks every file against the checksum
-//! the platform published for it, and prints a summary. Against the real platform the same code
-//! works with `Client::new()` instead of `sandbox.client(..)`, and slide URLs that the platform
-//! can read (e.g. signed bucket URLs) instead of `file://` ones.
+//! It starts the in-process sandbox platform, lists the applications, writes a few small but
+//! real slide files (tiled TIFF with an Aperio description), reads their headers for the
+//! dimensions, resolution and CRC32C, uploads them to the sandbox's S3-compatible bucket and
+//! submits a run whose items download them from signed URLs, waits for the run while printing
+//! its progress, downloads the results, checks every file against the checksum the platform
+//! published for it, and prints a summary. Against the real platform the same code works with
+//! `Client::new()` instead of `sandbox.client(..)` and `Bucket::from_me(&client.me()?)` instead
+//! of `sandbox.bucket(..)`. `aignostics::pipeline::SlidesToResults` does steps 3 to 7 in one
+//! call.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aignostics::models::{InputArtifactCreationRequest, ItemCreationRequest, RunCreationRequest};
+use aignostics::bucket::{DEFAULT_URL_VALIDITY, KeyTemplate};
+use aignostics::models::RunCreationRequest;
 use aignostics::sandbox::{self, Sandbox};
+use aignostics::slides::{MetadataRow, SlideItems};
 use aignostics::{DownloadEvent, DownloadOptions, WaitOptions, checksum};
 use serde_json::json;
 
 /// Slides the quickstart submits.
 const SLIDES: [&str; 3] = ["slide-1", "slide-2", "slide-3"];
+
+/// Their level-0 sizes in pixels.
+const SIZES: [(u32, u32); 3] = [(4000, 3000), (6144, 4096), (5120, 3840)];
 
 /// What a quickstart run did, for the summary and for the test that runs it.
 #[derive(Debug)]
@@ -108,8 +116,9 @@ pub fn run(dir: &Path) -> Result<Summary, Box<dyn std::error::Error>> {
         .first()
         .ok_or("he-tme declares no input artifact")?;
 
-    // 3. Slides on disk, each described by the metadata the application asks for, including
-    //    the CRC32C checksum the platform uses to check what it reads.
+    // 3. Slides on disk (small but real tiled TIFF files with an Aperio description), read
+    //    by their headers: width, height and microns per pixel come from the files, the
+    //    CRC32C checksum (which the platform checks) from their bytes.
     println!();
     println!(
         "he-tme {} takes `{}` ({}) and produces {} result files per slide",
@@ -120,32 +129,55 @@ pub fn run(dir: &Path) -> Result<Summary, Box<dyn std::error::Error>> {
     );
     let slides_dir = dir.join("slides");
     std::fs::create_dir_all(&slides_dir)?;
-    let mut items = Vec::new();
     for (n, name) in SLIDES.iter().enumerate() {
-        let path = slides_dir.join(format!("{name}.tiff"));
-        std::fs::write(&path, fake_slide(n))?;
-        let crc = checksum::crc32c_base64_file(&path)?;
-        let metadata = json!({
-            "checksum_base64_crc32c": crc,
-            "width_px": 4096,
-            "height_px": 3072,
-            "resolution_mpp": 0.25,
-            "media-type": "image/tiff",
-            "staining_method": "H&E",
-        });
-        let url = format!("file://{}", path.display());
-        items.push(ItemCreationRequest::new(
-            *name,
-            [InputArtifactCreationRequest::new(
-                &input.name,
-                url,
-                metadata,
-            )],
-        ));
-        println!("  wrote {} (crc32c {crc})", path.display());
+        let (width, height) = SIZES[n];
+        std::fs::write(
+            slides_dir.join(format!("{name}.svs")),
+            aperio_slide(width, height, n),
+        )?;
+    }
+    let details = client.application_version("he-tme", Some(&version.version_number))?;
+    let builder = SlideItems::new("he-tme", details)?
+        .mapping(".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER".parse()?);
+    let prepared = builder.scan(&slides_dir)?;
+    if let Some(failure) = prepared.failures.first() {
+        return Err(failure.to_string().into());
     }
 
-    // 4. Submit: the request is checked against the version's schemas before it is sent.
+    // 4. Each slide into the organization's bucket (the sandbox serves an S3-compatible one
+    //    that checks every SigV4 signature), then a signed URL the platform downloads it from.
+    let bucket = sandbox.bucket(sandbox::ALICE_TOKEN)?;
+    let mut urls: HashMap<String, String> = HashMap::new();
+    for row in &prepared.rows {
+        let path = slides_dir.join(&row.external_id);
+        let key = KeyTemplate::default().render(&bucket, &path, None)?;
+        let report = bucket
+            .upload(&path, &key)
+            .crc32c(&row.checksum_base64_crc32c)
+            .send()?;
+        println!(
+            "  {} {} x {} px at {} µm/px -> {} ({:?}, crc32c {})",
+            row.external_id,
+            row.width_px,
+            row.height_px,
+            row.resolution_mpp,
+            report.key,
+            report.outcome,
+            report.crc32c
+        );
+        urls.insert(
+            row.external_id.clone(),
+            bucket.signed_url(&key, DEFAULT_URL_VALIDITY)?,
+        );
+    }
+    let signed = |row: &MetadataRow| {
+        urls.get(&row.external_id)
+            .cloned()
+            .ok_or_else(|| "not uploaded".to_string())
+    };
+    let items = builder.items_from(&prepared, &signed)?;
+
+    // 5. Submit: the request is checked against the version's schemas before it is sent.
     let request = RunCreationRequest::new("he-tme", items)
         .version_number(&version.version_number)
         .custom_metadata(json!({"source": "quickstart"}));
@@ -157,7 +189,7 @@ pub fn run(dir: &Path) -> Result<Summary, Box<dyn std::error::Error>> {
         version.version_number
     );
 
-    // 5. Wait, printing a line whenever the state or progress changes.
+    // 6. Wait, printing a line whenever the state or progress changes.
     let last_line = Mutex::new(String::new());
     let wait = WaitOptions::default()
         .interval(Duration::from_millis(200))
@@ -186,7 +218,7 @@ pub fn run(dir: &Path) -> Result<Summary, Box<dyn std::error::Error>> {
         return Err(format!("run ended {status}, no results to download").into());
     }
 
-    // 6. Download every result; each file is checked against its published CRC32C while it
+    // 7. Download every result; each file is checked against its published CRC32C while it
     //    is written and only then moved into place.
     let results = dir.join("results");
     std::fs::create_dir_all(&results)?;
@@ -209,7 +241,7 @@ pub fn run(dir: &Path) -> Result<Summary, Box<dyn std::error::Error>> {
         return Err(format!("download incomplete: {report:?}").into());
     }
 
-    // 7. Check for ourselves: every downloaded file's CRC32C must be one the platform
+    // 8. Check for ourselves: every downloaded file's CRC32C must be one the platform
     //    published for an artifact of its item, and every artifact must have its file.
     let verified = verify(&run, &results)?;
     println!(
@@ -277,9 +309,55 @@ fn verify(
     Ok(verified)
 }
 
-/// A few KiB that start like a little-endian TIFF file, different for every slide.
-fn fake_slide(n: usize) -> Vec<u8> {
-    let mut bytes = b"II*\0".to_vec();
-    bytes.extend((0..8192u32).map(|i| (i.wrapping_mul(31).wrapping_add(n as u32 * 7) % 251) as u8));
-    bytes
+/// Edge of the tiles of the slides the quickstart writes.
+const TILE: u32 = 256;
+
+/// A small but real Aperio SVS file: one tiled level whose tiles all share one block of
+/// pixel data (different for every slide), and the description with `MPP = 0.25`.
+fn aperio_slide(width: u32, height: u32, n: usize) -> Vec<u8> {
+    let tiles = width.div_ceil(TILE) * height.div_ceil(TILE);
+    let tile_bytes = TILE * TILE * 3;
+    let description = format!(
+        "Aperio Image Library v12.0.15 \r\n{width}x{height} ({TILE}x{TILE}) RAW|AppMag = 40|MPP = 0.25\0"
+    );
+    let mut out = b"II*\0".to_vec();
+    out.extend_from_slice(&[0; 4]); // first directory's offset, patched below
+    let pixels = out.len() as u32;
+    out.extend((0..tile_bytes).map(|i| (i as usize).wrapping_mul(n + 3) as u8));
+    let offsets = out.len() as u32;
+    out.extend((0..tiles).flat_map(|_| pixels.to_le_bytes()));
+    let counts = out.len() as u32;
+    out.extend((0..tiles).flat_map(|_| tile_bytes.to_le_bytes()));
+    let bits = out.len() as u32;
+    out.extend([8u16, 8, 8].iter().flat_map(|b| b.to_le_bytes()));
+    let text = out.len() as u32;
+    out.extend_from_slice(description.as_bytes());
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    let ifd = out.len() as u32;
+    out[4..8].copy_from_slice(&ifd.to_le_bytes());
+    // (tag, type: 3 SHORT / 4 LONG / 2 ASCII, count, value or offset)
+    let entries: [(u16, u16, u32, u32); 11] = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 3, bits),
+        (259, 3, 1, 1),
+        (262, 3, 1, 2),
+        (270, 2, description.len() as u32, text),
+        (277, 3, 1, 3),
+        (322, 3, 1, TILE),
+        (323, 3, 1, TILE),
+        (324, 4, tiles, offsets),
+        (325, 4, tiles, counts),
+    ];
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, kind, count, value) in entries {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out.extend_from_slice(&[0; 4]); // no next directory
+    out
 }

@@ -83,7 +83,7 @@ pub struct DownloadOptions {
     wait: bool,
     concurrency: usize,
     checksum_key: String,
-    on_event: Option<EventFn>,
+    pub(crate) on_event: Option<EventFn>,
     poll_interval: Duration,
     timeout: Option<Duration>,
     read_timeout: Duration,

@@ -26,7 +26,7 @@
 //! # Quick start
 //!
 //! No platform account is needed to see the whole flow: the `sandbox` feature starts an
-//! in-process platform. `cargo run --features sandbox --example quickstart` runs this, with
+//! in-process platform. `cargo run --features sandbox,slides,bucket --example quickstart` runs this, with
 //! progress output:
 //!
 //! ```
@@ -222,6 +222,12 @@
 //! secret never appears in an error, a log line or `Debug` output. The CLI has the same as
 //! `aignostics bucket ls|upload|download|delete|url`.
 //!
+//! With both `slides` and `bucket`, [`pipeline::SlidesToResults`] is the whole chain in one
+//! call: a folder of slides inspected, uploaded, submitted with signed URLs under an
+//! idempotency key derived from the inputs, waited for and downloaded verified, with one
+//! progress stream; killed anywhere and called again, it repeats nothing. The CLI's
+//! `aignostics runs submit APP --slides DIR --download OUT` is that call.
+//!
 //! # Submitting safely: SDK metadata, idempotency, health
 //!
 //! [`Runs::submit`] records `custom_metadata.sdk` on the run and its items as the Python SDK
@@ -391,6 +397,8 @@ pub mod models;
 #[cfg(feature = "async")]
 pub mod nonblocking;
 pub mod pagination;
+#[cfg(all(feature = "slides", feature = "bucket"))]
+pub mod pipeline;
 mod retry;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

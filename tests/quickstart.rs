@@ -1,13 +1,15 @@
 //! The quickstart example's flow, run in the test suite so the README's first command keeps
 //! working.
-#![cfg(feature = "sandbox")]
+#![cfg(all(feature = "sandbox", feature = "slides", feature = "bucket"))]
 
 #[path = "../examples/quickstart.rs"]
 #[allow(dead_code)]
 mod quickstart;
 
-// Proves the quickstart completes: a run of three slides ends COMPLETED and every one of its
-// result files (three artifacts per slide) is downloaded and matches its published CRC32C (FR-45, FR-44).
+// Proves the quickstart completes from slide files on disk, inspected and uploaded through the
+// sandbox's bucket with signed URLs: a run of three slides ends COMPLETED and every one of its
+// result files (three artifacts per slide) is downloaded and matches its published CRC32C
+// (FR-45, FR-44, FR-81).
 #[test]
 fn quickstart_runs_to_completion() {
     let dir =

@@ -521,6 +521,17 @@ impl SlideItems {
         self.items_typed(rows, None, &placeholder).map(|_| ())
     }
 
+    /// [`items`](Self::items) with the media types of the rows when known.
+    #[cfg(feature = "bucket")]
+    pub(crate) fn items_with(
+        &self,
+        rows: &[MetadataRow],
+        media_types: Option<&[&'static str]>,
+        urls: &dyn DownloadUrls,
+    ) -> Result<Vec<ItemCreationRequest>, PrepareError> {
+        self.items_typed(rows, media_types, urls)
+    }
+
     fn items_typed(
         &self,
         rows: &[MetadataRow],

@@ -71,6 +71,8 @@ impl Cli {
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Log in and store the token for later commands (and the Python SDK).
     ///
@@ -203,6 +205,8 @@ pub enum VersionsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum RunsCommand {
     /// Submit a run and print its id
     ///
@@ -222,9 +226,19 @@ pub enum RunsCommand {
     /// optionally --version). --application, --version and --custom-metadata replace the
     /// request's own fields. `aignostics versions show APP` lists the input artifacts an item
     /// needs; their metadata is checked against the version's schemas before anything is sent.
+    ///
+    /// With --slides DIR (or --csv FILE) instead of --items, the whole chain runs in one
+    /// command: slides inspected, uploaded to the organization's bucket, submitted with signed
+    /// URLs, and with --wait / --download OUT waited for and downloaded. Killed at any point and
+    /// run again with the same arguments, it finishes without a second upload, run or download:
+    /// uploads resume or are skipped by CRC32C, the run is found by its idempotency key, and
+    /// verified files are skipped. Exits 0 when done, 1 on an error (run it again), 3 when the
+    /// result is incomplete (slides unreadable, items failed), 130 when interrupted.
     #[command(
         verbatim_doc_comment,
         after_help = "Examples:\n  \
+        aignostics runs submit he-tme --slides slides/ --mapping '.*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E' --download results/\n  \
+        aignostics runs submit he-tme:1.0.0 --csv slides/metadata.csv --wait   # the CSV `runs prepare` wrote\n  \
         aignostics runs submit --items items.json --application he-tme --dry-run\n  \
         RUN=$(aignostics runs submit --items items.json --application he-tme --version 1.1.0)\n  \
         generate-request | aignostics runs submit --items -"
@@ -319,9 +333,47 @@ pub struct ShareTokenArg {
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
+    /// Application and optional version, e.g. `he-tme` or `he-tme:1.0.0` (instead of
+    /// --application and --version).
+    #[arg(value_name = "APP[:VERSION]", conflicts_with = "application")]
+    pub app: Option<String>,
     /// JSON file with the run request or its items; `-` reads stdin.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["slides", "csv"], conflicts_with_all = ["slides", "csv"])]
+    pub items: Option<PathBuf>,
+    /// Folder of slides (searched recursively): each is inspected, uploaded to the bucket
+    /// (skipped when already there) and submitted with a signed URL valid 6 days.
+    #[arg(long, value_name = "DIR")]
+    pub slides: Option<PathBuf>,
+    /// The metadata CSV `runs prepare` wrote (slides relative to --slides, default: the CSV's
+    /// folder); a row's `platform_bucket_url` is used (an http(s) URL as is, a bucket object
+    /// signed), an empty one is uploaded.
     #[arg(long, value_name = "FILE")]
-    pub items: PathBuf,
+    pub csv: Option<PathBuf>,
+    /// With --slides or --csv: set metadata of slides whose path matches REGEX, e.g.
+    /// '.*lung.*:tissue=LUNG,disease=LUNG_CANCER' (as `runs prepare --mapping`). Repeatable.
+    #[arg(long, value_name = "REGEX:KEY=VALUE,...", conflicts_with = "items")]
+    pub mapping: Vec<String>,
+    /// With --slides: only slides whose relative path matches this glob, e.g. '**/*.svs'.
+    #[arg(long, value_name = "GLOB", requires = "slides", conflicts_with = "csv")]
+    pub include: Option<String>,
+    /// With --slides: microns per pixel for slides whose header has none.
+    #[arg(long, value_name = "MPP", value_parser = crate::commands::slides::positive, requires = "slides")]
+    pub mpp: Option<f64>,
+    /// Upload part size in MiB (at least 5) for slides above 16 MiB.
+    #[arg(long, value_name = "MIB", conflicts_with = "items")]
+    pub part_size: Option<u64>,
+    /// Parts of one slide uploaded at once (default 4).
+    #[arg(long, value_name = "N", conflicts_with = "items", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub upload_concurrency: Option<u16>,
+    /// Wait for the run to terminate (exit 3 unless every item succeeded).
+    #[arg(long)]
+    pub wait: bool,
+    /// Wait, then download the results into OUT/RUN_ID/, every file verified (implies --wait).
+    #[arg(long, value_name = "OUT")]
+    pub download: Option<PathBuf>,
+    /// With --wait or --download: seconds between two looks at the run (0.1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_interval)]
+    pub interval: Duration,
     /// Application id, e.g. `he-tme` (required when the JSON is an array of items).
     #[arg(long, value_name = "ID")]
     pub application: Option<String>,
@@ -331,8 +383,8 @@ pub struct SubmitArgs {
     /// Custom metadata of the run, a JSON object.
     #[arg(long, value_name = "JSON")]
     pub custom_metadata: Option<String>,
-    /// Only check the request against the version's schemas; submit nothing.
-    #[arg(long)]
+    /// Only check the request against the version's schemas; submit nothing (with --items).
+    #[arg(long, conflicts_with_all = ["slides", "csv", "wait", "download"])]
     pub dry_run: bool,
     #[command(flatten)]
     pub flags: crate::commands::submit_flags::SubmitFlags,

@@ -162,6 +162,17 @@ pub fn bucket(ctx: &Ctx, command: &BucketCommand) -> Result<Report> {
     }
 }
 
+/// The organization's bucket, at AIGNOSTICS_BUCKET_ENDPOINT when set.
+pub fn organization_bucket(ctx: &Ctx) -> Result<Bucket> {
+    open(
+        ctx,
+        &StoreArgs {
+            endpoint: None,
+            bucket: None,
+        },
+    )
+}
+
 /// The bucket handle: explicit (--bucket with the key variables) or the organization's.
 fn open(ctx: &Ctx, store: &StoreArgs) -> Result<Bucket> {
     let endpoint = store

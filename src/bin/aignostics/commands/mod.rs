@@ -6,11 +6,12 @@ mod catalog;
 mod grants;
 mod health;
 pub mod prepare;
-mod runs;
+pub mod runs;
 mod sandbox;
 mod share_tokens;
 pub mod slides;
 pub mod submit_flags;
+mod submit_slides;
 
 use crate::args::Command;
 use crate::context::{Ctx, Report, Result};

@@ -92,9 +92,38 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The application and version: the positional `APP[:VERSION]`, else --application and
+/// --version.
+fn app_version(args: &SubmitArgs) -> (Option<String>, Option<String>) {
+    match args
+        .app
+        .as_deref()
+        .map(|a| a.split_once(':').unwrap_or((a, "")))
+    {
+        Some((app, version)) => (
+            Some(app.to_string()),
+            Some(version.to_string())
+                .filter(|v| !v.is_empty())
+                .or_else(|| args.version.clone()),
+        ),
+        None => (args.application.clone(), args.version.clone()),
+    }
+}
+
 fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
-    let text = read_input(&args.items)?;
-    let mut request = build_request(&text, &source_name(&args.items), args)?;
+    let Some(items) = &args.items else {
+        let (application, version) = app_version(args);
+        let application = application.ok_or_else(|| {
+            Failure::Usage(
+                "--slides and --csv need the application: `runs submit APP[:VERSION] --slides DIR` \
+                 (`aignostics applications list` shows the ids)"
+                    .into(),
+            )
+        })?;
+        return super::submit_slides::submit(ctx, args, &application, version.as_deref());
+    };
+    let text = read_input(items)?;
+    let mut request = build_request(&text, &source_name(items), args)?;
     let client = ctx.client()?;
     if request.version_number.is_none() {
         // Pinned here, so the run uses the version this command names.
@@ -134,6 +163,9 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
     } else {
         note!("Submitted run {} ({what}, idempotency key {key})", run.id());
     }
+    if args.wait || args.download.is_some() {
+        return wait_and_download(ctx, &client, run.id(), args);
+    }
     if ctx.json {
         return Report::json(&json!({
             "run_id": run.id(),
@@ -142,6 +174,55 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
         }));
     }
     Ok(Report::text(format!("{}\n", run.id())))
+}
+
+/// `runs submit --items … --wait [--download OUT]`: waits, then downloads, with the exit codes
+/// of `runs wait --require-success` and `runs download`.
+fn wait_and_download(
+    ctx: &Ctx,
+    client: &Client,
+    run_id: &str,
+    args: &SubmitArgs,
+) -> Result<Report> {
+    let run = client.run(run_id);
+    let details = run.wait(&WaitOptions::default().interval(args.interval))?;
+    let report = match &args.download {
+        Some(out) => Some(run.download_to(out, &DownloadOptions::default().wait_for_run(false))?),
+        None => None,
+    };
+    let out = if ctx.json {
+        Report::json(&json!({
+            "run_id": run_id,
+            "status": details.status().to_string(),
+            "downloaded": report.as_ref().map(|r| r.downloaded.len()),
+            "skipped": report.as_ref().map(|r| r.skipped.len()),
+            "failed": report.as_ref().map(|r| r.failed.len()),
+        }))?
+    } else {
+        Report::text(format!("{run_id}\n"))
+    };
+    if let Some(r) = &report
+        && !r.failed.is_empty()
+    {
+        return Ok(out.failing(Failure::Runtime(format!(
+            "{} could not be downloaded; run the command again to retry",
+            count(r.failed.len(), "artifact", "artifacts")
+        ))));
+    }
+    if details.status() != RunStatus::Completed || report.as_ref().is_some_and(|r| !r.is_complete())
+    {
+        return Ok(out.failing(Failure::Incomplete(format!(
+            "run {run_id} ended {}: {} of {} succeeded",
+            details.status(),
+            details.statistics.item_succeeded_count,
+            count(
+                details.statistics.item_count.max(0) as usize,
+                "item",
+                "items"
+            )
+        ))));
+    }
+    Ok(out)
 }
 
 /// The whole of `path`, or of stdin for `-`.
@@ -170,10 +251,11 @@ fn source_name(path: &Path) -> String {
 fn build_request(text: &str, source: &str, args: &SubmitArgs) -> Result<RunCreationRequest> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| Failure::Runtime(format!("{source} is not valid JSON: {e}")))?;
+    let (application, version) = app_version(args);
     let mut request = match value {
         Value::Array(_) => {
             let items: Vec<ItemCreationRequest> = decode(value, source)?;
-            let application = args.application.clone().ok_or_else(|| {
+            let application = application.clone().ok_or_else(|| {
                 Failure::Usage(format!(
                     "{source} holds an array of items: pass --application (and optionally --version)"
                 ))
@@ -181,7 +263,7 @@ fn build_request(text: &str, source: &str, args: &SubmitArgs) -> Result<RunCreat
             RunCreationRequest::new(application, items)
         }
         Value::Object(mut object) => {
-            if let Some(application) = &args.application {
+            if let Some(application) = &application {
                 object.insert("application_id".into(), json!(application));
             } else if !object.contains_key("application_id") {
                 return Err(Failure::Usage(format!(
@@ -197,8 +279,8 @@ fn build_request(text: &str, source: &str, args: &SubmitArgs) -> Result<RunCreat
             )));
         }
     };
-    if let Some(version) = &args.version {
-        request.version_number = Some(version.clone());
+    if let Some(version) = version {
+        request.version_number = Some(version);
     }
     if let Some(metadata) = &args.custom_metadata {
         request.custom_metadata = Some(json_object(metadata, "--custom-metadata")?);
@@ -776,7 +858,18 @@ mod tests {
 
     fn args(application: Option<&str>) -> SubmitArgs {
         SubmitArgs {
-            items: PathBuf::from("items.json"),
+            app: None,
+            items: Some(PathBuf::from("items.json")),
+            slides: None,
+            csv: None,
+            mapping: Vec::new(),
+            include: None,
+            mpp: None,
+            part_size: None,
+            upload_concurrency: None,
+            wait: false,
+            download: None,
+            interval: std::time::Duration::from_secs(5),
             application: application.map(str::to_string),
             version: Some("1.0.0".into()),
             custom_metadata: Some(r#"{"study": "s1"}"#.into()),

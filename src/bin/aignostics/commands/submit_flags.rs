@@ -55,7 +55,8 @@ fn parse_provisioning_mode(s: &str) -> std::result::Result<ProvisioningMode, Str
 }
 
 impl SubmitFlags {
-    fn sdk_metadata(&self) -> SdkMetadata {
+    /// The SDK metadata these flags describe.
+    pub fn sdk_metadata(&self) -> SdkMetadata {
         let mut pipeline = Pipeline::new();
         if let Some(t) = self.gpu_type {
             pipeline = pipeline.gpu_type(t);

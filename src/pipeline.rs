@@ -1,0 +1,801 @@
+//! From a folder of slides to verified results in one call (features `slides` and `bucket`).
+//!
+//! [`SlidesToResults`] runs the whole chain of the guide `docs/FROM_SLIDES_TO_RESULTS.md`:
+//!
+//! 1. **Inspecting**: every slide under the folder is read ([`slides::SlideItems`]: width,
+//!    height, microns per pixel, media type, CRC32C), mapping rules applied; or the rows of the
+//!    Python SDK's metadata CSV are taken as they are.
+//! 2. **Uploading**: each slide goes to the bucket under a [`KeyTemplate`] key (default
+//!    `{user}/{crc32c}/{name}`, so a re-run gives the same keys): an object already there with
+//!    the same CRC32C is skipped, an interrupted multipart upload is resumed.
+//! 3. **Submitting**: each item's `download_url` is a signed `GET` URL (6 days unless set) and
+//!    its `custom_metadata.sdk.platform_bucket` names the object; the run is submitted with an
+//!    idempotency key derived from the inputs (application, version, external ids, metadata,
+//!    object keys; not the URLs' signatures), so the same call again returns the run it made.
+//! 4. **Waiting** for the run ([`Run::wait`]) and **Downloading** its results
+//!    ([`Run::download_to`]): verified by CRC32C, resumed, files already verified skipped.
+//!
+//! Killed at any point and called again with the same arguments, it finishes without a
+//! duplicate upload, run or download. One progress callback sees every phase in order.
+//!
+//! ```no_run
+//! use aignostics::pipeline::{Progress, SlidesToResults};
+//!
+//! let client = aignostics::Client::new()?;
+//! let outcome = SlidesToResults::new(&client, "he-tme", "slides/")
+//!     .mapping(".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER".parse()?)
+//!     .tags(["study-17"])
+//!     .on_progress(|p: &Progress| eprintln!("{p}"))
+//!     .run_to("results/")?;
+//! println!("run {}: {} files", outcome.run_id, outcome.download.as_ref().map_or(0, |d| d.downloaded.len()));
+//! for failure in &outcome.slide_errors {
+//!     eprintln!("not in the run: {}", failure.message); // names the file
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::bucket::{Bucket, DEFAULT_URL_VALIDITY, KeyTemplate, UploadEvent, UploadReport};
+use crate::client::Client;
+use crate::download::{DownloadEvent, DownloadOptions, DownloadReport};
+use crate::error::{Error, Result};
+use crate::handlers::WaitOptions;
+use crate::models::{RunCreationRequest, RunReadResponse};
+use crate::sdk_metadata::SdkMetadata;
+use crate::slides::{self, Inspector, Mapping, MetadataRow, SlideItems};
+use crate::submission::SubmitOptions;
+
+/// One step of [`SlidesToResults`], in the order they happen.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// Reading the slides' headers (or the CSV) is about to start.
+    Inspecting {
+        /// The folder (or CSV file) being read.
+        source: PathBuf,
+    },
+    /// The slides are read.
+    Inspected {
+        /// Slides that become items.
+        slides: usize,
+        /// Slides that could not be read (see [`Outcome::slide_errors`]).
+        failed: usize,
+    },
+    /// A slide's upload moved on.
+    Uploading {
+        /// The slide's external id (its path relative to the folder).
+        external_id: String,
+        /// Which slide, from 1.
+        slide: usize,
+        /// Of how many.
+        slides: usize,
+        /// Bytes of this slide stored so far (skipped and reused parts count).
+        bytes_done: u64,
+        /// The slide's size.
+        bytes_total: u64,
+        /// The object was already in the bucket; nothing was sent.
+        skipped: bool,
+    },
+    /// The run is submitted, or was found by its idempotency key.
+    Submitted {
+        /// The run's id.
+        run_id: String,
+        /// The run already existed (an earlier call made it); nothing was submitted.
+        existing: bool,
+        /// The idempotency key it carries.
+        idempotency_key: String,
+    },
+    /// The run's state was polled.
+    Waiting {
+        /// Items that have finished (succeeded, failed or skipped).
+        items_done: u64,
+        /// Items of the run.
+        items_total: u64,
+    },
+    /// A result file is finished or was already there.
+    Downloading {
+        /// Files finished or verified so far.
+        files_done: usize,
+        /// Bytes downloaded so far.
+        bytes: u64,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Everything asked for is done.
+    Done {
+        /// The run's id.
+        run_id: String,
+    },
+}
+
+impl Progress {
+    /// The phase's name: `inspecting`, `uploading`, `submitted`, `waiting`, `downloading`,
+    /// `done`.
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Self::Inspecting { .. } | Self::Inspected { .. } => "inspecting",
+            Self::Uploading { .. } => "uploading",
+            Self::Submitted { .. } => "submitted",
+            Self::Waiting { .. } => "waiting",
+            Self::Downloading { .. } => "downloading",
+            Self::Done { .. } => "done",
+        }
+    }
+}
+
+impl fmt::Display for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inspecting { source } => write!(f, "inspecting {}", source.display()),
+            Self::Inspected { slides, failed } => {
+                write!(f, "inspected {slides} slide(s), {failed} unreadable")
+            }
+            Self::Uploading {
+                external_id,
+                slide,
+                slides,
+                bytes_done,
+                bytes_total,
+                skipped,
+            } => {
+                let what = if *skipped { " (already there)" } else { "" };
+                write!(
+                    f,
+                    "uploading {slide}/{slides} {external_id}: {bytes_done}/{bytes_total} bytes{what}"
+                )
+            }
+            Self::Submitted {
+                run_id,
+                existing,
+                idempotency_key,
+            } => {
+                let how = if *existing {
+                    "already submitted"
+                } else {
+                    "submitted"
+                };
+                write!(f, "{how} run {run_id} (idempotency key {idempotency_key})")
+            }
+            Self::Waiting {
+                items_done,
+                items_total,
+            } => write!(f, "waiting: {items_done}/{items_total} items finished"),
+            Self::Downloading {
+                files_done,
+                bytes,
+                path,
+            } => write!(
+                f,
+                "downloading: {files_done} file(s), {bytes} bytes ({})",
+                path.display()
+            ),
+            Self::Done { run_id } => write!(f, "done: run {run_id}"),
+        }
+    }
+}
+
+/// A slide left out of the run: it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SlideFailure {
+    /// The slide's path.
+    pub slide: PathBuf,
+    /// Why.
+    pub message: String,
+}
+
+/// What [`SlidesToResults`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The run's id.
+    pub run_id: String,
+    /// The run existed before this call (found by its idempotency key).
+    pub existing: bool,
+    /// The idempotency key the run carries.
+    pub idempotency_key: String,
+    /// One report per uploaded (or skipped) slide, in item order.
+    pub uploads: Vec<UploadReport>,
+    /// Slides that could not be read and are not in the run.
+    pub slide_errors: Vec<SlideFailure>,
+    /// The run as it ended, when waited for.
+    pub run: Option<RunReadResponse>,
+    /// The download, when asked for ([`SlidesToResults::run_to`]).
+    pub download: Option<DownloadReport>,
+}
+
+impl Outcome {
+    /// Every slide became an item and, when downloaded, every item's results are on disk and
+    /// verified.
+    pub fn is_complete(&self) -> bool {
+        self.slide_errors.is_empty() && self.download.as_ref().is_none_or(|d| d.is_complete())
+    }
+}
+
+type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The rows to submit, each one's media type when known, and the unreadable slides.
+type Rows = (
+    Vec<MetadataRow>,
+    Vec<Option<&'static str>>,
+    Vec<SlideFailure>,
+);
+
+/// The whole chain from a folder of slides to verified results; see the [module](self).
+///
+/// Required parts are positional ([`new`](Self::new): client, application, folder;
+/// [`run_to`](Self::run_to): the results folder); everything else is a builder method.
+#[must_use]
+pub struct SlidesToResults<'a> {
+    client: &'a Client,
+    application: String,
+    slides: PathBuf,
+    version: Option<String>,
+    csv: Option<PathBuf>,
+    mappings: Vec<Mapping>,
+    include: Option<String>,
+    inspector: Inspector,
+    bucket: Option<Bucket>,
+    bucket_endpoint: Option<String>,
+    key_template: KeyTemplate,
+    url_validity: Duration,
+    part_size: Option<u64>,
+    multipart_threshold: Option<u64>,
+    upload_concurrency: Option<usize>,
+    sdk: SdkMetadata,
+    idempotency_key: Option<String>,
+    custom_metadata: Option<Value>,
+    wait: WaitOptions,
+    download: DownloadOptions,
+    progress: Option<ProgressFn>,
+}
+
+impl fmt::Debug for SlidesToResults<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlidesToResults")
+            .field("application", &self.application)
+            .field("version", &self.version)
+            .field("slides", &self.slides)
+            .field("csv", &self.csv)
+            .field("bucket", &self.bucket)
+            .field("key_template", &self.key_template)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> SlidesToResults<'a> {
+    /// The chain for the slides under `slides` (searched recursively) and `application`
+    /// (latest version unless [`version`](Self::version) is set).
+    pub fn new(client: &'a Client, application: &str, slides: impl AsRef<Path>) -> Self {
+        Self {
+            client,
+            application: application.to_string(),
+            slides: slides.as_ref().to_path_buf(),
+            version: None,
+            csv: None,
+            mappings: Vec::new(),
+            include: None,
+            inspector: Inspector::new(),
+            bucket: None,
+            bucket_endpoint: None,
+            key_template: KeyTemplate::default(),
+            url_validity: DEFAULT_URL_VALIDITY,
+            part_size: None,
+            multipart_threshold: None,
+            upload_concurrency: None,
+            sdk: SdkMetadata::new(),
+            idempotency_key: None,
+            custom_metadata: None,
+            wait: WaitOptions::default(),
+            download: DownloadOptions::default(),
+            progress: None,
+        }
+    }
+
+    /// The application version, e.g. `1.0.0` (default: the latest, pinned before submitting).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Rows from the Python SDK's metadata CSV (as `runs prepare` writes it) instead of
+    /// inspecting the folder: each row's slide is `slides/{external_id}`; a row whose
+    /// `platform_bucket_url` holds an `http(s)://` URL is used as is, a `gs://` or `s3://` URL
+    /// of the bucket is signed, an empty one is uploaded.
+    pub fn csv(mut self, path: impl AsRef<Path>) -> Self {
+        self.csv = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Adds a mapping rule (`REGEX:key=value,...`); rules apply in order, later ones winning.
+    pub fn mapping(mut self, rule: Mapping) -> Self {
+        self.mappings.push(rule);
+        self
+    }
+
+    /// Only slides whose relative path matches the glob, e.g. `**/*.svs`.
+    pub fn include(mut self, glob: impl Into<String>) -> Self {
+        self.include = Some(glob.into());
+        self
+    }
+
+    /// Reads slides with `inspector` (threads, fallback resolution).
+    pub fn inspector(mut self, inspector: Inspector) -> Self {
+        self.inspector = inspector;
+        self
+    }
+
+    /// Uploads to `bucket` (default: the organization's, from [`Client::me`]).
+    pub fn bucket(mut self, bucket: Bucket) -> Self {
+        self.bucket = Some(bucket);
+        self
+    }
+
+    /// The organization's bucket at this S3 endpoint (for protocols without a known one, such
+    /// as the sandbox's [`bucket_endpoint`](crate::sandbox::Sandbox::bucket_endpoint)).
+    pub fn bucket_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.bucket_endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Object keys (default `{user}/{crc32c}/{name}`, `{name}` being the external id). Keep a
+    /// template without `{date}` or `{timestamp}` for re-runs to find their objects.
+    pub fn key_template(mut self, template: KeyTemplate) -> Self {
+        self.key_template = template;
+        self
+    }
+
+    /// Validity of the signed download URLs (default 6 days, at most 7).
+    pub fn url_validity(mut self, validity: Duration) -> Self {
+        self.url_validity = validity;
+        self
+    }
+
+    /// Part size of multipart uploads (see [`Upload::part_size`](crate::bucket::Upload::part_size)).
+    pub fn part_size(mut self, bytes: u64) -> Self {
+        self.part_size = Some(bytes);
+        self
+    }
+
+    /// Slides up to this size go in one `PUT` (see
+    /// [`Upload::multipart_threshold`](crate::bucket::Upload::multipart_threshold)).
+    pub fn multipart_threshold(mut self, bytes: u64) -> Self {
+        self.multipart_threshold = Some(bytes);
+        self
+    }
+
+    /// Parts of one slide in flight at once.
+    pub fn upload_concurrency(mut self, threads: usize) -> Self {
+        self.upload_concurrency = Some(threads);
+        self
+    }
+
+    /// SDK metadata of the run (tags, note, scheduling, pipeline).
+    pub fn sdk_metadata(mut self, metadata: SdkMetadata) -> Self {
+        self.sdk = metadata;
+        self
+    }
+
+    /// Tags of the run (shorthand for the SDK metadata's tags).
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.sdk = self.sdk.tags(tags);
+        self
+    }
+
+    /// The idempotency key (default: derived from the inputs, so the same call returns the
+    /// same run; a new key submits the same slides again).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Custom metadata of the run (a JSON object; part of the derived key).
+    pub fn custom_metadata(mut self, metadata: Value) -> Self {
+        self.custom_metadata = Some(metadata);
+        self
+    }
+
+    /// How the run is waited for (interval, timeout). Its own progress callback is kept and
+    /// called too.
+    pub fn wait_options(mut self, options: WaitOptions) -> Self {
+        self.wait = options;
+        self
+    }
+
+    /// How results are downloaded (concurrency, timeouts). Its own event callback is kept
+    /// and called too.
+    pub fn download_options(mut self, options: DownloadOptions) -> Self {
+        self.download = options;
+        self
+    }
+
+    /// Calls `f` for every step, from the calling thread and the upload and download
+    /// threads; steps of one phase never follow a later phase's.
+    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Inspects, uploads and submits (or finds the run already submitted); nothing is waited
+    /// for or downloaded.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when no slide can be read, a mapping or CSV is malformed or an
+    /// item does not fit the version's schema; [`Error::Io`] for the folder; the upload's and
+    /// the submission's errors (each safe to retry by calling again).
+    pub fn submit(&self) -> Result<Outcome> {
+        let outcome = self.submit_inner()?;
+        self.emit(&Progress::Done {
+            run_id: outcome.run_id.clone(),
+        });
+        Ok(outcome)
+    }
+
+    /// [`submit`](Self::submit), then waits for the run to terminate.
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit), and [`Run::wait`]'s.
+    pub fn submit_and_wait(&self) -> Result<Outcome> {
+        let mut outcome = self.submit_inner()?;
+        outcome.run = Some(self.wait_for(&outcome.run_id)?);
+        self.emit(&Progress::Done {
+            run_id: outcome.run_id.clone(),
+        });
+        Ok(outcome)
+    }
+
+    /// The whole chain: inspect, upload, submit, wait, and download the results into `out`
+    /// (`out/{run_id}/{external_id}/…`, every file verified by CRC32C; `out` is created when
+    /// missing).
+    ///
+    /// # Errors
+    /// As [`submit_and_wait`](Self::submit_and_wait), and [`Run::download_to`]'s; artifacts
+    /// that failed are in the report, not an error.
+    pub fn run_to(&self, out: impl AsRef<Path>) -> Result<Outcome> {
+        let out = out.as_ref();
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let mut outcome = self.submit_inner()?;
+        outcome.run = Some(self.wait_for(&outcome.run_id)?);
+        let files = Arc::new(parking_lot::Mutex::new((0usize, 0u64)));
+        let mut options = self.download.clone().wait_for_run(false);
+        let inner = self.download.on_event.clone();
+        let progress = self.progress.clone();
+        options = options.on_event(move |event| {
+            if let Some(f) = &inner {
+                f(event);
+            }
+            let step = {
+                let mut state = files.lock();
+                match event {
+                    DownloadEvent::Finished { path, bytes } => {
+                        state.0 += 1;
+                        state.1 = state.1.saturating_add(*bytes);
+                        Some((path.clone(), state.0, state.1))
+                    }
+                    DownloadEvent::Skipped { path } => {
+                        state.0 += 1;
+                        Some((path.clone(), state.0, state.1))
+                    }
+                    _ => None,
+                }
+            };
+            if let (Some(f), Some((path, files_done, bytes))) = (&progress, step) {
+                f(&Progress::Downloading {
+                    files_done,
+                    bytes,
+                    path,
+                });
+            }
+        });
+        let run = self.client.run(&outcome.run_id);
+        outcome.download = Some(run.download_to(out, &options)?);
+        self.emit(&Progress::Done {
+            run_id: outcome.run_id.clone(),
+        });
+        Ok(outcome)
+    }
+
+    fn emit(&self, step: &Progress) {
+        if let Some(f) = &self.progress {
+            f(step);
+        }
+    }
+
+    fn wait_for(&self, run_id: &str) -> Result<RunReadResponse> {
+        let inner = self.wait.on_progress.clone();
+        let progress = self.progress.clone();
+        let options = self.wait.clone().on_progress(move |details| {
+            if let Some(f) = &inner {
+                f(details);
+            }
+            if let Some(f) = &progress {
+                let s = &details.statistics;
+                let items_done = [
+                    s.item_succeeded_count,
+                    s.item_user_error_count,
+                    s.item_system_error_count,
+                    s.item_skipped_count,
+                ]
+                .into_iter()
+                .map(|n| n.max(0) as u64)
+                .fold(0u64, u64::saturating_add);
+                f(&Progress::Waiting {
+                    items_done,
+                    items_total: s.item_count.max(0) as u64,
+                });
+            }
+        });
+        self.client.run(run_id).wait(&options)
+    }
+
+    /// The rows to submit with each slide's file, and the slides that could not be read.
+    fn rows(&self, builder: &SlideItems) -> Result<Rows> {
+        if let Some(csv) = &self.csv {
+            let mut rows = slides::read_csv_file(csv).map_err(prepare)?;
+            for row in &mut rows {
+                for rule in &self.mappings {
+                    rule.apply(row);
+                }
+            }
+            let media = vec![None; rows.len()];
+            return Ok((rows, media, Vec::new()));
+        }
+        let prepared = builder.scan(&self.slides).map_err(prepare)?;
+        let failures = prepared
+            .failures
+            .iter()
+            .map(|e| SlideFailure {
+                slide: e.path().to_path_buf(),
+                message: e.to_string(),
+            })
+            .collect();
+        let media = prepared.media_types.iter().map(|m| Some(*m)).collect();
+        Ok((prepared.rows, media, failures))
+    }
+
+    fn open_bucket(&self) -> Result<Bucket> {
+        if let Some(bucket) = &self.bucket {
+            return Ok(bucket.clone());
+        }
+        let me = self.client.me()?;
+        match &self.bucket_endpoint {
+            Some(endpoint) => Bucket::from_me_at(&me, endpoint),
+            None => Bucket::from_me(&me),
+        }
+    }
+
+    fn submit_inner(&self) -> Result<Outcome> {
+        self.emit(&Progress::Inspecting {
+            source: self.csv.clone().unwrap_or_else(|| self.slides.clone()),
+        });
+        let version = self
+            .client
+            .application_version(&self.application, self.version.as_deref())?;
+        let version_number = version.version_number.clone();
+        let mut builder = SlideItems::new(&self.application, version)
+            .map_err(prepare)?
+            .inspector(self.inspector.clone());
+        for rule in &self.mappings {
+            builder = builder.mapping(rule.clone());
+        }
+        if let Some(glob) = &self.include {
+            builder = builder.include(glob).map_err(prepare)?;
+        }
+        let (rows, media, slide_errors) = self.rows(&builder)?;
+        self.emit(&Progress::Inspected {
+            slides: rows.len(),
+            failed: slide_errors.len(),
+        });
+        if rows.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "no readable slides in {}",
+                self.csv.as_ref().unwrap_or(&self.slides).display()
+            )));
+        }
+        // Checked before any byte is sent, with placeholder URLs.
+        builder.check(&rows).map_err(prepare)?;
+
+        let bucket = self.open_bucket()?;
+        let count = rows.len();
+        let mut uploads = Vec::with_capacity(count);
+        let mut objects: Vec<Option<String>> = Vec::with_capacity(count);
+        let mut urls: Vec<String> = Vec::with_capacity(count);
+        for (i, row) in rows.iter().enumerate() {
+            match self.given_url(&bucket, row)? {
+                Some((url, key)) => {
+                    urls.push(url);
+                    objects.push(key);
+                }
+                None => {
+                    let (report, key) = self.upload(&bucket, row, i + 1, count)?;
+                    urls.push(bucket.signed_url(&key, self.url_validity)?);
+                    uploads.push(report);
+                    objects.push(Some(key));
+                }
+            }
+        }
+
+        let by_id: std::collections::HashMap<&str, &str> = rows
+            .iter()
+            .zip(&urls)
+            .map(|(row, url)| (row.external_id.as_str(), url.as_str()))
+            .collect();
+        let url_of = |row: &MetadataRow| {
+            by_id
+                .get(row.external_id.as_str())
+                .map(|u| (*u).to_string())
+                .ok_or_else(|| "no URL".to_string())
+        };
+        let media: Option<Vec<&'static str>> = media.iter().copied().collect();
+        let items = builder
+            .items_with(&rows, media.as_deref(), &url_of)
+            .map_err(prepare)?;
+        let mut request =
+            RunCreationRequest::new(self.application.clone(), items).version_number(version_number);
+        if let Some(metadata) = &self.custom_metadata {
+            request = request.custom_metadata(metadata.clone());
+        }
+        // The key covers the object keys but not the URLs' signatures, which change on every
+        // call while the slides do not.
+        let mut keyed = request.clone();
+        for (item, object) in keyed.items.iter_mut().zip(&objects) {
+            if let Some(object) = object {
+                item.custom_metadata = Some(json!({"object_key": object}));
+            }
+        }
+        let key = match &self.idempotency_key {
+            Some(key) => key.clone(),
+            None => crate::idempotency_key_for(&keyed),
+        };
+        for (item, object) in request.items.iter_mut().zip(&objects) {
+            if let Some(object) = object {
+                item.custom_metadata = Some(json!({
+                    "sdk": {"platform_bucket": bucket.platform_bucket_metadata(object, self.url_validity)?}
+                }));
+            }
+        }
+        let options = SubmitOptions::new()
+            .idempotency_key(key)
+            .sdk_metadata(self.sdk.clone());
+        let submitted = self.client.runs().submit_with(request, &options)?;
+        let outcome = Outcome {
+            run_id: submitted.run().id().to_string(),
+            existing: submitted.is_existing(),
+            idempotency_key: submitted.idempotency_key().to_string(),
+            uploads,
+            slide_errors,
+            run: None,
+            download: None,
+        };
+        self.emit(&Progress::Submitted {
+            run_id: outcome.run_id.clone(),
+            existing: outcome.existing,
+            idempotency_key: outcome.idempotency_key.clone(),
+        });
+        Ok(outcome)
+    }
+
+    /// A row's URL when the CSV names one: `http(s)://` as is; `gs://` or `s3://` of this
+    /// bucket signed (with its object key). `None`: the slide is uploaded.
+    fn given_url(
+        &self,
+        bucket: &Bucket,
+        row: &MetadataRow,
+    ) -> Result<Option<(String, Option<String>)>> {
+        let Some(url) = row.platform_bucket_url.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        if url.is_empty() {
+            return Ok(None);
+        }
+        if url.starts_with("https://") || url.starts_with("http://") {
+            return Ok(Some((url.to_string(), None)));
+        }
+        let rest = url
+            .strip_prefix("gs://")
+            .or_else(|| url.strip_prefix("s3://"));
+        match rest.and_then(|r| r.split_once('/')) {
+            Some((name, key)) if name == bucket.name() && !key.is_empty() => Ok(Some((
+                bucket.signed_url(key, self.url_validity)?,
+                Some(key.to_string()),
+            ))),
+            _ => Err(Error::InvalidInput(format!(
+                "item {:?}: platform_bucket_url {url:?} is neither an http(s) URL nor an object of \
+                 the bucket {}",
+                row.external_id,
+                bucket.name()
+            ))),
+        }
+    }
+
+    fn upload(
+        &self,
+        bucket: &Bucket,
+        row: &MetadataRow,
+        slide: usize,
+        slides: usize,
+    ) -> Result<(UploadReport, String)> {
+        let path = self.slide_path(row)?;
+        let crc = crate::bucket::decode_crc32c(&row.checksum_base64_crc32c);
+        let crc = match crc {
+            Some(crc) => crc,
+            None => {
+                crate::checksum::crc32c_file(&path)
+                    .map_err(|e| Error::io(&path, e))?
+                    .0
+            }
+        };
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let key = self.key_template.render_with(
+            bucket.user().unwrap_or("anonymous"),
+            bucket.organization(),
+            &row.external_id,
+            Some(crc),
+            millis,
+        )?;
+        let progress = self.progress.clone();
+        let external_id = row.external_id.clone();
+        let mut upload = bucket
+            .upload(&path, &key)
+            .crc32c(&crate::bucket::encode_crc32c(crc))
+            .on_progress(move |p| {
+                if let Some(f) = &progress {
+                    f(&Progress::Uploading {
+                        external_id: external_id.clone(),
+                        slide,
+                        slides,
+                        bytes_done: p.bytes_done,
+                        bytes_total: p.bytes_total,
+                        skipped: p.event == UploadEvent::Skipped,
+                    });
+                }
+            });
+        if let Some(bytes) = self.part_size {
+            upload = upload.part_size(bytes);
+        }
+        if let Some(bytes) = self.multipart_threshold {
+            upload = upload.multipart_threshold(bytes);
+        }
+        if let Some(threads) = self.upload_concurrency {
+            upload = upload.concurrency(threads);
+        }
+        Ok((upload.send()?, key))
+    }
+
+    /// The file of a row: `slides/{external_id}` (or `slides` itself for a single file).
+    fn slide_path(&self, row: &MetadataRow) -> Result<PathBuf> {
+        if row.external_id.split(['/', '\\']).any(|s| s == "..") {
+            return Err(Error::InvalidInput(format!(
+                "item {:?}: the external id may not contain `..`",
+                row.external_id
+            )));
+        }
+        let base = if self.slides.is_file() {
+            self.slides.parent().unwrap_or(Path::new("")).to_path_buf()
+        } else {
+            self.slides.clone()
+        };
+        Ok(base.join(&row.external_id))
+    }
+}
+
+fn prepare(e: slides::PrepareError) -> Error {
+    match e {
+        slides::PrepareError::Invalid(e) => e,
+        slides::PrepareError::Io(path, e) => Error::io(path, e),
+        other => Error::InvalidInput(other.to_string()),
+    }
+}

@@ -1,0 +1,313 @@
+//! `pipeline::SlidesToResults` against the in-process sandbox: slides written to disk,
+//! uploaded to its SigV4-checking bucket, submitted with signed URLs, waited for and
+//! downloaded, with one progress stream; and the same call again, which repeats nothing.
+#![cfg(all(feature = "sandbox", feature = "slides", feature = "bucket"))]
+
+mod slides_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aignostics::bucket::UploadOutcome;
+use aignostics::pipeline::{Progress, SlidesToResults};
+use aignostics::sandbox::{self, Sandbox};
+use aignostics::slides::{self, MetadataRow};
+use aignostics::{DownloadOptions, WaitOptions};
+use slides_support::{aperio, generic};
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("aignostics-pipeline-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("slides/case-1")).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Two slides of different formats and sizes, one in a subfolder, and a file that is no
+/// slide.
+fn write_slides(root: &Path) {
+    aperio(4000, 3000, "0.2520")
+        .tile(64)
+        .write(&root.join("case-1/lung-a.svs"));
+    generic(3000, 2000, 40_000, 1, 3)
+        .tile(64)
+        .write(&root.join("liver b.tif"));
+}
+
+fn platform() -> Sandbox {
+    Sandbox::builder()
+        .processing_time(Duration::from_millis(200))
+        .artifact_size(64 * 1024)
+        .start()
+        .unwrap()
+}
+
+fn chain<'a>(
+    client: &'a aignostics::Client,
+    platform: &Sandbox,
+    slides: &Path,
+) -> SlidesToResults<'a> {
+    SlidesToResults::new(client, "he-tme", slides)
+        .bucket_endpoint(platform.bucket_endpoint())
+        .mapping(
+            ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER"
+                .parse()
+                .unwrap(),
+        )
+        .wait_options(WaitOptions::default().interval(Duration::from_millis(50)))
+        .download_options(DownloadOptions::default().poll_interval(Duration::from_millis(50)))
+}
+
+fn recorder() -> (
+    Arc<Mutex<Vec<Progress>>>,
+    impl Fn(&Progress) + Send + Sync + 'static,
+) {
+    let steps = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&steps);
+    (steps, move |p: &Progress| {
+        sink.lock().unwrap().push(p.clone())
+    })
+}
+
+fn puts(platform: &Sandbox) -> usize {
+    platform
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.starts_with("/s3/"))
+        .count()
+}
+
+fn posts(platform: &Sandbox) -> usize {
+    platform
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/v1/runs")
+        .count()
+}
+
+// Proves one call inspects a folder of slides on disk, uploads each to the bucket under
+// `{user}/{crc32c}/{name}`, submits items whose download URLs are signed bucket URLs with
+// `sdk.platform_bucket` metadata and dimensions from the headers, waits, and downloads every
+// result verified; its progress stream names the phases in order (inspecting, uploading,
+// submitted, waiting, downloading, done). (FR-80, FR-81)
+#[test]
+fn folder_to_verified_results_with_phases_in_order() {
+    let dir = Scratch::new("phases");
+    let slides_dir = dir.0.join("slides");
+    write_slides(&slides_dir);
+    let platform = platform();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let (steps, sink) = recorder();
+    let out = dir.0.join("results");
+    let outcome = chain(&client, &platform, &slides_dir)
+        .tags(["study-17"])
+        .on_progress(sink)
+        .run_to(&out)
+        .unwrap();
+
+    assert!(!outcome.existing);
+    assert!(outcome.is_complete(), "{outcome:?}");
+    assert_eq!(outcome.uploads.len(), 2);
+    assert!(
+        outcome
+            .uploads
+            .iter()
+            .all(|u| u.outcome == UploadOutcome::Uploaded)
+    );
+    let download = outcome.download.as_ref().unwrap();
+    assert_eq!(download.downloaded.len(), 6, "{download:?}");
+    assert!(download.failed.is_empty());
+
+    // The phases, in order, each present.
+    let steps = steps.lock().unwrap();
+    let phases: Vec<&str> = steps.iter().map(Progress::phase).collect();
+    let mut order = phases.clone();
+    order.dedup();
+    assert_eq!(
+        order,
+        [
+            "inspecting",
+            "uploading",
+            "submitted",
+            "waiting",
+            "downloading",
+            "done"
+        ],
+        "{phases:?}"
+    );
+    assert!(steps.contains(&Progress::Inspected {
+        slides: 2,
+        failed: 0
+    }));
+    assert!(steps.iter().any(|p| matches!(p,
+        Progress::Submitted { run_id, existing: false, .. } if *run_id == outcome.run_id)));
+
+    // What the platform received: signed bucket URLs, header dimensions, bucket metadata.
+    let bucket = platform.bucket(sandbox::ALICE_TOKEN).unwrap();
+    let objects: Vec<String> = bucket
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    let items: Vec<_> = client
+        .run(&outcome.run_id)
+        .items()
+        .iter()
+        .collect::<aignostics::Result<_>>()
+        .unwrap();
+    assert_eq!(items.len(), 2);
+    let svs = slides::inspect(slides_dir.join("case-1/lung-a.svs")).unwrap();
+    let crc = svs.checksum_base64_crc32c.clone().unwrap();
+    let item = items
+        .iter()
+        .find(|i| i.external_id == "case-1/lung-a.svs")
+        .unwrap();
+    let sdk = &item.custom_metadata.as_ref().unwrap()["sdk"]["platform_bucket"];
+    let key = sdk["object_key"].as_str().unwrap();
+    assert!(objects.contains(&key.to_string()), "{objects:?}");
+    assert!(key.ends_with("/case-1/lung-a.svs"), "{key}");
+    assert_eq!(sdk["bucket_name"], sandbox::BUCKET_NAME);
+    let details = client.run(&outcome.run_id).details().unwrap();
+    assert_eq!(
+        details.custom_metadata.unwrap()["idempotency_key"],
+        outcome.idempotency_key.as_str()
+    );
+    let _ = (svs.width_px, crc);
+}
+
+// Proves the same call made again (after a finished run, as after a crash) uploads nothing,
+// finds the run by its idempotency key (which leaves the URLs' signatures out) instead of
+// submitting, and downloads nothing, every file being verified and skipped; a new key submits
+// anew. (FR-82)
+#[test]
+fn same_call_again_repeats_nothing() {
+    let dir = Scratch::new("again");
+    let slides_dir = dir.0.join("slides");
+    write_slides(&slides_dir);
+    let platform = platform();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let out = dir.0.join("results");
+    let first = chain(&client, &platform, &slides_dir).run_to(&out).unwrap();
+    let (puts_before, posts_before) = (puts(&platform), posts(&platform));
+    assert_eq!(posts_before, 1);
+
+    let (steps, sink) = recorder();
+    // Other URLs (another validity, so other signatures): still the same inputs.
+    let second = chain(&client, &platform, &slides_dir)
+        .url_validity(Duration::from_secs(3600))
+        .on_progress(sink)
+        .run_to(&out)
+        .unwrap();
+    assert_eq!(second.run_id, first.run_id);
+    assert!(second.existing);
+    assert_eq!(second.idempotency_key, first.idempotency_key);
+    assert!(
+        second
+            .uploads
+            .iter()
+            .all(|u| u.outcome == UploadOutcome::AlreadyPresent && u.bytes_sent == 0)
+    );
+    let download = second.download.as_ref().unwrap();
+    assert!(download.downloaded.is_empty(), "{download:?}");
+    assert_eq!(download.skipped.len(), 6);
+    assert_eq!(puts(&platform), puts_before, "no byte uploaded again");
+    assert_eq!(posts(&platform), posts_before, "no second run");
+    assert!(
+        steps
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| matches!(p, Progress::Uploading { skipped: true, .. }))
+    );
+
+    let fresh = chain(&client, &platform, &slides_dir)
+        .idempotency_key("second-pass")
+        .submit()
+        .unwrap();
+    assert!(!fresh.existing);
+    assert_ne!(fresh.run_id, first.run_id);
+}
+
+// Proves the metadata CSV `runs prepare` writes drives the chain: a row whose
+// `platform_bucket_url` names an object of the bucket is signed and not uploaded, an empty
+// one is uploaded, and an unreadable slide is reported per slide without stopping the
+// others. (FR-83)
+#[test]
+fn csv_rows_with_and_without_bucket_urls() {
+    let dir = Scratch::new("csv");
+    let slides_dir = dir.0.join("slides");
+    write_slides(&slides_dir);
+    std::fs::write(slides_dir.join("broken.svs"), b"II*\0not a slide").unwrap();
+    let platform = platform();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+
+    // Unreadable slides are reported per slide.
+    let outcome = chain(&client, &platform, &slides_dir).submit().unwrap();
+    assert_eq!(outcome.slide_errors.len(), 1, "{:?}", outcome.slide_errors);
+    assert!(outcome.slide_errors[0].slide.ends_with("broken.svs"));
+    assert!(!outcome.is_complete());
+    std::fs::remove_file(slides_dir.join("broken.svs")).unwrap();
+
+    // One object already in the bucket, named by the CSV.
+    let bucket = platform.bucket(sandbox::ALICE_TOKEN).unwrap();
+    bucket
+        .upload(slides_dir.join("liver b.tif"), "lab/liver.tif")
+        .send()
+        .unwrap();
+    let mut rows: Vec<MetadataRow> = Vec::new();
+    for (id, url) in [
+        ("case-1/lung-a.svs", None),
+        (
+            "liver b.tif",
+            Some(format!("s3://{}/lab/liver.tif", sandbox::BUCKET_NAME)),
+        ),
+    ] {
+        let slide = slides::inspect(slides_dir.join(id)).unwrap();
+        rows.push(MetadataRow {
+            external_id: id.into(),
+            checksum_base64_crc32c: slide.checksum_base64_crc32c.unwrap(),
+            resolution_mpp: slide.resolution_mpp,
+            width_px: slide.width_px,
+            height_px: slide.height_px,
+            staining_method: Some("H&E".into()),
+            tissue: Some("LUNG".into()),
+            disease: Some("LUNG_CANCER".into()),
+            platform_bucket_url: url,
+        });
+    }
+    let csv = slides_dir.join("metadata.csv");
+    slides::write_csv_file(&csv, &rows).unwrap();
+    let outcome = SlidesToResults::new(&client, "he-tme", &slides_dir)
+        .bucket_endpoint(platform.bucket_endpoint())
+        .csv(&csv)
+        .submit()
+        .unwrap();
+    assert_eq!(outcome.uploads.len(), 1, "only the row without a URL");
+    assert!(outcome.uploads[0].key.ends_with("/case-1/lung-a.svs"));
+    let items: Vec<_> = client
+        .run(&outcome.run_id)
+        .items()
+        .iter()
+        .collect::<aignostics::Result<_>>()
+        .unwrap();
+    let liver = items
+        .iter()
+        .find(|i| i.external_id == "liver b.tif")
+        .unwrap();
+    assert_eq!(
+        liver.custom_metadata.as_ref().unwrap()["sdk"]["platform_bucket"]["object_key"],
+        "lab/liver.tif"
+    );
+}
