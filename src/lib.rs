@@ -443,8 +443,14 @@ struct ReadmeDoctests;
 #[doc = include_str!("../docs/FLEET_TOKENS.md")]
 struct FleetTokensDoctests;
 
-// Compiles the guides' examples (they use the sandbox, and the async facade in places).
-#[cfg(all(doctest, feature = "sandbox", feature = "async"))]
+// Compiles the guides' examples (they use the sandbox, the async facade, slides and the bucket).
+#[cfg(all(
+    doctest,
+    feature = "sandbox",
+    feature = "async",
+    feature = "slides",
+    feature = "bucket"
+))]
 mod guide_doctests {
     #[doc = include_str!("../docs/ARCHITECTURE.md")]
     struct Architecture;
