@@ -60,6 +60,14 @@ struct Entry {
     sent: Ticket,
 }
 
+impl Entry {
+    /// Whether the entry may still be served at `now`: the one TTL rule of the shared cache and
+    /// of every thread's front copies.
+    fn fresh(&self, now: Instant) -> bool {
+        self.expires > now
+    }
+}
+
 /// A moment in the cache's history, taken just before a read's request is sent (see
 /// [`ticket`]); later moments compare greater.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,7 +158,9 @@ pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T>
         }
         let entry = local.entries.get(key)?;
         // Cloned from the shared value without touching its reference count.
-        (entry.expires > now).then(|| entry.value.downcast_ref::<T>().cloned())
+        entry
+            .fresh(now)
+            .then(|| entry.value.downcast_ref::<T>().cloned())
     });
     if let Some(hit) = local_hit {
         return hit;
@@ -158,7 +168,7 @@ pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T>
     let entry = {
         let mut cache = cache().lock();
         let entry = cache.get(key)?;
-        if entry.expires <= now {
+        if !entry.fresh(now) {
             cache.pop(key);
             return None;
         }

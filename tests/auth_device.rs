@@ -163,6 +163,48 @@ fn unconfirmed_device_login_times_out() {
     assert!(started.elapsed() >= Duration::from_millis(400));
 }
 
+// Proves a device login whose token endpoint accepts the poll and never answers ends at the
+// login's timeout as a timeout of the login, not after the retry budget of 30 s attempts. (FR-48, FR-06)
+#[test]
+fn silent_token_endpoint_ends_at_the_login_timeout() {
+    let idp = Scripted::start(|req| match req.path.as_str() {
+        "/oauth/device/code" => (
+            200,
+            json!({
+                "device_code": "dev-code-silent",
+                "user_code": "SILE-NT00",
+                "verification_uri": "https://idp.example/activate",
+                "expires_in": 900,
+                "interval": 0
+            })
+            .to_string(),
+        ),
+        "/oauth/token" => {
+            // Longer than the test: every poll (and every retry queued behind it) is unanswered.
+            std::thread::sleep(Duration::from_secs(600));
+            (500, "{}".into())
+        }
+        _ => (404, "{}".into()),
+    });
+    let dir = TempDir::new();
+    let mut settings = settings(&idp.base_url, &idp.base_url, &dir.cache());
+    settings.auth_operation.timeout = Duration::from_secs(30);
+
+    let err = Login::new(&settings)
+        .device_flow()
+        .timeout(Duration::from_millis(500))
+        .prompt(|_| {})
+        .run()
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, aignostics::Error::Timeout { operation, .. } if operation == "device_login"),
+        "{err:?}"
+    );
+    assert_eq!(idp.hits("/oauth/token").len(), 1);
+    assert!(!settings.token_file().exists());
+}
+
 // Proves the device flow without a device client id is a configuration error naming the
 // variable, before any request. (FR-06)
 #[test]

@@ -3,7 +3,8 @@
 use aignostics::{Client, Settings, TokenProvider, cache};
 use httpmock::prelude::*;
 
-// Proves the LRU never holds more entries than its capacity and evicts the least recently used. (FR-14)
+// Proves the first client sizes the cache from its settings (AIGNOSTICS_OPERATION_CACHE_SIZE), and
+// the LRU never holds more entries than its capacity and evicts the least recently used. (FR-14, FR-18)
 #[test]
 fn lru_never_exceeds_capacity() {
     let server = MockServer::start();
@@ -17,11 +18,13 @@ fn lru_never_exceeds_capacity() {
         .with_api_root(&server.base_url())
         .unwrap();
     settings.application = settings.application.clone().no_wait(1);
+    settings.operation_cache_size = 12;
     let client = Client::builder()
         .settings(settings)
         .token_provider(TokenProvider::fixed("tok-capacity"))
         .build()
         .unwrap();
+    assert_eq!(cache::capacity(), 12, "the first client's setting sizes the cache");
     cache::clear();
     cache::set_capacity(8);
     assert_eq!(cache::capacity(), 8);

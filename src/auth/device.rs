@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::idp::{self, OAuthError};
 use super::{Login, LoginPrompt};
 use crate::error::{Error, Result, redact_url};
-use crate::retry::{Idempotency, RetryPolicy};
+use crate::retry::{Deadline, DeadlineExt, Idempotency, RetryPolicy};
 
 /// Polling interval when the provider names none (RFC 8628 §3.2).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -93,19 +93,26 @@ pub(crate) fn login(login: &Login) -> Result<String> {
         limit = limit.min(expires);
     }
     let deadline = crate::time::instant_after(started, limit);
+    let timed_out = || Error::Timeout {
+        operation: "device_login".into(),
+        what: format!(
+            "the login was not confirmed within {}s",
+            limit.as_secs_f64().round()
+        ),
+    };
     let mut interval = secs(start.interval).unwrap_or(DEFAULT_INTERVAL);
     loop {
         if crate::time::instant_after(Instant::now(), interval) >= deadline {
-            return Err(Error::Timeout {
-                operation: "device_login".into(),
-                what: format!(
-                    "the login was not confirmed within {}s",
-                    limit.as_secs_f64().round()
-                ),
-            });
+            return Err(timed_out());
         }
         std::thread::sleep(interval);
-        match poll(login, client_id, &start.device_code)? {
+        // Each poll and its retries end at the login's deadline, even against a token endpoint
+        // that never answers.
+        let polled = match poll(login, client_id, &start.device_code, Some(deadline)) {
+            Err(_) if Instant::now() >= deadline => return Err(timed_out()),
+            other => other?,
+        };
+        match polled {
             Poll::Token(token) => return Ok(token),
             Poll::Pending => {}
             Poll::SlowDown => interval = interval.saturating_add(login.slow_down_step),
@@ -114,8 +121,8 @@ pub(crate) fn login(login: &Login) -> Result<String> {
     }
 }
 
-/// One poll, with retries for server and connection failures.
-fn poll(login: &Login, client_id: &str, device_code: &str) -> Result<Poll> {
+/// One poll, with retries for server and connection failures, none past `deadline`.
+fn poll(login: &Login, client_id: &str, device_code: &str, deadline: Deadline) -> Result<Poll> {
     const OP: &str = "device_code_grant";
     let auth = login.settings.require_auth()?;
     let group = &login.settings.auth_operation;
@@ -125,8 +132,9 @@ fn poll(login: &Login, client_id: &str, device_code: &str) -> Result<Poll> {
         ("client_id", client_id),
     ];
     let secrets = idp::form_secrets(&form);
-    let result = RetryPolicy::from(group).run(OP, Idempotency::Idempotent, |_| {
-        let reply = idp::post_form(OP, &auth.token_url, &form, group.timeout)?;
+    let retryable = |e: &Error| Idempotency::Idempotent.may_retry(e);
+    let result = RetryPolicy::from(group).run_until(OP, retryable, deadline, |_| {
+        let reply = idp::post_form(OP, &auth.token_url, &form, deadline.cap(group.timeout))?;
         if (200..300).contains(&reply.status) {
             return idp::token_answer(OP, &reply.body).map(|a| Poll::Token(a.access_token));
         }
