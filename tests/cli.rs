@@ -864,13 +864,13 @@ fn login_dead_ends_read_plainly() {
     assert!(!err.contains("check that it holds"), "{err}");
 }
 
-// Proves completion scripts are generated for bash, zsh, fish and powershell, naming the
-// commands, and that `sandbox --help` has no --api-root (refused there) while `runs list
+// Proves completion scripts are generated for bash, zsh, fish, powershell and elvish, naming
+// the commands, and that `sandbox --help` has no --api-root (refused there) while `runs list
 // --help` has, and help texts end with examples (FR-75, FR-77).
 #[test]
 fn completions_and_help() {
     let fx = Fixture::new("completions");
-    for shell in ["bash", "zsh", "fish", "powershell"] {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let script = fx.ok(&["completions", shell]);
         assert!(script.contains("aignostics"), "{shell}");
         assert!(
@@ -900,6 +900,52 @@ fn completions_and_help() {
             "{args:?}: {help}"
         );
     }
+}
+
+// Proves every command and subcommand of the command tree, found by walking `--help`, ends its
+// help with examples of the binary's own invocations (FR-75).
+#[test]
+fn every_command_help_ends_with_examples() {
+    let fx = Fixture::new("examples");
+    let mut queue = vec![Vec::<String>::new()];
+    let mut leaves = 0;
+    while let Some(path) = queue.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = fx.ok(&args);
+        let subcommands: Vec<String> = help
+            .split("\nCommands:\n")
+            .nth(1)
+            .map(|section| {
+                section
+                    .lines()
+                    .take_while(|line| line.starts_with("  "))
+                    .filter_map(|line| line.split_whitespace().next())
+                    .filter(|name| *name != "help")
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if subcommands.is_empty() {
+            leaves += 1;
+            let (_, examples) = help
+                .rsplit_once("Examples:\n")
+                .unwrap_or_else(|| panic!("{path:?} --help has no examples:\n{help}"));
+            assert!(
+                examples
+                    .lines()
+                    .next()
+                    .is_some_and(|line| line.starts_with("  ") && line.contains("aignostics ")),
+                "{path:?}: {examples}"
+            );
+        }
+        for name in subcommands {
+            let mut next = path.clone();
+            next.push(name);
+            queue.push(next);
+        }
+    }
+    assert!(leaves > 30, "only {leaves} commands found");
 }
 
 // Proves a list cut by --limit says so on stderr, --all lists everything, and an uncut list
@@ -1025,8 +1071,8 @@ fn documents_and_grants_commands() {
 
 // Proves option validation: a zero interval, --version without --application, --limit 0 and
 // a huge timeout (`1e19`, which used to crash with exit 101) are usage errors (exit 2),
-// while a date is accepted as an expiry (the end of that day, UTC), and a dry run names the
-// resolved version and "1 item" (FR-77).
+// while a date is accepted as an expiry (the end of that day, UTC) as well as an RFC 3339
+// time, and a dry run names the resolved version and "1 item" (FR-77).
 #[test]
 fn options_are_validated() {
     let fx = Fixture::new("validate");
@@ -1055,6 +1101,14 @@ fn options_are_validated() {
             .starts_with("2027-12-31T23:59:59"),
         "{token}"
     );
+    let token = fx.json(&[
+        "share-tokens",
+        "create",
+        "--expires-at",
+        "2027-06-30T12:00:00+02:00",
+    ]);
+    let expires = token["expires_at"].as_str().unwrap();
+    assert!(expires.starts_with("2027-06-30T10:00:00"), "{token}");
     let file = fx.items_file(&items(&["v-1"]));
     let text = fx.ok(&[
         "runs",

@@ -96,6 +96,32 @@ fn sdk_metadata_is_valid_against_the_published_schemas() {
     }
 }
 
+// Proves a submission whose `me()` fails still goes through, with `custom_metadata.sdk` left
+// without the user and still valid against the published run schema. (FR-64)
+#[test]
+fn failing_me_leaves_the_user_out() {
+    let sb = Sandbox::start().unwrap();
+    let client = fast_client(&sb, sandbox::ALICE_TOKEN, 1);
+    sb.inject(Fault::status("/api/v1/me", 403).times(100));
+    let submitted = client
+        .runs()
+        .submit_with(
+            request(&["u-1"]),
+            &SubmitOptions::new().sdk_metadata(SdkMetadata::new().tags(["no-user"])),
+        )
+        .unwrap();
+    sb.clear_faults();
+    let custom = submitted.run().details().unwrap().custom_metadata.unwrap();
+    let sdk = &custom["sdk"];
+    assert_valid("sdk_run_custom_metadata_schema_v0.0.7.json", sdk);
+    assert!(sdk.get("user").is_none(), "{sdk}");
+    assert_eq!(sdk["tags"], json!(["no-user"]));
+    assert!(
+        sb.requests().iter().any(|r| r.path == "/api/v1/me"),
+        "me() was asked"
+    );
+}
+
 // Proves runs are found by their tags with `ListRuns::tags` (all tags must match) and with the
 // exact filters the Python SDK sends for `run list --tags` and `--query`. (FR-64)
 #[test]
