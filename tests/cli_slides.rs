@@ -72,8 +72,8 @@ fn slides(dir: &Path) {
 }
 
 // Proves `slides inspect` lists each slide as a table and as JSON, with the crate's values,
-// and that an unreadable file is reported on stderr with exit 1 while the rest is listed.
-// (FR-60, FR-61)
+// and that an unreadable file is reported on stderr with exit 1 while the rest is listed and
+// counted in words ("1 of 3 slides"). (FR-60, FR-61, FR-77)
 #[test]
 fn slides_inspect() {
     let scratch = Scratch::new("inspect");
@@ -115,6 +115,10 @@ fn slides_inspect() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken.svs"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 3 slides could not be read"),
+        "{stderr}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("lung.svs"));
 }
 
@@ -145,6 +149,11 @@ fn runs_prepare() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Wrote 2 slides of he-tme"),
+        "{}",
+        text(&out)
+    );
     let csv = std::fs::read_to_string(dir.join("metadata.csv")).unwrap();
     let lines: Vec<&str> = csv.split("\r\n").collect();
     assert_eq!(lines[0], aignostics::slides::CSV_HEADER.join(";"));

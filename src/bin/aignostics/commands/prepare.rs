@@ -7,6 +7,7 @@ use aignostics::slides::{self, Inspector, Mapping, SlideItems, UrlTemplate};
 use clap::Args;
 use serde_json::json;
 
+use crate::commands::runs::count;
 use crate::commands::slides::positive;
 use crate::context::{Ctx, Failure, Report, Result, note};
 use crate::table::Table;
@@ -95,8 +96,8 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
     }
     slides::write_csv_file(&args.csv, &prepared.rows).map_err(runtime)?;
     note!(
-        "Wrote {} slide(s) of {application} {version_number} to {}.",
-        prepared.rows.len(),
+        "Wrote {} of {application} {version_number} to {}.",
+        count(prepared.rows.len(), "slide", "slides"),
         args.csv.display()
     );
     let ready = builder.check(&prepared.rows);
@@ -110,7 +111,11 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
             .map_err(|e| Failure::Runtime(format!("encoding the items: {e}")))?;
         std::fs::write(path, text)
             .map_err(|e| Failure::Runtime(format!("{}: {e}", path.display())))?;
-        note!("Wrote {} item(s) to {}.", items.len(), path.display());
+        note!(
+            "Wrote {} to {}.",
+            count(items.len(), "item", "items"),
+            path.display()
+        );
     }
     let report = if ctx.json {
         Report::json(&json!({
@@ -146,7 +151,10 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
     };
     Ok(match prepared.failures.len() {
         0 => report,
-        n => report.failing(Failure::Runtime(format!("{n} slide(s) could not be read"))),
+        n => report.failing(Failure::Runtime(format!(
+            "{} could not be read",
+            count(n, "slide", "slides")
+        ))),
     })
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use aignostics::slides::{self, Inspector, Slide};
 use clap::{Args, Subcommand};
 
+use crate::commands::runs::count;
 use crate::context::{Ctx, Failure, Report, Result, note};
 use crate::table::Table;
 
@@ -116,8 +117,8 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
     Ok(match errors.len() {
         0 => report,
         n => report.failing(Failure::Runtime(format!(
-            "{n} of {} slide(s) could not be read",
-            found.len() + n
+            "{n} of {} could not be read",
+            count(found.len() + n, "slide", "slides")
         ))),
     })
 }
