@@ -81,12 +81,12 @@ fn version(text: &str) -> (u64, u64, u64) {
     )
 }
 
-// Proves the default build compiles no tokio, HTTP server or Redis client, the redis feature adds
+// Proves the default build compiles no tokio or Redis client, the redis feature adds
 // Redis without tokio, and the async feature is what brings tokio in. (NFR-12)
 #[test]
 fn default_build_is_lean() {
     let default = compiled(&metadata(&[]));
-    for heavy in ["tokio", "tiny_http", "redis"] {
+    for heavy in ["tokio", "redis"] {
         assert!(
             !default.contains_key(heavy),
             "the default build compiles {heavy}"

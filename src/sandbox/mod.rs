@@ -87,7 +87,6 @@ mod http;
 mod ids;
 mod jsonpath;
 mod oauth;
-mod relay;
 mod routes;
 mod runs;
 mod server;
@@ -124,7 +123,6 @@ use crate::error::Result;
 use crate::settings::Settings;
 use crate::token::TokenProvider;
 use faults::FaultQueue;
-use relay::Relay;
 use state::{Config, Shared, State, TokenEntry};
 use users::OAuthClient;
 
@@ -876,7 +874,6 @@ impl SandboxBuilder {
             log: Mutex::new(Vec::new()),
             base_url: base_url.clone(),
             secret: ids::random_hex(32),
-            relay: Arc::new(Relay::default()),
             health: Mutex::new(SandboxHealth::default()),
             #[cfg(feature = "bucket")]
             bucket: bucket::Store::new(self.bucket_keeps_bytes),

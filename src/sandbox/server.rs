@@ -1,11 +1,20 @@
-//! The HTTP side: the `tiny_http` server behind the relay, one thread per request, fault
-//! injection, and writing answers (including deliberately broken ones).
+//! The HTTP side: a small HTTP/1.1 server of the sandbox's own, fault injection, and writing
+//! answers (including deliberately broken ones).
+//!
+//! One thread per connection, kept open for the next request (keep-alive) until the client
+//! closes it or asks to. Owning the sockets is what lets a fault drop a connection at once or
+//! after an exact number of answer bytes, which clients see as a real transport failure. A
+//! connection never waits for a thread: a pool that queues connections behind idle keep-alive
+//! ones stalls a client that opens one connection more than the pool has threads.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
 
 use super::RecordedRequest;
 use super::faults::FaultAction;
@@ -14,16 +23,19 @@ use super::routes;
 use super::state::Shared;
 use crate::error::{Error, Result};
 
-/// Largest request body read (run submissions with many items stay far below).
-const MAX_REQUEST_BODY: u64 = 32 * 1024 * 1024;
+/// Largest request body read (run submissions with many items and upload parts stay below).
+const MAX_REQUEST_BODY: u64 = 128 * 1024 * 1024;
+
+/// Largest request head (request line and headers).
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 /// The running threads of a sandbox.
 pub(crate) struct Running {
-    http: Arc<tiny_http::Server>,
     stopping: Arc<AtomicBool>,
     public_addr: SocketAddr,
+    /// Every open connection, so stopping can close them.
+    conns: Arc<Mutex<HashMap<u64, TcpStream>>>,
     accept: Option<JoinHandle<()>>,
-    dispatch: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Running {
@@ -49,45 +61,55 @@ pub(crate) fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Runnin
     let public_addr = listener
         .local_addr()
         .map_err(|e| io_error("no local address", e))?;
-    let http = Arc::new(
-        tiny_http::Server::http("127.0.0.1:0")
-            .map_err(|e| io_error("cannot start the HTTP server", e))?,
-    );
-    let upstream = http
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| io_error("the HTTP server has no IP address", "unix socket"))?;
-    let accept = shared
-        .relay
-        .spawn(listener, upstream)
-        .map_err(|e| io_error("cannot start a thread", e))?;
     let stopping = Arc::new(AtomicBool::new(false));
-    let dispatch = {
-        let (http, stopping, shared) = (Arc::clone(&http), Arc::clone(&stopping), shared);
+    let conns: Arc<Mutex<HashMap<u64, TcpStream>>> = Arc::default();
+    let accept = {
+        let (stopping, conns) = (Arc::clone(&stopping), Arc::clone(&conns));
         std::thread::Builder::new()
-            .name("aignostics-sandbox-dispatch".into())
-            .spawn(move || {
-                while !stopping.load(Ordering::SeqCst) {
-                    let Ok(request) = http.recv() else {
-                        continue;
-                    };
-                    let shared = Arc::clone(&shared);
-                    // One thread per request, so a delayed answer never holds up another. When
-                    // no thread can be started, the request is dropped, which answers 500.
-                    let _ = std::thread::Builder::new()
-                        .name("aignostics-sandbox-request".into())
-                        .spawn(move || serve(&shared, request));
-                }
-            })
+            .name("aignostics-sandbox-accept".into())
+            .spawn(move || accept_loop(&listener, &shared, &stopping, &conns))
             .map_err(|e| io_error("cannot start a thread", e))?
     };
     Ok(Running {
-        http,
         stopping,
         public_addr,
+        conns,
         accept: Some(accept),
-        dispatch: Some(dispatch),
     })
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    stopping: &AtomicBool,
+    conns: &Arc<Mutex<HashMap<u64, TcpStream>>>,
+) {
+    for (n, stream) in (0u64..).zip(listener.incoming()) {
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        // Answers go out in pieces (head, body); without this the last piece can wait for the
+        // delayed acknowledgement of the one before (up to 40 ms per answer on loopback).
+        let _ = stream.set_nodelay(true);
+        let Ok(registered) = stream.try_clone() else {
+            continue;
+        };
+        conns.lock().insert(n, registered);
+        let (shared, open) = (Arc::clone(shared), Arc::clone(conns));
+        let spawned = std::thread::Builder::new()
+            .name("aignostics-sandbox-connection".into())
+            .spawn(move || {
+                connection(&shared, stream);
+                open.lock().remove(&n);
+            });
+        if spawned.is_err() {
+            // No thread: the connection is closed (the client sees a reset, and retries).
+            if let Some(s) = conns.lock().remove(&n) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
 }
 
 impl Running {
@@ -95,123 +117,426 @@ impl Running {
         self.public_addr
     }
 
-    /// Stops accepting, closes every connection and waits for the server threads.
-    pub(crate) fn stop(&mut self, shared: &Shared) {
+    /// Stops accepting, closes every connection and waits for the accept thread.
+    pub(crate) fn stop(&mut self, _shared: &Shared) {
         self.stopping.store(true, Ordering::SeqCst);
-        shared.relay.stop();
         // Wake the accept loop so it sees the flag and closes the listener.
         let _ = TcpStream::connect(self.public_addr);
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
-        self.http.unblock();
-        if let Some(t) = self.dispatch.take() {
-            let _ = t.join();
+        for (_, conn) in self.conns.lock().drain() {
+            let _ = conn.shutdown(Shutdown::Both);
         }
     }
 }
 
-/// Handles one request: record, apply a fault if one matches, answer.
-fn serve(shared: &Shared, mut request: tiny_http::Request) {
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_string(),
-                h.value.as_str().to_string(),
-            )
-        })
-        .collect();
+/// A request as read from the wire.
+struct Incoming {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    keep_alive: bool,
+}
+
+impl Incoming {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Serves the requests of one connection until it closes.
+fn connection(shared: &Shared, stream: TcpStream) {
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+    let mut writer = stream;
+    loop {
+        let incoming = match read_head(&mut reader) {
+            Ok(Some(incoming)) => incoming,
+            Ok(None) => break,
+            Err(status) => {
+                let _ = write_answer(
+                    &mut writer,
+                    Resp::detail(status, "bad request"),
+                    false,
+                    false,
+                );
+                break;
+            }
+        };
+        if incoming
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+            && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
+        {
+            break;
+        }
+        let body = match read_body(&mut reader, &incoming) {
+            Ok(body) => body,
+            Err(status) => {
+                let _ = write_answer(
+                    &mut writer,
+                    Resp::detail(status, "bad request body"),
+                    false,
+                    false,
+                );
+                break;
+            }
+        };
+        let keep_alive = incoming.keep_alive;
+        let req = Req::new(&incoming.method, &incoming.target, incoming.headers, body);
+        if !serve(shared, &req, &mut writer, keep_alive) || !keep_alive {
+            break;
+        }
+    }
+    let _ = writer.shutdown(Shutdown::Both);
+}
+
+/// Reads a request line and its headers. `Ok(None)` when the client closed the connection
+/// between requests; `Err(status)` for a head that is not HTTP/1.x or too large.
+fn read_head(reader: &mut impl BufRead) -> std::result::Result<Option<Incoming>, u16> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let mut line = Vec::new();
+        let n = reader
+            .by_ref()
+            .take((MAX_REQUEST_HEAD - total) as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|_| 400u16)?;
+        if n == 0 {
+            return if lines.is_empty() && total == 0 {
+                Ok(None)
+            } else {
+                Err(400)
+            };
+        }
+        total += n;
+        if total > MAX_REQUEST_HEAD {
+            return Err(431);
+        }
+        if !line.ends_with(b"\n") {
+            return Err(400);
+        }
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        if text.is_empty() {
+            if lines.is_empty() {
+                // Blank lines before a request line are allowed (RFC 9112 §2.2).
+                continue;
+            }
+            break;
+        }
+        lines.push(text);
+    }
+    let mut parts = lines[0].split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(400);
+    };
+    let http11 = match version {
+        "HTTP/1.1" => true,
+        "HTTP/1.0" => false,
+        _ => return Err(505),
+    };
+    let mut headers = Vec::with_capacity(lines.len() - 1);
+    for line in &lines[1..] {
+        let (name, value) = line.split_once(':').ok_or(400u16)?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let mut incoming = Incoming {
+        method: method.to_string(),
+        target: target.to_string(),
+        headers,
+        keep_alive: http11,
+    };
+    if let Some(conn) = incoming.header("connection") {
+        let has = |token: &str| {
+            conn.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+        };
+        if has("close") {
+            incoming.keep_alive = false;
+        } else if has("keep-alive") {
+            incoming.keep_alive = true;
+        }
+    }
+    Ok(Some(incoming))
+}
+
+/// Reads the body the head announces (`Content-Length` or chunked), at most
+/// [`MAX_REQUEST_BODY`] bytes.
+fn read_body(reader: &mut impl BufRead, incoming: &Incoming) -> std::result::Result<Vec<u8>, u16> {
+    let chunked = incoming
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if chunked {
+        return read_chunked(reader);
+    }
+    let len = match incoming.header("content-length") {
+        None => return Ok(Vec::new()),
+        Some(v) => v.parse::<u64>().map_err(|_| 400u16)?,
+    };
+    if len > MAX_REQUEST_BODY {
+        return Err(413);
+    }
+    let mut body = Vec::with_capacity(len as usize);
+    reader
+        .take(len)
+        .read_to_end(&mut body)
+        .map_err(|_| 400u16)?;
+    if body.len() as u64 != len {
+        return Err(400);
+    }
+    Ok(body)
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> std::result::Result<Vec<u8>, u16> {
     let mut body = Vec::new();
-    let _ = request
-        .as_reader()
-        .take(MAX_REQUEST_BODY)
-        .read_to_end(&mut body);
-    let method = request.method().as_str().to_string();
-    let req = Req::new(&method, request.url(), headers, body);
+    loop {
+        let mut line = String::new();
+        reader
+            .by_ref()
+            .take(1024)
+            .read_line(&mut line)
+            .map_err(|_| 400u16)?;
+        let size = line.trim().split(';').next().unwrap_or("");
+        let size = u64::from_str_radix(size.trim(), 16).map_err(|_| 400u16)?;
+        if body.len() as u64 + size > MAX_REQUEST_BODY {
+            return Err(413);
+        }
+        if size == 0 {
+            // Trailers, up to the blank line.
+            loop {
+                let mut trailer = String::new();
+                let n = reader
+                    .by_ref()
+                    .take(8 * 1024)
+                    .read_line(&mut trailer)
+                    .map_err(|_| 400u16)?;
+                if n == 0 || trailer.trim().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        let before = body.len();
+        reader
+            .by_ref()
+            .take(size)
+            .read_to_end(&mut body)
+            .map_err(|_| 400u16)?;
+        if (body.len() - before) as u64 != size {
+            return Err(400);
+        }
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf).map_err(|_| 400u16)?;
+    }
+}
+
+/// Handles one request: record, apply a fault if one matches, answer. False when the
+/// connection must close (a fault dropped it, or the answer could not be written).
+fn serve(shared: &Shared, req: &Req, w: &mut TcpStream, keep_alive: bool) -> bool {
     shared.log.lock().push(RecordedRequest {
         method: req.method.clone(),
         path: req.path.clone(),
         authorization: req.header("authorization").is_some(),
     });
-    let peer = request.remote_addr().copied();
+    let head_only = req.method == "HEAD";
     let fault = shared.faults.lock().take(&req.method, &req.path);
-    match fault {
-        None => respond(request, routes::handle(shared, &req)),
+    let injected =
+        |status: u16| Resp::detail(status, format!("sandbox: injected fault (HTTP {status})"));
+    let answer = match fault {
+        None => routes::handle(shared, req),
         Some(FaultAction::Delay(d)) => {
             std::thread::sleep(d);
-            respond(request, routes::handle(shared, &req));
+            routes::handle(shared, req)
         }
         Some(FaultAction::Status {
             status,
             retry_after,
         }) => {
-            let mut resp = Resp::detail(status, format!("sandbox: injected fault (HTTP {status})"));
+            let mut resp = injected(status);
             if let Some(s) = retry_after {
                 resp = resp.header("Retry-After", s.to_string());
             }
-            respond(request, resp);
+            resp
         }
         Some(FaultAction::StatusAfterCommit { status }) => {
-            drop(routes::handle(shared, &req));
-            respond(
-                request,
-                Resp::detail(status, format!("sandbox: injected fault (HTTP {status})")),
-            );
+            drop(routes::handle(shared, req));
+            injected(status)
         }
         Some(FaultAction::DropAfterCommit) => {
-            drop(routes::handle(shared, &req));
-            shared.relay.drop_connection(peer.as_ref());
-            drop(request.into_writer());
+            drop(routes::handle(shared, req));
+            return false;
         }
-        Some(FaultAction::DropConnection) => {
-            shared.relay.drop_connection(peer.as_ref());
-            // Taking the writer without writing keeps the server from answering 500.
-            drop(request.into_writer());
-        }
+        Some(FaultAction::DropConnection) => return false,
         Some(FaultAction::TruncateBody { after_bytes }) => {
-            let resp = routes::handle(shared, &req);
-            let raw = raw_truncated(resp, after_bytes, req.method == "HEAD");
-            shared.relay.close_after(peer.as_ref(), raw.len());
-            let mut writer = request.into_writer();
-            let _ = writer.write_all(&raw);
-            let _ = writer.flush();
+            let raw = raw_truncated(routes::handle(shared, req), after_bytes, head_only);
+            let _ = w.write_all(&raw);
+            let _ = w.flush();
+            return false;
         }
+    };
+    write_answer(w, answer, head_only, keep_alive).is_ok()
+}
+
+/// The head of `resp` announcing `len` body bytes.
+fn head(resp: &Resp, len: usize, keep_alive: bool) -> Vec<u8> {
+    let mut raw = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status)).into_bytes();
+    for (k, v) in &resp.headers {
+        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("connection") {
+            continue;
+        }
+        raw.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
     }
+    raw.extend_from_slice(format!("Content-Length: {len}\r\n").as_bytes());
+    if !keep_alive {
+        raw.extend_from_slice(b"Connection: close\r\n");
+    }
+    raw.extend_from_slice(b"\r\n");
+    raw
 }
 
 /// Sends a normal answer, always with a `Content-Length` (never chunked).
-fn respond(request: tiny_http::Request, resp: Resp) {
+fn write_answer(
+    w: &mut TcpStream,
+    resp: Resp,
+    head_only: bool,
+    keep_alive: bool,
+) -> io::Result<()> {
     let len = resp.body.len();
-    let headers = resp
-        .headers
-        .iter()
-        .filter_map(|(k, v)| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).ok())
-        .collect();
-    let response = tiny_http::Response::new(
-        tiny_http::StatusCode(resp.status),
-        headers,
-        resp.body.into_reader(),
-        Some(len),
-        None,
-    )
-    .with_chunked_threshold(usize::MAX);
-    let _ = request.respond(response);
+    let mut out = BufWriter::with_capacity(64 * 1024, w);
+    out.write_all(&head(&resp, len, keep_alive))?;
+    if !head_only {
+        io::copy(&mut resp.body.into_reader(), &mut out)?;
+    }
+    out.flush()
 }
 
 /// The answer's head announcing the full length, followed by only `after_bytes` of its body.
 fn raw_truncated(resp: Resp, after_bytes: usize, head_only: bool) -> Vec<u8> {
-    let len = resp.body.len();
-    let reason = tiny_http::StatusCode(resp.status).default_reason_phrase();
-    let mut raw = format!("HTTP/1.1 {} {reason}\r\n", resp.status).into_bytes();
-    for (k, v) in &resp.headers {
-        raw.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-    }
-    raw.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
+    let mut raw = head(&resp, resp.body.len(), true);
     if !head_only {
         let mut reader = resp.body.into_reader().take(after_bytes as u64);
         let _ = reader.read_to_end(&mut raw);
     }
     raw
+}
+
+/// The reason phrase of the status codes the sandbox answers with.
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        416 => "Range Not Satisfiable",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Status",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_of(raw: &str) -> std::result::Result<Option<Incoming>, u16> {
+        read_head(&mut BufReader::new(raw.as_bytes()))
+    }
+
+    // Proves request heads are parsed with keep-alive by version and `Connection`, and that
+    // malformed or oversized heads are refused with a status instead of a panic (FR-44, NFR-13).
+    #[test]
+    fn request_heads() {
+        let r = head_of("GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Y:  z \r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.method.as_str(), r.target.as_str()), ("GET", "/a?b=1"));
+        assert_eq!(r.header("x-y"), Some("z"));
+        assert!(r.keep_alive);
+        assert!(
+            !head_of("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            !head_of("GET / HTTP/1.0\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .keep_alive
+        );
+        assert!(head_of("").unwrap().is_none());
+        assert_eq!(head_of("GET / HTTP/2\r\n\r\n").err(), Some(505));
+        assert_eq!(head_of("GET /\r\n\r\n").err(), Some(400));
+        assert_eq!(
+            head_of("GET / HTTP/1.1\r\nno colon\r\n\r\n").err(),
+            Some(400)
+        );
+        assert_eq!(head_of("GET / HTTP/1.1\r\nHost: x").err(), Some(400));
+        let huge = format!(
+            "GET / HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(MAX_REQUEST_HEAD)
+        );
+        assert_eq!(head_of(&huge).err(), Some(431));
+    }
+
+    // Proves chunked and sized request bodies are read exactly, and short or oversized ones
+    // are refused (FR-44, NFR-13).
+    #[test]
+    fn request_bodies() {
+        let incoming = |headers: &[(&str, &str)]| Incoming {
+            method: "PUT".into(),
+            target: "/".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            keep_alive: true,
+        };
+        let body = |raw: &str, h: &[(&str, &str)]| {
+            read_body(&mut BufReader::new(raw.as_bytes()), &incoming(h))
+        };
+        assert_eq!(body("hello", &[("Content-Length", "5")]).unwrap(), b"hello");
+        assert_eq!(body("hel", &[("Content-Length", "5")]).err(), Some(400));
+        assert_eq!(body("", &[("Content-Length", "x")]).err(), Some(400));
+        assert_eq!(
+            body("", &[("Content-Length", "999999999999")]).err(),
+            Some(413)
+        );
+        let chunked = [("Transfer-Encoding", "chunked")];
+        assert_eq!(
+            body("3\r\nhel\r\n2;x=y\r\nlo\r\n0\r\nT: v\r\n\r\n", &chunked).unwrap(),
+            b"hello"
+        );
+        assert_eq!(body("zz\r\n", &chunked).err(), Some(400));
+        assert_eq!(body("ffffffffff\r\n", &chunked).err(), Some(413));
+    }
 }

@@ -4,7 +4,6 @@
 //! since submission, so a run is always consistent with the clock.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
@@ -15,7 +14,6 @@ use super::catalog::Catalog;
 use super::content::{Generated, content_seed};
 use super::faults::FaultQueue;
 use super::http::{Req, Resp};
-use super::relay::Relay;
 use super::users::{OAuthClient, SandboxUser};
 use crate::checksum::encode as crc32c_base64;
 use crate::models::{
@@ -50,7 +48,6 @@ pub(crate) struct Shared {
     pub base_url: String,
     /// Key of the storage URL signatures.
     pub secret: String,
-    pub relay: Arc<Relay>,
     /// What `GET /api/v1/health` reports.
     pub health: Mutex<super::SandboxHealth>,
     /// The S3-compatible bucket's objects and uploads.
