@@ -305,3 +305,37 @@ fn concurrent_clients() {
     .json();
     assert_eq!(listed.len(), 8);
 }
+
+// Proves a new connection is answered at once however many idle keep-alive connections are
+// open: each connection has its own thread, none waits in a queue behind idle ones. (FR-44)
+#[test]
+fn idle_keep_alive_connections_never_hold_up_a_new_one() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+
+    let sb = Sandbox::start().unwrap();
+    let request = b"GET /api/v1/health HTTP/1.1\r\nHost: sandbox\r\n\r\n";
+    let status_line = |stream: &TcpStream| {
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).unwrap();
+        line
+    };
+    // Connections that each got an answer and stay open, as a client's idle pool holds them.
+    let idle: Vec<TcpStream> = (0..24)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", sb.port())).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.write_all(request).unwrap();
+            assert!(status_line(&s).starts_with("HTTP/1.1 200"));
+            s
+        })
+        .collect();
+    let mut fresh = TcpStream::connect(("127.0.0.1", sb.port())).unwrap();
+    fresh
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    fresh.write_all(request).unwrap();
+    assert!(status_line(&fresh).starts_with("HTTP/1.1 200"));
+    assert_eq!(sb.request_count("/api/v1/health"), 25);
+    drop(idle);
+}
