@@ -2,6 +2,7 @@
 //! auth → cache → retry → decode here.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -431,11 +432,21 @@ impl Api {
         }
     }
 
-    /// A cached read: returns a fresh cached value of this user unless `nocache`, otherwise
-    /// fetches (with retries), decodes and stores the result.
+    /// A cached read returning an owned value (list pages, whose items the iterators hand out
+    /// one by one); see [`read_shared`](Self::read_shared).
     pub(crate) fn read<T>(&self, req: Request, nocache: bool) -> Result<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.read_shared(req, nocache).map(Arc::unwrap_or_clone)
+    }
+
+    /// A cached read: returns a fresh cached value of this user unless `nocache`, otherwise
+    /// fetches (with retries), decodes and stores the result. The value is shared with the
+    /// cache, so a hit costs one reference count whatever the size of the document.
+    pub(crate) fn read_shared<T>(&self, req: Request, nocache: bool) -> Result<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
     {
         let token = self.token()?;
         let Request {
@@ -467,13 +478,44 @@ impl Api {
         // Taken before sending, so an invalidation while the request is in flight wins.
         let sent = cache::ticket();
         let raw = self.execute_with(&req, &key.args, token)?;
-        let value: T = decode(op.name(), &raw.body)?;
+        let value: Arc<T> = Arc::new(decode(op.name(), &raw.body)?);
         cache::put(
             key,
-            value.clone(),
+            Arc::clone(&value),
             op.settings(&self.settings).cache_ttl,
             sent,
         );
+        Ok(value)
+    }
+
+    /// A value found through other reads (such as the latest version of an application),
+    /// cached under `alias` (a target no request uses) of `op` for `ttl`: a hit is one lookup.
+    /// Otherwise (or with `nocache`) `resolve` finds it and it is stored, unless an
+    /// invalidation of this user came after the lookup started.
+    pub(crate) fn read_alias<T>(
+        &self,
+        op: Op,
+        alias: String,
+        ttl: Duration,
+        nocache: bool,
+        resolve: impl FnOnce() -> Result<Arc<T>>,
+    ) -> Result<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+    {
+        let key = CacheKey {
+            root: self.root_id,
+            scope: user_scope(&self.token()?),
+            operation: op.name(),
+            args: Cow::Owned(alias),
+        };
+        if !nocache && let Some(hit) = cache::get::<T>(&key) {
+            return Ok(hit);
+        }
+        // Taken before the reads `resolve` makes, so an invalidation during them wins.
+        let sent = cache::ticket();
+        let value = resolve()?;
+        cache::put(key, Arc::clone(&value), ttl, sent);
         Ok(value)
     }
 
@@ -617,6 +659,11 @@ pub(crate) fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Durat
 
 /// Decodes JSON, naming the operation and the JSON path of a bad field on failure.
 pub(crate) fn decode<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T> {
+    // Tracking the path costs about as much as decoding itself, so only a failed decode (which
+    // fails the same way again) is repeated with it.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| Error::Decode {
         operation: operation.to_string(),
