@@ -198,6 +198,19 @@ impl Client {
             .read_shared(request.until(self.deadline), self.nocache)
     }
 
+    /// [`read_shared`](Self::read_shared) validating the input (`check`) only before sending.
+    pub(crate) fn read_shared_checked<T>(
+        &self,
+        request: Request,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<Arc<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        self.api
+            .read_shared_checked(request.until(self.deadline), self.nocache, check)
+    }
+
     /// Whether this view skips cache lookups.
     pub(crate) fn nocache_flag(&self) -> bool {
         self.nocache

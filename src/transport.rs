@@ -30,10 +30,18 @@ pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 /// Percent-encodes one path segment: external ids are arbitrary strings, so `/`, `?`, `#`, `%`
 /// and the dot segments `.` and `..` must never change the path.
 pub(crate) fn seg(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    push_seg(&mut out, segment);
+    out
+}
+
+/// Appends one percent-encoded path segment (see [`seg`]) without an intermediate string.
+fn push_seg(path: &mut String, segment: &str) {
     if segment == "." || segment == ".." {
-        return segment.replace('.', "%2E");
+        path.push_str(&segment.replace('.', "%2E"));
+    } else {
+        path.extend(utf8_percent_encode(segment, UNRESERVED));
     }
-    utf8_percent_encode(segment, UNRESERVED).to_string()
 }
 
 /// The `User-Agent` sent with every request.
@@ -215,7 +223,7 @@ impl Op {
         let mut args = args.iter();
         while let Some(open) = rest.find('{') {
             path.push_str(&rest[..open]);
-            path.push_str(&seg(args.next().copied().unwrap_or_default()));
+            push_seg(&mut path, args.next().copied().unwrap_or_default());
             rest = rest[open..].split_once('}').map_or("", |(_, after)| after);
         }
         path.push_str(rest);
@@ -290,6 +298,11 @@ impl Request {
     /// Path and query.
     pub(crate) fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Path and query, moved out.
+    pub(crate) fn into_target(self) -> String {
+        self.target.into_owned()
     }
 }
 
@@ -448,6 +461,21 @@ impl Api {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
+        self.read_shared_checked(req, nocache, || Ok(()))
+    }
+
+    /// [`read_shared`](Self::read_shared) running `check` (input validation) only when the
+    /// request is about to be sent: a target that fails it is never sent, so never cached, and a
+    /// hit needs no validation.
+    pub(crate) fn read_shared_checked<T>(
+        &self,
+        req: Request,
+        nocache: bool,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
         let token = self.token()?;
         let Request {
             op,
@@ -466,6 +494,7 @@ impl Api {
         if !nocache && let Some(hit) = cache::get::<T>(&key) {
             return Ok(hit);
         }
+        check()?;
         // The target moved into the key; the request needs only the operation and body now.
         let req = Request {
             op,

@@ -100,7 +100,7 @@ impl Versions {
             let alias = Op::GetApplicationVersion.at(&[application_id, ""]);
             return api.read_alias(
                 Op::GetApplicationVersion,
-                alias.target().to_string(),
+                alias.into_target(),
                 ttl,
                 self.client.nocache_flag(),
                 || {
@@ -109,9 +109,11 @@ impl Versions {
                 },
             );
         };
-        parse_semver(version)?;
-        self.client
-            .read_shared(Op::GetApplicationVersion.at(&[application_id, version]))
+        // Checked before any request; a hit was checked when it was fetched.
+        self.client.read_shared_checked(
+            Op::GetApplicationVersion.at(&[application_id, version]),
+            || parse_semver(version).map(drop),
+        )
     }
 
     /// The highest semantic version of an application, or a not-found error when it has none.
