@@ -792,6 +792,21 @@ mod tests {
         assert!(decode::<T>("get_x", b"{not json").is_err());
     }
 
+    // Proves the one-pass decode of a good body gives the same value as the path-tracking
+    // decoder, and a failing body still names the operation and path after it. (NFR-23, FR-17)
+    #[test]
+    fn fast_decode_matches_tracked_decode() {
+        let body = br#"{"user":{"id":"u1","email":"a@b.c"},"organization":{"id":"o1","aignostics_bucket_hmac_access_key_id":"k","aignostics_bucket_hmac_secret_access_key":"s","aignostics_bucket_name":"b","aignostics_bucket_protocol":"gs","aignostics_logfire_token":"l","aignostics_sentry_dsn":"d"}}"#;
+        let fast: crate::models::MeReadResponse = decode("get_me", body).unwrap();
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        let tracked: crate::models::MeReadResponse = serde_path_to_error::deserialize(de).unwrap();
+        assert_eq!(fast, tracked);
+        let err = decode::<crate::models::MeReadResponse>("get_me", br#"{"user":{"id":7}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("get_me") && err.contains("user.id"), "{err}");
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
 
