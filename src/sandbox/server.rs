@@ -44,13 +44,24 @@ pub(crate) fn bind(port: u16) -> Result<TcpListener> {
         .map_err(|e| io_error(&format!("cannot listen on 127.0.0.1:{port}"), e))
 }
 
+/// A loopback listener whose accepted sockets send without delay. The HTTP server writes an
+/// answer's head and body in pieces and never sets `TCP_NODELAY` itself, so a body's last
+/// segment could wait for the delayed acknowledgement of the one before (up to 40 ms per
+/// answer); accepted sockets inherit the option from the listener.
+fn nodelay_listener() -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    socket2::SockRef::from(&listener).set_tcp_nodelay(true)?;
+    Ok(listener)
+}
+
 /// Starts serving `shared` on `listener`.
 pub(crate) fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<Running> {
     let public_addr = listener
         .local_addr()
         .map_err(|e| io_error("no local address", e))?;
+    let inner = nodelay_listener().map_err(|e| io_error("cannot start the HTTP server", e))?;
     let http = Arc::new(
-        tiny_http::Server::http("127.0.0.1:0")
+        tiny_http::Server::from_listener(inner, None)
             .map_err(|e| io_error("cannot start the HTTP server", e))?,
     );
     let upstream = http
@@ -214,4 +225,20 @@ fn raw_truncated(resp: Resp, after_bytes: usize, head_only: bool) -> Vec<u8> {
         let _ = reader.read_to_end(&mut raw);
     }
     raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves the sockets the sandbox's HTTP server accepts have TCP_NODELAY, so no answer waits
+    // for a delayed acknowledgement on loopback (NFR-24).
+    #[test]
+    fn accepted_sockets_send_without_delay() {
+        let listener = nodelay_listener().unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
+    }
 }
