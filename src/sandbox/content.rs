@@ -61,7 +61,7 @@ impl Read for Generated {
             .min(buf.len());
         let mut i = 0;
         // Whole words at word-aligned offsets: one store per 8 bytes.
-        if self.pos % 8 == 0 {
+        if self.pos.is_multiple_of(8) {
             for chunk in buf[..n].chunks_exact_mut(8) {
                 let word_index = self.pos / 8;
                 let word = splitmix64(self.seed ^ word_index.wrapping_mul(0xD605_BBB5_8C8A_BE45));
