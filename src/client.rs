@@ -29,7 +29,8 @@ pub(crate) const MAX_EXTERNAL_APIS: usize = 16;
 /// let client = Client::builder().token_provider(provider).build()?;
 ///
 /// let me = client.me()?;
-/// println!("{}", me.user.email.unwrap_or_default());
+/// // Cached values are shared (`Arc`): read fields in place, clone what you keep.
+/// println!("{}", me.user.email.as_deref().unwrap_or_default());
 /// # Ok::<(), aignostics::Error>(())
 /// ```
 #[derive(Clone, Debug)]

@@ -167,7 +167,7 @@ impl Run {
     /// use serde_json::json;
     /// let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
     /// let current = run.details()?;
-    /// let mut metadata = current.custom_metadata.unwrap_or_else(|| json!({}));
+    /// let mut metadata = current.custom_metadata.clone().unwrap_or_else(|| json!({}));
     /// metadata["reviewed"] = json!(true);
     /// match run.update_custom_metadata(Some(metadata), current.custom_metadata_checksum.as_deref()) {
     ///     Err(e) if e.is_precondition_failed() => eprintln!("changed meanwhile; read again"),
