@@ -37,8 +37,12 @@ pub(crate) fn seg(segment: &str) -> String {
 
 /// Appends one percent-encoded path segment (see [`seg`]) without an intermediate string.
 fn push_seg(path: &mut String, segment: &str) {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
     if segment == "." || segment == ".." {
         path.push_str(&segment.replace('.', "%2E"));
+    } else if segment.bytes().all(unreserved) {
+        // Most ids need no escaping: copied as they are.
+        path.push_str(segment);
     } else {
         path.extend(utf8_percent_encode(segment, UNRESERVED));
     }
@@ -219,14 +223,22 @@ impl Op {
             return Request::new(self, template);
         }
         let mut path = String::with_capacity(template.len() + 48);
-        let mut rest = template;
         let mut args = args.iter();
-        while let Some(open) = rest.find('{') {
-            path.push_str(&rest[..open]);
-            push_seg(&mut path, args.next().copied().unwrap_or_default());
-            rest = rest[open..].split_once('}').map_or("", |(_, after)| after);
+        // One pass over the template's bytes: a pattern search per brace costs more than the
+        // whole path on a cache hit.
+        let mut literal = 0;
+        for (i, b) in template.bytes().enumerate() {
+            match b {
+                b'{' => {
+                    path.push_str(&template[literal..i]);
+                    push_seg(&mut path, args.next().copied().unwrap_or_default());
+                    literal = template.len();
+                }
+                b'}' => literal = i + 1,
+                _ => {}
+            }
         }
-        path.push_str(rest);
+        path.push_str(&template[literal.min(template.len())..]);
         debug_assert!(
             args.next().is_none(),
             "{}: too many path arguments",
