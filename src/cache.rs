@@ -106,8 +106,8 @@ struct Local {
 }
 
 thread_local! {
-    // Repeated hits of one thread are served from here, so they write nothing shared (no lock,
-    // no LRU promotion, no reference count): threads hitting the same entry do not contend.
+    // Repeated hits of one thread are served from here, so they take no lock and promote nothing
+    // in the shared LRU: threads hitting the same entry share only its reference count.
     static LOCAL: RefCell<Local> = RefCell::new(Local {
         generation: u64::MAX,
         entries: LruCache::new(non_zero(LOCAL_CAPACITY)),
@@ -144,8 +144,9 @@ fn non_zero(n: usize) -> std::num::NonZeroUsize {
     std::num::NonZeroUsize::new(n).unwrap_or(std::num::NonZeroUsize::MIN)
 }
 
-/// A fresh cached value for `key`, cloned out of the cache.
-pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T> {
+/// A fresh cached value for `key`: the stored value itself, shared (one reference count), never
+/// a copy, so a hit costs the same whatever the size of the document.
+pub(crate) fn get<T: Send + Sync + 'static>(key: &CacheKey) -> Option<Arc<T>> {
     let now = Instant::now();
     // Read before the shared cache: a change after this point makes the copy taken below stale.
     let generation = GENERATION.load(Ordering::Acquire);
@@ -157,10 +158,7 @@ pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T>
             return None;
         }
         let entry = local.entries.get(key)?;
-        // Cloned from the shared value without touching its reference count.
-        entry
-            .fresh(now)
-            .then(|| entry.value.downcast_ref::<T>().cloned())
+        entry.fresh(now).then(|| shared::<T>(&entry.value))
     });
     if let Some(hit) = local_hit {
         return hit;
@@ -174,7 +172,7 @@ pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T>
         }
         entry.clone()
     };
-    let value = entry.value.downcast_ref::<T>().cloned();
+    let value = shared::<T>(&entry.value);
     LOCAL.with(|local| {
         let mut local = local.borrow_mut();
         if local.generation == generation {
@@ -184,15 +182,25 @@ pub(crate) fn get<T: Clone + Send + Sync + 'static>(key: &CacheKey) -> Option<T>
     value
 }
 
-/// Stores `value`, the answer to a request sent at `sent`, for `ttl`. Nothing is stored for a
-/// zero TTL, when the user's entries were invalidated (or the cache cleared) after `sent`, or
-/// when the entry already holds the answer to a later request.
-pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Duration, sent: Ticket) {
+/// The stored value as an `Arc<T>` (`None` if it was stored as another type).
+fn shared<T: Send + Sync + 'static>(value: &Arc<dyn Any + Send + Sync>) -> Option<Arc<T>> {
+    Arc::clone(value).downcast::<T>().ok()
+}
+
+/// Stores `value` (shared with the caller, not copied), the answer to a request sent at `sent`,
+/// for `ttl`. Nothing is stored for a zero TTL, when the user's entries were invalidated (or the
+/// cache cleared) after `sent`, or when the entry already holds the answer to a later request.
+pub(crate) fn put<T: Send + Sync + 'static>(
+    key: CacheKey,
+    value: Arc<T>,
+    ttl: Duration,
+    sent: Ticket,
+) {
     if ttl.is_zero() {
         return;
     }
     let entry = Entry {
-        value: Arc::new(value),
+        value,
         expires: crate::time::instant_after(Instant::now(), ttl),
         sent,
     };
@@ -212,6 +220,9 @@ pub(crate) fn put<T: Send + Sync + 'static>(key: CacheKey, value: T, ttl: Durati
 /// Drops every entry of one user at one API root (after a mutation by that user).
 pub(crate) fn invalidate_scope(root: u32, scope: &UserScope) {
     let mut cache = cache().lock();
+    // Front copies go stale before the ticket is taken: a read whose ticket is later than this
+    // invalidation can no longer be served a copy from before it.
+    changed();
     slot(scope).fetch_max(ticket().0, Ordering::SeqCst);
     let stale: Vec<CacheKey> = cache
         .iter()
@@ -228,6 +239,7 @@ pub(crate) fn invalidate_scope(root: u32, scope: &UserScope) {
 /// Removes every entry, for all users. Returns how many were removed.
 pub fn clear() -> usize {
     let mut cache = cache().lock();
+    changed();
     CLEARED.fetch_max(ticket().0, Ordering::SeqCst);
     let n = cache.len();
     cache.clear();
@@ -277,61 +289,94 @@ mod tests {
         let other_user = key("unit://tickets", "tok-other");
         let other_root = key("unit://tickets-2", "tok-mine");
         let sent = ticket();
-        put(other_user.clone(), 1u32, TTL, ticket());
-        put(other_root.clone(), 2u32, TTL, ticket());
+        put(other_user.clone(), Arc::new(1u32), TTL, ticket());
+        put(other_root.clone(), Arc::new(2u32), TTL, ticket());
         invalidate_scope(mine.root, &mine.scope);
-        put(mine.clone(), 3u32, TTL, sent);
-        assert_eq!(get::<u32>(&mine), None, "sent before the invalidation");
+        put(mine.clone(), Arc::new(3u32), TTL, sent);
         assert_eq!(
-            get::<u32>(&other_user),
+            get::<u32>(&mine).as_deref().copied(),
+            None,
+            "sent before the invalidation"
+        );
+        assert_eq!(
+            get::<u32>(&other_user).as_deref().copied(),
             Some(1),
             "another user's entry stays"
         );
         assert_eq!(
-            get::<u32>(&other_root),
+            get::<u32>(&other_root).as_deref().copied(),
             Some(2),
             "another root's entry stays"
         );
 
         let older = ticket();
         let newer = ticket();
-        put(mine.clone(), 5u32, TTL, newer);
-        put(mine.clone(), 4u32, TTL, older);
-        assert_eq!(get::<u32>(&mine), Some(5));
-        put(mine.clone(), 6u32, TTL, ticket());
-        assert_eq!(get::<u32>(&mine), Some(6), "a later answer replaces");
+        put(mine.clone(), Arc::new(5u32), TTL, newer);
+        put(mine.clone(), Arc::new(4u32), TTL, older);
+        assert_eq!(get::<u32>(&mine).as_deref().copied(), Some(5));
+        put(mine.clone(), Arc::new(6u32), TTL, ticket());
+        assert_eq!(
+            get::<u32>(&mine).as_deref().copied(),
+            Some(6),
+            "a later answer replaces"
+        );
 
         let before_clear = ticket();
         clear();
-        put(mine.clone(), 7u32, TTL, before_clear);
-        assert_eq!(get::<u32>(&mine), None, "sent before the clear");
-        put(mine.clone(), 8u32, TTL, ticket());
-        assert_eq!(get::<u32>(&mine), Some(8));
+        put(mine.clone(), Arc::new(7u32), TTL, before_clear);
+        assert_eq!(
+            get::<u32>(&mine).as_deref().copied(),
+            None,
+            "sent before the clear"
+        );
+        put(mine.clone(), Arc::new(8u32), TTL, ticket());
+        assert_eq!(get::<u32>(&mine).as_deref().copied(), Some(8));
     }
 
     // Proves a thread's front copy is served only while fresh and dropped by any change. (FR-12)
     #[test]
     fn front_copies_expire_and_follow_changes() {
         let k = key("unit://front", "tok-front");
-        put(k.clone(), 1u32, Duration::from_millis(30), ticket());
-        assert_eq!(get::<u32>(&k), Some(1), "from the shared cache");
-        assert_eq!(get::<u32>(&k), Some(1), "from this thread's front copy");
+        put(
+            k.clone(),
+            Arc::new(1u32),
+            Duration::from_millis(30),
+            ticket(),
+        );
+        assert_eq!(
+            get::<u32>(&k).as_deref().copied(),
+            Some(1),
+            "from the shared cache"
+        );
+        assert_eq!(
+            get::<u32>(&k).as_deref().copied(),
+            Some(1),
+            "from this thread's front copy"
+        );
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(get::<u32>(&k), None, "an expired front copy is not served");
-        put(k.clone(), 2u32, TTL, ticket());
-        assert_eq!(get::<u32>(&k), Some(2));
-        assert_eq!(get::<u32>(&k), Some(2));
+        assert_eq!(
+            get::<u32>(&k).as_deref().copied(),
+            None,
+            "an expired front copy is not served"
+        );
+        put(k.clone(), Arc::new(2u32), TTL, ticket());
+        assert_eq!(get::<u32>(&k).as_deref().copied(), Some(2));
+        assert_eq!(get::<u32>(&k).as_deref().copied(), Some(2));
         let t = std::thread::spawn({
             let k = k.clone();
-            move || put(k, 3u32, TTL, ticket())
+            move || put(k, Arc::new(3u32), TTL, ticket())
         });
         t.join().unwrap();
         assert_eq!(
-            get::<u32>(&k),
+            get::<u32>(&k).as_deref().copied(),
             Some(3),
             "a put on another thread reaches this one"
         );
-        put(k.clone(), 4u32, Duration::ZERO, ticket());
-        assert_eq!(get::<u32>(&k), Some(3), "a zero TTL stores nothing");
+        put(k.clone(), Arc::new(4u32), Duration::ZERO, ticket());
+        assert_eq!(
+            get::<u32>(&k).as_deref().copied(),
+            Some(3),
+            "a zero TTL stores nothing"
+        );
     }
 }

@@ -29,7 +29,8 @@ pub(crate) const MAX_EXTERNAL_APIS: usize = 16;
 /// let client = Client::builder().token_provider(provider).build()?;
 ///
 /// let me = client.me()?;
-/// println!("{}", me.user.email.unwrap_or_default());
+/// // Cached values are shared (`Arc`): read fields in place, clone what you keep.
+/// println!("{}", me.user.email.as_deref().unwrap_or_default());
 /// # Ok::<(), aignostics::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -174,17 +175,46 @@ impl Client {
         self.deadline
     }
 
-    /// The current user and organization (`GET /v1/me`; cached 300 s).
-    pub fn me(&self) -> Result<MeReadResponse> {
-        self.read(Op::GetMe.at(&[]))
+    /// The current user and organization (`GET /v1/me`; cached 300 s). The value is shared with
+    /// the cache (a hit copies nothing); `Arc::unwrap_or_clone` gives an owned copy.
+    pub fn me(&self) -> Result<Arc<MeReadResponse>> {
+        self.read_shared(Op::GetMe.at(&[]))
     }
 
-    /// A cached read through this client (the cache lookup skipped for a `nocache` view).
+    /// A cached read through this client (the cache lookup skipped for a `nocache` view),
+    /// returning an owned value (list pages).
     pub(crate) fn read<T>(&self, request: Request) -> Result<T>
     where
         T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
         self.api.read(request.until(self.deadline), self.nocache)
+    }
+
+    /// A cached read through this client whose value is shared with the cache.
+    pub(crate) fn read_shared<T>(&self, request: Request) -> Result<Arc<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        self.api
+            .read_shared(request.until(self.deadline), self.nocache)
+    }
+
+    /// [`read_shared`](Self::read_shared) validating the input (`check`) only before sending.
+    pub(crate) fn read_shared_checked<T>(
+        &self,
+        request: Request,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<Arc<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        self.api
+            .read_shared_checked(request.until(self.deadline), self.nocache, check)
+    }
+
+    /// Whether this view skips cache lookups.
+    pub(crate) fn nocache_flag(&self) -> bool {
+        self.nocache
     }
 
     /// A call answered with a redirect to a signed URL, or with the content itself.
@@ -210,20 +240,21 @@ impl Client {
         self.api.mutate_json(request.until(self.deadline))
     }
 
-    /// An application with its versions (`GET /v1/applications/{id}`; cached 300 s); the same
-    /// call as [`Applications::details`].
-    pub fn application(&self, application_id: &str) -> Result<ApplicationReadResponse> {
+    /// An application with its versions (`GET /v1/applications/{id}`; cached 300 s, shared with
+    /// the cache); the same call as [`Applications::details`].
+    pub fn application(&self, application_id: &str) -> Result<Arc<ApplicationReadResponse>> {
         self.applications().details(application_id)
     }
 
-    /// Details of an application version; `None` picks the latest by semantic version.
-    /// A version that is not semver is rejected before any request. The same call as
+    /// Details of an application version (cached 300 s, shared with the cache); `None` picks
+    /// the latest by semantic version, and a cached latest version is one lookup. A version
+    /// that is not semver is rejected before any request. The same call as
     /// [`Versions::details`].
     pub fn application_version(
         &self,
         application_id: &str,
         version: Option<&str>,
-    ) -> Result<VersionReadResponse> {
+    ) -> Result<Arc<VersionReadResponse>> {
         self.versions().details(application_id, version)
     }
 

@@ -205,7 +205,7 @@ pub struct Outcome {
     /// Slides that could not be read and are not in the run.
     pub slide_errors: Vec<SlideFailure>,
     /// The run as it ended, when waited for.
-    pub run: Option<RunReadResponse>,
+    pub run: Option<Arc<RunReadResponse>>,
     /// The download, when asked for ([`SlidesToResults::run_to`]).
     pub download: Option<DownloadReport>,
 }
@@ -511,7 +511,7 @@ impl<'a> SlidesToResults<'a> {
         }
     }
 
-    fn wait_for(&self, run_id: &str) -> Result<RunReadResponse> {
+    fn wait_for(&self, run_id: &str) -> Result<Arc<RunReadResponse>> {
         let inner = self.wait.on_progress.clone();
         let progress = self.progress.clone();
         let options = self.wait.clone().on_progress(move |details| {

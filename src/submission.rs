@@ -173,7 +173,7 @@ pub(crate) fn submit(
             .inspect_err(|e| log::warn!("SDK metadata without the user: {e}"))
             .ok();
         let ctx = Context {
-            me: me.as_ref(),
+            me: me.as_deref(),
             env: &sdk_metadata::process_env,
             now: SystemTime::now(),
         };

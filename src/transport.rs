@@ -2,6 +2,7 @@
 //! auth → cache → retry → decode here.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -29,10 +30,22 @@ pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 /// Percent-encodes one path segment: external ids are arbitrary strings, so `/`, `?`, `#`, `%`
 /// and the dot segments `.` and `..` must never change the path.
 pub(crate) fn seg(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    push_seg(&mut out, segment);
+    out
+}
+
+/// Appends one percent-encoded path segment (see [`seg`]) without an intermediate string.
+fn push_seg(path: &mut String, segment: &str) {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
     if segment == "." || segment == ".." {
-        return segment.replace('.', "%2E");
+        path.push_str(&segment.replace('.', "%2E"));
+    } else if segment.bytes().all(unreserved) {
+        // Most ids need no escaping: copied as they are.
+        path.push_str(segment);
+    } else {
+        path.extend(utf8_percent_encode(segment, UNRESERVED));
     }
-    utf8_percent_encode(segment, UNRESERVED).to_string()
 }
 
 /// The `User-Agent` sent with every request.
@@ -210,14 +223,22 @@ impl Op {
             return Request::new(self, template);
         }
         let mut path = String::with_capacity(template.len() + 48);
-        let mut rest = template;
         let mut args = args.iter();
-        while let Some(open) = rest.find('{') {
-            path.push_str(&rest[..open]);
-            path.push_str(&seg(args.next().copied().unwrap_or_default()));
-            rest = rest[open..].split_once('}').map_or("", |(_, after)| after);
+        // One pass over the template's bytes: a pattern search per brace costs more than the
+        // whole path on a cache hit.
+        let mut literal = 0;
+        for (i, b) in template.bytes().enumerate() {
+            match b {
+                b'{' => {
+                    path.push_str(&template[literal..i]);
+                    push_seg(&mut path, args.next().copied().unwrap_or_default());
+                    literal = template.len();
+                }
+                b'}' => literal = i + 1,
+                _ => {}
+            }
         }
-        path.push_str(rest);
+        path.push_str(&template[literal.min(template.len())..]);
         debug_assert!(
             args.next().is_none(),
             "{}: too many path arguments",
@@ -289,6 +310,11 @@ impl Request {
     /// Path and query.
     pub(crate) fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Path and query, moved out.
+    pub(crate) fn into_target(self) -> String {
+        self.target.into_owned()
     }
 }
 
@@ -431,11 +457,36 @@ impl Api {
         }
     }
 
-    /// A cached read: returns a fresh cached value of this user unless `nocache`, otherwise
-    /// fetches (with retries), decodes and stores the result.
+    /// A cached read returning an owned value (list pages, whose items the iterators hand out
+    /// one by one); see [`read_shared`](Self::read_shared).
     pub(crate) fn read<T>(&self, req: Request, nocache: bool) -> Result<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.read_shared(req, nocache).map(Arc::unwrap_or_clone)
+    }
+
+    /// A cached read: returns a fresh cached value of this user unless `nocache`, otherwise
+    /// fetches (with retries), decodes and stores the result. The value is shared with the
+    /// cache, so a hit costs one reference count whatever the size of the document.
+    pub(crate) fn read_shared<T>(&self, req: Request, nocache: bool) -> Result<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.read_shared_checked(req, nocache, || Ok(()))
+    }
+
+    /// [`read_shared`](Self::read_shared) running `check` (input validation) only when the
+    /// request is about to be sent: a target that fails it is never sent, so never cached, and a
+    /// hit needs no validation.
+    pub(crate) fn read_shared_checked<T>(
+        &self,
+        req: Request,
+        nocache: bool,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<Arc<T>>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
     {
         let token = self.token()?;
         let Request {
@@ -455,6 +506,7 @@ impl Api {
         if !nocache && let Some(hit) = cache::get::<T>(&key) {
             return Ok(hit);
         }
+        check()?;
         // The target moved into the key; the request needs only the operation and body now.
         let req = Request {
             op,
@@ -467,13 +519,44 @@ impl Api {
         // Taken before sending, so an invalidation while the request is in flight wins.
         let sent = cache::ticket();
         let raw = self.execute_with(&req, &key.args, token)?;
-        let value: T = decode(op.name(), &raw.body)?;
+        let value: Arc<T> = Arc::new(decode(op.name(), &raw.body)?);
         cache::put(
             key,
-            value.clone(),
+            Arc::clone(&value),
             op.settings(&self.settings).cache_ttl,
             sent,
         );
+        Ok(value)
+    }
+
+    /// A value found through other reads (such as the latest version of an application),
+    /// cached under `alias` (a target no request uses) of `op` for `ttl`: a hit is one lookup.
+    /// Otherwise (or with `nocache`) `resolve` finds it and it is stored, unless an
+    /// invalidation of this user came after the lookup started.
+    pub(crate) fn read_alias<T>(
+        &self,
+        op: Op,
+        alias: String,
+        ttl: Duration,
+        nocache: bool,
+        resolve: impl FnOnce() -> Result<Arc<T>>,
+    ) -> Result<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+    {
+        let key = CacheKey {
+            root: self.root_id,
+            scope: user_scope(&self.token()?),
+            operation: op.name(),
+            args: Cow::Owned(alias),
+        };
+        if !nocache && let Some(hit) = cache::get::<T>(&key) {
+            return Ok(hit);
+        }
+        // Taken before the reads `resolve` makes, so an invalidation during them wins.
+        let sent = cache::ticket();
+        let value = resolve()?;
+        cache::put(key, Arc::clone(&value), ttl, sent);
         Ok(value)
     }
 
@@ -617,6 +700,11 @@ pub(crate) fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Durat
 
 /// Decodes JSON, naming the operation and the JSON path of a bad field on failure.
 pub(crate) fn decode<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T> {
+    // Tracking the path costs about as much as decoding itself, so only a failed decode (which
+    // fails the same way again) is repeated with it.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| Error::Decode {
         operation: operation.to_string(),
@@ -714,6 +802,21 @@ mod tests {
             "{text}"
         );
         assert!(decode::<T>("get_x", b"{not json").is_err());
+    }
+
+    // Proves the one-pass decode of a good body gives the same value as the path-tracking
+    // decoder, and a failing body still names the operation and path after it. (NFR-23, FR-17)
+    #[test]
+    fn fast_decode_matches_tracked_decode() {
+        let body = br#"{"user":{"id":"u1","email":"a@b.c"},"organization":{"id":"o1","aignostics_bucket_hmac_access_key_id":"k","aignostics_bucket_hmac_secret_access_key":"s","aignostics_bucket_name":"b","aignostics_bucket_protocol":"gs","aignostics_logfire_token":"l","aignostics_sentry_dsn":"d"}}"#;
+        let fast: crate::models::MeReadResponse = decode("get_me", body).unwrap();
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        let tracked: crate::models::MeReadResponse = serde_path_to_error::deserialize(de).unwrap();
+        assert_eq!(fast, tracked);
+        let err = decode::<crate::models::MeReadResponse>("get_me", br#"{"user":{"id":7}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("get_me") && err.contains("user.id"), "{err}");
     }
 
     proptest::proptest! {

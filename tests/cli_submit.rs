@@ -88,6 +88,7 @@ impl Fixture {
             .details()
             .unwrap()
             .custom_metadata
+            .clone()
             .unwrap()
     }
 }

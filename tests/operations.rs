@@ -60,7 +60,7 @@ fn application_details() {
     let app = client.applications().details("he-tme").unwrap();
     mock.assert_calls(1);
     assert_eq!(
-        app,
+        *app,
         model::<ApplicationReadResponse>("ApplicationReadResponse")
     );
 
@@ -86,7 +86,10 @@ fn application_version_details() {
     });
     let version = client.versions().details("he-tme", Some("1.0.0")).unwrap();
     mock.assert_calls(1);
-    assert_eq!(version, model::<VersionReadResponse>("VersionReadResponse"));
+    assert_eq!(
+        *version,
+        model::<VersionReadResponse>("VersionReadResponse")
+    );
 
     // A version that is not semver is refused before any request.
     let err = client
@@ -207,7 +210,7 @@ fn run_details() {
     });
     let run = client.run(RUN_ID).details().unwrap();
     mock.assert_calls(1);
-    assert_eq!(run, model::<RunReadResponse>("RunReadResponse"));
+    assert_eq!(*run, model::<RunReadResponse>("RunReadResponse"));
     assert_eq!(run.status(), aignostics::RunStatus::CompletedWithErrors);
 }
 
@@ -283,7 +286,7 @@ fn run_item_by_external_id() {
     let item = client.run(RUN_ID).item("slide 1/../x?y").unwrap();
     mock.assert_calls(1);
     assert_eq!(
-        item,
+        *item,
         model::<ItemResultReadResponse>("ItemResultReadResponse")
     );
 }
@@ -394,7 +397,7 @@ fn me() {
     });
     let me = client.me().unwrap();
     mock.assert_calls(1);
-    assert_eq!(me, model::<MeReadResponse>("MeReadResponse"));
+    assert_eq!(*me, model::<MeReadResponse>("MeReadResponse"));
 }
 
 #[test]
@@ -444,7 +447,7 @@ fn document_details() {
         .unwrap();
     mock.assert_calls(1);
     assert_eq!(
-        doc,
+        *doc,
         model::<VersionDocumentResponse>("VersionDocumentResponse")
     );
 }
@@ -600,7 +603,7 @@ fn get_grant() {
     });
     let grant = client.grants().get(GRANT_ID).unwrap();
     mock.assert_calls(1);
-    assert_eq!(grant, model::<GrantReadResponse>("GrantReadResponse"));
+    assert_eq!(*grant, model::<GrantReadResponse>("GrantReadResponse"));
 }
 
 #[test]
@@ -707,7 +710,7 @@ fn get_share_token() {
     let got = client.share_tokens().get(SHARE_TOKEN_ID).unwrap();
     mock.assert_calls(1);
     assert_eq!(
-        got,
+        *got,
         model::<ShareTokenReadResponse>("ShareTokenReadResponse")
     );
 }

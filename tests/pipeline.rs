@@ -181,7 +181,7 @@ fn folder_to_verified_results_with_phases_in_order() {
     assert_eq!(sdk["bucket_name"], sandbox::BUCKET_NAME);
     let details = client.run(&outcome.run_id).details().unwrap();
     assert_eq!(
-        details.custom_metadata.unwrap()["idempotency_key"],
+        details.custom_metadata.as_ref().unwrap()["idempotency_key"],
         outcome.idempotency_key.as_str()
     );
     let _ = (svs.width_px, crc);

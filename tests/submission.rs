@@ -77,7 +77,7 @@ fn sdk_metadata_is_valid_against_the_published_schemas() {
         .unwrap();
     assert!(!submitted.is_existing());
     let details = submitted.run().details().unwrap();
-    let custom = details.custom_metadata.unwrap();
+    let custom = details.custom_metadata.clone().unwrap();
     assert_eq!(custom["study"], "s-1");
     assert_eq!(custom["idempotency_key"], submitted.idempotency_key());
     let sdk = &custom["sdk"];
@@ -111,7 +111,13 @@ fn failing_me_leaves_the_user_out() {
         )
         .unwrap();
     sb.clear_faults();
-    let custom = submitted.run().details().unwrap().custom_metadata.unwrap();
+    let custom = submitted
+        .run()
+        .details()
+        .unwrap()
+        .custom_metadata
+        .clone()
+        .unwrap();
     let sdk = &custom["sdk"];
     assert_valid("sdk_run_custom_metadata_schema_v0.0.7.json", sdk);
     assert!(sdk.get("user").is_none(), "{sdk}");
@@ -188,7 +194,13 @@ fn opting_out_sends_no_sdk_metadata() {
             &SubmitOptions::new().without_sdk_metadata(),
         )
         .unwrap();
-    let custom = submitted.run().details().unwrap().custom_metadata.unwrap();
+    let custom = submitted
+        .run()
+        .details()
+        .unwrap()
+        .custom_metadata
+        .clone()
+        .unwrap();
     assert_eq!(
         custom,
         json!({"study": "s-1", "idempotency_key": submitted.idempotency_key()})
@@ -227,7 +239,7 @@ fn lost_answer_after_commit_returns_the_single_run() {
         sb.inject(fault);
         let run = client.runs().submit(request(&["b"])).unwrap();
         let details = run.details().unwrap();
-        let random = details.custom_metadata.unwrap()["idempotency_key"]
+        let random = details.custom_metadata.clone().unwrap()["idempotency_key"]
             .as_str()
             .unwrap()
             .to_string();

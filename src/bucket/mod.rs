@@ -10,7 +10,8 @@
 //! use aignostics::bucket::{Bucket, KeyTemplate};
 //!
 //! let client = aignostics::Client::new()?;
-//! let bucket = Bucket::from_me(&client.me()?)?;
+//! let me = client.me()?; // shared with the cache
+//! let bucket = Bucket::from_me(&me)?;
 //! let key = KeyTemplate::default().render(&bucket, "slide-1.svs", None)?;
 //! let report = bucket.upload("slides/slide-1.svs", &key).send()?; // parallel, resumable
 //! let url = bucket.signed_url(&key, aignostics::bucket::DEFAULT_URL_VALIDITY)?;

@@ -1,6 +1,8 @@
 //! Access control: [`Grants`] (who may see what) and [`ShareTokens`] (secrets that stand in
 //! for a user when reading a shared run).
 
+use std::sync::Arc;
+
 use crate::client::Client;
 use crate::error::Result;
 use crate::handlers::list::list;
@@ -60,7 +62,7 @@ impl Grants {
         ListGrants::new(self.client.clone())
     }
 
-    /// One grant (`GET /v1/access/grants/{id}`; cached 15 s).
+    /// One grant (`GET /v1/access/grants/{id}`; cached 15 s, shared with the cache).
     ///
     /// ```no_run
     /// # let client = aignostics::Client::new()?;
@@ -68,8 +70,8 @@ impl Grants {
     /// println!("{} {} on {}", grant.subject_type, grant.relation, grant.resource_id);
     /// # Ok::<(), aignostics::Error>(())
     /// ```
-    pub fn get(&self, grant_id: &str) -> Result<GrantReadResponse> {
-        self.client.read(Op::GetGrant.at(&[grant_id]))
+    pub fn get(&self, grant_id: &str) -> Result<Arc<GrantReadResponse>> {
+        self.client.read_shared(Op::GetGrant.at(&[grant_id]))
     }
 
     /// Revokes a grant (`DELETE /v1/access/grants/{id}`) and returns it as revoked. Revoking
@@ -172,7 +174,8 @@ impl ShareTokens {
         ListShareTokens::new(self.client.clone())
     }
 
-    /// One share token, without its secret (`GET /v1/access/share-tokens/{id}`; cached 15 s).
+    /// One share token, without its secret (`GET /v1/access/share-tokens/{id}`; cached 15 s,
+    /// shared with the cache).
     ///
     /// ```no_run
     /// # let client = aignostics::Client::new()?;
@@ -180,8 +183,9 @@ impl ShareTokens {
     /// println!("revoked: {}", token.revoked);
     /// # Ok::<(), aignostics::Error>(())
     /// ```
-    pub fn get(&self, share_token_id: &str) -> Result<ShareTokenReadResponse> {
-        self.client.read(Op::GetShareToken.at(&[share_token_id]))
+    pub fn get(&self, share_token_id: &str) -> Result<Arc<ShareTokenReadResponse>> {
+        self.client
+            .read_shared(Op::GetShareToken.at(&[share_token_id]))
     }
 
     /// Revokes a share token (`DELETE /v1/access/share-tokens/{id}`) and returns it as

@@ -1,5 +1,7 @@
 //! [`Applications`]: the catalogue of applications available to the user.
 
+use std::sync::Arc;
+
 use crate::client::Client;
 use crate::error::Result;
 use crate::handlers::list::list;
@@ -43,8 +45,9 @@ impl Applications {
     /// assert_eq!(app.application_id, "he-tme");
     /// # Ok::<(), aignostics::Error>(())
     /// ```
-    pub fn details(&self, application_id: &str) -> Result<ApplicationReadResponse> {
-        self.client.read(Op::GetApplication.at(&[application_id]))
+    pub fn details(&self, application_id: &str) -> Result<Arc<ApplicationReadResponse>> {
+        self.client
+            .read_shared(Op::GetApplication.at(&[application_id]))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -98,9 +99,9 @@ impl Documents {
     /// println!("{}", doc.mime_type);
     /// # Ok::<(), aignostics::Error>(())
     /// ```
-    pub fn details(&self, name: &str) -> Result<VersionDocumentResponse> {
+    pub fn details(&self, name: &str) -> Result<Arc<VersionDocumentResponse>> {
         self.client
-            .read(self.request(Op::GetVersionDocument, Some(name))?)
+            .read_shared(self.request(Op::GetVersionDocument, Some(name))?)
     }
 
     /// A document's bytes, in memory (`GET …/documents/{name}/content`, then the signed URL it

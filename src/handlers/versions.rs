@@ -1,5 +1,7 @@
 //! [`Versions`]: the versions of an application and their details.
 
+use std::sync::Arc;
+
 use crate::client::Client;
 use crate::error::{ApiError, Error, Result};
 use crate::handlers::Documents;
@@ -40,7 +42,12 @@ impl Versions {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn list(&self, application_id: &str) -> Result<Vec<ApplicationVersion>> {
-        Ok(self.client.applications().details(application_id)?.versions)
+        Ok(self
+            .client
+            .applications()
+            .details(application_id)?
+            .versions
+            .clone())
     }
 
     /// The versions sorted by semantic version, highest first. Numbers that are not semantic
@@ -66,10 +73,12 @@ impl Versions {
         Ok(self.list_sorted(application_id)?.into_iter().next())
     }
 
-    /// Details of a version (`GET /v1/applications/{id}/versions/{version}`; cached 300 s):
-    /// its input artifacts with their metadata schemas, and its output artifacts. `None` picks
-    /// the latest version; a version that is not semver is an
-    /// [`Error::InvalidInput`](crate::Error::InvalidInput) before any request.
+    /// Details of a version (`GET /v1/applications/{id}/versions/{version}`; cached 300 s,
+    /// shared with the cache): its input artifacts with their metadata schemas, and its output
+    /// artifacts. `None` picks the latest version, which is cached too (for the shorter of the
+    /// application and application-version TTLs), so a repeated call is one lookup; a version
+    /// that is not semver is an [`Error::InvalidInput`](crate::Error::InvalidInput) before any
+    /// request.
     ///
     /// ```no_run
     /// # let client = aignostics::Client::new()?;
@@ -81,16 +90,30 @@ impl Versions {
         &self,
         application_id: &str,
         version: Option<&str>,
-    ) -> Result<VersionReadResponse> {
-        let version = match version {
-            Some(v) => {
-                parse_semver(v)?;
-                v.to_string()
-            }
-            None => self.latest_number(application_id)?,
+    ) -> Result<Arc<VersionReadResponse>> {
+        let Some(version) = version else {
+            let api = self.client.api();
+            let s = api.settings();
+            // The latest version depends on the application's version list too.
+            let ttl = s.application.cache_ttl.min(s.application_version.cache_ttl);
+            // No request has an empty version segment, so this target is never a real path.
+            let alias = Op::GetApplicationVersion.at(&[application_id, ""]);
+            return api.read_alias(
+                Op::GetApplicationVersion,
+                alias.into_target(),
+                ttl,
+                self.client.nocache_flag(),
+                || {
+                    let latest = self.latest_number(application_id)?;
+                    self.details(application_id, Some(&latest))
+                },
+            );
         };
-        self.client
-            .read(Op::GetApplicationVersion.at(&[application_id, &version]))
+        // Checked before any request; a hit was checked when it was fetched.
+        self.client.read_shared_checked(
+            Op::GetApplicationVersion.at(&[application_id, version]),
+            || parse_semver(version).map(drop),
+        )
     }
 
     /// The highest semantic version of an application, or a not-found error when it has none.

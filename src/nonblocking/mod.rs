@@ -38,6 +38,7 @@
 //! blocking operation has no async counterpart, so the two surfaces cannot drift apart.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -205,13 +206,13 @@ facade! {
     /// The async client: the same operations as [`crate::Client`]. Cheap to clone.
     Client wraps crate::Client {
         /// The current user and organization; see [`crate::Client::me`].
-        async fn me() -> MeReadResponse = |c| c.me();
+        async fn me() -> Arc<MeReadResponse> = |c| c.me();
         /// An application with its versions; see [`crate::Client::application`].
-        async fn application(application_id: String) -> ApplicationReadResponse =
+        async fn application(application_id: String) -> Arc<ApplicationReadResponse> =
             |c| c.application(&application_id);
         /// Details of an application version (`None` = latest); see
         /// [`crate::Client::application_version`].
-        async fn application_version(application_id: String, version: Option<String>) -> VersionReadResponse =
+        async fn application_version(application_id: String, version: Option<String>) -> Arc<VersionReadResponse> =
             |c| c.application_version(&application_id, version.as_deref());
         /// The platform's health (never fails); see [`crate::Client::health`].
         async fn health() -> crate::health::Health = |c| Ok(c.health());
@@ -259,7 +260,7 @@ facade! {
     /// Applications; see [`crate::Applications`].
     Applications wraps crate::Applications {
         /// One application; see [`crate::Applications::details`].
-        async fn details(application_id: String) -> ApplicationReadResponse =
+        async fn details(application_id: String) -> Arc<ApplicationReadResponse> =
             |a| a.details(&application_id);
     }
 }
@@ -287,7 +288,7 @@ facade! {
         /// The newest version; see [`crate::Versions::latest`].
         async fn latest(application_id: String) -> Option<ApplicationVersion> = |v| v.latest(&application_id);
         /// Version details; see [`crate::Versions::details`].
-        async fn details(application_id: String, version: Option<String>) -> VersionReadResponse =
+        async fn details(application_id: String, version: Option<String>) -> Arc<VersionReadResponse> =
             |v| v.details(&application_id, version.as_deref());
     }
 }
@@ -305,7 +306,7 @@ facade! {
         /// The version's public documents; see [`crate::Documents::list`].
         async fn list() -> Vec<VersionDocumentResponse> = |d| d.list();
         /// One document's metadata; see [`crate::Documents::details`].
-        async fn details(name: String) -> VersionDocumentResponse = |d| d.details(&name);
+        async fn details(name: String) -> Arc<VersionDocumentResponse> = |d| d.details(&name);
         /// A document's bytes; see [`crate::Documents::read_content`].
         async fn read_content(name: String) -> Vec<u8> = |d| d.read_content(&name);
         /// Saves a document into `dir`; see [`crate::Documents::download_to`].
@@ -361,11 +362,11 @@ facade! {
     /// A run; see [`crate::Run`].
     Run wraps crate::Run {
         /// State, statistics and metadata; see [`crate::Run::details`].
-        async fn details() -> RunReadResponse = |r| r.details();
+        async fn details() -> Arc<RunReadResponse> = |r| r.details();
         /// Cancels the run; see [`crate::Run::cancel`].
         async fn cancel() -> () = |r| r.cancel();
         /// One item; see [`crate::Run::item`].
-        async fn item(external_id: String) -> ItemResultReadResponse = |r| r.item(&external_id);
+        async fn item(external_id: String) -> Arc<ItemResultReadResponse> = |r| r.item(&external_id);
         /// Deletes the run's artifacts; see [`crate::Run::delete_artifacts`].
         async fn delete_artifacts() -> () = |r| r.delete_artifacts();
         /// Sets (`Some`) or clears (`None`) the run's custom metadata; see
@@ -380,7 +381,7 @@ facade! {
         async fn grant_access(subject_type: SubjectType, subject_id: String) -> GrantReadResponse =
             |r| r.grant_access(subject_type, &subject_id);
         /// Waits until the run terminates; see [`crate::Run::wait`].
-        async fn wait(options: WaitOptions) -> RunReadResponse = |r| r.wait(&options);
+        async fn wait(options: WaitOptions) -> Arc<RunReadResponse> = |r| r.wait(&options);
         /// Downloads the run's results into `dir`; see [`crate::Run::download_to`].
         async fn download_to(dir: PathBuf, options: DownloadOptions) -> DownloadReport =
             |r| r.download_to(&dir, &options);
@@ -445,7 +446,7 @@ facade! {
         /// Creates a grant; see [`crate::Grants::create`].
         async fn create(request: GrantCreateRequest) -> GrantReadResponse = |g| g.create(request);
         /// One grant; see [`crate::Grants::get`].
-        async fn get(grant_id: String) -> GrantReadResponse = |g| g.get(&grant_id);
+        async fn get(grant_id: String) -> Arc<GrantReadResponse> = |g| g.get(&grant_id);
         /// Revokes a grant; see [`crate::Grants::revoke`].
         async fn revoke(grant_id: String) -> GrantReadResponse = |g| g.revoke(&grant_id);
     }
@@ -470,7 +471,7 @@ facade! {
         /// [`crate::ShareTokens::create`].
         async fn create(expires_at: Option<String>) -> ShareTokenCreateResponse = |s| s.create(expires_at);
         /// One share token; see [`crate::ShareTokens::get`].
-        async fn get(share_token_id: String) -> ShareTokenReadResponse = |s| s.get(&share_token_id);
+        async fn get(share_token_id: String) -> Arc<ShareTokenReadResponse> = |s| s.get(&share_token_id);
         /// Revokes a share token; see [`crate::ShareTokens::revoke`].
         async fn revoke(share_token_id: String) -> ShareTokenReadResponse = |s| s.revoke(&share_token_id);
     }

@@ -60,6 +60,16 @@ impl Read for Generated {
             .unwrap_or(usize::MAX)
             .min(buf.len());
         let mut i = 0;
+        // Whole words at word-aligned offsets: one store per 8 bytes.
+        if self.pos.is_multiple_of(8) {
+            for chunk in buf[..n].chunks_exact_mut(8) {
+                let word_index = self.pos / 8;
+                let word = splitmix64(self.seed ^ word_index.wrapping_mul(0xD605_BBB5_8C8A_BE45));
+                chunk.copy_from_slice(&word.to_le_bytes());
+                self.pos += 8;
+            }
+            i = n - n % 8;
+        }
         while i < n {
             let word_index = self.pos / 8;
             let word = splitmix64(self.seed ^ word_index.wrapping_mul(0xD605_BBB5_8C8A_BE45))

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -311,7 +312,7 @@ pub struct Prepared {
 #[derive(Clone, Debug)]
 pub struct SlideItems {
     application_id: String,
-    version: VersionReadResponse,
+    version: Arc<VersionReadResponse>,
     artifact: String,
     mappings: Vec<Mapping>,
     inspector: Inspector,
@@ -321,16 +322,18 @@ pub struct SlideItems {
 impl SlideItems {
     /// Items for `application_id` at `version` (from
     /// [`Client::application_version`](crate::Client::application_version)), whose single
-    /// input artifact receives the slide.
+    /// input artifact receives the slide. Takes the shared value the client hands out, or an
+    /// owned one.
     ///
     /// # Errors
     ///
     /// [`PrepareError::Version`] when the version has not exactly one input artifact.
     pub fn new(
         application_id: impl Into<String>,
-        version: VersionReadResponse,
+        version: impl Into<Arc<VersionReadResponse>>,
     ) -> Result<Self, PrepareError> {
         let application_id = application_id.into();
+        let version = version.into();
         let [artifact] = version.input_artifacts.as_slice() else {
             return Err(PrepareError::Version(format!(
                 "{application_id} {} has {} input artifacts; items from slides need exactly one",

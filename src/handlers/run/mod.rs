@@ -1,6 +1,8 @@
 //! [`Run`]: one application run and everything hanging off it: details, items, artifacts,
 //! waiting and downloading.
 
+use std::sync::Arc;
+
 mod artifacts;
 mod download;
 mod items;
@@ -108,12 +110,13 @@ impl Run {
         }
     }
 
-    /// The run's state, statistics and metadata (`GET /v1/runs/{id}`; cached 15 s).
+    /// The run's state, statistics and metadata (`GET /v1/runs/{id}`; cached 15 s, shared with
+    /// the cache).
     ///
     /// A 404 is retried for up to 5 s, since a run just created may not be visible yet.
-    pub fn details(&self) -> Result<RunReadResponse> {
+    pub fn details(&self) -> Result<Arc<RunReadResponse>> {
         retry_not_found(NOT_FOUND_WINDOW, self.client.deadline(), |_| {
-            self.client.read(self.request(Op::GetRun, &[]))
+            self.client.read_shared(self.request(Op::GetRun, &[]))
         })
     }
 
@@ -128,10 +131,11 @@ impl Run {
         ListItems::new(self.clone())
     }
 
-    /// One item by its external id (`GET /v1/runs/{id}/items/{external_id}`; cached 15 s).
-    pub fn item(&self, external_id: &str) -> Result<ItemResultReadResponse> {
+    /// One item by its external id (`GET /v1/runs/{id}/items/{external_id}`; cached 15 s,
+    /// shared with the cache).
+    pub fn item(&self, external_id: &str) -> Result<Arc<ItemResultReadResponse>> {
         self.client
-            .read(self.request(Op::GetRunItem, &[external_id]))
+            .read_shared(self.request(Op::GetRunItem, &[external_id]))
     }
 
     /// A handle on one of the run's output artifacts.
@@ -163,7 +167,7 @@ impl Run {
     /// use serde_json::json;
     /// let run = client.run("3fa85f64-5717-4562-b3fc-2c963f66afa6");
     /// let current = run.details()?;
-    /// let mut metadata = current.custom_metadata.unwrap_or_else(|| json!({}));
+    /// let mut metadata = current.custom_metadata.clone().unwrap_or_else(|| json!({}));
     /// metadata["reviewed"] = json!(true);
     /// match run.update_custom_metadata(Some(metadata), current.custom_metadata_checksum.as_deref()) {
     ///     Err(e) if e.is_precondition_failed() => eprintln!("changed meanwhile; read again"),

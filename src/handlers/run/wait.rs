@@ -156,7 +156,7 @@ impl Run {
     /// println!("{:?}", done.termination_reason);
     /// # Ok::<(), aignostics::Error>(())
     /// ```
-    pub fn wait(&self, options: &WaitOptions) -> Result<RunReadResponse> {
+    pub fn wait(&self, options: &WaitOptions) -> Result<Arc<RunReadResponse>> {
         let poller = Poller::new(options.interval, options.timeout);
         let run = self.uncached().until(poller.deadline());
         loop {

@@ -789,11 +789,17 @@ fn metadata(ctx: &Ctx, args: &MetadataArgs) -> Result<Report> {
         let (value, checksum) = match &args.item {
             Some(external_id) => {
                 let item = run.item(external_id)?;
-                (item.custom_metadata, item.custom_metadata_checksum)
+                (
+                    item.custom_metadata.clone(),
+                    item.custom_metadata_checksum.clone(),
+                )
             }
             None => {
                 let details = run.details()?;
-                (details.custom_metadata, details.custom_metadata_checksum)
+                (
+                    details.custom_metadata.clone(),
+                    details.custom_metadata_checksum.clone(),
+                )
             }
         };
         if ctx.json {

@@ -104,7 +104,7 @@ pub fn submit(
             // Pin the version first, so the derived key names what actually runs.
             if request.version_number.is_none() {
                 let version = client.application_version(&request.application_id, None)?;
-                request.version_number = Some(version.version_number);
+                request.version_number = Some(version.version_number.clone());
             }
             aignostics::idempotency_key_for(&request)
         }
