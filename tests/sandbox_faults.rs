@@ -307,7 +307,7 @@ fn concurrent_clients() {
 }
 
 // Proves a new connection is answered at once however many idle keep-alive connections are
-// open: each connection has its own thread, none waits in a queue behind idle ones. (FR-44)
+// open: each connection has its own thread, none waits in a queue behind idle ones. (FR-44, NFR-24)
 #[test]
 fn idle_keep_alive_connections_never_hold_up_a_new_one() {
     use std::io::{BufRead, BufReader, Write};
