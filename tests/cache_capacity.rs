@@ -24,7 +24,11 @@ fn lru_never_exceeds_capacity() {
         .token_provider(TokenProvider::fixed("tok-capacity"))
         .build()
         .unwrap();
-    assert_eq!(cache::capacity(), 12, "the first client's setting sizes the cache");
+    assert_eq!(
+        cache::capacity(),
+        12,
+        "the first client's setting sizes the cache"
+    );
     cache::clear();
     cache::set_capacity(8);
     assert_eq!(cache::capacity(), 8);

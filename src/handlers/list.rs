@@ -277,7 +277,10 @@ mod tests {
     /// All of the crate's code but the sandbox (the CLI included), likewise.
     fn all_code() -> String {
         let mut files = Vec::new();
-        sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+        sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut files,
+        );
         without_comments_and_tests(files)
     }
 
