@@ -31,11 +31,13 @@ thread_local! {
 
 impl Token {
     /// A token that is not cancelled yet.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn new() -> Self {
         Self(Some(Arc::default()))
     }
 
     /// Cancels the work and wakes its sleeps.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn cancel(&self) {
         if let Some(flag) = &self.0 {
             *flag.cancelled.lock() = true;
@@ -64,12 +66,14 @@ impl Token {
     }
 
     /// A guard that cancels this token when it is dropped.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn cancel_on_drop(&self) -> CancelOnDrop {
         CancelOnDrop(self.clone())
     }
 }
 
 /// Cancels its token when dropped: held by a future, it cancels the work when the future is.
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
 pub(crate) struct CancelOnDrop(Token);
 
 impl Drop for CancelOnDrop {
