@@ -29,9 +29,14 @@ fn two_processes_under_random_faults_lose_nothing() {
         command.args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"]);
         command
     });
+    eprintln!("{figures:?}");
     assert_eq!(figures.rounds, 2);
     assert_eq!(figures.files, 2 * 3 * 3 * 3);
-    assert_eq!(figures.downloaded + figures.skipped, 2 * figures.files);
+    // A call that ends incomplete is followed by another, whose report counts the files already
+    // there as skipped again: each process accounts for every file at least once.
+    assert!(
+        figures.downloaded + figures.skipped >= 2 * figures.files,
+        "{figures:?}"
+    );
     assert!(figures.faults > 0, "{figures:?}");
-    eprintln!("{figures:?}");
 }

@@ -207,6 +207,31 @@ impl DownloadProgress {
 mod tests {
     use super::*;
 
+    // Proves a run's item counts from the server (overflowing in sum, negative) are summed
+    // saturating and never negative, so no count can crash the command line. (FR-78, NFR-13)
+    #[test]
+    fn hostile_item_counts_saturate() {
+        let mut run: RunReadResponse = serde_json::from_value(serde_json::json!({
+            "run_id": "r", "application_id": "a", "version_number": "1.0.0",
+            "state": "PROCESSING", "output": "NONE",
+            "statistics": {
+                "item_count": 3, "item_pending_count": 0, "item_processing_count": 0,
+                "item_user_error_count": 1, "item_system_error_count": 0,
+                "item_skipped_count": 0, "item_succeeded_count": 1
+            },
+            "submitted_at": "2024-01-15T09:00:00.000Z", "submitted_by": "u", "organization_id": "o"
+        }))
+        .unwrap();
+        assert_eq!(item_counts(&run), (2, 3));
+        let s = &mut run.statistics;
+        s.item_succeeded_count = i64::MAX;
+        s.item_user_error_count = i64::MAX;
+        s.item_skipped_count = i64::MAX;
+        s.item_system_error_count = -5;
+        s.item_count = -1;
+        assert_eq!(item_counts(&run), (u64::MAX, 0));
+    }
+
     // Proves the summary names items done of total and says that more bytes are to come
     // until the run has terminated (FR-73).
     #[test]
