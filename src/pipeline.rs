@@ -12,8 +12,8 @@
 //!    its `custom_metadata.sdk.platform_bucket` names the object; the run is submitted with an
 //!    idempotency key derived from the inputs (application, version, external ids, metadata,
 //!    object keys; not the URLs' signatures), so the same call again returns the run it made.
-//! 4. **Waiting** for the run ([`Run::wait`]) and **Downloading** its results
-//!    ([`Run::download_to`]): verified by CRC32C, resumed, files already verified skipped.
+//! 4. **Waiting** for the run ([`Run::wait`](crate::Run::wait)) and **Downloading** its results
+//!    ([`Run::download_to`](crate::Run::download_to)): verified by CRC32C, resumed, files already verified skipped.
 //!
 //! Killed at any point and called again with the same arguments, it finishes without a
 //! duplicate upload, run or download. One progress callback sees every phase in order.
@@ -444,7 +444,7 @@ impl<'a> SlidesToResults<'a> {
     /// [`submit`](Self::submit), then waits for the run to terminate.
     ///
     /// # Errors
-    /// As [`submit`](Self::submit), and [`Run::wait`]'s.
+    /// As [`submit`](Self::submit), and [`Run::wait`](crate::Run::wait)'s.
     pub fn submit_and_wait(&self) -> Result<Outcome> {
         let mut outcome = self.submit_inner()?;
         outcome.run = Some(self.wait_for(&outcome.run_id)?);
@@ -459,7 +459,7 @@ impl<'a> SlidesToResults<'a> {
     /// missing).
     ///
     /// # Errors
-    /// As [`submit_and_wait`](Self::submit_and_wait), and [`Run::download_to`]'s; artifacts
+    /// As [`submit_and_wait`](Self::submit_and_wait), and [`Run::download_to`](crate::Run::download_to)'s; artifacts
     /// that failed are in the report, not an error.
     pub fn run_to(&self, out: impl AsRef<Path>) -> Result<Outcome> {
         let out = out.as_ref();
