@@ -282,6 +282,14 @@ pub(crate) fn claim(
             continue;
         }
         if !owned.is_empty() {
+            // A part left beside a target another writer has completed meanwhile (it removes
+            // such parts only after its rename) is not worth resuming.
+            if complete()? {
+                for extra in owned {
+                    extra.remove()?;
+                }
+                return Ok(Claim::Done);
+            }
             let len = |p: &Part| p.file.metadata().map_or(0, |m| m.len());
             owned.sort_by_key(|p| std::cmp::Reverse(len(p)));
             let mut owned = owned.into_iter();
@@ -379,6 +387,22 @@ mod tests {
         let empty_path = empty.path().to_path_buf();
         empty.release().unwrap();
         assert!(!empty_path.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // Proves a part left beside a target that is already complete is removed, not resumed, so
+    // a second writer never downloads a finished file again. (FR-50)
+    #[test]
+    fn leftover_part_of_a_complete_target_is_not_resumed() {
+        let dir = std::env::temp_dir().join(format!("aignostics-leftover-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("x.bin");
+        fs::write(&target, b"complete").unwrap();
+        fs::write(part_path(&target, 7), b"comp").unwrap();
+        let claimed = claim(&target, &|| Ok(true), &|| false).unwrap();
+        assert!(matches!(claimed, Claim::Done));
+        assert!(!part_path(&target, 7).exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 
