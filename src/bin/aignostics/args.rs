@@ -352,7 +352,7 @@ pub struct SubmitArgs {
     /// With --slides or --csv: set metadata of slides whose path matches REGEX, e.g.
     /// '.*lung.*:tissue=LUNG,disease=LUNG_CANCER' (as `runs prepare --mapping`). Repeatable.
     #[arg(long, value_name = "REGEX:KEY=VALUE,...", conflicts_with = "items")]
-    pub mapping: Vec<String>,
+    pub mapping: Vec<aignostics::slides::Mapping>,
     /// With --slides: only slides whose relative path matches this glob, e.g. '**/*.svs'.
     #[arg(long, value_name = "GLOB", requires = "slides", conflicts_with = "csv")]
     pub include: Option<String>,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use aignostics::slides::{self, Inspector, Mapping, SlideItems, UrlTemplate};
+use aignostics::slides::{self, Inspector, SlideItems, UrlTemplate};
 use clap::Args;
 use serde_json::json;
 
@@ -27,7 +27,7 @@ pub struct PrepareArgs {
     /// '.*lung.*:tissue=LUNG,disease=LUNG_CANCER'. Keys: staining_method, tissue, disease,
     /// resolution_mpp, platform_bucket_url. Repeatable; later rules win.
     #[arg(long, value_name = "REGEX:KEY=VALUE,...")]
-    pub mapping: Vec<String>,
+    pub mapping: Vec<aignostics::slides::Mapping>,
     /// Only slides whose relative path matches this glob, e.g. '**/*.svs'.
     #[arg(long, value_name = "GLOB")]
     pub include: Option<String>,
@@ -49,12 +49,6 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
         Some((app, version)) => (app, Some(version)),
         None => (args.application.as_str(), None),
     };
-    let mappings = args
-        .mapping
-        .iter()
-        .map(|m| m.parse::<Mapping>())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Failure::Usage(e.to_string()))?;
     let template = args
         .url_template
         .as_deref()
@@ -76,7 +70,7 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
     let mut builder = SlideItems::new(application, version)
         .map_err(runtime)?
         .inspector(inspector);
-    for rule in mappings {
+    for rule in args.mapping.iter().cloned() {
         builder = builder.mapping(rule);
     }
     if let Some(glob) = &args.include {

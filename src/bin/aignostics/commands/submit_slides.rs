@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use aignostics::pipeline::{Outcome, Progress, SlidesToResults};
-use aignostics::slides::{Inspector, Mapping};
+use aignostics::slides::Inspector;
 use aignostics::{DownloadOptions, RunStatus, WaitOptions};
 use serde_json::json;
 
@@ -21,12 +21,6 @@ pub fn submit(
     application: &str,
     version: Option<&str>,
 ) -> Result<Report> {
-    let mappings = args
-        .mapping
-        .iter()
-        .map(|m| m.parse::<Mapping>())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Failure::Usage(e.to_string()))?;
     let custom_metadata = args
         .custom_metadata
         .as_deref()
@@ -79,7 +73,7 @@ pub fn submit(
     if let Some(csv) = &args.csv {
         chain = chain.csv(csv);
     }
-    for rule in mappings {
+    for rule in args.mapping.iter().cloned() {
         chain = chain.mapping(rule);
     }
     if let Some(glob) = &args.include {
