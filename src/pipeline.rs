@@ -519,19 +519,10 @@ impl<'a> SlidesToResults<'a> {
                 f(details);
             }
             if let Some(f) = &progress {
-                let s = &details.statistics;
-                let items_done = [
-                    s.item_succeeded_count,
-                    s.item_user_error_count,
-                    s.item_system_error_count,
-                    s.item_skipped_count,
-                ]
-                .into_iter()
-                .map(|n| n.max(0) as u64)
-                .fold(0u64, u64::saturating_add);
+                let (items_done, items_total) = details.items_finished();
                 f(&Progress::Waiting {
                     items_done,
-                    items_total: s.item_count.max(0) as u64,
+                    items_total,
                 });
             }
         });

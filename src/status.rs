@@ -249,6 +249,29 @@ impl RunReadResponse {
         run_progress(self)
     }
 
+    /// Finished items (succeeded, failed or skipped) and all items of this run, from the
+    /// server's counts: summed without overflow, never negative.
+    ///
+    /// ```
+    /// # fn show(run: &aignostics::models::RunReadResponse) {
+    /// let (done, total) = run.items_finished();
+    /// println!("{done}/{total} items finished");
+    /// # }
+    /// ```
+    pub fn items_finished(&self) -> (u64, u64) {
+        let s = &self.statistics;
+        let done = [
+            s.item_succeeded_count,
+            s.item_user_error_count,
+            s.item_system_error_count,
+            s.item_skipped_count,
+        ]
+        .into_iter()
+        .map(|n| n.max(0) as u64)
+        .fold(0u64, u64::saturating_add);
+        (done, s.item_count.max(0) as u64)
+    }
+
     /// Whether this run's item results can be downloaded; see [`can_download_run_items`].
     ///
     /// ```
@@ -311,6 +334,19 @@ mod tests {
             "output": "NONE", "input_artifacts": [], "output_artifacts": []
         }))
         .unwrap()
+    }
+
+    // Proves a run's item counts from the server (overflowing in sum, negative) are summed
+    // saturating and never negative, so no count can crash a caller. (FR-35, FR-78, NFR-13)
+    #[test]
+    fn hostile_item_counts_saturate() {
+        assert_eq!(
+            run("PROCESSING", None, "NONE", [3, 1, 1, 0, 0]).items_finished(),
+            (2, 3)
+        );
+        let mut hostile = run("PROCESSING", None, "NONE", [-1, i64::MAX, i64::MAX, -5, 0]);
+        hostile.statistics.item_skipped_count = i64::MAX;
+        assert_eq!(hostile.items_finished(), (u64::MAX, 0));
     }
 
     // Proves every run state/reason/output combination maps as the TypeScript SDK maps it. (FR-35)

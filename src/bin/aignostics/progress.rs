@@ -22,22 +22,6 @@ fn bar(template: &str) -> ProgressBar {
     bar
 }
 
-/// Finished and total items of a run: the server's counts, summed without overflow and
-/// never negative.
-pub fn item_counts(run: &RunReadResponse) -> (u64, u64) {
-    let s = &run.statistics;
-    let done = [
-        s.item_succeeded_count,
-        s.item_user_error_count,
-        s.item_system_error_count,
-        s.item_skipped_count,
-    ]
-    .into_iter()
-    .map(|n| n.max(0) as u64)
-    .fold(0u64, u64::saturating_add);
-    (done, s.item_count.max(0) as u64)
-}
-
 /// Follows a run's state while `Run::wait` polls it.
 pub struct WaitProgress {
     bar: Option<ProgressBar>,
@@ -55,7 +39,7 @@ impl WaitProgress {
     }
 
     pub fn update(&self, run: &RunReadResponse) {
-        let (done, total) = item_counts(run);
+        let (done, total) = run.items_finished();
         let status = run.status().as_str();
         match &self.bar {
             Some(bar) => {
@@ -206,31 +190,6 @@ impl DownloadProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // Proves a run's item counts from the server (overflowing in sum, negative) are summed
-    // saturating and never negative, so no count can crash the command line. (FR-78, NFR-13)
-    #[test]
-    fn hostile_item_counts_saturate() {
-        let mut run: RunReadResponse = serde_json::from_value(serde_json::json!({
-            "run_id": "r", "application_id": "a", "version_number": "1.0.0",
-            "state": "PROCESSING", "output": "NONE",
-            "statistics": {
-                "item_count": 3, "item_pending_count": 0, "item_processing_count": 0,
-                "item_user_error_count": 1, "item_system_error_count": 0,
-                "item_skipped_count": 0, "item_succeeded_count": 1
-            },
-            "submitted_at": "2024-01-15T09:00:00.000Z", "submitted_by": "u", "organization_id": "o"
-        }))
-        .unwrap();
-        assert_eq!(item_counts(&run), (2, 3));
-        let s = &mut run.statistics;
-        s.item_succeeded_count = i64::MAX;
-        s.item_user_error_count = i64::MAX;
-        s.item_skipped_count = i64::MAX;
-        s.item_system_error_count = -5;
-        s.item_count = -1;
-        assert_eq!(item_counts(&run), (u64::MAX, 0));
-    }
 
     // Proves the summary names items done of total and says that more bytes are to come
     // until the run has terminated (FR-73).

@@ -20,7 +20,7 @@ use crate::args::{
 };
 use crate::commands::catalog::unknown_application;
 use crate::context::{Ctx, Failure, Report, Result, note};
-use crate::progress::{DownloadProgress, WaitProgress, item_counts};
+use crate::progress::{DownloadProgress, WaitProgress};
 use crate::table::{Table, fields};
 
 pub fn runs(ctx: &Ctx, command: &RunsCommand) -> Result<Report> {
@@ -356,7 +356,7 @@ fn list(ctx: &Ctx, args: &ListRunsArgs) -> Result<Report> {
     }
     let mut table = Table::new(["RUN ID", "APPLICATION", "STATUS", "ITEMS", "SUBMITTED"]);
     for run in &runs {
-        let (done, total) = item_counts(run);
+        let (done, total) = run.items_finished();
         table.row([
             run.run_id.clone(),
             format!("{} {}", run.application_id, run.version_number),
@@ -517,7 +517,7 @@ fn wait(ctx: &Ctx, args: &WaitArgs) -> Result<Report> {
     };
     let status = details.status();
     if args.require_success && status != RunStatus::Completed {
-        let (done, total) = item_counts(&details);
+        let (done, total) = details.items_finished();
         let succeeded = details.statistics.item_succeeded_count;
         return Ok(report.failing(Failure::Incomplete(format!(
             "run {} ended {status}: {succeeded} of {} succeeded ({done} finished)",
@@ -565,7 +565,7 @@ impl ItemWatcher {
         let thread = std::thread::spawn(move || {
             loop {
                 if let Ok(details) = run.details() {
-                    let (done, total) = item_counts(&details);
+                    let (done, total) = details.items_finished();
                     progress.items(done, total, details.terminated_at.is_some());
                 }
                 if !matches!(
