@@ -304,19 +304,20 @@ pub(crate) fn claim(
         let Some(mine) = create(target)? else {
             continue;
         };
-        // Writers that created theirs at the same moment: the one with the smallest name
-        // writes, the others wait for it.
-        let mut earlier = None;
+        // Another writer holding a part now either looked before this part existed, and is
+        // writing, or will see this part and yield. Either way this writer yields: it removes
+        // its part and waits for the other. Two that see each other both yield and look again
+        // after a random pause, so that they do not meet again.
+        let mut other = None;
         for path in parts_of(target)? {
-            if path >= mine.path {
-                break;
-            }
-            if let Take::Busy = take(&path)? {
-                earlier = Some(path);
+            if path != mine.path
+                && let Take::Busy = take(&path)?
+            {
+                other = Some(path);
                 break;
             }
         }
-        let Some(path) = earlier else {
+        let Some(path) = other else {
             // Another writer may have completed the target between the first look and now.
             if complete()? {
                 mine.remove()?;
@@ -325,6 +326,7 @@ pub(crate) fn claim(
             return Ok(Claim::Part(mine));
         };
         mine.remove()?;
+        std::thread::sleep(WAIT_STEP.mul_f64((random_tag() % 1000) as f64 / 1000.0));
         wait_for(&path, stop)?;
         if complete()? {
             return Ok(Claim::Done);
