@@ -180,7 +180,9 @@ impl std::fmt::Display for ApiError {
             self.operation,
             self.status,
             // A storage host judges a signed URL, not a user; the detail says what happened.
-            if self.status == 403 && self.operation == crate::download::STORAGE_OPERATION {
+            if self.status == 403
+                && self.operation == crate::handlers::run::download::STORAGE_OPERATION
+            {
                 "forbidden"
             } else {
                 reason(self.status, &self.operation)

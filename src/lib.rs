@@ -388,7 +388,6 @@ pub mod cache;
 mod cancel;
 pub mod checksum;
 mod client;
-mod download;
 mod error;
 mod handlers;
 pub mod health;
@@ -416,11 +415,11 @@ mod transport;
 pub use client::{Client, ClientBuilder};
 #[doc(hidden)]
 pub use client::{external_pool_len, reset_pools};
-pub use download::{
+pub use error::{ApiError, Error, Result, TransportKind};
+pub use handlers::run::download::{
     ArtifactFailure, DEFAULT_CHECKSUM_KEY, DownloadEvent, DownloadOptions, DownloadReport,
     ItemFailure,
 };
-pub use error::{ApiError, Error, Result, TransportKind};
 pub use handlers::*;
 pub use idempotency::idempotency_key_for;
 pub use pagination::Pages;

@@ -43,13 +43,13 @@ use serde_json::{Value, json};
 
 use crate::bucket::{Bucket, DEFAULT_URL_VALIDITY, KeyTemplate, UploadEvent, UploadReport};
 use crate::client::Client;
-use crate::download::{DownloadEvent, DownloadOptions, DownloadReport};
 use crate::error::{Error, Result};
 use crate::handlers::WaitOptions;
 use crate::models::{RunCreationRequest, RunReadResponse};
 use crate::sdk_metadata::SdkMetadata;
 use crate::slides::{self, Inspector, Mapping, MetadataRow, SlideItems};
 use crate::submission::SubmitOptions;
+use crate::{DownloadEvent, DownloadOptions, DownloadReport};
 
 /// One step of [`SlidesToResults`], in the order they happen.
 #[derive(Debug, Clone, PartialEq)]

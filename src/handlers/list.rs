@@ -259,16 +259,10 @@ mod tests {
     fn code() -> String {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut files = Vec::new();
-        for dir in ["handlers", "nonblocking", "download"] {
+        for dir in ["handlers", "nonblocking"] {
             sources(&src.join(dir), &mut files);
         }
-        for file in [
-            "transport.rs",
-            "client.rs",
-            "download.rs",
-            "signed_url.rs",
-            "retry.rs",
-        ] {
+        for file in ["transport.rs", "client.rs", "signed_url.rs", "retry.rs"] {
             files.push(src.join(file));
         }
         without_comments_and_tests(files)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 mod artifacts;
-mod download;
+pub(crate) mod download;
 mod items;
 pub(crate) mod wait;
 
