@@ -1036,3 +1036,40 @@ fn start_on_a_chosen_port() {
     sb.shutdown();
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+// Proves a large run's items are listed page by page in submission order, each once, with one
+// request per page, and that a sorted listing returns the same items. (FR-44, NFR-25)
+#[test]
+fn items_are_listed_in_pages_in_submission_order() {
+    let sb = sandbox_with(Duration::ZERO);
+    let client = sb.client(ALICE).unwrap();
+    let ids: Vec<String> = (0..120).map(|i| format!("slide-{i:03}")).collect();
+    let run = client
+        .runs()
+        .submit(RunCreationRequest::new(
+            "he-tme",
+            ids.iter().map(|id| sandbox::example_item(id)),
+        ))
+        .unwrap();
+    let path = run_path(run.id(), "/items");
+    let before = sb.request_count(&path);
+    let listed: Vec<String> = run
+        .items()
+        .into_iter()
+        .map(|item| item.unwrap().external_id)
+        .collect();
+    assert_eq!(listed, ids);
+    assert_eq!(
+        sb.request_count(&path) - before,
+        3,
+        "pages of 50, 50 and 20"
+    );
+    let mut sorted: Vec<String> = run
+        .items()
+        .sort("-external_id")
+        .into_iter()
+        .map(|item| item.unwrap().external_id)
+        .collect();
+    sorted.reverse();
+    assert_eq!(sorted, ids);
+}
