@@ -10,7 +10,9 @@ use aignostics::models::{
     ArtifactOutput, ItemCreationRequest, ItemResultReadResponse, RunCreationRequest,
     RunReadResponse,
 };
-use aignostics::{ArtifactFailure, Client, DownloadOptions, Run, RunStatus, WaitOptions};
+use aignostics::{
+    ArtifactFailure, Client, DownloadOptions, DownloadReport, Run, RunStatus, WaitOptions,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -619,6 +621,80 @@ fn deleted_artifacts(run: &Run, failed: &[ArtifactFailure]) -> HashSet<String> {
     gone
 }
 
+/// What [`tell_download`] found.
+pub struct DownloadTold {
+    /// Artifacts deleted on the platform (not retryable).
+    pub gone: HashSet<String>,
+    /// The failure to exit with when artifacts are missing.
+    pub failure: Option<Failure>,
+}
+
+/// Tells on stderr what a download report holds: items without results, items not finished,
+/// artifacts that failed (those deleted on the platform apart, as such) and the totals.
+pub fn tell_download(run: &Run, report: &DownloadReport) -> DownloadTold {
+    for item in &report.failed_items {
+        let reason = item
+            .termination_reason
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "no output".into());
+        let message = item.error_message.as_deref().unwrap_or("");
+        note!(
+            "item {} has no results: {reason} {message}",
+            item.external_id
+        );
+    }
+    if !report.pending_items.is_empty() {
+        note!(
+            "{} not finished yet; run the command again later",
+            count(report.pending_items.len(), "item is", "items are")
+        );
+    }
+    let gone = deleted_artifacts(run, &report.failed);
+    let (deleted, retryable): (Vec<&ArtifactFailure>, Vec<&ArtifactFailure>) = report
+        .failed
+        .iter()
+        .partition(|f| gone.contains(&f.artifact_id));
+    for failure in &retryable {
+        note!(
+            "{} / {}: {}",
+            failure.external_id,
+            failure.artifact_name,
+            failure.error
+        );
+    }
+    if !deleted.is_empty() {
+        note!(
+            "{} deleted on the platform (`runs delete-artifacts`) and can no longer be downloaded",
+            count(deleted.len(), "artifact was", "artifacts were")
+        );
+    }
+    note!(
+        "Downloaded {} ({} bytes), {} already there, {} failed",
+        count(report.downloaded.len(), "file", "files"),
+        report.bytes,
+        report.skipped.len(),
+        report.failed.len()
+    );
+    let failure = if !retryable.is_empty() {
+        Some(Failure::Runtime(format!(
+            "{} could not be downloaded; run the command again to retry {}",
+            count(retryable.len(), "artifact", "artifacts"),
+            if retryable.len() == 1 { "it" } else { "them" }
+        )))
+    } else if !deleted.is_empty() {
+        Some(Failure::Runtime(format!(
+            "the result is incomplete: {} of run {} deleted; no command brings {} back",
+            count(deleted.len(), "artifact was", "artifacts were"),
+            run.id(),
+            if deleted.len() == 1 { "it" } else { "them" }
+        )))
+    } else {
+        None
+    };
+    DownloadTold { gone, failure }
+}
+
 fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     let client: Client = ctx.client()?;
     let secret = share_secret(&args.share)?;
@@ -653,51 +729,8 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     progress.finish();
     let report = result.map_err(|e| not_found(e, &args.run))?;
 
-    for item in &report.failed_items {
-        let reason = item
-            .termination_reason
-            .as_ref()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "no output".into());
-        let message = item.error_message.as_deref().unwrap_or("");
-        note!(
-            "item {} has no results: {reason} {message}",
-            item.external_id
-        );
-    }
-    if !report.pending_items.is_empty() {
-        note!(
-            "{} not finished yet; run the command again later",
-            count(report.pending_items.len(), "item is", "items are")
-        );
-    }
-    let gone = deleted_artifacts(&run, &report.failed);
-    let (deleted, retryable): (Vec<&ArtifactFailure>, Vec<&ArtifactFailure>) = report
-        .failed
-        .iter()
-        .partition(|f| gone.contains(&f.artifact_id));
-    for failure in &retryable {
-        note!(
-            "{} / {}: {}",
-            failure.external_id,
-            failure.artifact_name,
-            failure.error
-        );
-    }
-    if !deleted.is_empty() {
-        note!(
-            "{} deleted on the platform (`runs delete-artifacts`) and can no longer be downloaded",
-            count(deleted.len(), "artifact was", "artifacts were")
-        );
-    }
-    note!(
-        "Downloaded {} ({} bytes), {} already there, {} failed",
-        count(report.downloaded.len(), "file", "files"),
-        report.bytes,
-        report.skipped.len(),
-        report.failed.len()
-    );
-
+    let told = tell_download(&run, &report);
+    let gone = &told.gone;
     let out = if ctx.json {
         let failed = report
             .failed
@@ -742,20 +775,8 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
         }
         Report::text(text)
     };
-    if !retryable.is_empty() {
-        return Ok(out.failing(Failure::Runtime(format!(
-            "{} could not be downloaded; run the command again to retry {}",
-            count(retryable.len(), "artifact", "artifacts"),
-            if retryable.len() == 1 { "it" } else { "them" }
-        ))));
-    }
-    if !deleted.is_empty() {
-        return Ok(out.failing(Failure::Runtime(format!(
-            "the result is incomplete: {} of run {} deleted; no command brings {} back",
-            count(deleted.len(), "artifact was", "artifacts were"),
-            args.run,
-            if deleted.len() == 1 { "it" } else { "them" }
-        ))));
+    if let Some(failure) = told.failure {
+        return Ok(out.failing(failure));
     }
     if !report.is_complete() && !args.allow_incomplete {
         let failed = report.failed_items.len();

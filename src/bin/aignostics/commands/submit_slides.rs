@@ -10,7 +10,7 @@ use aignostics::{DownloadOptions, RunStatus, WaitOptions};
 use serde_json::json;
 
 use super::health::check_before_submit;
-use super::runs::count;
+use super::runs::{count, tell_download};
 use crate::args::SubmitArgs;
 use crate::context::{Ctx, Failure, Report, Result, note};
 
@@ -138,23 +138,10 @@ fn report(ctx: &Ctx, outcome: &Outcome) -> Result<Report> {
         note!("not submitted: {}", failure.message);
     }
     let download = outcome.download.as_ref();
-    if let Some(d) = download {
-        for failure in &d.failed {
-            note!(
-                "{} / {}: {}",
-                failure.external_id,
-                failure.artifact_name,
-                failure.error
-            );
-        }
-        note!(
-            "Downloaded {} ({} bytes), {} already there, {} failed",
-            count(d.downloaded.len(), "file", "files"),
-            d.bytes,
-            d.skipped.len(),
-            d.failed.len()
-        );
-    }
+    let download_failure = match download {
+        Some(d) => tell_download(&ctx.client()?.run(&outcome.run_id), d).failure,
+        None => None,
+    };
     let out = if ctx.json {
         Report::json(&json!({
             "run_id": outcome.run_id,
@@ -177,13 +164,8 @@ fn report(ctx: &Ctx, outcome: &Outcome) -> Result<Report> {
     } else {
         Report::text(format!("{}\n", outcome.run_id))
     };
-    if let Some(d) = download
-        && !d.failed.is_empty()
-    {
-        return Ok(out.failing(Failure::Runtime(format!(
-            "{} could not be downloaded; run the command again to retry",
-            count(d.failed.len(), "artifact", "artifacts")
-        ))));
+    if let Some(failure) = download_failure {
+        return Ok(out.failing(failure));
     }
     if !outcome.slide_errors.is_empty() {
         return Ok(out.failing(Failure::Incomplete(format!(
