@@ -307,7 +307,7 @@ fn read_chunked(reader: &mut impl BufRead) -> std::result::Result<Vec<u8>, u16> 
             .map_err(|_| 400u16)?;
         let size = line.trim().split(';').next().unwrap_or("");
         let size = u64::from_str_radix(size.trim(), 16).map_err(|_| 400u16)?;
-        if body.len() as u64 + size > MAX_REQUEST_BODY {
+        if (body.len() as u64).saturating_add(size) > MAX_REQUEST_BODY {
             return Err(413);
         }
         if size == 0 {
@@ -538,5 +538,6 @@ mod tests {
         );
         assert_eq!(body("zz\r\n", &chunked).err(), Some(400));
         assert_eq!(body("ffffffffff\r\n", &chunked).err(), Some(413));
+        assert_eq!(body("ffffffffffffffff\r\n", &chunked).err(), Some(413));
     }
 }
