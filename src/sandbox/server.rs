@@ -540,4 +540,22 @@ mod tests {
         assert_eq!(body("ffffffffff\r\n", &chunked).err(), Some(413));
         assert_eq!(body("ffffffffffffffff\r\n", &chunked).err(), Some(413));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        // Proves any bytes as a request head or a chunked body give a request or a status,
+        // never a panic (FR-44, NFR-13, NFR-16).
+        #[test]
+        fn any_bytes_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = read_head(&mut BufReader::new(raw.as_slice()));
+            let chunked = Incoming {
+                method: "PUT".into(),
+                target: "/".into(),
+                headers: vec![("Transfer-Encoding".into(), "chunked".into())],
+                keep_alive: true,
+            };
+            let _ = read_body(&mut BufReader::new(raw.as_slice()), &chunked);
+        }
+    }
 }
