@@ -77,6 +77,16 @@ pub(crate) fn crc32c_reader(mut reader: impl Read) -> io::Result<(u32, u64)> {
     }
 }
 
+/// Lowercase hex of `bytes` (digests, random ids).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 /// The platform's text form of a digest: standard base64 (with padding) of the big-endian bytes.
 pub(crate) fn encode(crc: u32) -> String {
     use base64::Engine;

@@ -8,6 +8,7 @@
 //! and the platform's `custom_metadata` filter finds it
 //! (`$.idempotency_key ? (@ == "…")`).
 
+use crate::checksum::hex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
@@ -93,10 +94,6 @@ pub fn idempotency_key_for(request: &RunCreationRequest) -> String {
     ]);
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     format!("auto-{}", hex(&digest[..16]))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Puts `key` into the request's custom metadata. A key already there is the caller's choice:

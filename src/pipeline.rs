@@ -741,7 +741,7 @@ impl<'a> SlidesToResults<'a> {
         let external_id = row.external_id.clone();
         let mut upload = bucket
             .upload(&path, &key)
-            .crc32c(&crate::bucket::encode_crc32c(crc))
+            .crc32c(&crate::checksum::encode(crc))
             .on_progress(move |p| {
                 if let Some(f) = &progress {
                     f(&Progress::Uploading {

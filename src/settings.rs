@@ -470,7 +470,7 @@ impl Settings {
         }
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(self.api_root.as_bytes());
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::checksum::hex(&digest[..8]);
         self.cache_dir.join(format!(".token-{hex}"))
     }
 

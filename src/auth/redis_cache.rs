@@ -555,7 +555,7 @@ fn owner_id() -> String {
     use ring::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     if ring::rand::SystemRandom::new().fill(&mut bytes).is_ok() {
-        return bytes.iter().map(|b| format!("{b:02x}")).collect();
+        return crate::checksum::hex(&bytes);
     }
     // Without system randomness, process id and clock still tell owners apart.
     let nanos = SystemTime::now()

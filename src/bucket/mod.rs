@@ -40,12 +40,12 @@ use crate::models::MeReadResponse;
 
 pub use key::KeyTemplate;
 pub use objects::ObjectInfo;
+#[cfg(feature = "slides")]
+pub(crate) use upload::decode_crc as decode_crc32c;
 pub use upload::{
     DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MIN_PART_SIZE, Upload,
     UploadEvent, UploadOutcome, UploadProgress, UploadReport, Verification,
 };
-#[cfg(feature = "slides")]
-pub(crate) use upload::{decode_crc as decode_crc32c, encode_crc as encode_crc32c};
 
 /// The S3-compatible endpoint of buckets whose protocol is `gs` (Google Cloud Storage's XML
 /// API, which takes HMAC keys and SigV4).

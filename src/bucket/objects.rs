@@ -7,7 +7,7 @@ use std::path::Path;
 use rusty_s3::S3Action;
 use rusty_s3::actions::{DeleteObject, GetObject, HeadObject, ListObjectsV2};
 
-use super::upload::{Head, encode_crc};
+use super::upload::Head;
 use super::{Bucket, REQUEST_VALIDITY, Req, check_key, xml};
 use crate::error::{Error, Result};
 
@@ -112,8 +112,8 @@ impl Bucket {
         let checked = result.and_then(|()| match expected {
             Some(e) if e != crc || (head.size != 0 && head.size != len) => Err(Error::Checksum {
                 path: dest.to_path_buf(),
-                expected: encode_crc(e),
-                actual: encode_crc(crc),
+                expected: crate::checksum::encode(e),
+                actual: crate::checksum::encode(crc),
             }),
             _ => Ok(()),
         });
@@ -122,7 +122,7 @@ impl Bucket {
             return Err(e);
         }
         std::fs::rename(&part, dest).map_err(|e| Error::io(dest, e))?;
-        Ok((len, encode_crc(crc)))
+        Ok((len, crate::checksum::encode(crc)))
     }
 
     /// Deletes `key`; `false` when there was no such object.

@@ -3,6 +3,7 @@
 //! in-progress multipart upload and sends only what is missing; a finished object with the
 //! same CRC32C is skipped without sending a byte; the result is verified against the file.
 
+use crate::checksum::hex;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -257,7 +258,7 @@ impl<'a> Upload<'a> {
                 .ok_or_else(|| Error::InvalidInput(format!("`{given}` is not a base64 CRC32C")))?,
             None => self.file_crc(&plan)?,
         };
-        let crc_b64 = encode_crc(crc);
+        let crc_b64 = crate::checksum::encode(crc);
         let ctx = Ctx {
             up: &self,
             plan,
@@ -299,7 +300,7 @@ impl<'a> Upload<'a> {
             return Err(Error::Checksum {
                 path: self.path.clone(),
                 expected: crc_b64,
-                actual: encode_crc(local_crc),
+                actual: crate::checksum::encode(local_crc),
             });
         }
         let how = ctx.verify(crc, &parts)?;
@@ -448,7 +449,7 @@ impl Ctx<'_, '_> {
         let resp = self.retried(1, || {
             let mut action = PutObject::new(&b.inner, Some(&b.credentials), &up.key);
             action.headers_mut().insert(CRC_META, crc_b64.to_string());
-            let crc_header = b.part_checksums.then(|| encode_crc(part.crc));
+            let crc_header = b.part_checksums.then(|| crate::checksum::encode(part.crc));
             if let Some(c) = &crc_header {
                 action
                     .headers_mut()
@@ -509,7 +510,7 @@ impl Ctx<'_, '_> {
     fn create(&self, crc: u32) -> Result<String> {
         let b = self.up.bucket;
         let mut action = CreateMultipartUpload::new(&b.inner, Some(&b.credentials), &self.up.key);
-        let crc_b64 = encode_crc(crc);
+        let crc_b64 = crate::checksum::encode(crc);
         action.headers_mut().insert(CRC_META, crc_b64.clone());
         if b.part_checksums {
             action
@@ -640,7 +641,7 @@ impl Ctx<'_, '_> {
             )));
         }
         let b = up.bucket;
-        let crc_header = b.part_checksums.then(|| encode_crc(part.crc));
+        let crc_header = b.part_checksums.then(|| crate::checksum::encode(part.crc));
         let resp = self.retried(number, || {
             let mut action = UploadPart::new(
                 &b.inner,
@@ -676,7 +677,7 @@ impl Ctx<'_, '_> {
         let b = up.bucket;
         let crcs: Vec<Option<String>> = parts
             .iter()
-            .map(|p| b.part_checksums.then(|| encode_crc(p.crc)))
+            .map(|p| b.part_checksums.then(|| crate::checksum::encode(p.crc)))
             .collect();
         let body = xml::complete_body(
             parts
@@ -733,7 +734,11 @@ impl Ctx<'_, '_> {
                 let _ = up.bucket.delete(&up.key);
                 Err(Error::Checksum {
                     path: up.path.clone(),
-                    expected: format!("{} ({} bytes)", encode_crc(crc), self.plan.size),
+                    expected: format!(
+                        "{} ({} bytes)",
+                        crate::checksum::encode(crc),
+                        self.plan.size
+                    ),
                     actual: format!("{actual} (the object was deleted)"),
                 })
             }
@@ -855,7 +860,7 @@ impl Head {
 
     fn describe(&self) -> String {
         match (self.goog.or(self.amz), &self.etag) {
-            (Some(c), _) => format!("CRC32C {}", encode_crc(c)),
+            (Some(c), _) => format!("CRC32C {}", crate::checksum::encode(c)),
             (None, Some(e)) => format!("ETag {e}"),
             _ => "no checksum reported by the store".into(),
         }
@@ -906,17 +911,8 @@ fn etag_is_md5(etag: &str, md5: &[u8; 16]) -> bool {
     etag.trim_matches('"').eq_ignore_ascii_case(&hex(md5))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// Base64 of the big-endian CRC32C (the platform's format).
-pub(crate) fn encode_crc(crc: u32) -> String {
-    b64(&crc.to_be_bytes())
 }
 
 /// The CRC32C of its base64 form.
@@ -949,7 +945,10 @@ mod tests {
     // Proves the platform's CRC32C format round-trips and part ranges tile the file (FR-69).
     #[test]
     fn crc_format_and_ranges() {
-        assert_eq!(encode_crc(crc32c::crc32c(b"123456789")), "4waSgw==");
+        assert_eq!(
+            crate::checksum::encode(crc32c::crc32c(b"123456789")),
+            "4waSgw=="
+        );
         assert_eq!(decode_crc("4waSgw=="), Some(crc32c::crc32c(b"123456789")));
         assert_eq!(decode_crc("not base64"), None);
         assert_eq!(decode_crc("AAAAAAA="), None);

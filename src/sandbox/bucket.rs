@@ -10,6 +10,7 @@
 //! composite `…-N` for multipart uploads with `x-amz-checksum-algorithm: CRC32C`) and their
 //! MD5-based ETag.
 
+use crate::checksum::hex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -113,10 +114,6 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -8,7 +8,7 @@ pub(crate) fn metadata_checksum(value: &Value) -> String {
     let mut text = String::new();
     canonical_json(value, &mut text);
     let digest = Sha256::digest(text.as_bytes());
-    digest[..4].iter().map(|x| format!("{x:02x}")).collect()
+    crate::checksum::hex(&digest[..4])
 }
 
 /// JSON with object keys sorted at every level and no whitespace.

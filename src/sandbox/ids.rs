@@ -35,7 +35,7 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 fn uuid_from(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    hyphenated(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    hyphenated(&crate::checksum::hex(&b))
 }
 
 /// 32 lowercase hex digits in the 8-4-4-4-12 form of a UUID.

@@ -8,10 +8,7 @@ use super::ids::sha256;
 pub(crate) fn sign(secret: &str, message: &[&str]) -> String {
     let mut parts = vec![secret];
     parts.extend_from_slice(message);
-    sha256(&parts)[..16]
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
+    crate::checksum::hex(&sha256(&parts)[..16])
 }
 
 /// Compares two strings in time independent of where they differ.

@@ -58,7 +58,7 @@ pub(crate) fn sanitize(name: &str) -> String {
 /// The first 32 bits of SHA-256 of `key`, as 8 hex digits.
 pub(crate) fn short_hash(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
-    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    crate::checksum::hex(&digest[..4])
 }
 
 /// A directory name for a value with no known siblings (the run id): sanitised, plus a hash of
