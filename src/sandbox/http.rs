@@ -254,6 +254,33 @@ pub(crate) fn paging(req: &Req, size_name: &str) -> Result<(usize, usize), Resp>
     ))
 }
 
+/// One page of the `selected` entries in the order `sort` asks for (validated against
+/// `allowed`), each built by `view` and kept when `keep` says so. Without sort keys and without
+/// `keep` the order is the stored one and only the page's entries are built, so listing page by
+/// page stays linear in the pages however many entries there are.
+pub(crate) fn sorted_page<S, V: Serialize>(
+    selected: impl Iterator<Item = S>,
+    mut view: impl FnMut(S) -> V,
+    keep: Option<&dyn Fn(&V) -> bool>,
+    sort: &[&str],
+    allowed: &[&str],
+    paging: (usize, usize),
+) -> Result<Vec<V>, Resp> {
+    if sort.is_empty() && keep.is_none() {
+        return Ok(page_of(selected.collect(), paging)
+            .into_iter()
+            .map(view)
+            .collect());
+    }
+    let mut rows: Vec<(Value, V)> = selected
+        .map(&mut view)
+        .filter(|v| keep.is_none_or(|keep| keep(v)))
+        .map(|v| (serde_json::to_value(&v).unwrap_or_default(), v))
+        .collect();
+    sort_rows(&mut rows, sort, allowed)?;
+    Ok(page_of(rows.into_iter().map(|(_, v)| v).collect(), paging))
+}
+
 /// One page of `items`.
 pub(crate) fn page_of<T>(items: Vec<T>, (page, size): (usize, usize)) -> Vec<T> {
     items

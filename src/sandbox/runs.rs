@@ -6,9 +6,7 @@ use std::time::{Instant, SystemTime};
 use serde_json::{Value, json};
 
 use super::canonical::metadata_checksum;
-use super::http::{
-    Answer, Req, Resp, enum_value, json_body, page_of, paging, sort_rows, uuid_value,
-};
+use super::http::{Answer, Req, Resp, enum_value, json_body, paging, sorted_page, uuid_value};
 use super::ids::{derived_uuid, new_uuid};
 use super::jsonpath::JsonPathFilter;
 use super::state::{ArtifactRec, InputRec, ItemRec, Phase, RunRec, Shared, State};
@@ -131,7 +129,7 @@ pub(crate) fn list(shared: &Shared, req: &Req, user: &SandboxUser) -> Answer {
     }
     let now = Instant::now();
     let state = shared.state.lock();
-    let mut rows: Vec<(Value, crate::models::RunReadResponse)> = state
+    let selected = state
         .runs
         .iter()
         .filter(|r| state.can_read(r, user, None))
@@ -153,16 +151,17 @@ pub(crate) fn list(shared: &Shared, req: &Req, user: &SandboxUser) -> Answer {
             req.query_one("for_organization")
                 .is_none_or(|o| r.owner.organization_id == o)
         })
-        .filter(|r| metadata_matches(filter.as_ref(), r.custom_metadata.as_ref()))
-        .map(|r| {
-            let view = r.view(now);
-            (serde_json::to_value(&view).unwrap_or_default(), view)
-        })
-        .collect();
+        .filter(|r| metadata_matches(filter.as_ref(), r.custom_metadata.as_ref()));
+    let page = sorted_page(
+        selected,
+        |r| r.view(now),
+        None,
+        &req.query_all("sort"),
+        RUN_SORT,
+        paging,
+    );
     drop(state);
-    sort_rows(&mut rows, &req.query_all("sort"), RUN_SORT)?;
-    let page = page_of(rows.into_iter().map(|(_, r)| r).collect(), paging);
-    Ok(Resp::json(200, &page))
+    Ok(Resp::json(200, &page?))
 }
 
 /// `GET /v1/runs/{run_id}`.
@@ -240,36 +239,27 @@ pub(crate) fn list_items(shared: &Shared, req: &Req, user: &SandboxUser, run_id:
             external_ids.is_empty() || external_ids.contains(run.items[i].external_id.as_str())
         })
         .filter(|&i| metadata_matches(filter.as_ref(), run.items[i].custom_metadata.as_ref()));
-    let sort = req.query_all("sort");
-    if sort.is_empty() && state_filter.is_none() && reason_filter.is_none() {
-        // In submission order, only the page's items need a view: listing a large run page by
-        // page stays linear in its pages.
-        let page: Vec<_> = page_of(selected.collect(), paging)
-            .into_iter()
-            .map(|i| run.item_view(i, now, shared))
-            .collect();
-        drop(state);
-        return Ok(Resp::json(200, &page));
-    }
-    let mut rows: Vec<(Value, crate::models::ItemResultReadResponse)> = selected
-        .map(|i| run.item_view(i, now, shared))
-        .filter(|v| {
-            state_filter
-                .as_deref()
-                .is_none_or(|s| v.state.as_str() == s)
-        })
-        .filter(|v| {
-            reason_filter.as_deref().is_none_or(|r| {
+    let keep = |v: &crate::models::ItemResultReadResponse| {
+        state_filter
+            .as_deref()
+            .is_none_or(|s| v.state.as_str() == s)
+            && reason_filter.as_deref().is_none_or(|r| {
                 v.termination_reason
                     .as_ref()
                     .is_some_and(|t| t.as_str() == r)
             })
-        })
-        .map(|v| (serde_json::to_value(&v).unwrap_or_default(), v))
-        .collect();
+    };
+    let filtered = state_filter.is_some() || reason_filter.is_some();
+    let page = sorted_page(
+        selected,
+        |i| run.item_view(i, now, shared),
+        filtered.then_some(&keep as &dyn Fn(&_) -> bool),
+        &req.query_all("sort"),
+        ITEM_SORT,
+        paging,
+    );
     drop(state);
-    sort_rows(&mut rows, &sort, ITEM_SORT)?;
-    let page = page_of(rows.into_iter().map(|(_, v)| v).collect(), paging);
+    let page = page?;
     Ok(Resp::json(200, &page))
 }
 
