@@ -163,6 +163,8 @@ struct State {
     gate: Option<Gate>,
     /// Answer every page of the item listing with the first page (a server ignoring `page`).
     ignore_page: bool,
+    /// Where `/file` redirects (`{host}/{artifact_id}`) instead of this server's `/storage/`.
+    storage_host: Option<String>,
 }
 
 /// The run stays `PROCESSING` with the `before` items until one artifact has been served in
@@ -254,6 +256,12 @@ impl Platform {
             .lock()
             .blobs
             .insert(artifact_id.to_string(), blob);
+    }
+
+    /// Redirects artifact downloads to `{host}/{artifact_id}` (another server, such as nginx
+    /// serving files) instead of this server's own storage host.
+    pub fn storage_host(&self, host: &str) {
+        self.state.lock().storage_host = Some(host.trim_end_matches('/').to_string());
     }
 
     /// Every request so far.
@@ -486,22 +494,26 @@ fn respond(
     }
     if let Some(rest) = path.strip_prefix(&format!("{run_path}/artifacts/")) {
         let id = rest.trim_end_matches("/file");
-        let status = state
-            .lock()
-            .blobs
-            .get_mut(id)
-            .and_then(|b| b.file_statuses.pop_front());
+        let (status, host) = {
+            let mut s = state.lock();
+            let status = s
+                .blobs
+                .get_mut(id)
+                .and_then(|b| b.file_statuses.pop_front());
+            (status, s.storage_host.clone())
+        };
         if let Some(status) = status {
             return json_answer(out, status, &json!({"detail": format!("status {status}")}));
         }
         let n = signature.fetch_add(1, Ordering::Relaxed);
+        let host = host.unwrap_or_else(|| format!("http://{addr}/storage"));
         write_head(
             out,
             307,
             &[
                 (
                     "Location",
-                    format!("http://{addr}/storage/{id}?X-Goog-Signature=secret{n}"),
+                    format!("{host}/{id}?X-Goog-Signature=secret{n}"),
                 ),
                 ("Content-Length", "0".into()),
             ],
