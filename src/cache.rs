@@ -39,6 +39,18 @@ use parking_lot::Mutex;
 mod scope;
 pub(crate) use scope::{UserScope, user_scope};
 
+/// How one read uses the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CacheUse {
+    /// A fresh entry answers; a fetched answer is stored.
+    Read,
+    /// The lookup is skipped; the fetched answer is stored ([`Client::nocache`](crate::Client::nocache)).
+    Refresh,
+    /// Neither looked up nor stored: reads nobody repeats, such as the item pages a download
+    /// lists, which would otherwise keep a whole run's items in memory for the TTL.
+    Bypass,
+}
+
 /// Default capacity when no settings chose one.
 const DEFAULT_CAPACITY: usize = 4096;
 

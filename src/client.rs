@@ -6,6 +6,7 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
+use crate::cache::CacheUse;
 use crate::error::Result;
 use crate::handlers::{Applications, Grants, Run, Runs, ShareTokens, Versions};
 use crate::models::{ApplicationReadResponse, MeReadResponse, VersionReadResponse};
@@ -36,7 +37,7 @@ pub(crate) const MAX_EXTERNAL_APIS: usize = 16;
 #[derive(Clone, Debug)]
 pub struct Client {
     api: Arc<Api>,
-    nocache: bool,
+    cache_use: CacheUse,
     /// When every call through this view gives up (a timed wait or download sets it).
     deadline: Deadline,
 }
@@ -100,7 +101,7 @@ impl ClientBuilder {
         let api = pooled_api(self.cache_token, self.token_provider.as_ref(), settings)?;
         Ok(Client {
             api,
-            nocache: false,
+            cache_use: CacheUse::Read,
             deadline: None,
         })
     }
@@ -121,7 +122,7 @@ impl Client {
     pub fn from_api(api: Arc<Api>) -> Self {
         Self {
             api,
-            nocache: false,
+            cache_use: CacheUse::Read,
             deadline: None,
         }
     }
@@ -156,7 +157,15 @@ impl Client {
     /// written to it, so later cached reads see them).
     pub fn nocache(&self) -> Client {
         Client {
-            nocache: true,
+            cache_use: CacheUse::Refresh,
+            ..self.clone()
+        }
+    }
+
+    /// A view whose reads neither look in the cache nor store in it (reads nobody repeats).
+    pub(crate) fn bypass_cache(&self) -> Client {
+        Client {
+            cache_use: CacheUse::Bypass,
             ..self.clone()
         }
     }
@@ -181,13 +190,13 @@ impl Client {
         self.read_shared(Op::GetMe.at(&[]))
     }
 
-    /// A cached read through this client (the cache lookup skipped for a `nocache` view),
+    /// A read through this client, using the cache as the view says ([`CacheUse`]),
     /// returning an owned value (list pages).
     pub(crate) fn read<T>(&self, request: Request) -> Result<T>
     where
         T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        self.api.read(request.until(self.deadline), self.nocache)
+        self.api.read(request.until(self.deadline), self.cache_use)
     }
 
     /// A cached read through this client whose value is shared with the cache.
@@ -196,7 +205,7 @@ impl Client {
         T: serde::de::DeserializeOwned + Send + Sync + 'static,
     {
         self.api
-            .read_shared(request.until(self.deadline), self.nocache)
+            .read_shared(request.until(self.deadline), self.cache_use)
     }
 
     /// [`read_shared`](Self::read_shared) validating the input (`check`) only before sending.
@@ -209,12 +218,12 @@ impl Client {
         T: serde::de::DeserializeOwned + Send + Sync + 'static,
     {
         self.api
-            .read_shared_checked(request.until(self.deadline), self.nocache, check)
+            .read_shared_checked(request.until(self.deadline), self.cache_use, check)
     }
 
-    /// Whether this view skips cache lookups.
-    pub(crate) fn nocache_flag(&self) -> bool {
-        self.nocache
+    /// How this view's reads use the cache.
+    pub(crate) fn cache_use(&self) -> CacheUse {
+        self.cache_use
     }
 
     /// A call answered with a redirect to a signed URL, or with the content itself.

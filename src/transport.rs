@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::user_scope;
-use crate::cache::{self, CacheKey};
+use crate::cache::{self, CacheKey, CacheUse};
 use crate::error::{ApiError, Error, Result};
 use crate::retry::{Deadline, DeadlineExt, Idempotency, RetryPolicy};
 use crate::settings::{OperationSettings, Settings};
@@ -460,21 +460,22 @@ impl Api {
 
     /// A cached read returning an owned value (list pages, whose items the iterators hand out
     /// one by one); see [`read_shared`](Self::read_shared).
-    pub(crate) fn read<T>(&self, req: Request, nocache: bool) -> Result<T>
+    pub(crate) fn read<T>(&self, req: Request, cache_use: CacheUse) -> Result<T>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        self.read_shared(req, nocache).map(Arc::unwrap_or_clone)
+        // Unshared (so not copied) unless the cache holds it too.
+        self.read_shared(req, cache_use).map(Arc::unwrap_or_clone)
     }
 
-    /// A cached read: returns a fresh cached value of this user unless `nocache`, otherwise
+    /// A cached read: returns a fresh cached value of this user (for [`CacheUse::Read`]), otherwise
     /// fetches (with retries), decodes and stores the result. The value is shared with the
     /// cache, so a hit costs one reference count whatever the size of the document.
-    pub(crate) fn read_shared<T>(&self, req: Request, nocache: bool) -> Result<Arc<T>>
+    pub(crate) fn read_shared<T>(&self, req: Request, cache_use: CacheUse) -> Result<Arc<T>>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        self.read_shared_checked(req, nocache, || Ok(()))
+        self.read_shared_checked(req, cache_use, || Ok(()))
     }
 
     /// [`read_shared`](Self::read_shared) running `check` (input validation) only when the
@@ -483,7 +484,7 @@ impl Api {
     pub(crate) fn read_shared_checked<T>(
         &self,
         req: Request,
-        nocache: bool,
+        cache_use: CacheUse,
         check: impl FnOnce() -> Result<()>,
     ) -> Result<Arc<T>>
     where
@@ -504,7 +505,9 @@ impl Api {
             operation: op.name(),
             args: target,
         };
-        if !nocache && let Some(hit) = cache::get::<T>(&key) {
+        if cache_use == CacheUse::Read
+            && let Some(hit) = cache::get::<T>(&key)
+        {
             return Ok(hit);
         }
         check()?;
@@ -521,25 +524,28 @@ impl Api {
         let sent = cache::ticket();
         let raw = self.execute_with(&req, &key.args, token)?;
         let value: Arc<T> = Arc::new(decode(op.name(), &raw.body)?);
-        cache::put(
-            key,
-            Arc::clone(&value),
-            op.settings(&self.settings).cache_ttl,
-            sent,
-        );
+        if cache_use != CacheUse::Bypass {
+            cache::put(
+                key,
+                Arc::clone(&value),
+                op.settings(&self.settings).cache_ttl,
+                sent,
+            );
+        }
         Ok(value)
     }
 
     /// A value found through other reads (such as the latest version of an application),
     /// cached under `alias` (a target no request uses) of `op` for `ttl`: a hit is one lookup.
-    /// Otherwise (or with `nocache`) `resolve` finds it and it is stored, unless an
+    /// Otherwise (or without [`CacheUse::Read`]) `resolve` finds it and it is stored (but for
+    /// [`CacheUse::Bypass`]), unless an
     /// invalidation of this user came after the lookup started.
     pub(crate) fn read_alias<T>(
         &self,
         op: Op,
         alias: String,
         ttl: Duration,
-        nocache: bool,
+        cache_use: CacheUse,
         resolve: impl FnOnce() -> Result<Arc<T>>,
     ) -> Result<Arc<T>>
     where
@@ -551,13 +557,17 @@ impl Api {
             operation: op.name(),
             args: Cow::Owned(alias),
         };
-        if !nocache && let Some(hit) = cache::get::<T>(&key) {
+        if cache_use == CacheUse::Read
+            && let Some(hit) = cache::get::<T>(&key)
+        {
             return Ok(hit);
         }
         // Taken before the reads `resolve` makes, so an invalidation during them wins.
         let sent = cache::ticket();
         let value = resolve()?;
-        cache::put(key, Arc::clone(&value), ttl, sent);
+        if cache_use != CacheUse::Bypass {
+            cache::put(key, Arc::clone(&value), ttl, sent);
+        }
         Ok(value)
     }
 

@@ -102,7 +102,7 @@ impl Versions {
                 Op::GetApplicationVersion,
                 alias.into_target(),
                 ttl,
-                self.client.nocache_flag(),
+                self.client.cache_use(),
                 || {
                     let latest = self.latest_number(application_id)?;
                     self.details(application_id, Some(&latest))

@@ -300,7 +300,7 @@ struct Job {
 
 /// Shared state of one `download_to` call.
 struct Engine<'a> {
-    /// The run, read without the cache and until the call's deadline.
+    /// The run, read until the call's deadline, neither from the cache nor into it.
     run: Run,
     options: &'a DownloadOptions,
     abort: AtomicBool,
@@ -363,7 +363,8 @@ impl Engine<'_> {
     }
 
     /// Looks at the run (and, when waiting, keeps looking) and queues every artifact of every
-    /// newly finished item.
+    /// newly finished item. Each page of items is reduced to what planning needs as it
+    /// arrives, so a pass holds a few hundred bytes per item, not the items themselves.
     fn plan(&self, run_dir: &Path, queue: &mpsc::Sender<Job>) -> Result<()> {
         let poller = Poller::new(self.options.poll_interval, self.options.timeout);
         let mut seen: HashSet<String> = HashSet::new();
@@ -374,39 +375,38 @@ impl Engine<'_> {
                 .run
                 .details()
                 .map_err(|e| poller.failed(self.run.id(), e))?;
-            let items: Vec<ItemResultReadResponse> = self
+            let items: Vec<Planned> = self
                 .run
                 .items()
                 .page_size(ITEMS_PAGE_SIZE)
                 .iter()
                 .at_most(u64::try_from(details.statistics.item_count).unwrap_or(u64::MAX))
+                .map(|item| item.map(|i| Planned::new(i, &self.options.checksum_key)))
                 .collect::<Result<_>>()
                 .map_err(|e| poller.failed(self.run.id(), e))?;
             let item_dirs = item_dir_names(&items);
             for (item, dir_name) in items.iter().zip(&item_dirs) {
-                if item.state != ItemState::Terminated || !seen.insert(item.item_id.clone()) {
+                if matches!(item.outcome, Outcome::Pending) || !seen.insert(item.item_id.clone()) {
                     continue;
                 }
-                if item.output == ItemOutput::Full {
-                    for job in self.jobs(item, &run_dir.join(dir_name)) {
-                        // The receivers live until every sender is gone, so this cannot fail.
-                        let _ = queue.send(job);
+                match &item.outcome {
+                    Outcome::Artifacts(artifacts) => {
+                        for job in self.jobs(item, artifacts, &run_dir.join(dir_name)) {
+                            // The receivers live until every sender is gone, so this cannot fail.
+                            let _ = queue.send(job);
+                        }
                     }
-                } else {
-                    self.report.lock().failed_items.push(ItemFailure {
-                        external_id: item.external_id.clone(),
-                        item_id: item.item_id.clone(),
-                        termination_reason: item.termination_reason.clone(),
-                        error_code: item.error_code.clone(),
-                        error_message: item.error_message.clone(),
-                    });
+                    Outcome::Failed(failure) => {
+                        self.report.lock().failed_items.push(failure.clone());
+                    }
+                    Outcome::Pending => {}
                 }
             }
             if details.state == RunState::Terminated || !self.options.wait {
                 self.report.lock().pending_items = items
-                    .iter()
-                    .filter(|i| i.state != ItemState::Terminated)
-                    .map(|i| i.external_id.clone())
+                    .into_iter()
+                    .filter(|i| matches!(i.outcome, Outcome::Pending))
+                    .map(|i| i.external_id)
                     .collect();
                 return Ok(());
             }
@@ -416,33 +416,26 @@ impl Engine<'_> {
 
     /// The downloads of one item: every `AVAILABLE` artifact. Deleted artifacts are reported
     /// as failures (their results are gone); artifacts without output are ignored.
-    fn jobs(&self, item: &ItemResultReadResponse, item_dir: &Path) -> Vec<Job> {
-        let siblings: Vec<Sibling<'_>> = item
-            .output_artifacts
+    fn jobs(&self, item: &Planned, artifacts: &[PlannedArtifact], item_dir: &Path) -> Vec<Job> {
+        let siblings: Vec<Sibling<'_>> = artifacts
             .iter()
             .map(|a| Sibling {
-                key: &a.output_artifact_id,
+                key: &a.id,
                 name: &a.name,
-                ext: names::extension(a.metadata.as_ref()),
+                ext: a.ext,
             })
             .collect();
         let file_names = names::unique_names(&siblings);
         let mut jobs = Vec::new();
-        for (artifact, file_name) in item.output_artifacts.iter().zip(file_names) {
+        for (artifact, file_name) in artifacts.iter().zip(file_names) {
             let path = item_dir.join(file_name);
             match &artifact.output {
                 ArtifactOutput::Available => jobs.push(Job {
                     external_id: item.external_id.clone(),
-                    artifact_id: artifact.output_artifact_id.clone(),
+                    artifact_id: artifact.id.clone(),
                     artifact_name: artifact.name.clone(),
                     path,
-                    expected: artifact
-                        .metadata
-                        .as_ref()
-                        .and_then(|m| m.get(&self.options.checksum_key))
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.trim().is_empty())
-                        .map(str::to_string),
+                    expected: artifact.expected.clone(),
                 }),
                 ArtifactOutput::DeletedByUser | ArtifactOutput::DeletedBySystem => {
                     let error = Error::UnexpectedResponse {
@@ -458,7 +451,7 @@ impl Engine<'_> {
                     });
                     self.report.lock().failed.push(ArtifactFailure {
                         external_id: item.external_id.clone(),
-                        artifact_id: artifact.output_artifact_id.clone(),
+                        artifact_id: artifact.id.clone(),
                         artifact_name: artifact.name.clone(),
                         path,
                         error,
@@ -471,8 +464,76 @@ impl Engine<'_> {
     }
 }
 
+/// What planning keeps of an item: its ids and what it came to.
+struct Planned {
+    item_id: String,
+    external_id: String,
+    outcome: Outcome,
+}
+
+/// Where an item stands for the download.
+enum Outcome {
+    /// Not terminated yet.
+    Pending,
+    /// Terminated with output `FULL`: its artifacts.
+    Artifacts(Vec<PlannedArtifact>),
+    /// Terminated without output: the failure it is reported as.
+    Failed(ItemFailure),
+}
+
+/// What planning keeps of an output artifact.
+struct PlannedArtifact {
+    id: String,
+    name: String,
+    /// The file extension its MIME type gives.
+    ext: &'static str,
+    output: ArtifactOutput,
+    /// The published checksum; `None` when the metadata lacks it.
+    expected: Option<String>,
+}
+
+impl Planned {
+    fn new(item: ItemResultReadResponse, checksum_key: &str) -> Self {
+        let outcome = if item.state != ItemState::Terminated {
+            Outcome::Pending
+        } else if item.output == ItemOutput::Full {
+            Outcome::Artifacts(
+                item.output_artifacts
+                    .into_iter()
+                    .map(|a| PlannedArtifact {
+                        ext: names::extension(a.metadata.as_ref()),
+                        expected: a
+                            .metadata
+                            .as_ref()
+                            .and_then(|m| m.get(checksum_key))
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.trim().is_empty())
+                            .map(str::to_string),
+                        id: a.output_artifact_id,
+                        name: a.name,
+                        output: a.output,
+                    })
+                    .collect(),
+            )
+        } else {
+            Outcome::Failed(ItemFailure {
+                external_id: item.external_id.clone(),
+                item_id: item.item_id.clone(),
+                termination_reason: item.termination_reason,
+                error_code: item.error_code,
+                error_message: item.error_message,
+            })
+        };
+        Self {
+            item_id: item.item_id,
+            external_id: item.external_id,
+            outcome,
+        }
+    }
+}
+
 /// Directory names of a run's items, decided over the whole set so they never collide.
-fn item_dir_names(items: &[ItemResultReadResponse]) -> Vec<String> {
+fn item_dir_names(items: &[Planned]) -> Vec<String> {
     let siblings: Vec<Sibling<'_>> = items
         .iter()
         .map(|i| Sibling {
@@ -484,7 +545,6 @@ fn item_dir_names(items: &[ItemResultReadResponse]) -> Vec<String> {
     names::unique_names(&siblings)
 }
 
-/// Checks that `dir` is an existing directory.
 fn check_dir(dir: &Path) -> Result<()> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
@@ -511,7 +571,9 @@ pub(crate) fn download_run(
     std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
 
     let engine = Engine {
-        run: run.uncached().until(options.timeout.and_then(deadline_in)),
+        run: run
+            .bypassing_cache()
+            .until(options.timeout.and_then(deadline_in)),
         options,
         abort: AtomicBool::new(false),
         cancel: crate::cancel::current(),

@@ -89,6 +89,15 @@ impl Run {
         }
     }
 
+    /// A handle on the same run whose reads neither look in the operation cache nor store in
+    /// it: for reads nobody repeats, such as the item pages a download lists.
+    pub(crate) fn bypassing_cache(&self) -> Run {
+        Run {
+            client: self.client.bypass_cache(),
+            ..self.clone()
+        }
+    }
+
     /// A handle on the same run whose calls give up at `deadline`.
     pub(crate) fn until(&self, deadline: Deadline) -> Run {
         Run {

@@ -1,0 +1,48 @@
+//! What a download keeps while planning (its own test binary: it counts the process-wide cache).
+
+mod support;
+
+use aignostics::{Client, DownloadOptions, Settings, TokenProvider, cache};
+use support::{Blob, Pattern, Platform, artifact_json, item_json};
+
+// Proves a download's run and item pages are neither read from the cache nor stored in it, so
+// a large run's items are not kept for the cache's lifetime, while an ordinary listing is
+// cached. (NFR-29)
+#[test]
+fn download_pages_stay_out_of_the_cache() {
+    let platform = Platform::start("planning-run");
+    let items = (0..250)
+        .map(|i| {
+            let id = format!("a{i}");
+            let data = Pattern::pseudo_random(i, 64);
+            let artifact = artifact_json(&id, "result", "image/tiff", Some(&data.checksum()));
+            platform.blob(&id, Blob::new(data));
+            item_json(&format!("slide-{i:03}"), vec![artifact])
+        })
+        .collect();
+    platform.items(items);
+    let settings = Settings::default()
+        .with_api_root(&platform.base_url())
+        .unwrap();
+    let client = Client::builder()
+        .settings(settings)
+        .token_provider(TokenProvider::fixed("planning-token"))
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("aignostics-planning-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    cache::clear();
+
+    let run = client.run("planning-run");
+    let report = run.download_to(&dir, &DownloadOptions::default()).unwrap();
+    assert_eq!(report.downloaded.len(), 250, "every artifact downloaded");
+    let listings = platform.seen_under("/api/v1/runs/planning-run/items").len();
+    assert!(listings >= 1, "the items were listed");
+    assert_eq!(cache::len(), 0, "the download left nothing in the cache");
+
+    // The same listing through the run handle is cached: the count above could have failed.
+    run.items().page(1).unwrap();
+    assert_eq!(cache::len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
