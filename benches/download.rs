@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aignostics::{Client, DownloadOptions, Settings, TokenProvider};
+use aignostics::DownloadOptions;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use support::{Blob, Pattern, Platform, artifact_json, item_json};
 
@@ -36,14 +36,7 @@ fn download(c: &mut Criterion) {
         )],
     )]);
     platform.blob("big", Blob::new(data));
-    let settings = Settings::default()
-        .with_api_root(&platform.base_url())
-        .expect("loopback root");
-    let client = Client::builder()
-        .settings(settings)
-        .token_provider(TokenProvider::fixed("bench-token"))
-        .build()
-        .expect("client");
+    let client = platform.client("bench-token");
     let dir = scratch_dir();
     let run_dir = dir.join("bench-run");
     let plain_file = dir.join("plain.bin");

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aignostics::{Client, DownloadOptions, Settings, TokenProvider};
+use aignostics::{Client, DownloadOptions};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use support::{Pattern, Platform, artifact_json, item_json};
 
@@ -140,14 +140,7 @@ fn fixture(run_id: &str, root: &Path, storage: &str, sizes: &[u64]) -> Fixture {
     }
     platform.items(items);
     platform.storage_host(storage);
-    let settings = Settings::default()
-        .with_api_root(&platform.base_url())
-        .expect("loopback root");
-    let client = Client::builder()
-        .settings(settings)
-        .token_provider(TokenProvider::fixed("bench-token"))
-        .build()
-        .expect("client");
+    let client = platform.client("bench-token");
     Fixture {
         platform,
         client,

@@ -17,17 +17,9 @@ use std::time::{Duration, Instant};
 use aignostics::models::RunCreationRequest;
 use aignostics::sandbox::{self, Sandbox};
 
-/// The resident set of this process in KiB (0 where `/proc` is not there).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
+#[path = "support/rss.rs"]
+mod rss;
+use rss::rss_kib;
 
 /// Reads every entry of `list` (a lazy page iterator), sampling the resident set every 250
 /// entries; prints entries, pages (requests to `path`), time and the resident set's growth.

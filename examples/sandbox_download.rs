@@ -17,6 +17,10 @@ use aignostics::DownloadOptions;
 use aignostics::models::RunCreationRequest;
 use aignostics::sandbox::{self, Sandbox};
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::rss_kib;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let items: usize = args.next().map_or(Ok(1000), |n| n.parse())?;
@@ -119,16 +123,4 @@ impl Sampler {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().unwrap_or((0, 0))
     }
-}
-
-/// The resident set of this process in KiB (0 where `/proc` is not there).
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

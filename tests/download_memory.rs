@@ -28,7 +28,7 @@ fn peak_rss_kib() -> u64 {
 #[cfg(target_os = "linux")]
 #[test]
 fn large_download_keeps_memory_flat() {
-    use aignostics::{Client, DownloadOptions, Settings, TokenProvider};
+    use aignostics::DownloadOptions;
     use support::{Blob, Pattern, Platform, artifact_json, item_json};
 
     let data = Pattern::pseudo_random(11, SIZE);
@@ -43,15 +43,7 @@ fn large_download_keeps_memory_flat() {
         )],
     )]);
     platform.blob("big", Blob::new(data));
-    let client = Client::builder()
-        .settings(
-            Settings::default()
-                .with_api_root(&platform.base_url())
-                .unwrap(),
-        )
-        .token_provider(TokenProvider::fixed("tok-download-memory"))
-        .build()
-        .unwrap();
+    let client = platform.client("tok-download-memory");
     let dir = std::env::temp_dir().join(format!("aignostics-memory-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

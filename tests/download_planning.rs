@@ -2,7 +2,7 @@
 
 mod support;
 
-use aignostics::{Client, DownloadOptions, Settings, TokenProvider, cache};
+use aignostics::{DownloadOptions, cache};
 use support::{Blob, Pattern, Platform, artifact_json, item_json};
 
 // Proves a download's run and item pages are neither read from the cache nor stored in it, so
@@ -21,14 +21,7 @@ fn download_pages_stay_out_of_the_cache() {
         })
         .collect();
     platform.items(items);
-    let settings = Settings::default()
-        .with_api_root(&platform.base_url())
-        .unwrap();
-    let client = Client::builder()
-        .settings(settings)
-        .token_provider(TokenProvider::fixed("planning-token"))
-        .build()
-        .unwrap();
+    let client = platform.client("planning-token");
     let dir = std::env::temp_dir().join(format!("aignostics-planning-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -220,6 +220,18 @@ impl Platform {
         format!("http://{}", self.addr)
     }
 
+    /// A client of this platform with default settings sending `token`.
+    pub fn client(&self, token: &str) -> aignostics::Client {
+        let settings = aignostics::Settings::default()
+            .with_api_root(&self.base_url())
+            .expect("a loopback root");
+        aignostics::Client::builder()
+            .settings(settings)
+            .token_provider(aignostics::TokenProvider::fixed(token))
+            .build()
+            .expect("a client")
+    }
+
     /// States answered by `GET /runs/{id}`, one per request; the last one repeats.
     pub fn run_states(&self, states: &[&str]) {
         self.state.lock().run_states = states.iter().map(|s| s.to_string()).collect();
