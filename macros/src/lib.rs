@@ -200,6 +200,7 @@ fn twin_options(attr: &Attribute) -> syn::Result<Option<Mode>> {
     parse_options(twin).map(Some)
 }
 
+/// The one option inside `twin(…)`.
 fn parse_options(list: &syn::MetaList) -> syn::Result<Mode> {
     let mut mode = None;
     list.parse_nested_meta(|meta| {
