@@ -34,9 +34,9 @@
 //! worker threads for the whole request (and its retries); use this facade, or wrap your own
 //! blocking code in `spawn_blocking`.
 //!
-//! The methods are not listed here: each one is derived, at compile time, from the declaration
-//! of its blocking method (`#[twin]` on the blocking handlers' `impl` blocks, from the
-//! `aignostics-macros` crate). A public blocking method either has its twin or is marked at its
+//! No async method is written by hand: each one is derived, at compile time, from the
+//! declaration of its blocking method (`#[twin]` on the blocking handlers' `impl` blocks, from
+//! the `aignostics-macros` crate). A public blocking method either has its twin or is marked at its
 //! declaration as having none (the blocking client's constructors and its engine), else the
 //! crate does not compile, so the two surfaces cannot drift apart. Each twin's doc links the
 //! blocking method it runs. The list builders' filters come from their one declaration
