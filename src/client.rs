@@ -107,18 +107,22 @@ impl ClientBuilder {
     }
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Client {
     /// A client with settings from the environment and the internal login.
+    #[cfg_attr(feature = "async", twin(skip))]
     pub fn new() -> Result<Self> {
         Self::builder().build()
     }
 
     /// A builder for the optional parts: API root, token provider, token caching, settings.
+    #[cfg_attr(feature = "async", twin(skip))]
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
 
     /// A client on an existing [`Api`] (e.g. one from [`Client::get_api_client`]).
+    #[cfg_attr(feature = "async", twin(skip))]
     pub fn from_api(api: Arc<Api>) -> Self {
         Self {
             api,
@@ -144,11 +148,13 @@ impl Client {
     /// assert!(Arc::ptr_eq(&a, &b));
     /// # Ok::<(), aignostics::Error>(())
     /// ```
+    #[cfg_attr(feature = "async", twin(skip))]
     pub fn get_api_client(cache_token: bool, provider: Option<&TokenProvider>) -> Result<Arc<Api>> {
         pooled_api(cache_token, provider, Settings::from_env()?)
     }
 
     /// The engine behind this client.
+    #[cfg_attr(feature = "async", twin(skip))]
     pub fn api(&self) -> &Arc<Api> {
         &self.api
     }

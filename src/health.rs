@@ -186,6 +186,7 @@ fn interpret(status: u16, body: &[u8]) -> ComponentHealth {
     }
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Client {
     /// The platform's health as this client sees it; see [`crate::health`]. Never fails: what
     /// goes wrong is reported as a `Down` component with its reason.
@@ -200,6 +201,7 @@ impl Client {
     /// # }
     /// # Ok::<(), aignostics::Error>(())
     /// ```
+    #[cfg_attr(feature = "async", twin(io))]
     pub fn health(&self) -> Health {
         let api = self.api();
         let public = check(api, None);

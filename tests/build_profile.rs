@@ -81,12 +81,12 @@ fn version(text: &str) -> (u64, u64, u64) {
     )
 }
 
-// Proves the default build compiles no tokio or Redis client, the redis feature adds
-// Redis without tokio, and the async feature is what brings tokio in. (NFR-12)
+// Proves the default build compiles no tokio, Redis client or facade macro, the redis feature adds
+// Redis without tokio, and the async feature is what brings tokio and the macro in. (NFR-12)
 #[test]
 fn default_build_is_lean() {
     let default = compiled(&metadata(&[]));
-    for heavy in ["tokio", "redis"] {
+    for heavy in ["tokio", "redis", "aignostics-macros"] {
         assert!(
             !default.contains_key(heavy),
             "the default build compiles {heavy}"
@@ -100,6 +100,7 @@ fn default_build_is_lean() {
     );
     let with_async = compiled(&metadata(&["--features", "async"]));
     assert!(with_async.contains_key("tokio"));
+    assert!(with_async.contains_key("aignostics-macros"));
 }
 
 // Proves the crate declares Rust 1.89 as its MSRV, the README and crate docs say so, and no

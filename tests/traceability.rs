@@ -3,8 +3,9 @@
 //! The specification defines each requirement with a heading `### FR-nn Title` or
 //! `### NFR-nn Title` (outside code blocks). A test names the requirements it proves in its
 //! leading comment, e.g. `// Proves … (FR-07)`. This file scans every `.rs` file under `tests/`
-//! (except itself), the test modules of `src/` (each file from its first `#[cfg(test)]` line on)
-//! and `benches/` (for the performance requirements the benchmarks measure), and checks both
+//! (except itself), the test modules of `src/` and `macros/src/` (the proc macro deriving the
+//! async facade; each file from its first `#[cfg(test)]` line on) and `benches/` (for the
+//! performance requirements the benchmarks measure), and checks both
 //! directions. `specifications/TRACEABILITY.md` is the generated matrix; regenerate it with
 //! `AIGNOSTICS_UPDATE_TRACEABILITY=1 cargo test --all-features --test traceability`.
 
@@ -176,7 +177,9 @@ fn mentions() -> BTreeMap<String, Vec<Mention>> {
             .filter(|p| *p != this_file)
             .map(|p| (p, false)),
     );
-    files.extend(rust_files(&root.join("src")).into_iter().map(|p| (p, true)));
+    for dir in ["src", "macros/src"] {
+        files.extend(rust_files(&root.join(dir)).into_iter().map(|p| (p, true)));
+    }
     files.extend(
         rust_files(&root.join("benches"))
             .into_iter()

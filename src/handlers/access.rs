@@ -37,6 +37,7 @@ pub struct Grants {
     client: Client,
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Grants {
     pub(crate) fn new(client: Client) -> Self {
         Self { client }
@@ -148,6 +149,7 @@ pub struct ShareTokens {
     client: Client,
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl ShareTokens {
     pub(crate) fn new(client: Client) -> Self {
         Self { client }

@@ -25,6 +25,7 @@ pub struct Applications {
     client: Client,
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Applications {
     pub(crate) fn new(client: Client) -> Self {
         Self { client }

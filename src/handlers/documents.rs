@@ -40,6 +40,7 @@ pub struct Documents {
     version: Option<String>,
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Documents {
     pub(crate) fn new(client: Client, application_id: String, version: Option<String>) -> Self {
         Self {

@@ -247,8 +247,7 @@ mod tests {
                 if !path.ends_with("sandbox") {
                     sources(&path, out);
                 }
-            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("drift.rs") {
-                // drift.rs is a test module of its own.
+            } else if path.extension().is_some_and(|e| e == "rs") {
                 out.push(path);
             }
         }

@@ -37,6 +37,7 @@ pub struct Runs {
     client: Client,
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Runs {
     pub(crate) fn new(client: Client) -> Self {
         Self { client }

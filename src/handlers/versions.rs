@@ -26,6 +26,7 @@ pub struct Versions {
     client: Client,
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Versions {
     pub(crate) fn new(client: Client) -> Self {
         Self { client }

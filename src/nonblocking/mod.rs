@@ -34,28 +34,25 @@
 //! worker threads for the whole request (and its retries); use this facade, or wrap your own
 //! blocking code in `spawn_blocking`.
 //!
-//! The facade is generated from one list of operations per handler, and a test fails when a
-//! blocking operation has no async counterpart, so the two surfaces cannot drift apart.
-
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use serde_json::Value;
+//! No async method is written by hand: each one is derived, at compile time, from the
+//! declaration of its blocking method (`#[twin]` on the blocking handlers' `impl` blocks, from
+//! the `aignostics-macros` crate). A public blocking method either has its twin or is marked at its
+//! declaration as having none (the blocking client's constructors and its engine), else the
+//! crate does not compile, so the two surfaces cannot drift apart. Each twin's doc links the
+//! blocking method it runs. The list builders' filters come from their one declaration
+//! (`handlers::list`) too.
 
 use crate::cancel;
 use crate::error::{Error, Result};
 use crate::models::{
-    ApplicationReadResponse, ApplicationReadShortResponse, ApplicationVersion,
-    CustomMetadataUpdateResponse, GrantCreateRequest, GrantReadResponse, ItemResultReadResponse,
-    MeReadResponse, RunCreationRequest, RunReadResponse, ShareTokenCreateResponse,
-    ShareTokenReadResponse, SubjectType, VersionDocumentResponse, VersionReadResponse,
+    ApplicationReadShortResponse, GrantReadResponse, ItemResultReadResponse, RunReadResponse,
+    ShareTokenReadResponse,
 };
 use crate::pagination::Pages;
-use crate::{DownloadOptions, DownloadReport, WaitOptions};
 
 /// Runs blocking work on tokio's blocking pool; a panic in it is resumed here. Dropping the
-/// returned future cancels the work (see the module docs).
-async fn blocking<T, F>(work: F) -> Result<T>
+/// returned future cancels the work (see the module docs). Every derived `async fn` calls this.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T>
 where
     F: FnOnce() -> Result<T> + Send + 'static,
     T: Send + 'static,
@@ -69,22 +66,18 @@ where
     }
 }
 
-/// Declares an async handler wrapping a blocking one, with one `async fn` per listed operation.
-/// Each entry names the blocking call to run with the (cloned) blocking handler bound to `$b`.
-macro_rules! facade {
+/// Declares an async handler wrapping a blocking one. Its methods are derived from the blocking
+/// handler's `impl` blocks (`#[twin]`), next to them.
+macro_rules! handler {
     (
         $(#[$tmeta:meta])*
-        $name:ident wraps $blocking:ty {
-            $(
-                $(#[$mmeta:meta])*
-                async fn $method:ident($($arg:ident: $ty:ty),*) -> $ret:ty = |$b:ident| $body:expr;
-            )*
-        }
+        $name:ident wraps $blocking:ty;
     ) => {
         $(#[$tmeta])*
         #[derive(Debug, Clone)]
         pub struct $name {
-            inner: $blocking,
+            /// The blocking handler every method runs.
+            pub(crate) inner: $blocking,
         }
 
         impl From<$blocking> for $name {
@@ -98,14 +91,6 @@ macro_rules! facade {
             pub fn blocking(&self) -> &$blocking {
                 &self.inner
             }
-
-            $(
-                $(#[$mmeta])*
-                pub async fn $method(&self, $($arg: $ty),*) -> Result<$ret> {
-                    let $b = self.inner.clone();
-                    blocking(move || $body).await
-                }
-            )*
         }
     };
 }
@@ -202,74 +187,14 @@ impl<T: Send + 'static> AsyncPages<T> {
     }
 }
 
-facade! {
+handler! {
     /// The async client: the same operations as [`crate::Client`]. Cheap to clone.
-    Client wraps crate::Client {
-        /// The current user and organization; see [`crate::Client::me`].
-        async fn me() -> Arc<MeReadResponse> = |c| c.me();
-        /// An application with its versions; see [`crate::Client::application`].
-        async fn application(application_id: String) -> Arc<ApplicationReadResponse> =
-            |c| c.application(&application_id);
-        /// Details of an application version (`None` = latest); see
-        /// [`crate::Client::application_version`].
-        async fn application_version(application_id: String, version: Option<String>) -> Arc<VersionReadResponse> =
-            |c| c.application_version(&application_id, version.as_deref());
-        /// The platform's health (never fails); see [`crate::Client::health`].
-        async fn health() -> crate::health::Health = |c| Ok(c.health());
-    }
+    Client wraps crate::Client;
 }
 
-impl Client {
-    /// A view whose reads skip the operation cache; see [`crate::Client::nocache`].
-    pub fn nocache(&self) -> Client {
-        Client::from(self.inner.nocache())
-    }
-
-    /// A handle on a run (no I/O).
-    pub fn run(&self, run_id: impl Into<String>) -> Run {
-        Run::from(self.inner.run(run_id))
-    }
-
-    /// The applications handler.
-    pub fn applications(&self) -> Applications {
-        Applications::from(self.inner.applications())
-    }
-
-    /// The versions handler.
-    pub fn versions(&self) -> Versions {
-        Versions::from(self.inner.versions())
-    }
-
-    /// The runs handler.
-    pub fn runs(&self) -> Runs {
-        Runs::from(self.inner.runs())
-    }
-
-    /// The grants handler.
-    pub fn grants(&self) -> Grants {
-        Grants::from(self.inner.grants())
-    }
-
-    /// The share-tokens handler.
-    pub fn share_tokens(&self) -> ShareTokens {
-        ShareTokens::from(self.inner.share_tokens())
-    }
-}
-
-facade! {
+handler! {
     /// Applications; see [`crate::Applications`].
-    Applications wraps crate::Applications {
-        /// One application; see [`crate::Applications::details`].
-        async fn details(application_id: String) -> Arc<ApplicationReadResponse> =
-            |a| a.details(&application_id);
-    }
-}
-
-impl Applications {
-    /// The application list; see [`crate::Applications::list`].
-    pub fn list(&self) -> ListApplications {
-        ListApplications::from(self.inner.list())
-    }
+    Applications wraps crate::Applications;
 }
 
 list_facade! {
@@ -277,80 +202,19 @@ list_facade! {
     ListApplications wraps crate::ListApplications => ApplicationReadShortResponse;
 }
 
-facade! {
+handler! {
     /// Application versions; see [`crate::Versions`].
-    Versions wraps crate::Versions {
-        /// Versions of an application; see [`crate::Versions::list`].
-        async fn list(application_id: String) -> Vec<ApplicationVersion> = |v| v.list(&application_id);
-        /// Versions, newest first; see [`crate::Versions::list_sorted`].
-        async fn list_sorted(application_id: String) -> Vec<ApplicationVersion> =
-            |v| v.list_sorted(&application_id);
-        /// The newest version; see [`crate::Versions::latest`].
-        async fn latest(application_id: String) -> Option<ApplicationVersion> = |v| v.latest(&application_id);
-        /// Version details; see [`crate::Versions::details`].
-        async fn details(application_id: String, version: Option<String>) -> Arc<VersionReadResponse> =
-            |v| v.details(&application_id, version.as_deref());
-    }
+    Versions wraps crate::Versions;
 }
 
-impl Versions {
-    /// The documents of a version (`None` = latest); see [`crate::Versions::documents`].
-    pub fn documents(&self, application_id: String, version: Option<String>) -> Documents {
-        Documents::from(self.inner.documents(&application_id, version.as_deref()))
-    }
-}
-
-facade! {
+handler! {
     /// Documents of an application version; see [`crate::Documents`].
-    Documents wraps crate::Documents {
-        /// The version's public documents; see [`crate::Documents::list`].
-        async fn list() -> Vec<VersionDocumentResponse> = |d| d.list();
-        /// One document's metadata; see [`crate::Documents::details`].
-        async fn details(name: String) -> Arc<VersionDocumentResponse> = |d| d.details(&name);
-        /// A document's bytes; see [`crate::Documents::read_content`].
-        async fn read_content(name: String) -> Vec<u8> = |d| d.read_content(&name);
-        /// Saves a document into `dir`; see [`crate::Documents::download_to`].
-        async fn download_to(name: String, dir: PathBuf) -> PathBuf = |d| d.download_to(&name, &dir);
-    }
+    Documents wraps crate::Documents;
 }
 
-impl Documents {
-    /// The application id.
-    pub fn application_id(&self) -> &str {
-        self.inner.application_id()
-    }
-
-    /// The version asked for (`None` = latest).
-    pub fn version(&self) -> Option<&str> {
-        self.inner.version()
-    }
-}
-
-facade! {
+handler! {
     /// Runs; see [`crate::Runs`].
-    Runs wraps crate::Runs {
-        /// Validates and submits a run; see [`crate::Runs::submit`].
-        async fn submit(request: RunCreationRequest) -> Run = |r| r.submit(request).map(Run::from);
-        /// Submits with an idempotency key and SDK metadata options; see
-        /// [`crate::Runs::submit_with`]. The run inside is a blocking handle:
-        /// `Run::from(submitted.into_run())` makes it an async one.
-        async fn submit_with(request: RunCreationRequest, options: crate::SubmitOptions) -> crate::Submitted =
-            |r| r.submit_with(request, &options);
-        /// Checks a request without submitting it; see [`crate::Runs::validate`].
-        async fn validate(request: RunCreationRequest) -> () = |r| r.validate(&request);
-    }
-}
-
-impl Runs {
-    /// The run list; see [`crate::Runs::list`].
-    pub fn list(&self) -> ListRuns {
-        ListRuns::from(self.inner.list())
-    }
-
-    /// A handle on a run (no I/O).
-    pub fn run(&self, run_id: impl Into<String>) -> Run {
-        Run::from(self.inner.run(run_id))
-    }
+    Runs wraps crate::Runs;
 }
 
 list_facade! {
@@ -358,66 +222,11 @@ list_facade! {
     ListRuns wraps crate::ListRuns => RunReadResponse;
 }
 
-facade! {
-    /// A run; see [`crate::Run`].
-    Run wraps crate::Run {
-        /// State, statistics and metadata; see [`crate::Run::details`].
-        async fn details() -> Arc<RunReadResponse> = |r| r.details();
-        /// Cancels the run; see [`crate::Run::cancel`].
-        async fn cancel() -> () = |r| r.cancel();
-        /// One item; see [`crate::Run::item`].
-        async fn item(external_id: String) -> Arc<ItemResultReadResponse> = |r| r.item(&external_id);
-        /// Deletes the run's artifacts; see [`crate::Run::delete_artifacts`].
-        async fn delete_artifacts() -> () = |r| r.delete_artifacts();
-        /// Sets (`Some`) or clears (`None`) the run's custom metadata; see
-        /// [`crate::Run::update_custom_metadata`].
-        async fn update_custom_metadata(custom_metadata: Option<Value>, checksum: Option<String>) -> CustomMetadataUpdateResponse =
-            |r| r.update_custom_metadata(custom_metadata, checksum.as_deref());
-        /// Sets or clears an item's custom metadata; see
-        /// [`crate::Run::update_item_custom_metadata`].
-        async fn update_item_custom_metadata(external_id: String, custom_metadata: Option<Value>, checksum: Option<String>) -> CustomMetadataUpdateResponse =
-            |r| r.update_item_custom_metadata(&external_id, custom_metadata, checksum.as_deref());
-        /// Lets a subject read the run; see [`crate::Run::grant_access`].
-        async fn grant_access(subject_type: SubjectType, subject_id: String) -> GrantReadResponse =
-            |r| r.grant_access(subject_type, &subject_id);
-        /// Waits until the run terminates; see [`crate::Run::wait`].
-        async fn wait(options: WaitOptions) -> Arc<RunReadResponse> = |r| r.wait(&options);
-        /// Downloads the run's results into `dir`; see [`crate::Run::download_to`].
-        async fn download_to(dir: PathBuf, options: DownloadOptions) -> DownloadReport =
-            |r| r.download_to(&dir, &options);
-    }
-}
-
-impl Run {
-    /// The run id.
-    pub fn id(&self) -> &str {
-        self.inner.id()
-    }
-
-    /// Reads through a share token; see [`crate::Run::with_share_token`].
-    pub fn with_share_token(self, share_token: impl Into<String>) -> Self {
-        Run::from(self.inner.with_share_token(share_token))
-    }
-
-    /// The share token this handle reads with, if any.
-    pub fn share_token(&self) -> Option<&str> {
-        self.inner.share_token()
-    }
-
-    /// The run's items; see [`crate::Run::items`].
-    pub fn items(&self) -> ListItems {
-        ListItems::from(self.inner.items())
-    }
-
-    /// A handle on one output artifact.
-    pub fn artifact(&self, artifact_id: impl Into<String>) -> Artifact {
-        Artifact::from(self.inner.artifact(artifact_id))
-    }
-
-    /// Grants on this run; see [`crate::Run::share_grants`].
-    pub fn share_grants(&self) -> ListGrants {
-        ListGrants::from(self.inner.share_grants())
-    }
+handler! {
+    /// A run; see [`crate::Run`]. The run of a [`crate::Submitted`] (from
+    /// [`Runs::submit_with`]) is a blocking handle: `Run::from(submitted.into_run())` makes it an
+    /// async one.
+    Run wraps crate::Run;
 }
 
 list_facade! {
@@ -425,38 +234,14 @@ list_facade! {
     ListItems wraps crate::ListItems => ItemResultReadResponse;
 }
 
-facade! {
+handler! {
     /// An output artifact; see [`crate::Artifact`].
-    Artifact wraps crate::Artifact {
-        /// A fresh signed URL; see [`crate::Artifact::download_url`].
-        async fn download_url() -> String = |a| a.download_url();
-    }
+    Artifact wraps crate::Artifact;
 }
 
-impl Artifact {
-    /// The output artifact id.
-    pub fn id(&self) -> &str {
-        self.inner.id()
-    }
-}
-
-facade! {
+handler! {
     /// Access grants; see [`crate::Grants`].
-    Grants wraps crate::Grants {
-        /// Creates a grant; see [`crate::Grants::create`].
-        async fn create(request: GrantCreateRequest) -> GrantReadResponse = |g| g.create(request);
-        /// One grant; see [`crate::Grants::get`].
-        async fn get(grant_id: String) -> Arc<GrantReadResponse> = |g| g.get(&grant_id);
-        /// Revokes a grant; see [`crate::Grants::revoke`].
-        async fn revoke(grant_id: String) -> GrantReadResponse = |g| g.revoke(&grant_id);
-    }
-}
-
-impl Grants {
-    /// The grant list; see [`crate::Grants::list`].
-    pub fn list(&self) -> ListGrants {
-        ListGrants::from(self.inner.list())
-    }
+    Grants wraps crate::Grants;
 }
 
 list_facade! {
@@ -464,24 +249,9 @@ list_facade! {
     ListGrants wraps crate::ListGrants => GrantReadResponse;
 }
 
-facade! {
+handler! {
     /// Share tokens; see [`crate::ShareTokens`].
-    ShareTokens wraps crate::ShareTokens {
-        /// Creates a share token (the secret is returned only here); see
-        /// [`crate::ShareTokens::create`].
-        async fn create(expires_at: Option<String>) -> ShareTokenCreateResponse = |s| s.create(expires_at);
-        /// One share token; see [`crate::ShareTokens::get`].
-        async fn get(share_token_id: String) -> Arc<ShareTokenReadResponse> = |s| s.get(&share_token_id);
-        /// Revokes a share token; see [`crate::ShareTokens::revoke`].
-        async fn revoke(share_token_id: String) -> ShareTokenReadResponse = |s| s.revoke(&share_token_id);
-    }
-}
-
-impl ShareTokens {
-    /// The share-token list; see [`crate::ShareTokens::list`].
-    pub fn list(&self) -> ListShareTokens {
-        ListShareTokens::from(self.inner.list())
-    }
+    ShareTokens wraps crate::ShareTokens;
 }
 
 list_facade! {
@@ -490,4 +260,31 @@ list_facade! {
 }
 
 #[cfg(test)]
-mod drift;
+mod tests {
+    // Proves the async list builders carry the blocking builders' filters, from the one declaration. (FR-43, FR-46)
+    #[test]
+    fn async_lists_have_the_blocking_filters() {
+        let client = crate::Client::builder()
+            .api_root("http://127.0.0.1:9")
+            .token_provider(crate::TokenProvider::fixed("t"))
+            .build()
+            .unwrap();
+        let runs = super::ListRuns::from(client.runs().list())
+            .application_id("he-tme")
+            .sort("-submitted_at".to_string());
+        let items = super::ListItems::from(client.run("r").items())
+            .external_ids(vec!["a".to_string()])
+            .state(crate::models::ItemState::Terminated);
+        let grants = super::ListGrants::from(client.grants().list()).revoked(false);
+        let debug = format!("{runs:?} {items:?} {grants:?}");
+        for filter in [
+            "he-tme",
+            "-submitted_at",
+            "\"a\"",
+            "Terminated",
+            "revoked: Some(false)",
+        ] {
+            assert!(debug.contains(filter), "{filter} missing in {debug}");
+        }
+    }
+}

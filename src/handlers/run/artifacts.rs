@@ -11,6 +11,7 @@ pub struct Artifact {
     id: String,
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Artifact {
     pub(crate) fn new(run: Run, id: String) -> Self {
         Self { run, id }

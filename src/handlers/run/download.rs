@@ -601,6 +601,7 @@ pub(crate) fn download_run(
     Ok(report)
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Run {
     /// Downloads every result of the run into `dir/{run_id}/{external_id}/{artifact name}{ext}`
     /// and returns what happened; per-artifact failures are in the report, not an error.

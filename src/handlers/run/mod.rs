@@ -54,6 +54,7 @@ impl std::fmt::Debug for Run {
     }
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Run {
     pub(crate) fn new(client: Client, id: String) -> Self {
         Self {

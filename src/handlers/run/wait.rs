@@ -139,6 +139,7 @@ impl Poller {
     }
 }
 
+#[cfg_attr(feature = "async", aignostics_macros::twin)]
 impl Run {
     /// Polls the run's details, bypassing the cache, until its state is `TERMINATED`, and
     /// returns those final details.
