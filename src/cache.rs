@@ -67,9 +67,21 @@ pub(crate) struct CacheKey {
 #[derive(Clone)]
 struct Entry {
     value: Arc<dyn Any + Send + Sync>,
+    /// A deep copy of `value` (of its stored type), for a thread's own copy of a hot entry.
+    copy: fn(&Arc<dyn Any + Send + Sync>) -> Arc<dyn Any + Send + Sync>,
     expires: Instant,
     /// When the request that produced the value was sent.
     sent: Ticket,
+}
+
+/// A deep copy of a value stored as `T` (the value itself, shared, if it is not a `T`).
+fn deep_copy<T: Clone + Send + Sync + 'static>(
+    value: &Arc<dyn Any + Send + Sync>,
+) -> Arc<dyn Any + Send + Sync> {
+    match value.downcast_ref::<T>() {
+        Some(v) => Arc::new(v.clone()),
+        None => Arc::clone(value),
+    }
 }
 
 impl Entry {
@@ -108,18 +120,33 @@ fn slot(scope: &UserScope) -> &'static AtomicU64 {
 /// Entries each thread keeps in front of the shared LRU.
 const LOCAL_CAPACITY: usize = 64;
 
+/// Hits of one front entry after which the thread serves a copy of its own: hot entries stop
+/// sharing a reference count (a cache line every hit writes) with other threads, while entries
+/// read once or twice cost no copy.
+const OWN_COPY_AFTER: u32 = 16;
+
 /// Bumped after every change of the shared cache (put, invalidation, clear, resize): a thread's
 /// front copies are valid only while this has not moved since they were taken.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 struct Local {
     generation: u64,
-    entries: LruCache<CacheKey, Entry>,
+    entries: LruCache<CacheKey, Front>,
+}
+
+/// A thread's front copy of an entry.
+struct Front {
+    entry: Entry,
+    /// Hits served from this front copy.
+    hits: u32,
+    /// Whether `entry.value` is this thread's own copy.
+    own: bool,
 }
 
 thread_local! {
     // Repeated hits of one thread are served from here, so they take no lock and promote nothing
-    // in the shared LRU: threads hitting the same entry share only its reference count.
+    // in the shared LRU; a hot entry becomes the thread's own copy, so threads hitting the same
+    // entry share no reference count either.
     static LOCAL: RefCell<Local> = RefCell::new(Local {
         generation: u64::MAX,
         entries: LruCache::new(non_zero(LOCAL_CAPACITY)),
@@ -156,8 +183,9 @@ fn non_zero(n: usize) -> std::num::NonZeroUsize {
     std::num::NonZeroUsize::new(n).unwrap_or(std::num::NonZeroUsize::MIN)
 }
 
-/// A fresh cached value for `key`: the stored value itself, shared (one reference count), never
-/// a copy, so a hit costs the same whatever the size of the document.
+/// A fresh cached value for `key`: the stored value itself, shared (one reference count), or
+/// for an entry this thread hits often its own copy of it (made once); never a copy per hit, so
+/// a hit costs the same whatever the size of the document.
 pub(crate) fn get<T: Send + Sync + 'static>(key: &CacheKey) -> Option<Arc<T>> {
     let now = Instant::now();
     // Read before the shared cache: a change after this point makes the copy taken below stale.
@@ -169,8 +197,16 @@ pub(crate) fn get<T: Send + Sync + 'static>(key: &CacheKey) -> Option<Arc<T>> {
             local.generation = generation;
             return None;
         }
-        let entry = local.entries.get(key)?;
-        entry.fresh(now).then(|| shared::<T>(&entry.value))
+        let front = local.entries.get_mut(key)?;
+        if !front.entry.fresh(now) {
+            return None;
+        }
+        front.hits = front.hits.saturating_add(1);
+        if !front.own && front.hits >= OWN_COPY_AFTER {
+            front.entry.value = (front.entry.copy)(&front.entry.value);
+            front.own = true;
+        }
+        Some(shared::<T>(&front.entry.value))
     });
     if let Some(hit) = local_hit {
         return hit;
@@ -188,7 +224,12 @@ pub(crate) fn get<T: Send + Sync + 'static>(key: &CacheKey) -> Option<Arc<T>> {
     LOCAL.with(|local| {
         let mut local = local.borrow_mut();
         if local.generation == generation {
-            local.entries.put(key.clone(), entry);
+            let front = Front {
+                entry,
+                hits: 0,
+                own: false,
+            };
+            local.entries.put(key.clone(), front);
         }
     });
     value
@@ -202,7 +243,7 @@ fn shared<T: Send + Sync + 'static>(value: &Arc<dyn Any + Send + Sync>) -> Optio
 /// Stores `value` (shared with the caller, not copied), the answer to a request sent at `sent`,
 /// for `ttl`. Nothing is stored for a zero TTL, when the user's entries were invalidated (or the
 /// cache cleared) after `sent`, or when the entry already holds the answer to a later request.
-pub(crate) fn put<T: Send + Sync + 'static>(
+pub(crate) fn put<T: Clone + Send + Sync + 'static>(
     key: CacheKey,
     value: Arc<T>,
     ttl: Duration,
@@ -213,6 +254,7 @@ pub(crate) fn put<T: Send + Sync + 'static>(
     }
     let entry = Entry {
         value,
+        copy: deep_copy::<T>,
         expires: crate::time::instant_after(Instant::now(), ttl),
         sent,
     };
@@ -389,6 +431,41 @@ mod tests {
             get::<u32>(&k).as_deref().copied(),
             Some(3),
             "a zero TTL stores nothing"
+        );
+    }
+
+    // Proves a thread that keeps hitting one entry serves a copy of its own (equal, not the
+    // stored allocation, so threads share no reference count), reuses it, and loses it to an
+    // invalidation like any front copy. (NFR-02, NFR-22)
+    #[test]
+    fn hot_entries_become_a_threads_own_copy() {
+        let k = key("unit://own-copy", "tok-own-copy");
+        let stored = Arc::new(String::from("a cached document"));
+        put(k.clone(), Arc::clone(&stored), TTL, ticket());
+        let first = get::<String>(&k).expect("a hit");
+        assert!(
+            Arc::ptr_eq(&first, &stored),
+            "the first hits share the stored value"
+        );
+        // Other tests' stores clear this thread's front now and then, so look for the switch
+        // over many hits: a hit that is not the stored value, followed by one that is the same
+        // copy again.
+        let mut previous = first;
+        let mut copied = false;
+        for _ in 0..100_000 {
+            let hit = get::<String>(&k).expect("a hit");
+            assert_eq!(*hit, *stored);
+            if !Arc::ptr_eq(&hit, &stored) && Arc::ptr_eq(&hit, &previous) {
+                copied = true;
+                break;
+            }
+            previous = hit;
+        }
+        assert!(copied, "a hot entry became this thread's own copy");
+        invalidate_scope(k.root, &k.scope);
+        assert!(
+            get::<String>(&k).is_none(),
+            "an invalidation drops the own copy too"
         );
     }
 }

@@ -208,7 +208,7 @@ impl Client {
     /// A cached read through this client whose value is shared with the cache.
     pub(crate) fn read_shared<T>(&self, request: Request) -> Result<Arc<T>>
     where
-        T: serde::de::DeserializeOwned + Send + Sync + 'static,
+        T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
         self.api
             .read_shared(request.until(self.deadline), self.cache_use)
@@ -221,7 +221,7 @@ impl Client {
         check: impl FnOnce() -> Result<()>,
     ) -> Result<Arc<T>>
     where
-        T: serde::de::DeserializeOwned + Send + Sync + 'static,
+        T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     {
         self.api
             .read_shared_checked(request.until(self.deadline), self.cache_use, check)

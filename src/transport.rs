@@ -473,7 +473,7 @@ impl Api {
     /// cache, so a hit costs one reference count whatever the size of the document.
     pub(crate) fn read_shared<T>(&self, req: Request, cache_use: CacheUse) -> Result<Arc<T>>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         self.read_shared_checked(req, cache_use, || Ok(()))
     }
@@ -488,7 +488,7 @@ impl Api {
         check: impl FnOnce() -> Result<()>,
     ) -> Result<Arc<T>>
     where
-        T: DeserializeOwned + Send + Sync + 'static,
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let token = self.token()?;
         let Request {
@@ -549,7 +549,7 @@ impl Api {
         resolve: impl FnOnce() -> Result<Arc<T>>,
     ) -> Result<Arc<T>>
     where
-        T: Send + Sync + 'static,
+        T: Clone + Send + Sync + 'static,
     {
         let key = CacheKey {
             root: self.root_id,
