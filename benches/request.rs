@@ -2,7 +2,9 @@
 //! against a minimal keep-alive HTTP server on loopback, a plain `std` thread answering every
 //! request with the same `me` body, so nearly all work outside that thread is the client's.
 //!
-//! `cargo bench --bench request` measures the round trip (`me_uncached_loopback`). For the
+//! `cargo bench --bench request` measures the round trip (`me_uncached_loopback`);
+//! `AIGNOSTICS_BENCH_REQUESTS=N` runs N requests and prints the calling thread's CPU per request,
+//! split into user time (the client's code) and system time (its socket calls). For the
 //! client's instructions per request, run a fixed number of requests under callgrind; the client
 //! is the main thread (the `-01` file), the server's threads land in the others:
 //!
@@ -84,8 +86,8 @@ criterion_group! {
     targets = uncached
 }
 
-/// User + system CPU time of the calling thread (`/proc/thread-self/stat`, 10 ms ticks).
-fn thread_cpu() -> Duration {
+/// User and system CPU time of the calling thread (`/proc/thread-self/stat`, 10 ms ticks).
+fn thread_cpu() -> (Duration, Duration) {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
     let fields: Vec<u64> = stat
         .rsplit_once(')')
@@ -96,8 +98,8 @@ fn thread_cpu() -> Duration {
         })
         .unwrap_or_default();
     // utime and stime are fields 14 and 15 of the line (1-based); USER_HZ is 100 on Linux.
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+    let ticks = |i: usize| Duration::from_millis(fields.get(i).copied().unwrap_or(0) * 10);
+    (ticks(11), ticks(12))
 }
 
 fn main() {
@@ -111,12 +113,19 @@ fn main() {
         for _ in 0..n {
             std::hint::black_box(client.me().expect("me"));
         }
-        let (wall, cpu) = (start.elapsed(), thread_cpu() - cpu);
+        let wall = start.elapsed();
+        let (user, system) = thread_cpu();
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(n);
+        // The system part is the kernel's loopback TCP work for this thread's reads and
+        // writes; the user part is the client's own code.
         println!(
             "{n} uncached me() calls: {:.1} µs per request (wall, client and server), \
-             {:.1} µs client CPU per request (user + system time of the calling thread)",
-            wall.as_secs_f64() * 1e6 / f64::from(n),
-            cpu.as_secs_f64() * 1e6 / f64::from(n)
+             {:.1} µs client CPU per request: {:.1} µs user (the client's code) + {:.1} µs \
+             system (the calling thread's socket calls)",
+            per(wall),
+            per(user + system - cpu.0 - cpu.1),
+            per(user - cpu.0),
+            per(system - cpu.1),
         );
         return;
     }
