@@ -3,9 +3,10 @@
 //! request counters show what is still being sent.
 #![cfg(all(feature = "async", feature = "sandbox"))]
 
+mod local;
 mod sandbox_common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use aignostics::models::RunCreationRequest;
 use aignostics::nonblocking;
 use aignostics::sandbox::{self, Fault, Sandbox, SandboxUser};
 use aignostics::{DownloadOptions, WaitOptions};
+use local::files_below;
 use sandbox_common::{fast_client, fresh_token, submit};
 
 /// A sandbox whose runs stay PROCESSING far longer than any test.
@@ -39,20 +41,6 @@ fn submitted(sb: &Sandbox, items: usize) -> (nonblocking::Client, String) {
 fn settled_count(sb: &Sandbox, prefix: &str) -> usize {
     std::thread::sleep(Duration::from_millis(600));
     sb.request_count(prefix)
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 // Proves a `wait` dropped by `tokio::time::timeout` stops polling: the sandbox's counter for
@@ -144,7 +132,7 @@ async fn dropped_download_leaves_no_final_file() {
         storage,
         "still downloading"
     );
-    let finals: Vec<PathBuf> = files(&dir)
+    let finals: Vec<PathBuf> = files_below(&dir)
         .into_iter()
         .filter(|p| !p.to_string_lossy().ends_with(".part"))
         .collect();

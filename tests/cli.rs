@@ -1,40 +1,20 @@
 //! The `aignostics` binary, run as a process against an in-process sandbox.
 #![cfg(feature = "cli")]
 
+mod local;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aignostics::checksum::crc32c_base64_file;
 use aignostics::sandbox::{self, Sandbox};
+use local::{Scratch, describe};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aignostics");
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "aignostics-cli-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A sandbox with fast runs, a scratch directory, and the CLI pointed at both.
 struct Fixture {
@@ -56,7 +36,7 @@ impl Fixture {
     }
 
     fn dir(&self) -> &Path {
-        &self.scratch.0
+        &self.scratch
     }
 
     /// The CLI with this fixture's environment only (no AIGNOSTICS_* of the test's own
@@ -124,15 +104,6 @@ impl Fixture {
         std::fs::write(&path, serde_json::to_vec_pretty(items).unwrap()).unwrap();
         path
     }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn items(ids: &[&str]) -> Value {
@@ -556,7 +527,7 @@ fn sandbox_command_serves() {
     let scratch = Scratch::new("serve");
     let mut child = Command::new(BIN)
         .args(["sandbox", "--port", &port.to_string()])
-        .current_dir(&scratch.0)
+        .current_dir(&*scratch)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -2,37 +2,19 @@
 //! slides (and against an in-process sandbox for prepare).
 #![cfg(feature = "cli")]
 
+mod local;
 mod slides_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use aignostics::sandbox::{self, Sandbox};
+use local::Scratch;
+use local::describe;
 use serde_json::Value;
 use slides_support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aignostics");
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "aignostics-cli-slides-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The CLI without the test's own AIGNOSTICS_* environment, against `api_root`.
 fn run(dir: &Path, api_root: &str, args: &[&str]) -> Output {
     let mut cmd = Command::new(BIN);
@@ -52,15 +34,6 @@ fn run(dir: &Path, api_root: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn slides(dir: &Path) {
     std::fs::create_dir_all(dir.join("slides/case-1")).unwrap();
     aperio(4000, 3000, "0.2520")
@@ -77,10 +50,10 @@ fn slides(dir: &Path) {
 #[test]
 fn slides_inspect() {
     let scratch = Scratch::new("inspect");
-    let dir = &scratch.0;
+    let dir = &*scratch;
     slides(dir);
     let out = run(dir, "http://127.0.0.1:9", &["slides", "inspect", "slides"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("PATH"), "{stdout}");
     assert!(
@@ -99,7 +72,7 @@ fn slides_inspect() {
             "slides/case-1",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     let expected = aignostics::slides::inspect(dir.join("slides/liver.tif")).unwrap();
     assert_eq!(json[0]["width_px"], 3000);
@@ -112,7 +85,7 @@ fn slides_inspect() {
 
     std::fs::write(dir.join("slides/broken.svs"), b"II*\0\xff\xff\xff\xff").unwrap();
     let out = run(dir, "http://127.0.0.1:9", &["slides", "inspect", "slides"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken.svs"), "{stderr}");
     assert!(
@@ -130,7 +103,7 @@ fn runs_prepare() {
     let platform = Sandbox::start().unwrap();
     let root = platform.base_url();
     let scratch = Scratch::new("prepare");
-    let dir = &scratch.0;
+    let dir = &*scratch;
     slides(dir);
     let out = run(
         dir,
@@ -148,11 +121,11 @@ fn runs_prepare() {
             "lung:tissue=LUNG,disease=LUNG_CANCER",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Wrote 2 slides of he-tme"),
         "{}",
-        text(&out)
+        describe(&out)
     );
     let csv = std::fs::read_to_string(dir.join("metadata.csv")).unwrap();
     let lines: Vec<&str> = csv.split("\r\n").collect();
@@ -184,7 +157,7 @@ fn runs_prepare() {
             "items.json",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["rows"].as_array().unwrap().len(), 2);
     let out = run(
@@ -199,7 +172,7 @@ fn runs_prepare() {
             "he-tme",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
 
     // Rows that break the schema (at most 10 µm/px) are written, with a warning.
     let out = run(
@@ -216,7 +189,7 @@ fn runs_prepare() {
             "liver:resolution_mpp=12",
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("not ready to submit") && stderr.contains("liver.tif"),
@@ -237,6 +210,6 @@ fn runs_prepare() {
             "lung:organ=LUNG",
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("organ"));
 }

@@ -3,17 +3,19 @@
 //! upload, right after the submission and during the download, then run again.
 #![cfg(all(feature = "cli", unix))]
 
+mod local;
 mod slides_support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use aignostics::DownloadOptions;
 use aignostics::bucket::KeyTemplate;
 use aignostics::sandbox::{self, Fault, Sandbox};
+use local::{describe, files_below};
 use serde_json::Value;
 use slides_support::{aperio, generic};
 
@@ -187,31 +189,6 @@ fn base64_decode(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .unwrap()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn files_below(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, &mut out);
-    out
 }
 
 /// Waits for a stderr line containing `needle`; panics with what was seen when the child

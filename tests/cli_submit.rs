@@ -2,12 +2,15 @@
 //! `aignostics runs submit`, run as processes against an in-process sandbox.
 #![cfg(feature = "cli")]
 
+mod local;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use aignostics::SubmitOptions;
 use aignostics::models::RunCreationRequest;
 use aignostics::sandbox::{self, Sandbox, SandboxHealth};
+use local::describe;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_aignostics");
@@ -109,15 +112,6 @@ fn submit_args(items: &str) -> Vec<&str> {
         "--application",
         "he-tme",
     ]
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn schema_errors(value: &Value) -> Vec<String> {

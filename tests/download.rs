@@ -1,5 +1,6 @@
 //! Artifact downloads against a loopback platform that misbehaves on purpose.
 
+mod local;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aignostics::{Client, DownloadEvent, DownloadOptions, Error, Settings, TokenProvider};
+use local::{Scratch, files_below};
 use parking_lot::Mutex;
 use support::{Blob, Pattern, Platform, artifact_json, item_json, item_without_output};
 
@@ -38,61 +40,14 @@ fn client(platform: &Platform, attempts: u32) -> Client {
         .unwrap()
 }
 
-/// A fresh, empty directory under the system temp dir, removed when dropped.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn temp_dir() -> Scratch {
-    let dir = std::env::temp_dir().join(format!(
-        "aignostics-download-{}-{}",
-        std::process::id(),
-        unique()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
+    Scratch::new("download")
 }
 
 fn fast() -> DownloadOptions {
     DownloadOptions::default()
         .poll_interval(Duration::from_millis(20))
         .timeout(Duration::from_secs(60))
-}
-
-/// Every file below `dir`, relative to it, sorted.
-fn files_below(dir: &Path) -> Vec<PathBuf> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(base, &path, out);
-            } else {
-                out.push(path.strip_prefix(base).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// One finished item `slide-1` with one JSON artifact `a1` serving `blob`.

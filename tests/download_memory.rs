@@ -2,6 +2,8 @@
 //! resident set).
 
 #[cfg(target_os = "linux")]
+mod local;
+#[cfg(target_os = "linux")]
 mod support;
 
 /// The artifact is four times the memory bound, so buffering it would exceed the bound.
@@ -10,25 +12,12 @@ const SIZE: u64 = 256 * 1024 * 1024;
 #[cfg(target_os = "linux")]
 const BOUND_KIB: u64 = 64 * 1024;
 
-/// The process's peak resident set ("VmHWM") in KiB.
-#[cfg(target_os = "linux")]
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM value in kB")
-}
-
 // Proves a 256 MiB artifact downloads and verifies with the process's peak RSS below 64 MiB. (NFR-04)
 #[cfg(target_os = "linux")]
 #[test]
 fn large_download_keeps_memory_flat() {
     use aignostics::DownloadOptions;
+    use local::peak_rss_kib;
     use support::{Blob, Pattern, Platform, artifact_json, item_json};
 
     let data = Pattern::pseudo_random(11, SIZE);

@@ -3,6 +3,7 @@
 //! The test binary runs itself as the child processes: with the child variables set, the test
 //! function downloads once and prints its report instead of spawning.
 
+mod local;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aignostics::{Client, DownloadOptions, Settings, TokenProvider};
+use local::files_below;
 use support::{Blob, Pattern, Platform, artifact_json, item_json};
 
 const CHILD_URL: &str = "AIGNOSTICS_TEST_CHILD_API_ROOT";
@@ -46,24 +48,6 @@ fn child(api_root: &str, dir: &str, run_id: &str) {
         report.skipped.len(),
         report.failed.len()
     );
-}
-
-/// Every file below `dir`, relative to it, sorted.
-fn files_below(dir: &Path) -> Vec<PathBuf> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(base, &path, out);
-            } else {
-                out.push(path.strip_prefix(base).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// This test binary as a child process running only `test` (which then calls [`child`]).

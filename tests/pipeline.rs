@@ -3,9 +3,10 @@
 //! downloaded, with one progress stream; and the same call again, which repeats nothing.
 #![cfg(all(feature = "sandbox", feature = "slides", feature = "bucket"))]
 
+mod local;
 mod slides_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,29 +15,12 @@ use aignostics::pipeline::{Progress, SlidesToResults};
 use aignostics::sandbox::{self, Sandbox};
 use aignostics::slides::{self, MetadataRow};
 use aignostics::{DownloadOptions, WaitOptions};
+use local::Scratch;
 use slides_support::{aperio, generic};
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("aignostics-pipeline-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("slides/case-1")).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Two slides of different formats and sizes, one in a subfolder, and a file that is no
-/// slide.
+/// Two slides of different formats and sizes, one in a subfolder.
 fn write_slides(root: &Path) {
+    std::fs::create_dir_all(root.join("case-1")).unwrap();
     aperio(4000, 3000, "0.2520")
         .tile(64)
         .write(&root.join("case-1/lung-a.svs"));
@@ -104,12 +88,12 @@ fn posts(platform: &Sandbox) -> usize {
 #[test]
 fn folder_to_verified_results_with_phases_in_order() {
     let dir = Scratch::new("phases");
-    let slides_dir = dir.0.join("slides");
+    let slides_dir = dir.join("slides");
     write_slides(&slides_dir);
     let platform = platform();
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let (steps, sink) = recorder();
-    let out = dir.0.join("results");
+    let out = dir.join("results");
     let outcome = chain(&client, &platform, &slides_dir)
         .tags(["study-17"])
         .on_progress(sink)
@@ -194,11 +178,11 @@ fn folder_to_verified_results_with_phases_in_order() {
 #[test]
 fn same_call_again_repeats_nothing() {
     let dir = Scratch::new("again");
-    let slides_dir = dir.0.join("slides");
+    let slides_dir = dir.join("slides");
     write_slides(&slides_dir);
     let platform = platform();
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let out = dir.0.join("results");
+    let out = dir.join("results");
     let first = chain(&client, &platform, &slides_dir).run_to(&out).unwrap();
     let (puts_before, posts_before) = (puts(&platform), posts(&platform));
     assert_eq!(posts_before, 1);
@@ -247,7 +231,7 @@ fn same_call_again_repeats_nothing() {
 #[test]
 fn csv_rows_with_and_without_bucket_urls() {
     let dir = Scratch::new("csv");
-    let slides_dir = dir.0.join("slides");
+    let slides_dir = dir.join("slides");
     write_slides(&slides_dir);
     std::fs::write(slides_dir.join("broken.svs"), b"II*\0not a slide").unwrap();
     let platform = platform();

@@ -1,39 +1,14 @@
 //! Slide metadata from synthetic files of every format and variant, written by the tests.
 #![cfg(feature = "slides")]
 
+mod local;
 mod slides_support;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aignostics::slides::{self, Inspector, SlideErrorKind, SlideFormat};
+use local::Scratch;
 use slides_support::*;
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "aignostics-slides-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn write_tiff(dir: &Scratch, name: &str, tiff: &Tiff) -> PathBuf {
     let path = dir.path(name);
@@ -150,7 +125,7 @@ fn dicom_series_folder() {
     let slide = slides::inspect(&series).unwrap();
     assert_eq!(slide.path, series.join("level-0.dcm"));
     assert_eq!((slide.width_px, slide.height_px), (40_000, 32_000));
-    let found = slides::find_slides(&dir.0).unwrap();
+    let found = slides::find_slides(&*dir).unwrap();
     assert_eq!(found, vec![series.join("level-0.dcm")]);
     // A second series in the same folder is not one slide.
     let mut other = Dicom::new(100, 100, "0.001\\0.001");
@@ -158,7 +133,7 @@ fn dicom_series_folder() {
     other.write(&series.join("other.dcm"));
     let err = slides::inspect(&series).unwrap_err();
     assert!(err.to_string().contains("2 DICOM series"), "{err}");
-    assert_eq!(slides::find_slides(&dir.0).unwrap().len(), 2);
+    assert_eq!(slides::find_slides(&*dir).unwrap().len(), 2);
 }
 
 // Proves a sparse BigTIFF whose directories and values lie past 4 GiB is read from its
@@ -299,7 +274,7 @@ fn inspect_all_keeps_order() {
             assert_eq!(r.as_ref().unwrap().width_px, 1000 + i as u64);
         }
     }
-    assert_eq!(slides::find_slides(&dir.0).unwrap(), paths);
+    assert_eq!(slides::find_slides(&*dir).unwrap(), paths);
 }
 
 // Proves a symbolic link back to a parent folder does not make the folder search loop.
@@ -310,7 +285,7 @@ fn folder_link_loop_terminates() {
     let dir = Scratch::new("linkloop");
     std::fs::create_dir_all(dir.path("a")).unwrap();
     aperio(100, 100, "0.5").tile(16).write(&dir.path("a/s.svs"));
-    std::os::unix::fs::symlink(&dir.0, dir.path("a/up")).unwrap();
-    let found = slides::find_slides(&dir.0).unwrap();
+    std::os::unix::fs::symlink(&*dir, dir.path("a/up")).unwrap();
+    let found = slides::find_slides(&*dir).unwrap();
     assert_eq!(found, vec![dir.path("a/s.svs")]);
 }

@@ -2,43 +2,21 @@
 //! external ids, metadata, mapping rules, URL sources, schema validation, the metadata CSV.
 #![cfg(all(feature = "slides", feature = "sandbox"))]
 
+mod local;
 mod slides_support;
-
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aignostics::models::RunCreationRequest;
 use aignostics::sandbox::{self, Sandbox};
 use aignostics::slides::{
     self, CsvUrls, Inspector, Mapping, MetadataRow, PrepareError, SlideItems, UrlTemplate,
 };
+use local::Scratch;
 use serde_json::json;
 use slides_support::*;
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "aignostics-items-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A lab's folder: two cases, an Aperio and a generic TIFF, a DICOM series, a broken file.
 fn lab_folder(dir: &Scratch) {
-    let root = &dir.0;
+    let root: &std::path::Path = dir;
     std::fs::create_dir_all(root.join("case-1")).unwrap();
     std::fs::create_dir_all(root.join("case-2/dicom")).unwrap();
     aperio(4000, 3000, "0.2520")
@@ -67,7 +45,7 @@ fn folder_to_items_to_run() {
         .mapping(".*:staining_method=H&E".parse().unwrap())
         .mapping("lung:tissue=LUNG,disease=LUNG_CANCER".parse().unwrap())
         .mapping("liver:tissue=LIVER".parse().unwrap());
-    let prepared = builder.scan(&dir.0).unwrap();
+    let prepared = builder.scan(&*dir).unwrap();
     assert!(prepared.failures.is_empty(), "{:?}", prepared.failures);
     let ids: Vec<&str> = prepared
         .rows
@@ -90,7 +68,7 @@ fn folder_to_items_to_run() {
         svs.download_url,
         "https://storage.example.com/lab/case-1/lung-a.svs"
     );
-    let slide = slides::inspect(dir.0.join("case-1/lung-a.svs")).unwrap();
+    let slide = slides::inspect(dir.join("case-1/lung-a.svs")).unwrap();
     assert_eq!(
         svs.metadata,
         json!({
@@ -133,7 +111,7 @@ fn invalid_metadata_names_file_and_field() {
     let builder = SlideItems::new("he-tme", version.clone())
         .unwrap()
         .mapping("liver:resolution_mpp=12".parse().unwrap());
-    let prepared = builder.scan(&dir.0).unwrap();
+    let prepared = builder.scan(&*dir).unwrap();
     let urls = UrlTemplate::new("https://h/{path}").unwrap();
     let err = builder.items_from(&prepared, &urls).unwrap_err();
     assert!(matches!(err, PrepareError::Invalid(_)), "{err:?}");
@@ -148,20 +126,20 @@ fn invalid_metadata_names_file_and_field() {
         .unwrap()
         .include("**/*.svs")
         .unwrap();
-    assert_eq!(only_svs.scan(&dir.0).unwrap().rows.len(), 1);
+    assert_eq!(only_svs.scan(&*dir).unwrap().rows.len(), 1);
 
     // A slide without a resolution fails the scan unless one is supplied.
     generic(1000, 800, 96, 1, 1)
         .tile(64)
-        .write(&dir.0.join("case-1/unitless.tif"));
+        .write(&dir.join("case-1/unitless.tif"));
     let plain = SlideItems::new("he-tme", version.clone()).unwrap();
-    let prepared = plain.scan(&dir.0).unwrap();
+    let prepared = plain.scan(&*dir).unwrap();
     assert_eq!(prepared.failures.len(), 1);
     assert!(prepared.failures[0].to_string().contains("unitless.tif"));
     let supplied = SlideItems::new("he-tme", version)
         .unwrap()
         .inspector(Inspector::new().fallback_mpp(0.5));
-    let prepared = supplied.scan(&dir.0).unwrap();
+    let prepared = supplied.scan(&*dir).unwrap();
     assert!(prepared.failures.is_empty());
     assert!(prepared.rows.iter().any(|r| r.resolution_mpp == 0.5));
 }
@@ -179,11 +157,11 @@ fn csv_round_trip_to_items() {
         .application_version("he-tme", None)
         .unwrap();
     let builder = SlideItems::new("he-tme", version).unwrap();
-    let mut prepared = builder.scan(&dir.0).unwrap();
+    let mut prepared = builder.scan(&*dir).unwrap();
     for row in &mut prepared.rows {
         row.platform_bucket_url = Some(format!("https://s.example.com/{}", row.external_id));
     }
-    let csv = dir.0.join("metadata.csv");
+    let csv = dir.join("metadata.csv");
     slides::write_csv_file(&csv, &prepared.rows).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with(

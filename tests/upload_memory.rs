@@ -7,21 +7,11 @@
 const SIZE: u64 = 256 * 1024 * 1024;
 const BOUND_KIB: u64 = 192 * 1024;
 
-/// The process's peak resident set ("VmHWM") in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM line");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("VmHWM value in kB")
-}
+mod local;
+use local::peak_rss_kib;
 
 // Proves a 256 MiB (sparse) file uploads in parallel parts, verified, with the process's peak
-// RSS below 64 MiB, the in-process store included (NFR-21).
+// RSS below 192 MiB, the in-process store included (NFR-21).
 #[test]
 fn large_upload_keeps_memory_flat() {
     use aignostics::bucket::UploadOutcome;
