@@ -629,26 +629,26 @@ fn is_named(ty: &Type, name: &str) -> bool {
 
 /// Whether `ty` holds a reference or a lifetime anywhere.
 fn borrows(ty: &Type) -> bool {
-    fn any(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|t| match t {
-            TokenTree::Punct(p) => p.as_char() == '&' || p.as_char() == '\'',
-            TokenTree::Group(g) => any(g.stream()),
-            _ => false,
-        })
-    }
-    any(ty.to_token_stream())
+    any_token(
+        ty.to_token_stream(),
+        &|t| matches!(t, TokenTree::Punct(p) if p.as_char() == '&' || p.as_char() == '\''),
+    )
 }
 
 /// Whether `ty` names `Self`, which in the twin's impl block is the async type.
 fn mentions_self(ty: &Type) -> bool {
-    fn any(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|t| match t {
-            TokenTree::Ident(i) => i == "Self",
-            TokenTree::Group(g) => any(g.stream()),
-            _ => false,
-        })
-    }
-    any(ty.to_token_stream())
+    any_token(
+        ty.to_token_stream(),
+        &|t| matches!(t, TokenTree::Ident(i) if i == "Self"),
+    )
+}
+
+/// Whether any token of `tokens`, inside groups too, is one `wanted` accepts.
+fn any_token(tokens: TokenStream, wanted: &dyn Fn(&TokenTree) -> bool) -> bool {
+    tokens.into_iter().any(|t| match &t {
+        TokenTree::Group(g) => any_token(g.stream(), wanted),
+        other => wanted(other),
+    })
 }
 
 /// The twin's doc: the blocking doc's first clause and a link to the blocking method.
