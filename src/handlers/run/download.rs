@@ -391,7 +391,8 @@ impl Engine<'_> {
                 }
                 match &item.outcome {
                     Outcome::Artifacts(artifacts) => {
-                        for job in self.jobs(item, artifacts, &run_dir.join(dir_name)) {
+                        for job in self.jobs(&item.external_id, artifacts, &run_dir.join(dir_name))
+                        {
                             // The receivers live until every sender is gone, so this cannot fail.
                             let _ = queue.send(job);
                         }
@@ -416,7 +417,7 @@ impl Engine<'_> {
 
     /// The downloads of one item: every `AVAILABLE` artifact. Deleted artifacts are reported
     /// as failures (their results are gone); artifacts without output are ignored.
-    fn jobs(&self, item: &Planned, artifacts: &[PlannedArtifact], item_dir: &Path) -> Vec<Job> {
+    fn jobs(&self, external_id: &str, artifacts: &[PlannedArtifact], item_dir: &Path) -> Vec<Job> {
         let siblings: Vec<Sibling<'_>> = artifacts
             .iter()
             .map(|a| Sibling {
@@ -431,7 +432,7 @@ impl Engine<'_> {
             let path = item_dir.join(file_name);
             match &artifact.output {
                 ArtifactOutput::Available => jobs.push(Job {
-                    external_id: item.external_id.clone(),
+                    external_id: external_id.to_string(),
                     artifact_id: artifact.id.clone(),
                     artifact_name: artifact.name.clone(),
                     path,
@@ -442,7 +443,7 @@ impl Engine<'_> {
                         operation: transfer::OPERATION.to_string(),
                         message: format!(
                             "artifact `{}` of item `{}` is no longer available ({})",
-                            artifact.name, item.external_id, artifact.output
+                            artifact.name, external_id, artifact.output
                         ),
                     };
                     self.emit(DownloadEvent::Failed {
@@ -450,7 +451,7 @@ impl Engine<'_> {
                         error: error.to_string(),
                     });
                     self.report.lock().failed.push(ArtifactFailure {
-                        external_id: item.external_id.clone(),
+                        external_id: external_id.to_string(),
                         artifact_id: artifact.id.clone(),
                         artifact_name: artifact.name.clone(),
                         path,
