@@ -200,3 +200,51 @@ fn provider_never_touches_token_file() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+// Proves building a client with a token provider does no eager work: the provider is not
+// asked for a token and the API root gets no connection until the first call, which then
+// arrives. (NFR-28)
+#[test]
+fn building_a_client_sends_nothing() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let _g = serial();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let client = Client::builder()
+        .settings(
+            Settings::default()
+                .with_api_root(&format!("http://{}", listener.local_addr().unwrap()))
+                .unwrap(),
+        )
+        .token_provider(TokenProvider::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            "tok-lazy".to_string()
+        }))
+        .build()
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no token asked for");
+    assert!(
+        listener.accept().is_err(),
+        "no connection before the first call"
+    );
+    // The first call does reach the listener (the checks above could fail).
+    let call = thread::spawn(move || client.me().is_err());
+    listener.set_nonblocking(false).unwrap();
+    let (mut stream, _) = listener.accept().unwrap();
+    // Answer the request head with a 401, which is not retried.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+        head.push(byte[0]);
+    }
+    stream
+        .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+        .unwrap();
+    assert!(call.join().unwrap(), "the 401 fails the call");
+    assert!(calls.load(Ordering::SeqCst) >= 1);
+}
