@@ -35,8 +35,8 @@ fn child(mode: &str) {
     }
 }
 
-/// Spawns `command`, returns the time until its first request head was read, then answers it
-/// and waits for the process.
+/// Spawns `command` and returns the time until its first request head was read (or, if it
+/// `sends` nothing, until it exited); the request is answered and the process waited for.
 fn first_request(listener: &TcpListener, mut command: Command, sends: bool) -> Duration {
     let start = Instant::now();
     let mut child = command
@@ -44,7 +44,7 @@ fn first_request(listener: &TcpListener, mut command: Command, sends: bool) -> D
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let elapsed = if sends {
+    let first = sends.then(|| {
         let (stream, _) = listener.accept().expect("accept");
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
@@ -63,12 +63,11 @@ fn first_request(listener: &TcpListener, mut command: Command, sends: bool) -> D
             ME.len()
         );
         elapsed
-    } else {
-        Duration::ZERO
-    };
+    });
     let status = child.wait().expect("wait");
     assert!(status.success(), "the child failed: {status}");
-    if sends { elapsed } else { start.elapsed() }
+    // A child that sends nothing is timed to its exit.
+    first.unwrap_or_else(|| start.elapsed())
 }
 
 fn startup(c: &mut Criterion) {
