@@ -666,7 +666,8 @@ fn wait_require_success_exits_3() {
 }
 
 // Proves a download after `delete-artifacts` says once that the artifacts were deleted (by
-// artifact, not as `.bin` paths) and does not tell the user to retry (FR-73).
+// artifact, not as `.bin` paths) and does not tell the user to retry, through `runs download`
+// and through `runs submit --items … --wait --download` (FR-73).
 #[test]
 fn download_after_delete_artifacts_says_what_happened() {
     let fx = Fixture::new("deleted");
@@ -681,6 +682,26 @@ fn download_after_delete_artifacts_says_what_happened() {
     assert!(err.contains("3 artifacts were deleted"), "{err}");
     assert!(!err.contains("again to retry"), "{err}");
     assert!(!err.contains(".bin"), "{err}");
+
+    // `runs submit --items … --wait --download` (the same inputs: the same run) tells it the
+    // same way, with the same exit status.
+    let file = fx.items_file(&items(&["d-1"]));
+    let out = fx.run(&[
+        "runs",
+        "submit",
+        "--items",
+        file.to_str().unwrap(),
+        "--application",
+        "he-tme",
+        "--wait",
+        "--download",
+        "chained",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("deleted on the platform").count(), 1, "{err}");
+    assert!(err.contains(&run_id), "the same run: {err}");
+    assert!(!err.contains("again to retry"), "{err}");
 }
 
 // Proves errors name the next step: a mistyped application id suggests the closest id and

@@ -94,6 +94,24 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// Creates a download's output directory (and its parents) when missing.
+fn create_output_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", dir.display())).into())
+}
+
+/// The failure of a run that ended without every item succeeding (exit status 3).
+pub fn ended_incomplete(details: &RunReadResponse) -> Failure {
+    let (done, total) = details.items_finished();
+    Failure::Incomplete(format!(
+        "run {} ended {}: {} of {} succeeded ({done} finished)",
+        details.run_id,
+        details.status(),
+        details.statistics.item_succeeded_count,
+        count(usize::try_from(total).unwrap_or(usize::MAX), "item", "items")
+    ))
+}
+
 /// The application and version: the positional `APP[:VERSION]`, else --application and
 /// --version.
 fn app_version(args: &SubmitArgs) -> (Option<String>, Option<String>) {
@@ -189,7 +207,10 @@ fn wait_and_download(
     let run = client.run(run_id);
     let details = run.wait(&WaitOptions::default().interval(args.interval))?;
     let report = match &args.download {
-        Some(out) => Some(run.download_to(out, &DownloadOptions::default().wait_for_run(false))?),
+        Some(out) => {
+            create_output_dir(out)?;
+            Some(run.download_to(out, &DownloadOptions::default().wait_for_run(false))?)
+        }
         None => None,
     };
     let out = if ctx.json {
@@ -203,26 +224,12 @@ fn wait_and_download(
     } else {
         Report::text(format!("{run_id}\n"))
     };
-    if let Some(r) = &report
-        && !r.failed.is_empty()
-    {
-        return Ok(out.failing(Failure::Runtime(format!(
-            "{} could not be downloaded; run the command again to retry",
-            count(r.failed.len(), "artifact", "artifacts")
-        ))));
+    if let Some(failure) = report.as_ref().and_then(|r| tell_download(&run, r).failure) {
+        return Ok(out.failing(failure));
     }
     if details.status() != RunStatus::Completed || report.as_ref().is_some_and(|r| !r.is_complete())
     {
-        return Ok(out.failing(Failure::Incomplete(format!(
-            "run {run_id} ended {}: {} of {} succeeded",
-            details.status(),
-            details.statistics.item_succeeded_count,
-            count(
-                details.statistics.item_count.max(0) as usize,
-                "item",
-                "items"
-            )
-        ))));
+        return Ok(out.failing(ended_incomplete(&details)));
     }
     Ok(out)
 }
@@ -519,13 +526,7 @@ fn wait(ctx: &Ctx, args: &WaitArgs) -> Result<Report> {
     };
     let status = details.status();
     if args.require_success && status != RunStatus::Completed {
-        let (done, total) = details.items_finished();
-        let succeeded = details.statistics.item_succeeded_count;
-        return Ok(report.failing(Failure::Incomplete(format!(
-            "run {} ended {status}: {succeeded} of {} succeeded ({done} finished)",
-            details.run_id,
-            count(total as usize, "item", "items")
-        ))));
+        return Ok(report.failing(ended_incomplete(&details)));
     }
     Ok(report)
 }
@@ -699,8 +700,7 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     let client: Client = ctx.client()?;
     let secret = share_secret(&args.share)?;
     let run = run_handle(&client, &args.run, secret.as_deref());
-    std::fs::create_dir_all(&args.dir)
-        .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", args.dir.display())))?;
+    create_output_dir(&args.dir)?;
     if !args.no_wait {
         note!(
             "Downloading the results of run {} into {} as its items finish",

@@ -10,7 +10,7 @@ use aignostics::{DownloadOptions, RunStatus, WaitOptions};
 use serde_json::json;
 
 use super::health::check_before_submit;
-use super::runs::{count, tell_download};
+use super::runs::{count, ended_incomplete, tell_download};
 use crate::args::SubmitArgs;
 use crate::context::{Ctx, Failure, Report, Result, note};
 
@@ -95,13 +95,10 @@ pub fn submit(
         chain = chain.custom_metadata(metadata);
     }
     let outcome = match &args.download {
-        Some(out) => {
-            std::fs::create_dir_all(out)
-                .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", out.display())))?;
-            chain
-                .download_options(DownloadOptions::default().poll_interval(args.interval))
-                .run_to(out)?
-        }
+        // `run_to` creates the directory.
+        Some(out) => chain
+            .download_options(DownloadOptions::default().poll_interval(args.interval))
+            .run_to(out)?,
         None if args.wait => chain.submit_and_wait()?,
         None => chain.submit()?,
     };
@@ -182,13 +179,7 @@ fn report(ctx: &Ctx, outcome: &Outcome) -> Result<Report> {
     if let Some(run) = &outcome.run
         && run.status() != RunStatus::Completed
     {
-        return Ok(out.failing(Failure::Incomplete(format!(
-            "run {} ended {}: {} of {} succeeded",
-            outcome.run_id,
-            run.status(),
-            run.statistics.item_succeeded_count,
-            count(run.statistics.item_count.max(0) as usize, "item", "items")
-        ))));
+        return Ok(out.failing(ended_incomplete(run)));
     }
     if download.is_some_and(|d| !d.is_complete()) {
         return Ok(out.failing(Failure::Incomplete(format!(
