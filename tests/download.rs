@@ -1033,3 +1033,21 @@ fn listing_that_ignores_page_is_stopped() {
     assert!(text.contains("page"), "{text}");
     assert!(platform.seen_under("/api/v1/runs/run-pages/items").len() <= 3);
 }
+
+// Proves an artifact whose signed-URL lookup keeps failing (503 after the API's own retries)
+// fails after the configured attempts instead of being retried without end. (FR-39, FR-51)
+#[test]
+fn failing_url_lookups_end_the_artifact() {
+    let mut blob = Blob::new(Pattern::pseudo_random(5, 1000));
+    blob.file_statuses = std::iter::repeat_n(503, 50).collect();
+    let platform = one_artifact("run-url-fails", blob);
+    let dir = temp_dir();
+    let report = client(&platform, 2)
+        .run("run-url-fails")
+        .download_to(&dir, &fast().wait_for_run(false))
+        .unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.downloaded.is_empty());
+    // Two attempts of the download, each with the API layer's two attempts of the lookup.
+    assert_eq!(platform.file_requests(), 4);
+}

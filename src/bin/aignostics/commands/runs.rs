@@ -108,7 +108,11 @@ pub fn ended_incomplete(details: &RunReadResponse) -> Failure {
         details.run_id,
         details.status(),
         details.statistics.item_succeeded_count,
-        count(usize::try_from(total).unwrap_or(usize::MAX), "item", "items")
+        count(
+            usize::try_from(total).unwrap_or(usize::MAX),
+            "item",
+            "items"
+        )
     ))
 }
 

@@ -4,8 +4,6 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use std::cell::Cell;
-
 use super::part::{self, Claim, Part};
 use super::sizes::{self, Mismatch};
 use super::{DownloadEvent, Engine, Job, abandoned};
@@ -126,25 +124,18 @@ fn attempts(engine: &Engine<'_>, job: &Job, expected: &str, part: &mut Part) -> 
     let mut checksum_retry_left = true;
     let mut longest = 0u64;
     // A link that keeps making progress is never given up on: an attempt that grew the part
-    // past its longest length restarts the count (and the back-off). One that does not fails
-    // after the configured attempts, or at the call's deadline.
-    let unbounded = RetryPolicy {
-        attempts: u32::MAX,
-        ..policy
-    };
-    let stalled = Cell::new(0u32);
+    // past its longest length restarts the count (and the back-off). Any other failed attempt,
+    // of the signed-URL lookup too, counts; after the configured attempts, or at the call's
+    // deadline, the artifact fails.
     // A refused signed URL may have expired: the next attempt fetches a fresh one.
     let retryable = |err: &Error| {
-        (err.is_retryable() || signed_url::is_refusal(err, OPERATION))
-            && stalled.get() < policy.attempts
-            && !engine.aborted()
+        (err.is_retryable() || signed_url::is_refusal(err, OPERATION)) && !engine.aborted()
     };
-    unbounded.run_until(OPERATION, retryable, client.deadline(), |attempt| loop {
+    policy.run_until(OPERATION, retryable, client.deadline(), |attempt| loop {
         if engine.aborted() {
             return Err(abandoned());
         }
-        // A fresh signed URL every attempt: an old one may have expired meanwhile. Failures
-        // here were already retried by the API layer.
+        // A fresh signed URL every attempt: an old one may have expired meanwhile.
         let url = artifact.download_url()?;
         match fetch(engine, job, &url, part, &mut state) {
             Ok(()) if checksum::matches(expected, state.crc) => return Ok(state.len),
@@ -169,9 +160,7 @@ fn attempts(engine: &Engine<'_>, job: &Job, expected: &str, part: &mut Part) -> 
                 if state.len > longest {
                     longest = state.len;
                     *attempt = 1;
-                    stalled.set(0);
                 }
-                stalled.set(stalled.get() + 1);
                 log::warn!(
                     "{}: attempt {attempt} failed ({err}); resuming at byte {}",
                     job.path.display(),
