@@ -39,7 +39,6 @@ use crate::handlers::run::wait::{DEFAULT_INTERVAL, Poller};
 use crate::models::{
     ArtifactOutput, ItemOutput, ItemResultReadResponse, ItemState, ItemTerminationReason, RunState,
 };
-use crate::retry::deadline_in;
 
 use names::Sibling;
 
@@ -365,8 +364,7 @@ impl Engine<'_> {
     /// Looks at the run (and, when waiting, keeps looking) and queues every artifact of every
     /// newly finished item. Each page of items is reduced to what planning needs as it
     /// arrives, so a pass holds a few hundred bytes per item, not the items themselves.
-    fn plan(&self, run_dir: &Path, queue: &mpsc::Sender<Job>) -> Result<()> {
-        let poller = Poller::new(self.options.poll_interval, self.options.timeout);
+    fn plan(&self, run_dir: &Path, queue: &mpsc::Sender<Job>, poller: &Poller) -> Result<()> {
         let mut seen: HashSet<String> = HashSet::new();
         loop {
             // Read the run before its items: when it says TERMINATED, the items read next
@@ -571,10 +569,10 @@ pub(crate) fn download_run(
     let run_dir = dir.join(names::unique_alone(run.id()));
     std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
 
+    // One deadline for the whole call: the engine's reads stop where the poller times out.
+    let poller = Poller::new(options.poll_interval, options.timeout);
     let engine = Engine {
-        run: run
-            .bypassing_cache()
-            .until(options.timeout.and_then(deadline_in)),
+        run: run.bypassing_cache().until(poller.deadline()),
         options,
         abort: AtomicBool::new(false),
         cancel: crate::cancel::current(),
@@ -586,7 +584,7 @@ pub(crate) fn download_run(
         for _ in 0..options.concurrency.clamp(1, MAX_CONCURRENCY) {
             scope.spawn(|| engine.cancel.enter(|| engine.work(&queue)));
         }
-        let planned = engine.plan(&run_dir, &sender);
+        let planned = engine.plan(&run_dir, &sender, &poller);
         if planned.is_err() {
             // Stop the workers at their next chunk; partial files stay for a later resume.
             engine.abort.store(true, Ordering::Relaxed);
