@@ -137,10 +137,9 @@ struct Local {
 /// A thread's front copy of an entry.
 struct Front {
     entry: Entry,
-    /// Hits served from this front copy.
+    /// Hits served from this front copy; from [`OWN_COPY_AFTER`] on, `entry.value` is this
+    /// thread's own copy.
     hits: u32,
-    /// Whether `entry.value` is this thread's own copy.
-    own: bool,
 }
 
 thread_local! {
@@ -202,9 +201,8 @@ pub(crate) fn get<T: Send + Sync + 'static>(key: &CacheKey) -> Option<Arc<T>> {
             return None;
         }
         front.hits = front.hits.saturating_add(1);
-        if !front.own && front.hits >= OWN_COPY_AFTER {
+        if front.hits == OWN_COPY_AFTER {
             front.entry.value = (front.entry.copy)(&front.entry.value);
-            front.own = true;
         }
         Some(shared::<T>(&front.entry.value))
     });
@@ -224,11 +222,7 @@ pub(crate) fn get<T: Send + Sync + 'static>(key: &CacheKey) -> Option<Arc<T>> {
     LOCAL.with(|local| {
         let mut local = local.borrow_mut();
         if local.generation == generation {
-            let front = Front {
-                entry,
-                hits: 0,
-                own: false,
-            };
+            let front = Front { entry, hits: 0 };
             local.entries.put(key.clone(), front);
         }
     });

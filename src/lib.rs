@@ -369,7 +369,6 @@
 //! | `sandbox` | [`sandbox`], an in-process platform emulator |
 //! | `bucket` | [`bucket`]: uploads to the organization's bucket, signed URLs (rusty-s3) |
 //! | `cli` | the `aignostics` binary (implies `sandbox`, `slides` and `bucket`) |
-//! | `cli` | the `aignostics` binary (implies `sandbox` and `slides`) |
 //! | `slides` | [`slides`]: slide metadata from headers, items from a folder, the metadata CSV |
 //! | `redis` | a Redis-shared client-credentials token for fleets of workers |
 //! | `platform-verifier` | TLS verification with the operating system's trust store |

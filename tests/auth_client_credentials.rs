@@ -277,7 +277,8 @@ fn wrong_secret_is_an_auth_error_and_sends_nothing() {
 }
 
 // Proves a fallible provider's failure is Error::Auth naming the cause, sending nothing to the
-// API, and that provider_from sources fail the same way. (FR-47)
+// API, and that a provider_from source that cannot reach its identity provider fails with that
+// failure (not an API 401), sending nothing either. (FR-47)
 #[test]
 fn fallible_provider_error_is_an_auth_error_and_sends_nothing() {
     let server = MockServer::start();

@@ -126,7 +126,10 @@ impl Documents {
             if bytes.len() as u64 > MAX_CONTENT {
                 return Err(Error::UnexpectedResponse {
                     operation: op.to_string(),
-                    message: format!("the document is larger than {MAX_CONTENT} bytes"),
+                    message: format!(
+                        "the document is larger than {MAX_CONTENT} bytes, too large to read into \
+                         memory; save it to a file with `Documents::download_to`"
+                    ),
                 });
             }
             Ok(bytes)

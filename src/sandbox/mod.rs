@@ -531,7 +531,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        self.running.lock().stop(&self.shared);
+        self.running.lock().stop();
     }
 }
 

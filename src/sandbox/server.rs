@@ -118,7 +118,7 @@ impl Running {
     }
 
     /// Stops accepting, closes every connection and waits for the accept thread.
-    pub(crate) fn stop(&mut self, _shared: &Shared) {
+    pub(crate) fn stop(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag and closes the listener.
         let _ = TcpStream::connect(self.public_addr);

@@ -97,7 +97,7 @@ pub fn count(n: usize, one: &str, many: &str) -> String {
 /// Creates a download's output directory (and its parents) when missing.
 fn create_output_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", dir.display())).into())
+        .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", dir.display())))
 }
 
 /// The failure of a run that ended without every item succeeding (exit status 3).
