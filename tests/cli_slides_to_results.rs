@@ -368,12 +368,20 @@ fn killed_during_download_then_run_again() {
 fn exit_codes_of_the_chain() {
     let fx = Fixture::new("exits", 64 * 1024);
     let slides = fx.dir.join("slides");
-    let usage = fx
-        .command()
-        .args(["--application", "he-tme"])
+    // No application: the chain's own usage error, naming what to add.
+    let usage = Command::new(BIN)
+        .args(["runs", "submit", "--slides"])
+        .arg(&slides)
+        .env("AIGNOSTICS_API_ROOT", fx.sandbox.base_url())
+        .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
         .output()
         .unwrap();
     assert_eq!(usage.status.code(), Some(2), "{}", describe(&usage));
+    assert!(
+        String::from_utf8_lossy(&usage.stderr).contains("need the application"),
+        "{}",
+        describe(&usage)
+    );
     let mut both = Command::new(BIN);
     both.args([
         "runs",

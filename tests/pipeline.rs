@@ -168,7 +168,20 @@ fn folder_to_verified_results_with_phases_in_order() {
         details.custom_metadata.as_ref().unwrap()["idempotency_key"],
         outcome.idempotency_key.as_str()
     );
-    let _ = (svs.width_px, crc);
+    let input = &item.input_artifacts[0];
+    let metadata = input.metadata.as_ref().unwrap();
+    assert_eq!(metadata["width_px"], svs.width_px, "{metadata}");
+    assert_eq!(metadata["height_px"], svs.height_px, "{metadata}");
+    assert_eq!(
+        metadata["checksum_base64_crc32c"],
+        crc.as_str(),
+        "{metadata}"
+    );
+    let url = input.download_url.as_deref().unwrap();
+    assert!(
+        url.contains("lung-a.svs") && url.contains("Signature="),
+        "{url}"
+    );
 }
 
 // Proves the same call made again (after a finished run, as after a crash) uploads nothing,
