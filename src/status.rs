@@ -150,22 +150,13 @@ pub fn run_status(run: &RunReadResponse) -> RunStatus {
 /// # }
 /// ```
 pub fn run_progress(run: &RunReadResponse) -> f64 {
-    let s = &run.statistics;
-    if s.item_count <= 0 {
+    // Counts come from the server: `items_finished` saturates them and the ratio is clamped
+    // to 0-100, so nonsense such as negative or oversized counts still gives a percentage.
+    let (done, total) = run.items_finished();
+    if total == 0 {
         return 0.0;
     }
-    // Counts come from the server: summed as floats (no overflow) and clamped to 0-100, so
-    // nonsense such as negative or oversized counts still gives a percentage.
-    let done: f64 = [
-        s.item_succeeded_count,
-        s.item_user_error_count,
-        s.item_system_error_count,
-        s.item_skipped_count,
-    ]
-    .iter()
-    .map(|&n| n.max(0) as f64)
-    .sum();
-    (done / s.item_count as f64 * 100.0).clamp(0.0, 100.0)
+    (done as f64 / total as f64 * 100.0).clamp(0.0, 100.0)
 }
 
 /// Whether a run's item results can be downloaded: its status is `COMPLETED` or

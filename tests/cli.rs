@@ -1080,6 +1080,22 @@ fn options_are_validated() {
             &["share-tokens", "create", "--expires-at", "2027-02-30"],
             "date",
         ),
+        (
+            &[
+                "runs",
+                "submit",
+                "he-tme",
+                "--slides",
+                ".",
+                "--part-size",
+                "3",
+            ],
+            "from 5 to 5120",
+        ),
+        (
+            &["bucket", "upload", "f.svs", "--part-size", "6000"],
+            "from 5 to 5120",
+        ),
     ] {
         let out = fx.run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));

@@ -43,8 +43,8 @@ pub use objects::ObjectInfo;
 #[cfg(feature = "slides")]
 pub(crate) use upload::decode_crc as decode_crc32c;
 pub use upload::{
-    DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MIN_PART_SIZE, Upload,
-    UploadEvent, UploadOutcome, UploadProgress, UploadReport, Verification,
+    DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MAX_PART_SIZE,
+    MIN_PART_SIZE, Upload, UploadEvent, UploadOutcome, UploadProgress, UploadReport, Verification,
 };
 
 /// The S3-compatible endpoint of buckets whose protocol is `gs` (Google Cloud Storage's XML

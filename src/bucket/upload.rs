@@ -38,7 +38,7 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
 
 /// The largest part S3 accepts: 5 GiB.
-const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Metadata key holding the file's CRC32C (base64, as item metadata carries it).
 pub(crate) const CRC_META: &str = "x-amz-meta-crc32c";

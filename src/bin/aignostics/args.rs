@@ -359,8 +359,8 @@ pub struct SubmitArgs {
     /// With --slides: microns per pixel for slides whose header has none.
     #[arg(long, value_name = "MPP", value_parser = crate::commands::slides::positive, requires = "slides")]
     pub mpp: Option<f64>,
-    /// Upload part size in MiB (at least 5) for slides above 16 MiB.
-    #[arg(long, value_name = "MIB", conflicts_with = "items")]
+    /// Upload part size in MiB (5 to 5120) for slides above 16 MiB.
+    #[arg(long, value_name = "MIB", conflicts_with = "items", value_parser = crate::commands::bucket::part_size_mib)]
     pub part_size: Option<u64>,
     /// Parts of one slide uploaded at once (default 4).
     #[arg(long, value_name = "N", conflicts_with = "items", value_parser = clap::value_parser!(u16).range(1..=64))]

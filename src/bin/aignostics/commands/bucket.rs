@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aignostics::bucket::{Bucket, DEFAULT_PART_SIZE, KeyTemplate, UploadEvent, UploadOutcome};
+use aignostics::bucket::{
+    Bucket, DEFAULT_PART_SIZE, KeyTemplate, MAX_PART_SIZE, MIN_PART_SIZE, UploadEvent,
+    UploadOutcome,
+};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -101,8 +104,8 @@ pub struct UploadArgs {
     /// Object key template: {user}, {org}, {date}, {timestamp}, {crc32c}, {name}.
     #[arg(long, default_value = "{user}/{crc32c}/{name}")]
     key_template: String,
-    /// Part size in MiB (at least 5).
-    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_PART_SIZE / (1024 * 1024))]
+    /// Part size in MiB (5 to 5120).
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_PART_SIZE / (1024 * 1024), value_parser = part_size_mib)]
     part_size: u64,
     /// Parts in flight at once.
     #[arg(long, default_value_t = aignostics::bucket::DEFAULT_CONCURRENCY)]
@@ -303,4 +306,15 @@ fn upload(ctx: &Ctx, b: &Bucket, args: &UploadArgs) -> Result<Report> {
         return Report::json(&json!(rows));
     }
     Ok(Report::text(table.render()))
+}
+
+/// `--part-size` in MiB, within what S3 accepts for a part (5 MiB to 5 GiB).
+pub fn part_size_mib(text: &str) -> std::result::Result<u64, String> {
+    let (min, max) = (MIN_PART_SIZE >> 20, MAX_PART_SIZE >> 20);
+    match text.parse::<u64>() {
+        Ok(mib) if (min..=max).contains(&mib) => Ok(mib),
+        _ => Err(format!(
+            "expected a number of MiB from {min} to {max} (what S3 accepts for a part)"
+        )),
+    }
 }

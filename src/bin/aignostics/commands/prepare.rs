@@ -45,10 +45,7 @@ pub struct PrepareArgs {
 }
 
 pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
-    let (application, version) = match args.application.split_once(':') {
-        Some((app, version)) => (app, Some(version)),
-        None => (args.application.as_str(), None),
-    };
+    let (application, version) = super::runs::split_app(&args.application);
     let template = args
         .url_template
         .as_deref()

@@ -119,18 +119,20 @@ pub fn ended_incomplete(details: &RunReadResponse) -> Failure {
 /// The application and version: the positional `APP[:VERSION]`, else --application and
 /// --version.
 fn app_version(args: &SubmitArgs) -> (Option<String>, Option<String>) {
-    match args
-        .app
-        .as_deref()
-        .map(|a| a.split_once(':').unwrap_or((a, "")))
-    {
+    match args.app.as_deref().map(split_app) {
         Some((app, version)) => (
             Some(app.to_string()),
-            Some(version.to_string())
-                .filter(|v| !v.is_empty())
-                .or_else(|| args.version.clone()),
+            version.map(str::to_string).or_else(|| args.version.clone()),
         ),
         None => (args.application.clone(), args.version.clone()),
+    }
+}
+
+/// `APP[:VERSION]` split into the application and its version (`APP:` means no version).
+pub fn split_app(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once(':') {
+        Some((app, version)) => (app, Some(version).filter(|v| !v.is_empty())),
+        None => (spec, None),
     }
 }
 
@@ -164,7 +166,8 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
         request.version_number.as_deref().unwrap_or("(no version)")
     );
     if args.dry_run {
-        super::submit_flags::check(&args.flags)?;
+        // Only the check: a dry run sends nothing.
+        let _metadata = super::submit_flags::check(&args.flags)?;
         client.runs().validate(&request)?;
         if ctx.json {
             return Report::json(&json!({
@@ -310,7 +313,8 @@ fn decode<T: serde::de::DeserializeOwned>(value: Value, source: &str) -> Result<
 }
 
 /// A flag's value that must be a JSON object (a usage error otherwise).
-fn json_object(text: &str, flag: &str) -> Result<Value> {
+/// `text` as a JSON object, or a usage error naming `flag`.
+pub fn json_object(text: &str, flag: &str) -> Result<Value> {
     match serde_json::from_str::<Value>(text) {
         Ok(value @ Value::Object(_)) => Ok(value),
         Ok(_) => Err(Failure::Usage(format!("{flag} expects a JSON object"))),

@@ -81,10 +81,11 @@ impl SubmitFlags {
     }
 }
 
-/// Checks the flags without any request (for `--dry-run` too).
-pub fn check(flags: &SubmitFlags) -> Result<()> {
-    flags.sdk_metadata().validate()?;
-    Ok(())
+/// Checks the flags without any request (for `--dry-run` too); the SDK metadata they give.
+pub fn check(flags: &SubmitFlags) -> Result<SdkMetadata> {
+    let metadata = flags.sdk_metadata();
+    metadata.validate()?;
+    Ok(metadata)
 }
 
 /// Checks the flags and the platform's health, then submits with the chosen or derived key.
@@ -93,8 +94,7 @@ pub fn submit(
     mut request: RunCreationRequest,
     flags: &SubmitFlags,
 ) -> Result<Submitted> {
-    check(flags)?;
-    let metadata = flags.sdk_metadata();
+    let metadata = check(flags)?;
     if !flags.force {
         check_before_submit(client)?;
     }

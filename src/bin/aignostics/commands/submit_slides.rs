@@ -10,7 +10,7 @@ use aignostics::{DownloadOptions, RunStatus, WaitOptions};
 use serde_json::json;
 
 use super::health::check_before_submit;
-use super::runs::{count, ended_incomplete, tell_download};
+use super::runs::{count, ended_incomplete, json_object, tell_download};
 use crate::args::SubmitArgs;
 use crate::context::{Ctx, Failure, Report, Result, note};
 
@@ -24,30 +24,17 @@ pub fn submit(
     let custom_metadata = args
         .custom_metadata
         .as_deref()
-        .map(
-            |text| match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(value @ serde_json::Value::Object(_)) => Ok(value),
-                _ => Err(Failure::Usage(
-                    "--custom-metadata expects a JSON object".into(),
-                )),
-            },
-        )
+        .map(|text| json_object(text, "--custom-metadata"))
         .transpose()?;
-    if let Some(mib) = args.part_size
-        && !(5..=5 * 1024).contains(&mib)
-    {
-        return Err(Failure::Usage(format!(
-            "--part-size {mib} is not 5 to 5120 MiB"
-        )));
-    }
+    // Without --items, clap requires --slides or --csv; the slides of a CSV lie beside it.
     let slides = match (&args.slides, &args.csv) {
         (Some(dir), _) => dir.clone(),
-        (None, Some(csv)) => csv
-            .parent()
+        (None, csv) => csv
+            .as_deref()
+            .and_then(Path::parent)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_path_buf(),
-        (None, None) => return Err(Failure::Usage("--slides or --csv is needed".into())),
     };
     if !slides.exists() {
         return Err(Failure::Runtime(format!(
@@ -55,7 +42,7 @@ pub fn submit(
             slides.display()
         )));
     }
-    super::submit_flags::check(&args.flags)?;
+    let metadata = super::submit_flags::check(&args.flags)?;
     let client = ctx.client()?;
     if !args.flags.force {
         check_before_submit(&client)?;
@@ -64,7 +51,7 @@ pub fn submit(
 
     let mut chain = SlidesToResults::new(&client, application, &slides)
         .bucket(bucket)
-        .sdk_metadata(args.flags.sdk_metadata())
+        .sdk_metadata(metadata)
         .wait_options(WaitOptions::default().interval(args.interval))
         .on_progress(printer());
     if let Some(version) = version {
