@@ -252,3 +252,34 @@ fn documents_of_the_latest_version_and_caching() {
     list.assert_calls(1);
     content.assert_calls(2);
 }
+
+#[test]
+fn document_details_check_the_version_and_share_hits() {
+    // Proves a version that is not semver is refused before any request, and a hit of a
+    // document's metadata is the cached value itself, checked once when fetched. (FR-25, NFR-22)
+    let api = MockServer::start();
+    let (client, _) = client(&api, "doc-details");
+    let doc = api.mock(|when, then| {
+        when.method(GET).path(format!("{DOCS}/readme.pdf"));
+        then.status(200).json_body(json!({
+            "id": "doc-1",
+            "name": "readme.pdf",
+            "mime_type": "application/pdf",
+            "visibility": "public",
+            "created_at": "2025-01-01T00:00:00Z",
+            "updated_at": "2025-01-01T00:00:00Z"
+        }));
+    });
+    let err = client
+        .versions()
+        .documents("he-tme", Some("1.0"))
+        .details("readme.pdf")
+        .unwrap_err();
+    assert!(matches!(err, aignostics::Error::InvalidInput(_)), "{err}");
+    assert_eq!(doc.calls(), 0, "nothing sent for a bad version");
+    let documents = client.versions().documents("he-tme", Some("1.0.0"));
+    let first = documents.details("readme.pdf").unwrap();
+    let again = documents.details("readme.pdf").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again));
+    doc.assert_calls(1);
+}

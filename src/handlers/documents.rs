@@ -101,8 +101,17 @@ impl Documents {
     /// # Ok::<(), aignostics::Error>(())
     /// ```
     pub fn details(&self, name: &str) -> Result<Arc<VersionDocumentResponse>> {
-        self.client
-            .read_shared(self.request(Op::GetVersionDocument, Some(name))?)
+        match &self.version {
+            // Checked only before a request, as `Versions::details` does: a hit was checked
+            // when it was fetched, so it costs no semver parse.
+            Some(version) => self.client.read_shared_checked(
+                Op::GetVersionDocument.at(&[&self.application_id, version, name]),
+                || parse_semver(version).map(drop),
+            ),
+            None => self
+                .client
+                .read_shared(self.request(Op::GetVersionDocument, Some(name))?),
+        }
     }
 
     /// A document's bytes, in memory (`GET …/documents/{name}/content`, then the signed URL it
