@@ -93,6 +93,16 @@ pub(crate) fn encode(crc: u32) -> String {
     base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
 }
 
+/// The digest a text form names (see [`encode`]); `None` for anything but base64 of 4 bytes.
+#[cfg(feature = "bucket")]
+pub(crate) fn decode(text: &str) -> Option<u32> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
 /// Whether a published checksum (as text) names the digest `crc`. Surrounding whitespace and
 /// missing padding are tolerated; anything else must match exactly.
 pub(crate) fn matches(expected: &str, crc: u32) -> bool {

@@ -717,7 +717,7 @@ impl<'a> SlidesToResults<'a> {
         slides: usize,
     ) -> Result<(UploadReport, String)> {
         let path = self.slide_path(row)?;
-        let crc = crate::bucket::decode_crc32c(&row.checksum_base64_crc32c);
+        let crc = crate::checksum::decode(&row.checksum_base64_crc32c);
         let crc = match crc {
             Some(crc) => crc,
             None => {

@@ -40,8 +40,6 @@ use crate::models::MeReadResponse;
 
 pub use key::KeyTemplate;
 pub use objects::ObjectInfo;
-#[cfg(feature = "slides")]
-pub(crate) use upload::decode_crc as decode_crc32c;
 pub use upload::{
     DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MAX_PART_SIZE,
     MIN_PART_SIZE, Upload, UploadEvent, UploadOutcome, UploadProgress, UploadReport, Verification,

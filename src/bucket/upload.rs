@@ -18,6 +18,7 @@ use rusty_s3::actions::{CreateMultipartUpload, PutObject, UploadPart};
 
 use super::xml;
 use super::{Bucket, REQUEST_VALIDITY, Req, Resp, check_key};
+use crate::checksum;
 use crate::error::{Error, Result};
 
 /// Part size of multipart uploads unless set: 16 MiB (measured with `benches/upload.rs`, parts
@@ -254,7 +255,7 @@ impl<'a> Upload<'a> {
             multipart: size > self.threshold,
         };
         let crc = match &self.crc32c {
-            Some(given) => decode_crc(given)
+            Some(given) => checksum::decode(given)
                 .ok_or_else(|| Error::InvalidInput(format!("`{given}` is not a base64 CRC32C")))?,
             None => self.file_crc(&plan)?,
         };
@@ -628,7 +629,7 @@ impl Ctx<'_, '_> {
             let crc_ok = stored
                 .crc32c
                 .as_deref()
-                .is_none_or(|c| decode_crc(c) == Some(part.crc));
+                .is_none_or(|c| checksum::decode(c) == Some(part.crc));
             if stored.size != len || !crc_ok || !etag_is_md5(&stored.etag, &part.md5) {
                 return Ok(None);
             }
@@ -783,10 +784,13 @@ impl Head {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .find_map(|v| v.trim().strip_prefix("crc32c=").and_then(decode_crc));
+            .find_map(|v| v.trim().strip_prefix("crc32c=").and_then(checksum::decode));
         let (amz, amz_parts) = match get("x-amz-checksum-crc32c").map(|v| v.split_once('-')) {
-            Some(Some((c, n))) => (decode_crc(c), n.parse().ok()),
-            Some(None) => (get("x-amz-checksum-crc32c").and_then(decode_crc), None),
+            Some(Some((c, n))) => (checksum::decode(c), n.parse().ok()),
+            Some(None) => (
+                get("x-amz-checksum-crc32c").and_then(checksum::decode),
+                None,
+            ),
             None => (None, None),
         };
         Head {
@@ -796,7 +800,7 @@ impl Head {
             goog,
             amz,
             amz_parts,
-            recorded: get(CRC_META).and_then(decode_crc),
+            recorded: get(CRC_META).and_then(checksum::decode),
             etag: get("etag").map(str::to_string),
         }
     }
@@ -914,15 +918,6 @@ fn etag_is_md5(etag: &str, md5: &[u8; 16]) -> bool {
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
-
-/// The CRC32C of its base64 form.
-pub(crate) fn decode_crc(b64: &str) -> Option<u32> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    Some(u32::from_be_bytes(bytes.try_into().ok()?))
-}
-
 fn unexpected(op: &str, what: impl std::fmt::Display) -> Error {
     Error::UnexpectedResponse {
         operation: op.to_string(),
@@ -949,9 +944,12 @@ mod tests {
             crate::checksum::encode(crc32c::crc32c(b"123456789")),
             "4waSgw=="
         );
-        assert_eq!(decode_crc("4waSgw=="), Some(crc32c::crc32c(b"123456789")));
-        assert_eq!(decode_crc("not base64"), None);
-        assert_eq!(decode_crc("AAAAAAA="), None);
+        assert_eq!(
+            checksum::decode("4waSgw=="),
+            Some(crc32c::crc32c(b"123456789"))
+        );
+        assert_eq!(checksum::decode("not base64"), None);
+        assert_eq!(checksum::decode("AAAAAAA="), None);
         let plan = Plan {
             size: 11,
             part_size: 5,
