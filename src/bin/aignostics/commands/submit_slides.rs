@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use aignostics::pipeline::{Outcome, Progress, SlidesToResults};
 use aignostics::slides::Inspector;
-use aignostics::{DownloadOptions, RunStatus, WaitOptions};
+use aignostics::{Client, DownloadOptions, RunStatus, WaitOptions};
 use serde_json::json;
 
 use super::health::check_before_submit;
@@ -89,7 +89,7 @@ pub fn submit(
         None if args.wait => chain.submit_and_wait()?,
         None => chain.submit()?,
     };
-    report(ctx, &outcome)
+    report(ctx, &client, &outcome)
 }
 
 /// Prints each phase's progress to stderr: one line per slide uploaded, per change of the
@@ -117,13 +117,13 @@ fn printer() -> impl Fn(&Progress) + Send + Sync + 'static {
     }
 }
 
-fn report(ctx: &Ctx, outcome: &Outcome) -> Result<Report> {
+fn report(ctx: &Ctx, client: &Client, outcome: &Outcome) -> Result<Report> {
     for failure in &outcome.slide_errors {
         note!("not submitted: {}", failure.message);
     }
     let download = outcome.download.as_ref();
     let download_failure = match download {
-        Some(d) => tell_download(&ctx.client()?.run(&outcome.run_id), d).failure,
+        Some(d) => tell_download(&client.run(&outcome.run_id), d).failure,
         None => None,
     };
     let out = if ctx.json {
