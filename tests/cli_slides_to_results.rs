@@ -15,7 +15,7 @@ use std::time::Duration;
 use aignostics::DownloadOptions;
 use aignostics::bucket::KeyTemplate;
 use aignostics::sandbox::{self, Fault, Sandbox};
-use local::{describe, files_below};
+use local::{Scratch, describe, files_below};
 use serde_json::Value;
 use slides_support::{aperio, generic};
 
@@ -29,16 +29,12 @@ const FILES: usize = 6;
 
 struct Fixture {
     sandbox: Sandbox,
-    dir: PathBuf,
+    dir: Scratch,
 }
 
 impl Fixture {
     fn new(name: &str, artifact_size: u64) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "aignostics-slides-to-results-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = Scratch::new(&format!("slides-to-results-{name}"));
         std::fs::create_dir_all(dir.join("slides/case-1")).unwrap();
         aperio(4000, 3000, "0.2520")
             .tile(64)
@@ -69,15 +65,7 @@ impl Fixture {
 
     /// The command under test, always the same arguments.
     fn command(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_")
-                || key.starts_with("GITHUB_")
-                || key.starts_with("PYTEST_")
-            {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = self.cli();
         cmd.args(["--json", "runs", "submit", "he-tme", "--slides"])
             .arg(self.dir.join("slides"))
             .args([
@@ -93,8 +81,23 @@ impl Fixture {
                 "1",
                 "--interval",
                 "0.1",
-            ])
-            .current_dir(&self.dir)
+            ]);
+        cmd
+    }
+
+    /// The CLI without the test's own environment (AIGNOSTICS_*, CI variables the SDK
+    /// metadata reads), pointed at this sandbox and its bucket, run in the scratch directory.
+    fn cli(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AIGNOSTICS_")
+                || key.starts_with("GITHUB_")
+                || key.starts_with("PYTEST_")
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(&*self.dir)
             .env("AIGNOSTICS_API_ROOT", self.sandbox.base_url())
             .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
             .env("AIGNOSTICS_BUCKET_ENDPOINT", self.sandbox.bucket_endpoint())
@@ -135,8 +138,7 @@ impl Fixture {
     fn object_path(&self, slide: &str) -> String {
         let bucket = self.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
         let file = self.dir.join("slides").join(slide);
-        let crc = aignostics::checksum::crc32c_base64_file(&file).unwrap();
-        let crc = u32::from_be_bytes(base64_decode(&crc).try_into().expect("a 4-byte CRC32C"));
+        let crc = crc32c::crc32c(&std::fs::read(&file).unwrap());
         let key = KeyTemplate::default()
             .render_with(bucket.user().unwrap(), None, slide, Some(crc), 0)
             .unwrap();
@@ -176,19 +178,6 @@ impl Fixture {
         assert!(again.is_complete());
         assert_eq!(files_below(&self.out()).len(), FILES, "no stray part files");
     }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .unwrap()
 }
 
 /// Waits for a stderr line containing `needle`; panics with what was seen when the child
@@ -369,11 +358,10 @@ fn exit_codes_of_the_chain() {
     let fx = Fixture::new("exits", 64 * 1024);
     let slides = fx.dir.join("slides");
     // No application: the chain's own usage error, naming what to add.
-    let usage = Command::new(BIN)
+    let usage = fx
+        .cli()
         .args(["runs", "submit", "--slides"])
         .arg(&slides)
-        .env("AIGNOSTICS_API_ROOT", fx.sandbox.base_url())
-        .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
         .output()
         .unwrap();
     assert_eq!(usage.status.code(), Some(2), "{}", describe(&usage));
@@ -382,18 +370,19 @@ fn exit_codes_of_the_chain() {
         "{}",
         describe(&usage)
     );
-    let mut both = Command::new(BIN);
-    both.args([
-        "runs",
-        "submit",
-        "he-tme",
-        "--items",
-        "items.json",
-        "--slides",
-    ])
-    .arg(&slides)
-    .env("AIGNOSTICS_API_ROOT", fx.sandbox.base_url());
-    let out = both.output().unwrap();
+    let out = fx
+        .cli()
+        .args([
+            "runs",
+            "submit",
+            "he-tme",
+            "--items",
+            "items.json",
+            "--slides",
+        ])
+        .arg(&slides)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert_eq!(fx.sandbox.request_count("/api/v1/runs"), 0);
 
@@ -419,20 +408,7 @@ fn csv_from_prepare_is_submitted() {
     let fx = Fixture::new("csv", 64 * 1024);
     let slides = fx.dir.join("slides");
     let csv = fx.dir.join("metadata.csv");
-    let env = |cmd: &mut Command| {
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("AIGNOSTICS_API_ROOT", fx.sandbox.base_url())
-            .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
-            .env("AIGNOSTICS_BUCKET_ENDPOINT", fx.sandbox.bucket_endpoint())
-            .env("AIGNOSTICS_CACHE_DIR", fx.dir.join("cache"))
-            .env("AIGNOSTICS_ENV_FILE", fx.dir.join("none.env"))
-            .stdin(Stdio::null());
-    };
-    let mut prepare = Command::new(BIN);
+    let mut prepare = fx.cli();
     prepare
         .args(["runs", "prepare", "he-tme"])
         .arg(&slides)
@@ -442,18 +418,16 @@ fn csv_from_prepare_is_submitted() {
             "--mapping",
             ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER",
         ]);
-    env(&mut prepare);
     let out = prepare.output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));
 
     let submit = || {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = fx.cli();
         cmd.args(["--json", "runs", "submit", "he-tme", "--csv"])
             .arg(&csv)
             .arg("--slides")
             .arg(&slides)
             .args(["--wait", "--interval", "0.1"]);
-        env(&mut cmd);
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "{}", describe(&out));
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
