@@ -307,7 +307,9 @@ impl<'a> SlidesToResults<'a> {
     /// Rows from the Python SDK's metadata CSV (as `runs prepare` writes it) instead of
     /// inspecting the folder: each row's slide is `slides/{external_id}`; a row whose
     /// `platform_bucket_url` holds an `http(s)://` URL is used as is, a `gs://` or `s3://` URL
-    /// of the bucket is signed, an empty one is uploaded.
+    /// of the bucket is signed, an empty one is uploaded. The CSV holds the slides' metadata
+    /// already, so [`include`](Self::include) and [`inspector`](Self::inspector) have no effect
+    /// with it (mappings still apply).
     pub fn csv(mut self, path: impl AsRef<Path>) -> Self {
         self.csv = Some(path.as_ref().to_path_buf());
         self
@@ -319,13 +321,15 @@ impl<'a> SlidesToResults<'a> {
         self
     }
 
-    /// Only slides whose relative path matches the glob, e.g. `**/*.svs`.
+    /// Only slides whose relative path matches the glob, e.g. `**/*.svs` (not with
+    /// [`csv`](Self::csv), whose rows are the selection).
     pub fn include(mut self, glob: impl Into<String>) -> Self {
         self.include = Some(glob.into());
         self
     }
 
-    /// Reads slides with `inspector` (threads, fallback resolution).
+    /// Reads slides with `inspector` (threads, fallback resolution); not with
+    /// [`csv`](Self::csv), whose rows carry the metadata.
     pub fn inspector(mut self, inspector: Inspector) -> Self {
         self.inspector = inspector;
         self
