@@ -410,6 +410,29 @@ impl std::fmt::Debug for Api {
     }
 }
 
+/// The one way a read goes through the cache: a fresh entry of `key` answers (for
+/// [`CacheUse::Read`]); otherwise `fetch` finds the value and its lifetime, and it is stored
+/// unless the read is [`CacheUse::Bypass`] or an invalidation of this user came after the
+/// fetch started (the ticket is taken before it, so an invalidation while a request is in
+/// flight wins).
+fn through_cache<T: Clone + Send + Sync + 'static>(
+    key: CacheKey,
+    cache_use: CacheUse,
+    fetch: impl FnOnce(&CacheKey) -> Result<(Arc<T>, Duration)>,
+) -> Result<Arc<T>> {
+    if cache_use == CacheUse::Read
+        && let Some(hit) = cache::get::<T>(&key)
+    {
+        return Ok(hit);
+    }
+    let sent = cache::ticket();
+    let (value, ttl) = fetch(&key)?;
+    if cache_use != CacheUse::Bypass {
+        cache::put(key, Arc::clone(&value), ttl, sent);
+    }
+    Ok(value)
+}
+
 impl Api {
     pub(crate) fn new(settings: Settings, source: TokenSource) -> Self {
         cache::init(settings.operation_cache_size);
@@ -505,41 +528,26 @@ impl Api {
             operation: op.name(),
             args: target,
         };
-        if cache_use == CacheUse::Read
-            && let Some(hit) = cache::get::<T>(&key)
-        {
-            return Ok(hit);
-        }
-        check()?;
-        // The target moved into the key; the request needs only the operation and body now.
-        let req = Request {
-            op,
-            target: Cow::Borrowed(""),
-            has_query: false,
-            body,
-            secret,
-            deadline,
-        };
-        // Taken before sending, so an invalidation while the request is in flight wins.
-        let sent = cache::ticket();
-        let raw = self.execute_with(&req, &key.args, token)?;
-        let value: Arc<T> = Arc::new(decode(op.name(), &raw.body)?);
-        if cache_use != CacheUse::Bypass {
-            cache::put(
-                key,
-                Arc::clone(&value),
-                op.settings(&self.settings).cache_ttl,
-                sent,
-            );
-        }
-        Ok(value)
+        through_cache(key, cache_use, |key| {
+            check()?;
+            // The target moved into the key; the request needs only the operation and body.
+            let req = Request {
+                op,
+                target: Cow::Borrowed(""),
+                has_query: false,
+                body,
+                secret,
+                deadline,
+            };
+            let raw = self.execute_with(&req, &key.args, token)?;
+            let value = Arc::new(decode(op.name(), &raw.body)?);
+            Ok((value, op.settings(&self.settings).cache_ttl))
+        })
     }
 
     /// A value found through other reads (such as the latest version of an application),
     /// cached under `alias` (a target no request uses) of `op` for `ttl`: a hit is one lookup.
-    /// Otherwise (or without [`CacheUse::Read`]) `resolve` finds it and it is stored (but for
-    /// [`CacheUse::Bypass`]), unless an
-    /// invalidation of this user came after the lookup started.
+    /// Otherwise `resolve` finds it; see [`through_cache`].
     pub(crate) fn read_alias<T>(
         &self,
         op: Op,
@@ -557,18 +565,7 @@ impl Api {
             operation: op.name(),
             args: Cow::Owned(alias),
         };
-        if cache_use == CacheUse::Read
-            && let Some(hit) = cache::get::<T>(&key)
-        {
-            return Ok(hit);
-        }
-        // Taken before the reads `resolve` makes, so an invalidation during them wins.
-        let sent = cache::ticket();
-        let value = resolve()?;
-        if cache_use != CacheUse::Bypass {
-            cache::put(key, Arc::clone(&value), ttl, sent);
-        }
-        Ok(value)
+        through_cache(key, cache_use, |_| Ok((resolve()?, ttl)))
     }
 
     /// A mutation: never retried once sent; on success every cached entry of this user goes.
