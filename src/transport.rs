@@ -410,21 +410,24 @@ impl std::fmt::Debug for Api {
     }
 }
 
-/// The one way a read goes through the cache: a fresh entry of `key` answers (for
-/// [`CacheUse::Read`]); otherwise `fetch` finds the value and its lifetime, and it is stored
-/// unless the read is [`CacheUse::Bypass`] or an invalidation of this user came after the
-/// fetch started (the ticket is taken before it, so an invalidation while a request is in
-/// flight wins).
-fn through_cache<T: Clone + Send + Sync + 'static>(
+/// A fresh entry of `key`, for a read that may be answered from the cache
+/// ([`CacheUse::Read`]).
+fn lookup<T: Send + Sync + 'static>(key: &CacheKey, cache_use: CacheUse) -> Option<Arc<T>> {
+    match cache_use {
+        CacheUse::Read => cache::get::<T>(key),
+        CacheUse::Refresh | CacheUse::Bypass => None,
+    }
+}
+
+/// A read the cache did not answer: `fetch` finds the value and its lifetime, and it is stored
+/// under `key` unless the read is [`CacheUse::Bypass`] or an invalidation of this user came
+/// after the fetch started (the ticket is taken before it, so an invalidation while a request
+/// is in flight wins).
+fn fill<T: Clone + Send + Sync + 'static>(
     key: CacheKey,
     cache_use: CacheUse,
     fetch: impl FnOnce(&CacheKey) -> Result<(Arc<T>, Duration)>,
 ) -> Result<Arc<T>> {
-    if cache_use == CacheUse::Read
-        && let Some(hit) = cache::get::<T>(&key)
-    {
-        return Ok(hit);
-    }
     let sent = cache::ticket();
     let (value, ttl) = fetch(&key)?;
     if cache_use != CacheUse::Bypass {
@@ -528,7 +531,10 @@ impl Api {
             operation: op.name(),
             args: target,
         };
-        through_cache(key, cache_use, |key| {
+        if let Some(hit) = lookup(&key, cache_use) {
+            return Ok(hit);
+        }
+        fill(key, cache_use, |key| {
             check()?;
             // The target moved into the key; the request needs only the operation and body.
             let req = Request {
@@ -547,7 +553,7 @@ impl Api {
 
     /// A value found through other reads (such as the latest version of an application),
     /// cached under `alias` (a target no request uses) of `op` for `ttl`: a hit is one lookup.
-    /// Otherwise `resolve` finds it; see [`through_cache`].
+    /// Otherwise `resolve` finds it; see [`fill`].
     pub(crate) fn read_alias<T>(
         &self,
         op: Op,
@@ -565,7 +571,10 @@ impl Api {
             operation: op.name(),
             args: Cow::Owned(alias),
         };
-        through_cache(key, cache_use, |_| Ok((resolve()?, ttl)))
+        if let Some(hit) = lookup(&key, cache_use) {
+            return Ok(hit);
+        }
+        fill(key, cache_use, |_| Ok((resolve()?, ttl)))
     }
 
     /// A mutation: never retried once sent; on success every cached entry of this user goes.
