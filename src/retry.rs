@@ -110,12 +110,6 @@ impl RetryPolicy {
         exp.saturating_add(jitter()).min(self.wait_max)
     }
 
-    /// Whether `err` after attempt `n` should be retried.
-    #[cfg(test)]
-    pub fn should_retry(&self, n: u32, err: &Error, idempotency: Idempotency) -> bool {
-        n < self.attempts && idempotency.may_retry(err)
-    }
-
     /// Runs `call` (given the attempt number, from 1) until it succeeds, fails for good, or the
     /// attempts are used up; the last error is returned unchanged.
     pub fn run<T>(
@@ -266,17 +260,31 @@ mod tests {
             kind: TransportKind::ConnectionReset,
             message: String::new(),
         };
+        use Idempotency::{Idempotent, NonIdempotent};
         for s in [500, 502, 503, 429] {
-            assert!(p.should_retry(1, &api(s, None), Idempotency::Idempotent));
-            assert!(!p.should_retry(1, &api(s, None), Idempotency::NonIdempotent));
+            assert!(Idempotent.may_retry(&api(s, None)));
+            assert!(!NonIdempotent.may_retry(&api(s, None)));
         }
         for s in [400, 401, 403, 404, 409, 410, 412, 422] {
-            assert!(!p.should_retry(1, &api(s, None), Idempotency::Idempotent));
+            assert!(!Idempotent.may_retry(&api(s, None)));
         }
-        assert!(p.should_retry(1, &reset, Idempotency::Idempotent));
-        assert!(!p.should_retry(1, &reset, Idempotency::NonIdempotent));
-        assert!(p.should_retry(2, &refused, Idempotency::NonIdempotent));
-        assert!(!p.should_retry(3, &refused, Idempotency::NonIdempotent));
+        assert!(Idempotent.may_retry(&reset));
+        assert!(!NonIdempotent.may_retry(&reset));
+        assert!(NonIdempotent.may_retry(&refused));
+        // The loop itself stops after the configured attempts, whatever may be retried.
+        let mut calls = 0;
+        let err = p
+            .run::<()>("op", NonIdempotent, |_| {
+                calls += 1;
+                Err(Error::Transport {
+                    operation: "x".into(),
+                    kind: TransportKind::ConnectionRefused,
+                    message: String::new(),
+                })
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }));
+        assert_eq!(calls, 3);
     }
 
     // Proves attempts counts total calls and the last error comes back unchanged. (FR-15)
