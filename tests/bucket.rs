@@ -334,3 +334,151 @@ fn mismatch_is_an_error_and_removes_the_object() {
     let err = b.upload(&mine, "u/taken").send().unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 }
+
+// Proves an upload whose bytes do not have the CRC32C it was given stores nothing, single PUT
+// and multipart alike, so an identical upload afterwards is sent (not "already present"); and
+// an object whose recorded CRC32C the local file no longer has is never taken as present
+// (FR-85).
+#[test]
+fn given_checksum_that_the_file_lacks_stores_nothing() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("slides");
+    let b = bucket(&moto.endpoint(), "slides");
+    let (_dir, path) = test_file("given.svs", 2 * PART as usize + 7, 31);
+    let wrong = crc_b64(b"another file");
+    for (key, threshold) in [("u/single.svs", 64 * PART), ("u/multi.svs", PART)] {
+        let err = b
+            .upload(&path, key)
+            .part_size(PART)
+            .multipart_threshold(threshold)
+            .crc32c(&wrong)
+            .send()
+            .unwrap_err();
+        assert!(matches!(err, Error::Checksum { .. }), "{key}: {err}");
+        assert!(b.list(key).unwrap().is_empty(), "{key}: nothing is stored");
+        let report = b
+            .upload(&path, key)
+            .part_size(PART)
+            .multipart_threshold(threshold)
+            .send()
+            .unwrap();
+        assert_eq!(report.outcome, UploadOutcome::Uploaded, "{key}");
+    }
+
+    // The file changes after its object was stored; the old CRC32C (a stale CSV) is given.
+    let old = crc_b64(&std::fs::read(&path).unwrap());
+    let mut changed = std::fs::read(&path).unwrap();
+    changed[3] ^= 1;
+    std::fs::write(&path, &changed).unwrap();
+    let err = b
+        .upload(&path, "u/single.svs")
+        .multipart_threshold(64 * PART)
+        .crc32c(&old)
+        .send()
+        .unwrap_err();
+    assert!(matches!(err, Error::Checksum { .. }), "{err}");
+    let err = b
+        .upload(&path, "u/single.svs")
+        .multipart_threshold(64 * PART)
+        .send()
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+}
+
+// Proves a resumed multipart upload whose file changed in a part not yet sent ends with an
+// object that holds the new bytes and records their CRC32C, so it downloads verified
+// (FR-85).
+#[test]
+fn resumed_upload_after_the_file_changed_records_the_stored_checksum() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("slides");
+    let proxy = FaultProxy::start(&moto.endpoint());
+    let b = bucket(&proxy.endpoint(), "slides");
+    let (dir, path) = test_file("grow.svs", 2 * PART as usize + 99, 32);
+    proxy.set(|s, _| {
+        if s.part_number() == Some(3) {
+            Fault::Status(400)
+        } else {
+            Fault::Pass
+        }
+    });
+    let upload = |b: &aignostics::bucket::Bucket| {
+        b.upload(&path, "u/grow.svs")
+            .part_size(PART)
+            .multipart_threshold(PART)
+            .concurrency(1)
+            .send()
+    };
+    assert_eq!(upload(&b).unwrap_err().status(), Some(400));
+    // Part 3, never sent, changes.
+    let mut changed = std::fs::read(&path).unwrap();
+    *changed.last_mut().unwrap() ^= 0xff;
+    std::fs::write(&path, &changed).unwrap();
+    proxy.pass();
+    let report = upload(&b).unwrap();
+    assert_eq!(report.crc32c, crc_b64(&changed));
+    let out = dir.path().join("back");
+    let (_, crc) = b.download("u/grow.svs", &out).unwrap();
+    assert_eq!(crc, crc_b64(&changed));
+    assert_eq!(std::fs::read(&out).unwrap(), changed);
+    let again = upload(&b).unwrap();
+    assert_eq!(again.outcome, UploadOutcome::AlreadyPresent);
+}
+
+// Proves keys with `.` or `..` segments, or only slashes, are refused before any request, so
+// `a/tmp/../victim` can never delete or overwrite `a/victim` (FR-86).
+#[test]
+fn dot_segment_keys_are_refused_before_any_request() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("slides");
+    let proxy = FaultProxy::start(&moto.endpoint());
+    let b = bucket(&proxy.endpoint(), "slides");
+    let (dir, path) = test_file("victim.bin", 1000, 33);
+    b.upload(&path, "alice/victim.bin").send().unwrap();
+    proxy.clear();
+    for key in [
+        "alice/tmp/../victim.bin",
+        "alice/./victim.bin",
+        "..",
+        ".",
+        "../x",
+        "/",
+        "//",
+    ] {
+        let err = b.delete(key).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{key}: {err}");
+        let err = b.upload(&path, key).send().unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{key}: {err}");
+        assert!(b.download(key, dir.path().join("x")).is_err(), "{key}");
+        assert!(b.signed_url(key, DEFAULT_URL_VALIDITY).is_err(), "{key}");
+    }
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
+    assert_eq!(b.list("alice/").unwrap().len(), 1, "the victim is intact");
+    // Dots inside a segment are ordinary characters.
+    b.upload(&path, "alice/..a/b..").send().unwrap();
+    assert_eq!(b.list("alice/..a/").unwrap()[0].key, "alice/..a/b..");
+}
+
+// Proves downloading into an existing directory writes the key's file name inside it and
+// leaves no `.part` file behind (FR-86).
+#[test]
+fn download_into_a_directory_leaves_no_part_file() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("slides");
+    let b = bucket(&moto.endpoint(), "slides");
+    let (dir, path) = test_file("d.svs", 1000, 34);
+    b.upload(&path, "u/x/d.svs").send().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    b.download("u/x/d.svs", format!("{}/", out.display()))
+        .unwrap();
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["d.svs"]);
+    assert_eq!(
+        std::fs::read(out.join("d.svs")).unwrap(),
+        std::fs::read(&path).unwrap()
+    );
+}

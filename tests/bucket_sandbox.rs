@@ -5,6 +5,8 @@
 
 mod bucket_support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aignostics::bucket::{Bucket, DEFAULT_URL_VALIDITY, UploadOutcome, Verification};
@@ -157,4 +159,48 @@ fn resumes_against_the_sandbox() {
     let mut sent = proxy.part_puts();
     sent.sort();
     assert_eq!(sent, [3, 4]);
+}
+
+// Proves a resumed upload finds its in-progress multipart upload on a later page of the
+// store's list (more uploads under the prefix than one page holds): the newest upload's
+// stored parts are reused, not an older upload found on page one (FR-85).
+#[test]
+fn resume_follows_the_upload_list_markers() {
+    let sb = Sandbox::builder().bucket_list_page(2).start().unwrap();
+    let me = sb.client(sandbox::ALICE_TOKEN).unwrap().me().unwrap();
+    let proxy = FaultProxy::start(sb.base_url());
+    let b = Bucket::from_me_at(&me, &format!("{}/s3", proxy.endpoint())).unwrap();
+    let (_dir, path) = test_file("paged.svs", 2 * PART as usize + 3, 41);
+    // The answers to the first four creates are lost, so four abandoned uploads of the key
+    // are made before the fifth, which stores parts 1 and 2 before part 3 is refused.
+    let creates = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&creates);
+    proxy.set(move |s, _| {
+        let create = s.method == "POST" && !s.target.contains("uploadId=");
+        if create && c.fetch_add(1, Ordering::SeqCst) < 4 {
+            return Fault::Lost;
+        }
+        if s.part_number() == Some(3) {
+            Fault::Status(400)
+        } else {
+            Fault::Pass
+        }
+    });
+    let send = |attempts| {
+        b.upload(&path, "alice/paged.svs")
+            .part_size(PART)
+            .multipart_threshold(PART)
+            .concurrency(1)
+            .attempts(attempts)
+            .send()
+    };
+    assert_eq!(send(5).unwrap_err().status(), Some(400));
+    assert_eq!(creates.load(Ordering::SeqCst), 5);
+    proxy.pass();
+    let report = send(1).unwrap();
+    assert_eq!(report.outcome, UploadOutcome::Resumed);
+    assert_eq!(
+        report.parts_reused, 2,
+        "the newest upload's parts are found"
+    );
 }

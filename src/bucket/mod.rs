@@ -342,12 +342,26 @@ fn scrub(mut err: Error, url: &str) -> Error {
     err
 }
 
-/// Rejects keys S3 cannot hold.
-fn check_key(key: &str) -> Result<()> {
+/// Rejects keys S3 cannot hold, and keys a URL would not carry as they are: a `.` or `..`
+/// segment is resolved away in a URL's path (`a/../b` becomes `b`, `..` the bucket itself),
+/// so the request would reach another object than the one named. S3 keys are opaque, so
+/// such keys are refused before any request rather than rewritten.
+pub(crate) fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > 1024 {
         return Err(Error::InvalidInput(format!(
             "an object key has 1 to 1024 bytes, not {}",
             key.len()
+        )));
+    }
+    if key.split('/').any(|s| s == "." || s == "..") {
+        return Err(Error::InvalidInput(format!(
+            "object key {key:?} has a `.` or `..` segment, which a URL would resolve to \
+             another key; name the object without them"
+        )));
+    }
+    if key.split('/').all(str::is_empty) {
+        return Err(Error::InvalidInput(format!(
+            "object key {key:?} names no object (only `/`)"
         )));
     }
     Ok(())

@@ -66,7 +66,8 @@ impl Bucket {
 
     /// Downloads `key` to `dest`: written to `dest` plus `.part` and renamed when complete,
     /// after its CRC32C matched the one the store or the upload recorded (when either did).
-    /// Returns the object's size and CRC32C (base64).
+    /// When `dest` is an existing directory the file is `dest/` plus the key's last segment,
+    /// as `cp` does. Returns the object's size and CRC32C (base64).
     ///
     /// # Errors
     /// [`Error::Api`] (404 when there is no such object), [`Error::Io`] for `dest`,
@@ -74,6 +75,14 @@ impl Bucket {
     pub fn download(&self, key: &str, dest: impl AsRef<Path>) -> Result<(u64, String)> {
         check_key(key)?;
         let dest = dest.as_ref();
+        let into_dir;
+        let dest = if dest.is_dir() {
+            let name = key.rsplit('/').find(|s| !s.is_empty()).unwrap_or(key);
+            into_dir = dest.join(name);
+            into_dir.as_path()
+        } else {
+            dest
+        };
         let action = GetObject::new(&self.inner, Some(&self.credentials), key);
         let mut req = Req::new("GET", action.sign(REQUEST_VALIDITY));
         req.stream = true;
@@ -121,7 +130,10 @@ impl Bucket {
             let _ = std::fs::remove_file(&part);
             return Err(e);
         }
-        std::fs::rename(&part, dest).map_err(|e| Error::io(dest, e))?;
+        if let Err(e) = std::fs::rename(&part, dest) {
+            let _ = std::fs::remove_file(&part);
+            return Err(Error::io(dest, e));
+        }
         Ok((len, crate::checksum::encode(crc)))
     }
 
@@ -177,40 +189,75 @@ impl Bucket {
         }
     }
 
-    /// The most recent in-progress multipart upload of exactly `key`.
+    /// The most recent in-progress multipart upload of exactly `key`, following the list's
+    /// markers through every page (a prefix can hold more than a page of uploads).
     pub(crate) fn find_upload(&self, key: &str) -> Result<Option<String>> {
-        let url = self.inner.base_url().clone();
-        let query = [("prefix", key), ("uploads", "")];
-        let signed = rusty_s3::signing::sign(
-            &jiff::Timestamp::now(),
-            rusty_s3::Method::Get,
-            url,
-            self.credentials.key(),
-            self.credentials.secret(),
-            None,
-            self.inner.region(),
-            REQUEST_VALIDITY.as_secs(),
-            query.iter().copied(),
-            std::iter::empty(),
-        );
-        let resp = self.send("bucket_list_multipart_uploads", Req::new("GET", signed))?;
-        let text = resp.text();
-        let list: xml::ListUploads =
-            xml::parse("multipart upload list", &text).map_err(|m| Error::UnexpectedResponse {
-                operation: "bucket_list_multipart_uploads".into(),
-                message: m,
-            })?;
-        let _ = (
-            list.is_truncated,
-            list.next_key_marker,
-            list.next_upload_id_marker,
-        );
-        Ok(list
-            .uploads
-            .into_iter()
-            .filter(|u| u.key == key)
-            .map(|u| u.upload_id)
-            .next_back())
+        const OP: &str = "bucket_list_multipart_uploads";
+        let mut found = None;
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut query = vec![("prefix", key), ("uploads", "")];
+            if let Some((key_marker, id_marker)) = &markers {
+                query.push(("key-marker", key_marker));
+                query.push(("upload-id-marker", id_marker));
+            }
+            // rusty-s3 merges these with its own parameters and expects them sorted.
+            query.sort_unstable();
+            let signed = rusty_s3::signing::sign(
+                &jiff::Timestamp::now(),
+                rusty_s3::Method::Get,
+                self.inner.base_url().clone(),
+                self.credentials.key(),
+                self.credentials.secret(),
+                None,
+                self.inner.region(),
+                REQUEST_VALIDITY.as_secs(),
+                query.iter().copied(),
+                std::iter::empty(),
+            );
+            let text = self.send(OP, Req::new("GET", signed))?.text();
+            let list: xml::ListUploads =
+                xml::parse("multipart upload list", &text).map_err(|m| {
+                    Error::UnexpectedResponse {
+                        operation: OP.into(),
+                        message: m,
+                    }
+                })?;
+            // Uploads of one key are listed oldest first; the last one seen is the newest.
+            if let Some(id) = list
+                .uploads
+                .into_iter()
+                .filter(|u| u.key == key)
+                .map(|u| u.upload_id)
+                .next_back()
+            {
+                found = Some(id);
+            }
+            let next = match (list.next_key_marker, list.next_upload_id_marker) {
+                (Some(k), Some(u)) if !k.is_empty() => Some((k, u)),
+                _ => None,
+            };
+            match next {
+                Some(next)
+                    if list.is_truncated == Some(true) && markers.as_ref() != Some(&next) =>
+                {
+                    markers = Some(next);
+                }
+                Some(_) if list.is_truncated == Some(true) => {
+                    return Err(Error::UnexpectedResponse {
+                        operation: OP.into(),
+                        message: "the store repeated a page of multipart uploads".into(),
+                    });
+                }
+                None if list.is_truncated == Some(true) => {
+                    return Err(Error::UnexpectedResponse {
+                        operation: OP.into(),
+                        message: "a truncated list of multipart uploads without markers".into(),
+                    });
+                }
+                _ => return Ok(found),
+            }
+        }
     }
 
     /// Aborts an in-progress multipart upload (its stored parts are discarded).

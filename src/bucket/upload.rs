@@ -67,9 +67,6 @@ pub enum Verification {
     CompositeCrc32c,
     /// The store's ETag: the MD5 of the object, or of the parts' MD5s for a multipart upload.
     Etag,
-    /// The object's CRC32C recorded when it was uploaded and verified (a skipped upload on a
-    /// store that reports no checksum of its own).
-    RecordedCrc32c,
 }
 
 /// The result of [`Upload::send`].
@@ -254,12 +251,13 @@ impl<'a> Upload<'a> {
             parts: size.div_ceil(part_size).max(1) as u32,
             multipart: size > self.threshold,
         };
-        let crc = match &self.crc32c {
-            Some(given) => checksum::decode(given)
-                .ok_or_else(|| Error::InvalidInput(format!("`{given}` is not a base64 CRC32C")))?,
-            None => self.file_crc(&plan)?,
-        };
-        let crc_b64 = crate::checksum::encode(crc);
+        let given =
+            match &self.crc32c {
+                Some(given) => Some(checksum::decode(given).ok_or_else(|| {
+                    Error::InvalidInput(format!("`{given}` is not a base64 CRC32C"))
+                })?),
+                None => None,
+            };
         let ctx = Ctx {
             up: &self,
             plan,
@@ -267,52 +265,42 @@ impl<'a> Upload<'a> {
             sent_parts: AtomicU64::new(0),
             sent_bytes: AtomicU64::new(0),
         };
-        ctx.emit(UploadEvent::Started { parts: plan.parts });
 
         if let Some(head) = self.bucket.head(&self.key)? {
-            let stored = head.size;
-            let verdict = head.matches(crc, None);
-            return match verdict {
-                Some(how) if stored == size => {
+            match ctx.existing(&head, given)? {
+                Existing::Same(crc, how) => {
                     ctx.done.store(size, Ordering::Relaxed);
+                    ctx.emit(UploadEvent::Started { parts: plan.parts });
                     ctx.emit(UploadEvent::Skipped);
-                    Ok(ctx.report(crc_b64, UploadOutcome::AlreadyPresent, 0, how))
+                    return Ok(ctx.report(
+                        checksum::encode(crc),
+                        UploadOutcome::AlreadyPresent,
+                        0,
+                        how,
+                    ));
                 }
-                _ => Err(Error::InvalidInput(format!(
-                    "another object ({stored} bytes{}) already holds the key `{}`; choose \
-                     another key or delete it",
-                    if verdict.is_some() {
-                        ""
-                    } else {
-                        ", other content"
-                    },
-                    self.key
-                ))),
-            };
+                // The object claims this file's CRC32C but the store cannot prove it holds
+                // these bytes: it is replaced by a verified upload.
+                Existing::Unproven(crc) => return ctx.upload(crc),
+            }
         }
-
-        let (outcome, reused, parts) = if plan.multipart {
-            ctx.multipart(crc)?
-        } else {
-            (UploadOutcome::Uploaded, 0, vec![ctx.single(&crc_b64)?])
+        let crc = match given {
+            Some(crc) => crc,
+            None => self.file_crc(&plan)?,
         };
-        let local_crc = combine(&parts, &plan);
-        if local_crc != crc {
-            return Err(Error::Checksum {
-                path: self.path.clone(),
-                expected: crc_b64,
-                actual: crate::checksum::encode(local_crc),
-            });
-        }
-        let how = ctx.verify(crc, &parts)?;
-        ctx.emit(UploadEvent::Completed);
-        Ok(ctx.report(crc_b64, outcome, reused, how))
+        ctx.upload(crc)
     }
 
     /// The file's CRC32C, read in parallel part ranges (the hardware CRC keeps this at disk
     /// speed).
     fn file_crc(&self, plan: &Plan) -> Result<u32> {
-        let crcs: Vec<Mutex<u32>> = (0..plan.parts).map(|_| Mutex::new(0)).collect();
+        Ok(combine(&self.file_parts(plan, false)?))
+    }
+
+    /// The CRC32C (and with `md5`, the MD5) of each part range of the file as it is now, read
+    /// in parallel.
+    fn file_parts(&self, plan: &Plan, md5: bool) -> Result<Vec<Part>> {
+        let parts: Vec<Mutex<Option<Part>>> = (0..plan.parts).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         std::thread::scope(|s| {
@@ -328,9 +316,18 @@ impl<'a> Upload<'a> {
                         if i >= plan.parts as usize || lock(&failed).is_some() {
                             return;
                         }
-                        let (start, len) = plan.range(i as u32 + 1);
-                        match crc_range(&mut file, start, len, &mut buf) {
-                            Ok(c) => *lock(&crcs[i]) = c,
+                        let number = i as u32 + 1;
+                        let (start, len) = plan.range(number);
+                        match digest_range(&mut file, start, len, &mut buf, md5) {
+                            Ok((crc, md5)) => {
+                                *lock(&parts[i]) = Some(Part {
+                                    number,
+                                    etag: String::new(),
+                                    md5,
+                                    crc,
+                                    len,
+                                })
+                            }
                             Err(e) => return fail(&failed, Error::io(&self.path, e)),
                         }
                     }
@@ -340,13 +337,21 @@ impl<'a> Upload<'a> {
         if let Some(e) = lock(&failed).take() {
             return Err(e);
         }
-        let mut crc = 0u32;
-        for (i, c) in crcs.iter().enumerate() {
-            let (_, len) = plan.range(i as u32 + 1);
-            crc = crc32c::crc32c_combine(crc, *lock(c), len as usize);
-        }
-        Ok(crc)
+        parts
+            .into_iter()
+            .map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| unexpected("bucket_upload", "a part range was not read"))
     }
+}
+
+/// What an object already under the key is to this upload.
+enum Existing {
+    /// It holds the file (whose CRC32C is given), as the store's own checksum shows.
+    Same(u32, Verification),
+    /// It claims the file's CRC32C in its metadata, but the store's own checksums do not
+    /// show that it holds these bytes.
+    Unproven(u32),
 }
 
 /// Read size when hashing.
@@ -389,6 +394,116 @@ struct Ctx<'u, 'a> {
 }
 
 impl Ctx<'_, '_> {
+    /// Uploads the file whose CRC32C is `crc`, verifies the stored object and reports.
+    fn upload(&self, crc: u32) -> Result<UploadReport> {
+        self.emit(UploadEvent::Started {
+            parts: self.plan.parts,
+        });
+        let (outcome, reused, parts) = if self.plan.multipart {
+            self.multipart(crc)?
+        } else {
+            (UploadOutcome::Uploaded, 0, vec![self.single(crc)?])
+        };
+        let how = self.verify(crc, &parts)?;
+        self.emit(UploadEvent::Completed);
+        Ok(self.report(checksum::encode(crc), outcome, reused, how))
+    }
+
+    /// Decides about an object already under the key by the store's own checksums of it,
+    /// compared with the file as it is now (read once per candidate part layout; a given
+    /// CRC32C is checked against it).
+    fn existing(&self, head: &Head, given: Option<u32>) -> Result<Existing> {
+        let up = self.up;
+        let mut crc = None;
+        for plan in self.layouts(head) {
+            // A whole-object CRC32C from the store needs no MD5; the ETag and the composite
+            // checksum need each part's digests in the stored object's layout.
+            let parts = up.file_parts(&plan, head.crc().is_none())?;
+            let file_crc = combine(&parts);
+            if let Some(given) = given.filter(|&g| g != file_crc) {
+                return Err(self.stale_checksum(given, file_crc));
+            }
+            crc = Some(file_crc);
+            if head.size == self.plan.size
+                && let Some(how) = head.matches(file_crc, &parts, plan.multipart)
+            {
+                return Ok(Existing::Same(file_crc, how));
+            }
+        }
+        let crc = match crc {
+            Some(crc) => crc,
+            None => up.file_crc(&self.plan)?,
+        };
+        if let Some(given) = given.filter(|&g| g != crc) {
+            return Err(self.stale_checksum(given, crc));
+        }
+        if head.recorded == Some(crc) {
+            return Ok(Existing::Unproven(crc));
+        }
+        Err(Error::InvalidInput(format!(
+            "another object ({} bytes, other content) already holds the key `{}`; choose \
+             another key or delete it",
+            head.size, up.key
+        )))
+    }
+
+    /// The part layouts the stored object may have been uploaded with: one part for a single
+    /// `PUT`; for `N` parts, those of this upload's part sizes and the common defaults (16, 8
+    /// and 5 MiB) that cut the file into exactly `N` parts. Empty when none fits (then only a
+    /// whole-object checksum can prove the object).
+    fn layouts(&self, head: &Head) -> Vec<Plan> {
+        let size = self.plan.size;
+        if head.crc().is_some() {
+            return vec![self.plan];
+        }
+        let stored_parts = head.amz_parts.or_else(|| {
+            let etag = head.etag.as_deref()?.trim_matches('"');
+            etag.rsplit_once('-')?.1.parse().ok()
+        });
+        let Some(n) = stored_parts else {
+            return vec![Plan {
+                size,
+                part_size: size.max(1),
+                parts: 1,
+                multipart: false,
+            }];
+        };
+        let mut sizes = vec![
+            self.plan.part_size,
+            self.up.part_size.clamp(MIN_PART_SIZE, MAX_PART_SIZE),
+            DEFAULT_PART_SIZE,
+            8 * 1024 * 1024,
+            MIN_PART_SIZE,
+        ];
+        sizes.dedup();
+        let mut plans: Vec<Plan> = Vec::new();
+        for part_size in sizes {
+            if size.div_ceil(part_size) == u64::from(n)
+                && !plans.iter().any(|p| p.part_size == part_size)
+            {
+                plans.push(Plan {
+                    size,
+                    part_size,
+                    parts: n,
+                    multipart: true,
+                });
+            }
+        }
+        plans
+    }
+
+    /// The error for a file whose bytes do not have the CRC32C it was uploaded with.
+    fn stale_checksum(&self, given: u32, actual: u32) -> Error {
+        Error::Checksum {
+            path: self.up.path.clone(),
+            expected: format!(
+                "{} (the CRC32C given for the file; nothing was stored)",
+                checksum::encode(given)
+            ),
+            actual: checksum::encode(actual),
+        }
+    }
+
     fn emit(&self, event: UploadEvent) {
         if let Some(f) = &self.up.progress {
             f(&UploadProgress {
@@ -436,8 +551,8 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// The whole file in one `PUT`.
-    fn single(&self, crc_b64: &str) -> Result<Part> {
+    /// The whole file in one `PUT`, only when its bytes have the CRC32C `crc`.
+    fn single(&self, crc: u32) -> Result<Part> {
         let up = self.up;
         let mut file = File::open(&up.path).map_err(|e| Error::io(&up.path, e))?;
         let mut buf = Vec::with_capacity(self.plan.size as usize);
@@ -446,10 +561,14 @@ impl Ctx<'_, '_> {
             .read_to_end(&mut buf)
             .map_err(|e| Error::io(&up.path, e))?;
         let part = digest(1, &buf);
+        if part.crc != crc {
+            return Err(self.stale_checksum(crc, part.crc));
+        }
+        let crc_b64 = checksum::encode(crc);
         let b = up.bucket;
         let resp = self.retried(1, || {
             let mut action = PutObject::new(&b.inner, Some(&b.credentials), &up.key);
-            action.headers_mut().insert(CRC_META, crc_b64.to_string());
+            action.headers_mut().insert(CRC_META, crc_b64.clone());
             let crc_header = b.part_checksums.then(|| crate::checksum::encode(part.crc));
             if let Some(c) = &crc_header {
                 action
@@ -457,7 +576,7 @@ impl Ctx<'_, '_> {
                     .insert("x-amz-checksum-crc32c", c.clone());
             }
             let mut req = Req::new("PUT", action.sign(REQUEST_VALIDITY));
-            req.headers.push((CRC_META, crc_b64.to_string()));
+            req.headers.push((CRC_META, crc_b64.clone()));
             if let Some(c) = crc_header {
                 req.headers.push(("x-amz-checksum-crc32c", c));
             }
@@ -481,7 +600,10 @@ impl Ctx<'_, '_> {
 
     /// A multipart upload, resumed when one is in progress for the key. A resumed upload
     /// holding a part that differs from the file (tampered with, or the file changed since)
-    /// is not trusted: it is aborted and the upload starts over.
+    /// is not trusted: it is aborted and the upload starts over. So is a resumed upload
+    /// whose metadata records another CRC32C (the file changed in a part not yet sent): the
+    /// object holds the new bytes but would name the old checksum, so it is deleted and sent
+    /// again. Parts whose bytes do not have the CRC32C `crc` are never completed.
     fn multipart(&self, crc: u32) -> Result<(UploadOutcome, u32, Vec<Part>)> {
         let up = self.up;
         let b = up.bucket;
@@ -491,11 +613,17 @@ impl Ctx<'_, '_> {
                 .into_iter()
                 .map(|p| (p.number, p))
                 .collect();
-            if let Some((parts, reused)) = self.parts(&id, &existing)? {
-                self.complete(&id, &parts)?;
-                return Ok((UploadOutcome::Resumed, reused, parts));
+            match self.parts(&id, &existing)? {
+                Some((parts, reused)) => {
+                    self.complete(crc, &id, &parts)?;
+                    let recorded = b.head(&up.key)?.and_then(|h| h.recorded);
+                    if recorded == Some(crc) {
+                        return Ok((UploadOutcome::Resumed, reused, parts));
+                    }
+                    b.delete(&up.key)?;
+                }
+                None => b.abort_upload(&up.key, &id)?,
             }
-            b.abort_upload(&up.key, &id)?;
             self.done.store(0, Ordering::Relaxed);
             self.emit(UploadEvent::Restarted);
         }
@@ -503,7 +631,7 @@ impl Ctx<'_, '_> {
         let (parts, _) = self
             .parts(&id, &std::collections::HashMap::new())?
             .ok_or_else(|| unexpected("bucket_upload_part", "a new upload had stored parts"))?;
-        self.complete(&id, &parts)?;
+        self.complete(crc, &id, &parts)?;
         Ok((UploadOutcome::Uploaded, 0, parts))
     }
 
@@ -672,10 +800,17 @@ impl Ctx<'_, '_> {
         Ok(Some((Part { etag, ..part }, false)))
     }
 
-    /// `CompleteMultipartUpload`; S3 may answer 200 with an error document.
-    fn complete(&self, upload_id: &str, parts: &[Part]) -> Result<()> {
+    /// `CompleteMultipartUpload` when the parts' bytes have the CRC32C `crc`; otherwise the
+    /// upload is aborted, so no object with other bytes than its checksum names is made. S3
+    /// may answer 200 with an error document.
+    fn complete(&self, crc: u32, upload_id: &str, parts: &[Part]) -> Result<()> {
         let up = self.up;
         let b = up.bucket;
+        let sent = combine(parts);
+        if sent != crc {
+            b.abort_upload(&up.key, upload_id)?;
+            return Err(self.stale_checksum(crc, sent));
+        }
         let crcs: Vec<Option<String>> = parts
             .iter()
             .map(|p| b.part_checksums.then(|| crate::checksum::encode(p.crc)))
@@ -723,8 +858,13 @@ impl Ctx<'_, '_> {
         })?;
         let checked = if head.size != self.plan.size {
             Err(format!("{} bytes stored", head.size))
+        } else if let Some(recorded) = head.recorded.filter(|&r| r != crc) {
+            Err(format!(
+                "metadata recording CRC32C {}",
+                checksum::encode(recorded)
+            ))
         } else {
-            match head.matches(crc, Some((parts, self.plan.multipart))) {
+            match head.matches(crc, parts, self.plan.multipart) {
                 Some(how) => Ok(how),
                 None => Err(head.describe()),
             }
@@ -816,11 +956,11 @@ impl Head {
         self.etag.as_deref().is_some_and(|e| e.contains('-'))
     }
 
-    /// How the object is known to hold the file with CRC32C `crc`, if it is. With the parts
-    /// just sent, the composite checksum and the ETag can be checked too; without them (an
-    /// object found before uploading) the recorded CRC32C stands in where the store has no
-    /// whole-object checksum.
-    fn matches(&self, crc: u32, sent: Option<(&[Part], bool)>) -> Option<Verification> {
+    /// How the store's own checksums show that the object holds the file with CRC32C `crc`
+    /// and these `parts` (each part's CRC32C and MD5 in the upload's layout), if they do. The
+    /// CRC32C recorded in the object's metadata is never taken as proof: it says what the
+    /// uploader meant to store, not what the store holds.
+    fn matches(&self, crc: u32, parts: &[Part], multipart: bool) -> Option<Verification> {
         if let Some(stored) = self.goog {
             return (stored == crc).then_some(Verification::Crc32c);
         }
@@ -828,38 +968,28 @@ impl Head {
             if self.amz_parts.is_none() && stored == crc {
                 return Some(Verification::Crc32c);
             }
-            match sent {
-                Some((parts, true)) => {
-                    let mut joined = Vec::with_capacity(parts.len() * 4);
-                    for p in parts {
-                        joined.extend_from_slice(&p.crc.to_be_bytes());
-                    }
-                    let count_ok = self.amz_parts.is_none_or(|n| n as usize == parts.len());
-                    return (count_ok && stored == crc32c::crc32c(&joined))
-                        .then_some(Verification::CompositeCrc32c);
-                }
-                Some((_, false)) => return None,
-                None if !self.is_multipart() => return None,
-                None => {}
+            if !multipart {
+                return None;
             }
-        }
-        match sent {
-            Some((parts, multipart)) => {
-                let etag = self.etag.as_deref()?;
-                let expected = if multipart {
-                    let mut h = Md5::new();
-                    for p in parts {
-                        h.update(p.md5);
-                    }
-                    format!("{}-{}", hex(&h.finalize()), parts.len())
-                } else {
-                    hex(&parts.first()?.md5)
-                };
-                (etag.trim_matches('"').eq_ignore_ascii_case(&expected))
-                    .then_some(Verification::Etag)
+            let mut joined = Vec::with_capacity(parts.len() * 4);
+            for p in parts {
+                joined.extend_from_slice(&p.crc.to_be_bytes());
             }
-            None => (self.recorded? == crc).then_some(Verification::RecordedCrc32c),
+            let count_ok = self.amz_parts.is_none_or(|n| n as usize == parts.len());
+            return (count_ok && stored == crc32c::crc32c(&joined))
+                .then_some(Verification::CompositeCrc32c);
         }
+        let etag = self.etag.as_deref()?;
+        let expected = if multipart {
+            let mut h = Md5::new();
+            for p in parts {
+                h.update(p.md5);
+            }
+            format!("{}-{}", hex(&h.finalize()), parts.len())
+        } else {
+            hex(&parts.first()?.md5)
+        };
+        (etag.trim_matches('"').eq_ignore_ascii_case(&expected)).then_some(Verification::Etag)
     }
 
     fn describe(&self) -> String {
@@ -882,10 +1012,17 @@ fn digest(number: u32, data: &[u8]) -> Part {
     }
 }
 
-/// The CRC32C of a byte range of `file`.
-fn crc_range(file: &mut File, start: u64, len: u64, buf: &mut [u8]) -> std::io::Result<u32> {
+/// The CRC32C and, with `md5`, the MD5 (else zeros) of a byte range of `file`.
+fn digest_range(
+    file: &mut File,
+    start: u64,
+    len: u64,
+    buf: &mut [u8],
+    md5: bool,
+) -> std::io::Result<(u32, [u8; 16])> {
     file.seek(SeekFrom::Start(start))?;
     let mut crc = 0u32;
+    let mut hasher = md5.then(Md5::new);
     let mut left = len;
     while left > 0 {
         let want = buf.len().min(left as usize);
@@ -897,14 +1034,16 @@ fn crc_range(file: &mut File, start: u64, len: u64, buf: &mut [u8]) -> std::io::
             ));
         }
         crc = crc32c::crc32c_append(crc, &buf[..n]);
+        if let Some(h) = &mut hasher {
+            h.update(&buf[..n]);
+        }
         left -= n as u64;
     }
-    Ok(crc)
+    Ok((crc, hasher.map(|h| h.finalize().into()).unwrap_or_default()))
 }
 
 /// The whole file's CRC32C from its parts'.
-fn combine(parts: &[Part], plan: &Plan) -> u32 {
-    let _ = plan;
+fn combine(parts: &[Part]) -> u32 {
     parts.iter().fold(0u32, |acc, p| {
         crc32c::crc32c_combine(acc, p.crc, p.len as usize)
     })
@@ -962,18 +1101,13 @@ mod tests {
         );
     }
 
-    // Proves the ETag and composite checks accept only the parts that were sent (FR-69).
+    // Proves the ETag and composite checks accept only the parts that were sent, and the
+    // recorded CRC32C alone is never proof (FR-69).
     #[test]
     fn head_checks() {
         let parts = vec![digest(1, b"hello "), digest(2, b"world")];
         let whole = crc32c::crc32c(b"hello world");
-        let plan = Plan {
-            size: 11,
-            part_size: 6,
-            parts: 2,
-            multipart: true,
-        };
-        assert_eq!(combine(&parts, &plan), whole);
+        assert_eq!(combine(&parts), whole);
         let mut h = Md5::new();
         h.update(parts[0].md5);
         h.update(parts[1].md5);
@@ -986,23 +1120,21 @@ mod tests {
             recorded: Some(whole),
             etag: Some(etag),
         };
-        assert_eq!(
-            head.matches(whole, Some((&parts, true))),
-            Some(Verification::Etag)
-        );
+        assert_eq!(head.matches(whole, &parts, true), Some(Verification::Etag));
         let swapped = vec![parts[1].clone(), parts[0].clone()];
-        assert_eq!(head.matches(whole, Some((&swapped, true))), None);
-        assert_eq!(
-            head.matches(whole, None),
-            Some(Verification::RecordedCrc32c)
-        );
-        assert_eq!(head.matches(whole ^ 1, None), None);
+        assert_eq!(head.matches(whole, &swapped, true), None);
+        // The recorded CRC32C alone proves nothing.
+        let recorded_only = Head {
+            etag: None,
+            ..head.clone()
+        };
+        assert_eq!(recorded_only.matches(whole, &parts, true), None);
         let stored = Head {
             goog: Some(whole),
             ..head.clone()
         };
-        assert_eq!(stored.matches(whole, None), Some(Verification::Crc32c));
-        assert_eq!(stored.matches(whole ^ 1, Some((&parts, true))), None);
+        assert_eq!(stored.matches(whole, &[], true), Some(Verification::Crc32c));
+        assert_eq!(stored.matches(whole ^ 1, &parts, true), None);
         let mut joined = parts[0].crc.to_be_bytes().to_vec();
         joined.extend_from_slice(&parts[1].crc.to_be_bytes());
         let composite = Head {
@@ -1011,13 +1143,10 @@ mod tests {
             ..head.clone()
         };
         assert_eq!(
-            composite.matches(whole, Some((&parts, true))),
+            composite.matches(whole, &parts, true),
             Some(Verification::CompositeCrc32c)
         );
-        assert_eq!(composite.matches(whole, Some((&parts[..1], true))), None);
-        assert_eq!(
-            composite.matches(whole, None),
-            Some(Verification::RecordedCrc32c)
-        );
+        assert_eq!(composite.matches(whole, &parts[..1], true), None);
+        assert_eq!(composite.matches(whole, &parts, false), None);
     }
 }

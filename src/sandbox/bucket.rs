@@ -42,6 +42,8 @@ pub(crate) struct Store {
     /// When false only sizes and digests are kept (load tests with very large files);
     /// `GET` then answers 501.
     keep_bytes: bool,
+    /// The most entries one list page holds, whatever the request asks (S3: 1000).
+    list_page: usize,
 }
 
 #[derive(Debug, Default)]
@@ -82,10 +84,11 @@ struct Part {
 }
 
 impl Store {
-    pub(crate) fn new(keep_bytes: bool) -> Self {
+    pub(crate) fn new(keep_bytes: bool, list_page: usize) -> Self {
         Store {
             inner: Mutex::new(Inner::default()),
             keep_bytes,
+            list_page: list_page.clamp(1, 1000),
         }
     }
 }
@@ -144,7 +147,15 @@ pub(crate) fn serve(shared: &Shared, req: &Req) -> Resp {
     };
     let has = |name: &str| query(req).iter().any(|(k, _)| k == name);
     match (req.method.as_str(), key.is_empty()) {
-        ("GET", true) if has("uploads") => list_uploads(store, q("prefix").unwrap_or_default()),
+        ("GET", true) if has("uploads") => list_uploads(
+            store,
+            q("prefix").unwrap_or_default(),
+            q("key-marker").zip(q("upload-id-marker")),
+            q("max-uploads")
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(1000)
+                .min(store.list_page),
+        ),
         ("GET", true) => list_objects(store, req),
         ("PUT", false) if has("uploadId") => upload_part(store, req, &key, &body),
         ("PUT", false) => put_object(store, req, &key, body.into_owned()),
@@ -610,19 +621,43 @@ fn list_parts(store: &Store, key: &str, id: &str) -> Resp {
     xml(body)
 }
 
-fn list_uploads(store: &Store, prefix: String) -> Resp {
+/// `ListMultipartUploads`: oldest first within a key, `max` a page, resumed after the
+/// `(key, upload id)` markers of the previous page.
+fn list_uploads(
+    store: &Store,
+    prefix: String,
+    after: Option<(String, String)>,
+    max: usize,
+) -> Resp {
     let inner = store.inner.lock();
     let mut uploads: Vec<(&String, &Upload)> = inner
         .uploads
         .iter()
         .filter(|(_, u)| u.key.starts_with(&prefix))
         .collect();
-    uploads.sort_by(|a, b| (&a.1.key, a.1.initiated).cmp(&(&b.1.key, b.1.initiated)));
+    uploads.sort_by(|a, b| (&a.1.key, a.1.initiated, a.0).cmp(&(&b.1.key, b.1.initiated, b.0)));
+    let start = after.map_or(0, |(key, id)| {
+        uploads
+            .iter()
+            .position(|(i, u)| u.key == key && **i == id)
+            .map_or_else(
+                || uploads.iter().take_while(|(_, u)| u.key <= key).count(),
+                |p| p + 1,
+            )
+    });
+    let page: Vec<_> = uploads.iter().skip(start).take(max.max(1)).collect();
+    let truncated = start + page.len() < uploads.len();
     let mut body = format!(
-        "<ListMultipartUploadsResult {NS}><Bucket>{BUCKET_NAME}</Bucket><Prefix>{}</Prefix><IsTruncated>false</IsTruncated>",
+        "<ListMultipartUploadsResult {NS}><Bucket>{BUCKET_NAME}</Bucket><Prefix>{}</Prefix><IsTruncated>{truncated}</IsTruncated>",
         esc(&prefix)
     );
-    for (id, u) in uploads {
+    if let (true, Some((id, u))) = (truncated, page.last()) {
+        body.push_str(&format!(
+            "<NextKeyMarker>{}</NextKeyMarker><NextUploadIdMarker>{id}</NextUploadIdMarker>",
+            esc(&u.key)
+        ));
+    }
+    for (id, u) in page {
         body.push_str(&format!(
             "<Upload><Key>{}</Key><UploadId>{id}</UploadId><Initiated>{}</Initiated></Upload>",
             esc(&u.key),
@@ -836,7 +871,7 @@ fn list_objects(store: &Store, req: &Req) -> Resp {
     let max: usize = get("max-keys")
         .and_then(|m| m.parse().ok())
         .unwrap_or(1000)
-        .clamp(1, 1000);
+        .clamp(1, store.list_page);
     let after = get("continuation-token").or_else(|| get("start-after"));
     let inner = store.inner.lock();
     let mut keys = inner

@@ -571,6 +571,8 @@ pub struct SandboxBuilder {
     catalog: Catalog,
     #[cfg(feature = "bucket")]
     bucket_keeps_bytes: bool,
+    #[cfg(feature = "bucket")]
+    bucket_list_page: usize,
 }
 
 impl std::fmt::Debug for SandboxBuilder {
@@ -607,6 +609,8 @@ impl Default for SandboxBuilder {
             catalog: Catalog::standard(),
             #[cfg(feature = "bucket")]
             bucket_keeps_bytes: true,
+            #[cfg(feature = "bucket")]
+            bucket_list_page: 1000,
         }
     }
 }
@@ -623,6 +627,20 @@ impl SandboxBuilder {
     #[cfg(feature = "bucket")]
     pub fn bucket_keeps_bytes(mut self, keep: bool) -> Self {
         self.bucket_keeps_bytes = keep;
+        self
+    }
+
+    /// The most entries one page of the bucket's object and multipart-upload lists holds
+    /// (default 1000, as S3; 1 to 1000), so code that must follow list markers can be tried
+    /// with a few entries.
+    ///
+    /// ```
+    /// let sandbox = aignostics::sandbox::Sandbox::builder().bucket_list_page(2).start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[cfg(feature = "bucket")]
+    pub fn bucket_list_page(mut self, entries: usize) -> Self {
+        self.bucket_list_page = entries;
         self
     }
 
@@ -876,7 +894,7 @@ impl SandboxBuilder {
             secret: ids::random_hex(32),
             health: Mutex::new(SandboxHealth::default()),
             #[cfg(feature = "bucket")]
-            bucket: bucket::Store::new(self.bucket_keeps_bytes),
+            bucket: bucket::Store::new(self.bucket_keeps_bytes, self.bucket_list_page),
         });
         let running = server::start(listener, Arc::clone(&shared))?;
         Ok(Sandbox {

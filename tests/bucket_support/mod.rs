@@ -160,6 +160,9 @@ pub enum Fault {
     DropAfter(usize),
     /// Answer with this status and an S3 error document, forwarding nothing.
     Status(u16),
+    /// Forward it, then drop the connection without the answer (the store acted; the
+    /// caller never hears of it).
+    Lost,
     /// Forward it, but replace the response's `ETag` and checksum headers (a store that
     /// lies about what it holds).
     Lie,
@@ -311,7 +314,7 @@ fn serve(
             )?;
             return Ok(());
         }
-        Fault::Pass | Fault::Lie => {}
+        Fault::Pass | Fault::Lie | Fault::Lost => {}
     }
     let mut up = TcpStream::connect(upstream)?;
     for line in &head {
@@ -330,6 +333,10 @@ fn serve(
     up.read_to_end(&mut response)?;
     if fault == Fault::Lie {
         response = replace_etag(&response);
+    }
+    if fault == Fault::Lost {
+        let _ = out.shutdown(Shutdown::Both);
+        return Ok(());
     }
     out.write_all(&response)?;
     let _ = out.shutdown(Shutdown::Both);
