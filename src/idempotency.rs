@@ -58,10 +58,11 @@ pub(crate) fn random_key() -> Result<String> {
     Ok(hex(&bytes))
 }
 
-/// A key derived from what the request asks for: the application, the version and the items
-/// (external ids, input artifact names and metadata, item metadata). Download URLs are left
-/// out, since their signatures change from one preparation to the next while the slides do
-/// not. The same batch gives the same key; any change to it gives another.
+/// A key derived from what the request asks for: the application, the version, the run's
+/// custom metadata (but an idempotency key in it) and the items (external ids, input artifact
+/// names and metadata, item metadata). Download URLs are left out, since their signatures
+/// change from one preparation to the next while the slides do not. The same batch gives the
+/// same key; any change to it gives another.
 ///
 /// ```
 /// use aignostics::models::{ItemCreationRequest, RunCreationRequest};
@@ -84,14 +85,22 @@ pub fn idempotency_key_for(request: &RunCreationRequest) -> String {
             serde_json::json!([item.external_id, artifacts, item.custom_metadata])
         })
         .collect();
+    let mut metadata = request.custom_metadata.clone();
+    if let Some(Value::Object(map)) = &mut metadata {
+        map.remove(METADATA_KEY);
+    }
     // serde_json writes object keys in sorted order (no `preserve_order`), so equal requests
-    // serialise equally.
-    let canonical = serde_json::json!([
+    // serialise equally. Without custom metadata the text is the one earlier versions
+    // hashed, so their keys stay valid.
+    let mut canonical = serde_json::json!([
         "run-v1",
         request.application_id,
         request.version_number,
         items
     ]);
+    if let (Some(metadata), Value::Array(parts)) = (metadata, &mut canonical) {
+        parts.push(metadata);
+    }
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     format!("auto-{}", hex(&digest[..16]))
 }
@@ -140,17 +149,26 @@ pub(crate) fn filter(key: &str) -> String {
     format!("$.{METADATA_KEY} ? (@ == {})", json_path_string(key))
 }
 
-/// The earliest submitted run of this user carrying `key`, read past the cache.
+/// The earliest run carrying `key` that this user submitted, read past the cache. Runs
+/// others submitted and shared with the user are listed too, but a key names only the
+/// caller's own submissions: another user's run with the same key is never returned (its
+/// slides and results are not the caller's).
 pub(crate) fn find(client: &Client, key: &str) -> Result<Option<Run>> {
+    let me = client.me()?;
     let page = client
         .nocache()
         .runs()
         .list()
         .custom_metadata(filter(key))
+        .submitted_by(me.user.id.clone())
         .sort("submitted_at")
         .page_size(5)
         .page(1)?;
-    Ok(page.into_iter().next().map(|r| client.run(r.run_id)))
+    // Checked here too: a platform that ignored the filter must not hand over a stranger's run.
+    Ok(page
+        .into_iter()
+        .find(|r| r.submitted_by == me.user.id)
+        .map(|r| client.run(r.run_id)))
 }
 
 /// [`find`], asked again with growing pauses until `window` has passed (a run just created may
@@ -200,7 +218,8 @@ mod tests {
         assert_eq!(filter("k-1"), r#"$.idempotency_key ? (@ == "k-1")"#);
     }
 
-    // Proves the derived key ignores download URLs and changes with anything else. (FR-65)
+    // Proves the derived key ignores download URLs and a stamped key, and changes with anything
+    // else, the run's custom metadata included. (FR-65)
     #[test]
     fn derived_keys_follow_the_inputs() {
         use crate::models::{InputArtifactCreationRequest, ItemCreationRequest};
@@ -220,5 +239,18 @@ mod tests {
         assert_eq!(idempotency_key_for(&a), idempotency_key_for(&b));
         assert_ne!(idempotency_key_for(&a), idempotency_key_for(&c));
         assert!(check_key(&idempotency_key_for(&a)).is_ok());
+        // The run's custom metadata counts; a key stamped into it does not.
+        let study = |n: u32| a.clone().custom_metadata(json!({"study": n}));
+        assert_ne!(
+            idempotency_key_for(&study(1)),
+            idempotency_key_for(&study(2))
+        );
+        assert_ne!(idempotency_key_for(&study(1)), idempotency_key_for(&a));
+        let mut stamped = study(1);
+        stamp(&mut stamped, Some("k-1")).unwrap();
+        assert_eq!(
+            idempotency_key_for(&stamped),
+            idempotency_key_for(&study(1))
+        );
     }
 }

@@ -640,9 +640,16 @@ impl<'a> SlidesToResults<'a> {
         if let Some(metadata) = &self.custom_metadata {
             request = request.custom_metadata(metadata.clone());
         }
-        // The key covers the object keys but not the URLs' signatures, which change on every
-        // call while the slides do not.
+        // The key covers the object keys and the SDK metadata chosen (tags, note, …) but not
+        // the URLs' signatures, which change on every call while the slides do not.
+        // Without either, the key is the one earlier versions derived.
         let mut keyed = request.clone();
+        if request.custom_metadata.is_some() || self.sdk != SdkMetadata::default() {
+            keyed.custom_metadata = Some(json!({
+                "custom": request.custom_metadata,
+                "sdk": self.sdk.chosen(),
+            }));
+        }
         for (item, object) in keyed.items.iter_mut().zip(&objects) {
             if let Some(object) = object {
                 item.custom_metadata = Some(json!({"object_key": object}));

@@ -400,6 +400,20 @@ impl SdkMetadata {
         self
     }
 
+    /// The caller's choices as one JSON value (tags, note, scheduling, pipeline, interface):
+    /// what changes the submitted run, as opposed to the circumstances (times, user, CI)
+    /// filled in at submission. Part of a derived idempotency key.
+    pub(crate) fn chosen(&self) -> Value {
+        json!({
+            "tags": self.tags,
+            "note": self.note,
+            "due_date": self.due_date,
+            "deadline": self.deadline,
+            "pipeline": self.pipeline.to_value(),
+            "interface": self.interface.as_str(),
+        })
+    }
+
     /// Checks the choices: non-empty tags, RFC 3339 due date and deadline in the future (the
     /// deadline not before the due date), and the [`Pipeline`] rules.
     pub fn validate(&self) -> Result<()> {

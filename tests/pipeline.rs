@@ -237,6 +237,31 @@ fn same_call_again_repeats_nothing() {
     assert_ne!(fresh.run_id, first.run_id);
 }
 
+// Proves every input that changes the submitted request changes the derived idempotency key:
+// the same slides with other custom metadata or other tags submit a new run, while the same
+// inputs again find the run. (FR-82)
+#[test]
+fn custom_metadata_and_tags_are_part_of_the_derived_key() {
+    let dir = Scratch::new("derived");
+    let slides_dir = dir.join("slides");
+    write_slides(&slides_dir);
+    let platform = platform();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let study = |n: u32| {
+        chain(&client, &platform, &slides_dir).custom_metadata(serde_json::json!({"study": n}))
+    };
+    let one = study(1).submit().unwrap();
+    let two = study(2).submit().unwrap();
+    assert!(!two.existing, "other custom metadata is another run");
+    assert_ne!(one.idempotency_key, two.idempotency_key);
+    let tagged = study(1).tags(["batch-b"]).submit().unwrap();
+    assert!(!tagged.existing, "other tags are another run");
+    let again = study(1).submit().unwrap();
+    assert!(again.existing);
+    assert_eq!(again.run_id, one.run_id);
+    assert_eq!(posts(&platform), 3);
+}
+
 // Proves the metadata CSV `runs prepare` writes drives the chain: a row whose
 // `platform_bucket_url` names an object of the bucket is signed and not uploaded, an empty
 // one is uploaded, and an unreadable slide is reported per slide without stopping the

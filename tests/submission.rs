@@ -469,3 +469,31 @@ async fn async_health_and_submit() {
     assert!(again.is_existing());
     assert_eq!(first.run().id(), again.run().id());
 }
+
+// Proves an idempotency key finds only the caller's own submissions: a run another user
+// submitted with the same key and shared with the caller is not returned as the caller's;
+// the caller's run is submitted and found again on a re-run. (FR-65)
+#[test]
+fn a_shared_run_with_the_same_key_is_not_the_callers() {
+    let sb = Sandbox::start().unwrap();
+    let alice = sb.client(sandbox::ALICE_TOKEN).unwrap();
+    let bob = sb.client(sandbox::BOB_TOKEN).unwrap();
+    let options = SubmitOptions::new().idempotency_key("batch-1");
+    let hers = alice.runs().submit_with(request(&["a"]), &options).unwrap();
+    hers.run()
+        .grant_access(
+            aignostics::models::SubjectType::User,
+            &SandboxUser::bob().id,
+        )
+        .unwrap();
+    assert!(
+        bob.run(hers.run().id()).details().is_ok(),
+        "shared with Bob"
+    );
+    let his = bob.runs().submit_with(request(&["a"]), &options).unwrap();
+    assert!(!his.is_existing(), "Alice's run is not Bob's");
+    assert_ne!(his.run().id(), hers.run().id());
+    let again = bob.runs().submit_with(request(&["a"]), &options).unwrap();
+    assert!(again.is_existing());
+    assert_eq!(again.run().id(), his.run().id());
+}
