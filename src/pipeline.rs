@@ -600,19 +600,53 @@ impl<'a> SlidesToResults<'a> {
         // Checked before any byte is sent, with placeholder URLs.
         builder.check(&rows).map_err(prepare)?;
 
+        check_url_validity(self.url_validity)?;
         let bucket = self.open_bucket()?;
+        // Every object key is known, and every URL checked against the API's limit, before
+        // the first byte is sent: a URL the platform would refuse costs no upload.
+        let mut plans = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let plan = match self.given_url(&bucket, row)? {
+                Some((url, key)) => Source::Given(url, key),
+                None => {
+                    let path = self.slide_path(row)?;
+                    let crc = match crate::checksum::decode(&row.checksum_base64_crc32c) {
+                        Some(crc) => crc,
+                        None => {
+                            crate::checksum::crc32c_file(&path)
+                                .map_err(|e| Error::io(&path, e))?
+                                .0
+                        }
+                    };
+                    let key = self.object_key(&bucket, row, crc)?;
+                    // Signed again after the upload, so its validity starts then; the length
+                    // does not change.
+                    let url = bucket.signed_url(&key, self.url_validity)?;
+                    crate::handlers::run_checks::check_download_url(
+                        &row.external_id,
+                        "slide",
+                        &url,
+                    )?;
+                    Source::Upload(path, crc, key)
+                }
+            };
+            if let Source::Given(url, _) = &plan {
+                crate::handlers::run_checks::check_download_url(&row.external_id, "slide", url)?;
+            }
+            plans.push(plan);
+        }
         let count = rows.len();
         let mut uploads = Vec::with_capacity(count);
         let mut objects: Vec<Option<String>> = Vec::with_capacity(count);
         let mut urls: Vec<String> = Vec::with_capacity(count);
-        for (i, row) in rows.iter().enumerate() {
-            match self.given_url(&bucket, row)? {
-                Some((url, key)) => {
+        for (i, (row, plan)) in rows.iter().zip(plans).enumerate() {
+            match plan {
+                Source::Given(url, key) => {
                     urls.push(url);
                     objects.push(key);
                 }
-                None => {
-                    let (report, key) = self.upload(&bucket, row, i + 1, count)?;
+                Source::Upload(path, crc, key) => {
+                    let report = self.upload(&bucket, row, &path, crc, &key, i + 1, count)?;
                     urls.push(bucket.signed_url(&key, self.url_validity)?);
                     uploads.push(report);
                     objects.push(Some(key));
@@ -720,38 +754,36 @@ impl<'a> SlidesToResults<'a> {
         }
     }
 
-    fn upload(
-        &self,
-        bucket: &Bucket,
-        row: &MetadataRow,
-        slide: usize,
-        slides: usize,
-    ) -> Result<(UploadReport, String)> {
-        let path = self.slide_path(row)?;
-        let crc = crate::checksum::decode(&row.checksum_base64_crc32c);
-        let crc = match crc {
-            Some(crc) => crc,
-            None => {
-                crate::checksum::crc32c_file(&path)
-                    .map_err(|e| Error::io(&path, e))?
-                    .0
-            }
-        };
+    /// The object key of a row's slide whose CRC32C is `crc`.
+    fn object_key(&self, bucket: &Bucket, row: &MetadataRow, crc: u32) -> Result<String> {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis() as u64;
-        let key = self.key_template.render_with(
+        self.key_template.render_with(
             bucket.user().unwrap_or("anonymous"),
             bucket.organization(),
             &row.external_id,
             Some(crc),
             millis,
-        )?;
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn upload(
+        &self,
+        bucket: &Bucket,
+        row: &MetadataRow,
+        path: &Path,
+        crc: u32,
+        key: &str,
+        slide: usize,
+        slides: usize,
+    ) -> Result<UploadReport> {
         let progress = self.progress.clone();
         let external_id = row.external_id.clone();
         let mut upload = bucket
-            .upload(&path, &key)
+            .upload(path, key)
             .crc32c(&crate::checksum::encode(crc))
             .on_progress(move |p| {
                 if let Some(f) = &progress {
@@ -774,7 +806,7 @@ impl<'a> SlidesToResults<'a> {
         if let Some(threads) = self.upload_concurrency {
             upload = upload.concurrency(threads);
         }
-        Ok((upload.send()?, key))
+        upload.send()
     }
 
     /// The file of a row: `slides/{external_id}` (or `slides` itself for a single file).
@@ -792,6 +824,30 @@ impl<'a> SlidesToResults<'a> {
         };
         Ok(base.join(&row.external_id))
     }
+}
+
+/// Where an item's slide comes from.
+enum Source {
+    /// A URL the CSV gave (and the object key, when it names one of the bucket).
+    Given(String, Option<String>),
+    /// A local file to upload: path, CRC32C, object key.
+    Upload(PathBuf, u32, String),
+}
+
+/// The validity of the slides' signed URLs: 1 s to 7 days (what SigV4 signs), refused before
+/// anything is sent. Under the 6 days the platform asks for it is accepted with a warning (a
+/// short validity is useful against a test platform; on the real one, items whose URL expires
+/// before their slide is fetched fail).
+fn check_url_validity(validity: Duration) -> Result<()> {
+    crate::bucket::check_validity(validity)?;
+    if validity < DEFAULT_URL_VALIDITY {
+        log::warn!(
+            "signed slide URLs are valid for {} s, less than the 6 days the platform asks for: \
+             items whose slide is fetched after that fail",
+            validity.as_secs()
+        );
+    }
+    Ok(())
 }
 
 fn prepare(e: slides::PrepareError) -> Error {

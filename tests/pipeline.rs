@@ -262,6 +262,41 @@ fn custom_metadata_and_tags_are_part_of_the_derived_key() {
     assert_eq!(posts(&platform), 3);
 }
 
+// Proves every check that can be made before a byte is uploaded is made before: a URL
+// validity above 7 days or under a second, and an item whose signed URL would exceed the API's
+// 2,083 characters (a long unicode external id), fail with no object stored and no run
+// submitted. (FR-87)
+#[test]
+fn refusals_come_before_the_first_upload() {
+    let dir = Scratch::new("early");
+    let slides_dir = dir.join("slides");
+    write_slides(&slides_dir);
+    let platform = platform();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    for validity in [
+        Duration::from_secs(7 * 24 * 3600 + 1),
+        Duration::from_millis(999),
+        Duration::MAX,
+    ] {
+        let err = chain(&client, &platform, &slides_dir)
+            .url_validity(validity)
+            .submit()
+            .unwrap_err();
+        assert!(matches!(err, aignostics::Error::InvalidInput(_)), "{err}");
+    }
+    // 180 characters of four UTF-8 bytes each: a valid external id, 2,160 characters
+    // percent-encoded in the URL.
+    let deep: std::path::PathBuf = (0..3).map(|_| "𝔘".repeat(60)).collect();
+    std::fs::create_dir_all(slides_dir.join(&deep)).unwrap();
+    generic(300, 200, 4_000, 1, 3)
+        .tile(64)
+        .write(&slides_dir.join(&deep).join("z.tif"));
+    let err = chain(&client, &platform, &slides_dir).submit().unwrap_err();
+    assert!(err.to_string().contains("2083"), "{err}");
+    assert_eq!(puts(&platform), 0, "nothing was uploaded");
+    assert_eq!(posts(&platform), 0, "nothing was submitted");
+}
+
 // Proves the metadata CSV `runs prepare` writes drives the chain: a row whose
 // `platform_bucket_url` names an object of the bucket is signed and not uploaded, an empty
 // one is uploaded, and an unreadable slide is reported per slide without stopping the

@@ -177,16 +177,12 @@ impl Bucket {
     /// secret.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when `validity` is zero or above [`MAX_URL_VALIDITY`] (7 days,
-    /// the SigV4 limit), or the key is empty.
+    /// [`Error::InvalidInput`] when `validity` is under a second (SigV4 signs whole seconds:
+    /// the URL would be dead on creation) or above [`MAX_URL_VALIDITY`] (7 days, the SigV4
+    /// limit), or the key is not one a URL carries as it is.
     pub fn signed_url(&self, key: &str, validity: Duration) -> Result<String> {
         check_key(key)?;
-        if validity.is_zero() || validity > MAX_URL_VALIDITY {
-            return Err(Error::InvalidInput(format!(
-                "a signed URL is valid for 1 s to 7 days (the SigV4 limit), not {}s",
-                validity.as_secs()
-            )));
-        }
+        check_validity(validity)?;
         let action = rusty_s3::actions::GetObject::new(&self.inner, Some(&self.credentials), key);
         Ok(rusty_s3::S3Action::sign(&action, validity).to_string())
     }
@@ -340,6 +336,17 @@ fn scrub(mut err: Error, url: &str) -> Error {
         }
     }
     err
+}
+
+/// A signed URL's validity: whole seconds from 1 s to [`MAX_URL_VALIDITY`].
+pub(crate) fn check_validity(validity: Duration) -> Result<()> {
+    if validity < Duration::from_secs(1) || validity > MAX_URL_VALIDITY {
+        return Err(Error::InvalidInput(format!(
+            "a signed URL is valid for 1 s to 7 days (the SigV4 limit), not {:?}",
+            validity
+        )));
+    }
+    Ok(())
 }
 
 /// Rejects keys S3 cannot hold, and keys a URL would not carry as they are: a `.` or `..`
@@ -529,6 +536,10 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
         assert!(b.signed_url("k", Duration::ZERO).is_err());
+        // Under a second would sign `X-Amz-Expires=0`: dead on creation.
+        assert!(b.signed_url("k", Duration::from_millis(999)).is_err());
+        assert!(b.signed_url("k", Duration::MAX).is_err());
+        assert!(b.signed_url("k", Duration::from_secs(1)).is_ok());
         assert!(b.signed_url("", DEFAULT_URL_VALIDITY).is_err());
         let meta = b
             .platform_bucket_metadata("k/x", DEFAULT_URL_VALIDITY)

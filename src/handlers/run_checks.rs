@@ -10,7 +10,24 @@ use crate::models::{RunCreationRequest, VersionReadResponse};
 /// Most schema violations reported for one artifact.
 const MAX_REPORTED: usize = 5;
 
-/// The checks that need no application version: at least one item, unique external ids.
+/// The longest `download_url` the API takes (its schema's `maxLength`).
+pub(crate) const MAX_DOWNLOAD_URL_LEN: usize = 2083;
+
+/// An input artifact's `download_url` fits the API: 1 to [`MAX_DOWNLOAD_URL_LEN`] characters.
+pub(crate) fn check_download_url(external_id: &str, artifact: &str, url: &str) -> Result<()> {
+    let len = url.chars().count();
+    if (1..=MAX_DOWNLOAD_URL_LEN).contains(&len) {
+        return Ok(());
+    }
+    Err(Error::InvalidInput(format!(
+        "item {external_id:?}: the download_url of {artifact:?} has {len} characters; the \
+         platform takes 1 to {MAX_DOWNLOAD_URL_LEN} (a signed URL grows with its object key: \
+         use a shorter external id or key template)"
+    )))
+}
+
+/// The checks that need no application version: at least one item, unique external ids,
+/// download URLs the API takes.
 pub(crate) fn check_items_shape(request: &RunCreationRequest) -> Result<()> {
     if request.items.is_empty() {
         return Err(Error::InvalidInput(
@@ -24,6 +41,9 @@ pub(crate) fn check_items_shape(request: &RunCreationRequest) -> Result<()> {
                 "item {:?}: external_id is not unique (items #{first} and #{index} share it)",
                 item.external_id
             )));
+        }
+        for artifact in &item.input_artifacts {
+            check_download_url(&item.external_id, &artifact.name, &artifact.download_url)?;
         }
     }
     Ok(())
