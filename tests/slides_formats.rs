@@ -289,3 +289,76 @@ fn folder_link_loop_terminates() {
     let found = slides::find_slides(&*dir).unwrap();
     assert_eq!(found, vec![dir.path("a/s.svs")]);
 }
+
+// Proves only regular files are slides: a named pipe with a slide's name is not listed and
+// inspecting it is a prompt typed error instead of a read that blocks for ever, while a link
+// to a slide file still counts. (FR-61)
+#[cfg(unix)]
+#[test]
+fn named_pipes_are_not_slides() {
+    let dir = Scratch::new("fifo");
+    aperio(100, 100, "0.5")
+        .tile(16)
+        .write(&dir.path("real.svs"));
+    std::os::unix::fs::symlink(dir.path("real.svs"), dir.path("link.svs")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.path("pipe.svs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let found = slides::find_slides(&*dir).unwrap();
+    assert_eq!(found, vec![dir.path("link.svs"), dir.path("real.svs")]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pipe = dir.path("pipe.svs");
+    std::thread::spawn(move || tx.send(slides::inspect(&pipe).map(|_| ())));
+    // A guard against a hang, not a speed goal: the old reader never returned.
+    let result = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("inspecting a named pipe returns");
+    let err = result.unwrap_err();
+    assert!(matches!(err.kind(), SlideErrorKind::NotASlide(_)), "{err}");
+}
+
+// Proves every resolution read from a header is finite and positive: a DICOM PixelSpacing or
+// Philips spacing of 1e308 mm (which overflows to infinity in microns), an XResolution of one
+// pixel per 2^32 inches and a NaN are "no resolution", never `inf` or `NaN`. (FR-61)
+#[test]
+fn overflowing_resolutions_are_no_resolution() {
+    let dir = Scratch::new("overflow");
+    let dicom = dir.path("huge.dcm");
+    Dicom::new(10, 10, "1e308\\1e308").write(&dicom);
+    let philips_path = write_tiff(&dir, "huge.tiff", &philips(1000, 800, "1e308"));
+    let tiny = write_tiff(
+        &dir,
+        "tiny.tif",
+        &generic(1000, 800, 1, u32::MAX, 2).tile(64),
+    );
+    let ome_path = write_tiff(&dir, "nan.ome.tif", &ome(1000, 800, "NaN", "µm"));
+    for path in [&dicom, &philips_path, &ome_path] {
+        let err = slides::inspect(path).unwrap_err();
+        assert!(
+            matches!(err.kind(), SlideErrorKind::NoResolution(_)),
+            "{}: {err}",
+            path.display()
+        );
+    }
+    // 25400 µm per inch over 1/4294967295 pixels per inch: finite, so it is read.
+    let slide = slides::inspect(&tiny).unwrap();
+    assert!(slide.resolution_mpp.is_finite() && slide.resolution_mpp > 0.0);
+}
+
+// Proves a private element of VR UN and undefined length holding items of undefined length
+// (PS3.5 §6.2.2: implicit VR little endian inside, in explicit little and big endian files)
+// is skipped as the sequence it is, and the slide reads as without it. (FR-60)
+#[test]
+fn dicom_undefined_length_un_is_a_sequence() {
+    let dir = Scratch::new("dicom-un");
+    for syntax in [Syntax::ExplicitLittle, Syntax::ExplicitBig] {
+        let mut d = Dicom::new(50_000, 40_000, "0.00025\\0.000252");
+        d.syntax = syntax;
+        d.private_un = true;
+        let path = dir.path(&format!("{syntax:?}-un.dcm"));
+        d.write(&path);
+        check(&path, SlideFormat::Dicom, 50_000, 40_000, 0.252);
+    }
+}

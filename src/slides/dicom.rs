@@ -258,6 +258,17 @@ impl Walker<'_> {
                 }
                 continue;
             }
+            if len == UNDEFINED && vr == Some(*b"UN") {
+                // PS3.5 §6.2.2: an undefined-length UN element (a private sequence whose VR
+                // the writer did not know) holds items encoded in implicit VR little endian.
+                let outer = (self.explicit, self.endian);
+                (self.explicit, self.endian) = (false, Endian::Little);
+                *pos = value_pos;
+                let read = self.sequence(pos, len, depth, Context::Other);
+                (self.explicit, self.endian) = outer;
+                read?;
+                continue;
+            }
             if len == UNDEFINED {
                 // Encapsulated data nested in an item (an icon image): skip its fragments.
                 *pos = self.fragments(value_pos)?;

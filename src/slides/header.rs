@@ -5,8 +5,24 @@ use super::SlideFormat;
 /// Microns per pixel, or why the header gives none.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Resolution {
+    /// Finite and positive: made only by [`Resolution::measured`].
     Found(f64),
     Missing(String),
+}
+
+impl Resolution {
+    /// `mpp` microns per pixel computed from `source` (a tag or field), when it is a finite
+    /// positive number; an overflow (`1e308` mm), an underflow to zero or a NaN is no
+    /// resolution, named as such.
+    pub(crate) fn measured(mpp: f64, source: &str) -> Resolution {
+        if mpp.is_finite() && mpp > 0.0 {
+            Resolution::Found(mpp)
+        } else {
+            Resolution::Missing(format!(
+                "{source} gives {mpp} microns per pixel, not a finite positive length"
+            ))
+        }
+    }
 }
 
 /// Level-0 size and resolution of one slide, from its header alone.

@@ -437,7 +437,7 @@ impl Inspector {
 
     fn inspect_file(&self, path: &Path, buf: &mut Vec<u8>) -> Result<Slide, SlideError> {
         let io_err = |e| SlideError::new(path, SlideErrorKind::Io(e));
-        let mut file = File::open(path).map_err(io_err)?;
+        let mut file = open_regular(path)?;
         let len = file.metadata().map_err(io_err)?.len();
         let head_len = usize::try_from(len).unwrap_or(HEAD).min(HEAD);
         let mut head = vec![0u8; head_len];
@@ -514,10 +514,7 @@ fn dicom_header(instance: &dicom::Instance) -> Result<Header, SlideErrorKind> {
         )
     })?;
     let resolution = match instance.spacing {
-        Some((_, column)) if column > 0.0 && column.is_finite() => {
-            Resolution::Found(column * 1000.0)
-        }
-        Some(_) => Resolution::Missing("PixelSpacing is not positive".into()),
+        Some((_, column)) => Resolution::measured(column * 1000.0, "PixelSpacing"),
         None => Resolution::Missing("no PixelSpacing in the DICOM header".into()),
     };
     Ok(Header::new(SlideFormat::Dicom, width, height, resolution))
@@ -557,6 +554,8 @@ pub fn find_slides(root: impl AsRef<Path>) -> Result<Vec<PathBuf>, SlideError> {
         for path in entries {
             if path.is_dir() {
                 dirs.push(path);
+            } else if !path.is_file() {
+                // Pipes, sockets and devices are never slides, whatever their name.
             } else if let Some(ext) = extension(&path) {
                 if ext == "dcm" {
                     dicom_files.push(path);
@@ -571,6 +570,20 @@ pub fn find_slides(root: impl AsRef<Path>) -> Result<Vec<PathBuf>, SlideError> {
     Ok(found)
 }
 
+/// Opens a slide file: only a regular file (after following links) is one. A named pipe,
+/// socket or device with a slide's name is refused before it is opened, since opening or
+/// reading one can block for ever.
+fn open_regular(path: &Path) -> Result<File, SlideError> {
+    let io_err = |e| SlideError::new(path, SlideErrorKind::Io(e));
+    if !std::fs::metadata(path).map_err(io_err)?.is_file() {
+        return Err(SlideError::new(
+            path,
+            SlideErrorKind::NotASlide("not a regular file (a pipe, socket or device)".into()),
+        ));
+    }
+    File::open(path).map_err(io_err)
+}
+
 fn extension(path: &Path) -> Option<String> {
     path.extension()
         .and_then(|e| e.to_str())
@@ -580,7 +593,7 @@ fn extension(path: &Path) -> Option<String> {
 /// Reads the DICOM header of `path` (no checksum).
 fn dicom_instance(path: &Path) -> Result<dicom::Instance, SlideError> {
     let io_err = |e| SlideError::new(path, SlideErrorKind::Io(e));
-    let file = File::open(path).map_err(io_err)?;
+    let file = open_regular(path)?;
     let src = source::FileSource::new(file).map_err(io_err)?;
     let mut head = [0u8; 132];
     let n = src.len().min(132) as usize;

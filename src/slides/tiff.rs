@@ -160,7 +160,7 @@ pub(crate) fn parse(src: &dyn Source) -> Result<Header, Fault> {
     }
     if let Some(ome) = xml::ome_pixels(description) {
         let resolution = match ome {
-            Ok(mpp) => Resolution::Found(mpp),
+            Ok(mpp) => Resolution::measured(mpp, "OME PhysicalSizeX"),
             Err(why) => match tiff_rule(&ifd0) {
                 Resolution::Found(mpp) => Resolution::Found(mpp),
                 Resolution::Missing(other) => Resolution::Missing(format!("{why}; {other}")),
@@ -385,7 +385,7 @@ fn tiff_rule(ifd: &Ifd) -> Resolution {
     };
     match ifd.x_resolution {
         None => Resolution::Missing("no XResolution tag".into()),
-        Some(x) if x > 0.0 => Resolution::Found(microns / x),
+        Some(x) if x > 0.0 => Resolution::measured(microns / x, "XResolution"),
         Some(x) => Resolution::Missing(format!("XResolution is {x}")),
     }
 }
@@ -397,7 +397,7 @@ fn aperio_mpp(description: &str) -> Resolution {
             && key.trim() == "MPP"
         {
             return match value.trim().parse::<f64>() {
-                Ok(mpp) if mpp > 0.0 && mpp.is_finite() => Resolution::Found(mpp),
+                Ok(mpp) if mpp > 0.0 && mpp.is_finite() => Resolution::measured(mpp, "MPP"),
                 _ => Resolution::Missing(format!(
                     "the Aperio description's MPP {:?} is not a positive number",
                     value.trim()
@@ -417,10 +417,7 @@ fn is_philips(description: &str) -> bool {
 /// per level) do not count, as in OpenSlide.
 fn philips_mpp(description: &str) -> Resolution {
     match xml::philips_pixel_spacing(description) {
-        Some((_, column)) if column > 0.0 && column.is_finite() => {
-            Resolution::Found(column * 1000.0)
-        }
-        Some(_) => Resolution::Missing("DICOM_PIXEL_SPACING is not positive".into()),
+        Some((_, column)) => Resolution::measured(column * 1000.0, "DICOM_PIXEL_SPACING"),
         None => Resolution::Missing("the Philips XML has no DICOM_PIXEL_SPACING".into()),
     }
 }

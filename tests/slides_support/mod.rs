@@ -403,6 +403,10 @@ pub struct Dicom {
     pub total_rows: u32,
     /// PixelSpacing (row\column, mm) in the shared functional groups.
     pub spacing: Option<String>,
+    /// A private element of VR UN and undefined length holding items of undefined length
+    /// in implicit VR little endian (PS3.5 §6.2.2), as a writer that did not know the
+    /// private sequence's VR stores it.
+    pub private_un: bool,
 }
 
 impl Dicom {
@@ -416,6 +420,7 @@ impl Dicom {
             total_columns,
             total_rows,
             spacing: Some(spacing.into()),
+            private_un: false,
         }
     }
 
@@ -524,6 +529,32 @@ impl Dicom {
         ds.extend(self.element(0x0008, 0x0008, "CS", self.image_type.as_bytes()));
         ds.extend(self.element(0x0008, 0x0016, "UI", self.sop_class.as_bytes()));
         ds.extend(self.element(0x0008, 0x0018, "UI", b"1.2.826.0.1.3680043.10.1234.2"));
+        if self.private_un && self.syntax != Syntax::ImplicitLittle {
+            // Inside: implicit VR little endian, whatever the dataset's encoding.
+            let le = |v: u32| v.to_le_bytes();
+            let mut items = Vec::new();
+            for _ in 0..2 {
+                items.extend([0xFE, 0xFF, 0x00, 0xE0]);
+                items.extend(le(0xFFFF_FFFF));
+                items.extend([0x09, 0x00, 0x11, 0x10]);
+                items.extend(le(4));
+                items.extend(b"abcd");
+                // A nested sequence of undefined length with one empty item.
+                items.extend([0x09, 0x00, 0x12, 0x10]);
+                items.extend(le(0xFFFF_FFFF));
+                items.extend([0xFE, 0xFF, 0x00, 0xE0]);
+                items.extend(le(0xFFFF_FFFF));
+                items.extend([0xFE, 0xFF, 0x0D, 0xE0]);
+                items.extend(le(0));
+                items.extend([0xFE, 0xFF, 0xDD, 0xE0]);
+                items.extend(le(0));
+                items.extend([0xFE, 0xFF, 0x0D, 0xE0]);
+                items.extend(le(0));
+            }
+            items.extend([0xFE, 0xFF, 0xDD, 0xE0]);
+            items.extend(le(0));
+            ds.extend(self.raw(0x0009, 0x1010, "UN", 0xFFFF_FFFF, &items));
+        }
         // A sequence this parser must skip, before the values it needs.
         let other = self.element(0x0008, 0x0100, "SH", b"12345");
         ds.extend(self.sequence(0x0008, 0x1032, &other));
