@@ -17,7 +17,7 @@
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result};
 use crate::settings::OperationSettings;
@@ -180,6 +180,33 @@ pub(crate) fn retry_not_found<T>(
         (w, d) => w.or(d),
     };
     RetryPolicy::NOT_FOUND.run_until("not found yet", Error::is_not_found, deadline, |n| call(*n))
+}
+
+/// The longest wait a `Retry-After` header is taken for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// The wait a response's `Retry-After` header asks for (RFC 9110 §10.2.3), from now.
+pub(crate) fn retry_after(headers: &ureq::http::HeaderMap) -> Option<Duration> {
+    let value = headers.get("retry-after")?.to_str().ok()?;
+    retry_after_at(value, SystemTime::now())
+}
+
+/// A `Retry-After` value as a wait from `now`: delay-seconds, or an HTTP-date (read by
+/// `httpdate`: IMF-fixdate and the two obsolete forms) that lies `now` or later. At most a
+/// day; a date in the past is no wait; anything else is ignored.
+pub(crate) fn retry_after_at(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64()))
+        }
+        Ok(_) => return None,
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 thread_local! {

@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use crate::error::{ApiError, Error, Result};
-use crate::transport::{Api, retry_after};
+use crate::retry::retry_after;
+use crate::transport::Api;
 
 /// Sends `GET url` to a storage host, asking for the bytes from `from` on (a `Range` request
 /// when `from > 0`) without content encoding. `header_timeout` bounds connecting and the
@@ -67,7 +68,7 @@ pub(crate) fn refused<B>(operation: &str, response: &ureq::http::Response<B>) ->
             format!("the signed storage URL answered HTTP {status}")
         }),
         validation: Vec::new(),
-        retry_after: retry_after(response),
+        retry_after: retry_after(response.headers()),
     }
     .into()
 }

@@ -1,5 +1,5 @@
-//! Time arithmetic that never panics, and RFC 3339 timestamps without a date-time dependency
-//! (the API sends and takes them as text).
+//! Time arithmetic that never panics, and RFC 3339 timestamps (the API sends and takes them as
+//! text), read and written by `jiff`: every date and time from input goes through one parser.
 //!
 //! Every instant computed from a duration or a timestamp that comes from input (an option such
 //! as `Duration::MAX`, a token file, a JWT claim, an HTTP header) goes through
@@ -7,9 +7,10 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The latest time [`unix_time`] returns: 9999-12-31T23:59:59Z, the last second RFC 3339 can
-/// write and far beyond any real expiry.
-pub(crate) const MAX_UNIX_SECS: u64 = 253_402_300_799;
+/// The latest time [`unix_time`] returns: 9999-12-30T22:00:00Z, the last second a timestamp
+/// can hold (`jiff::Timestamp::MAX`, within what RFC 3339 can write) and far beyond any real
+/// expiry.
+pub(crate) const MAX_UNIX_SECS: u64 = 253_402_207_200;
 
 /// A century: "never" for deadlines, representable as an `Instant` offset on every platform.
 const FAR: Duration = Duration::from_secs(100 * 365 * 86_400);
@@ -36,101 +37,42 @@ pub(crate) fn system_after(t: SystemTime, d: Duration) -> SystemTime {
 /// RFC 3339 in UTC with milliseconds, e.g. `2025-09-15T10:30:45.123Z` (the platform's form).
 #[cfg(feature = "sandbox")]
 pub(crate) fn rfc3339_millis(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{}.{:03}Z", date_time(d.as_secs()), d.subsec_millis())
+    timestamp(t).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// RFC 3339 in UTC, whole seconds, e.g. `2025-09-15T10:30:45Z`.
 pub(crate) fn rfc3339_seconds(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{}Z", date_time(d.as_secs()))
+    timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` of seconds since the epoch.
-fn date_time(secs: u64) -> String {
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// `t` as a timestamp, clamped to what RFC 3339 can write (0000 to 9999).
+fn timestamp(t: SystemTime) -> jiff::Timestamp {
+    let t = t.clamp(UNIX_EPOCH, unix_time(MAX_UNIX_SECS));
+    jiff::Timestamp::try_from(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
-/// Parses an RFC 3339 timestamp (`Z` or `±HH:MM` offset, optional fraction).
+/// Parses an RFC 3339 timestamp (`Z` or `±HH:MM` offset, optional fraction) with `jiff`: a
+/// date that does not exist (`2026-02-31`), a time past `23:59:60` or an offset past
+/// `±25:59` is no timestamp. Instants before the epoch are none either (nothing the API
+/// exchanges lies there).
 pub(crate) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| t.parse().ok())?
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut nanos = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
-        if digits.is_empty() {
+    let t: jiff::Timestamp = s.trim().parse().ok()?;
+    (t >= jiff::Timestamp::UNIX_EPOCH).then(|| SystemTime::from(t))
+}
+
+/// A date-time as the platform's `date-time` fields take it: an RFC 3339 timestamp, or a
+/// calendar date (`2026-12-31`, midnight UTC).
+pub(crate) fn parse_date_time(s: &str) -> Option<SystemTime> {
+    parse_rfc3339(s).or_else(|| {
+        // Only `YYYY-MM-DD`: jiff's date parser also takes a date-time and drops the time.
+        let text = s.trim();
+        if text.len() != 10 {
             return None;
         }
-        let mut padded = digits.clone();
-        padded.truncate(9);
-        while padded.len() < 9 {
-            padded.push('0');
-        }
-        nanos = padded.parse().ok()?;
-        rest = &frac[digits.len()..];
-    }
-    let offset_secs: i64 = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) => {
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(4..6)?.parse().ok()?;
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_secs;
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + std::time::Duration::new(secs, nanos))
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+        let date: jiff::civil::Date = text.parse().ok()?;
+        let t = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+        (t >= jiff::Timestamp::UNIX_EPOCH).then(|| SystemTime::from(t))
+    })
 }
 
 #[cfg(test)]
@@ -146,7 +88,11 @@ mod tests {
             instant_after(now, Duration::from_secs(5)),
             now + Duration::from_secs(5)
         );
-        assert_eq!(rfc3339_seconds(unix_time(u64::MAX)), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339_seconds(unix_time(u64::MAX)), "9999-12-30T22:00:00Z");
+        assert_eq!(
+            MAX_UNIX_SECS,
+            jiff::Timestamp::MAX.as_second().unsigned_abs()
+        );
         assert_eq!(unix_time(7), UNIX_EPOCH + Duration::from_secs(7));
         assert_eq!(system_after(UNIX_EPOCH, Duration::MAX), unix_time(u64::MAX));
         assert_eq!(
@@ -169,6 +115,44 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2025-13-15T10:30:45Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    // Proves one strict parser for every date and time from input: dates that do not exist,
+    // times and offsets out of range and trailing text are refused; a calendar date is
+    // midnight UTC where a date-time field takes one. (FR-64)
+    #[test]
+    fn impossible_dates_and_offsets_are_refused() {
+        for bad in [
+            "2026-02-31T00:00:00Z",
+            "2026-12-31T99:99:99Z",
+            "2026-12-31T12:00:00+99:99",
+            "2026-12-31T12:00:00",
+            "2026-12-31T12:00:00Zjunk",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+            assert_eq!(parse_date_time(bad), None, "{bad}");
+        }
+        assert_eq!(
+            parse_rfc3339("2024-02-29T23:00:00-01:00"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_709_251_200))
+        );
+        assert_eq!(
+            parse_date_time("2024-03-01"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_709_251_200))
+        );
+        assert_eq!(parse_date_time("2023-02-29"), None);
+    }
+
+    proptest::proptest! {
+        // Proves any text parses without a panic, and every timestamp written parses back to
+        // the same second. (NFR-13, NFR-16)
+        #[test]
+        fn timestamps_round_trip(secs in 0u64..=MAX_UNIX_SECS, text in "\\PC{0,40}") {
+            let t = unix_time(secs);
+            proptest::prop_assert_eq!(parse_rfc3339(&rfc3339_seconds(t)), Some(t));
+            let _ = (parse_rfc3339(&text), parse_date_time(&text));
+        }
     }
 
     // Proves whole-second timestamps across the epoch, a leap day and a late date (FR-45).

@@ -358,7 +358,7 @@ pub(crate) fn exchange(
         .map_err(|e| Error::from_ureq(operation, e))?;
     let status = response.status().as_u16();
     let location = header(&response, "location");
-    let retry_after = retry_after(&response);
+    let retry_after = crate::retry::retry_after(response.headers());
     let body = response
         .body_mut()
         .with_config()
@@ -709,12 +709,6 @@ pub(crate) fn header<B>(response: &ureq::http::Response<B>, name: &str) -> Optio
         .map(str::to_string)
 }
 
-/// `Retry-After` in seconds, capped at a day (HTTP dates are rare for APIs and are ignored).
-pub(crate) fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
-    let secs: f64 = header(response, "retry-after")?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
-}
-
 /// Decodes JSON, naming the operation and the JSON path of a bad field on failure.
 pub(crate) fn decode<T: DeserializeOwned>(operation: &str, body: &[u8]) -> Result<T> {
     // Tracking the path costs about as much as decoding itself, so only a failed decode (which
@@ -846,7 +840,7 @@ mod tests {
             let Ok(response) = ureq::http::Response::builder().header("retry-after", value.as_str()).body(()) else {
                 return Ok(());
             };
-            if let Some(wait) = retry_after(&response) {
+            if let Some(wait) = crate::retry::retry_after(response.headers()) {
                 proptest::prop_assert!(wait <= Duration::from_secs(86_400), "{}: {:?}", value, wait);
             }
         }

@@ -369,3 +369,38 @@ fn malformed_uuid_is_a_typed_validation_error() {
     assert!(err.to_string().contains("valid UUID"), "{err}");
     get.assert_calls(1);
 }
+
+#[test]
+fn share_token_expiry_is_checked_before_the_request() {
+    // Proves a share token's expiry is read by the one strict date-time parser before any request: impossible dates, times and offsets are typed errors that send nothing, while a timestamp with an offset and a plain date are sent as given. (FR-33)
+    let server = MockServer::start();
+    let (client, _) = client(&server, "ac-expiry");
+    let create = server.mock(|when, then| {
+        when.method(POST).path("/api/v1/access/share-tokens");
+        then.status(201)
+            .json_body(fixture("ShareTokenCreateResponse"));
+    });
+    for bad in [
+        "2026-02-31",
+        "2026-12-31T99:99:99Z",
+        "2026-12-31T12:00:00+99:99",
+        "next friday",
+    ] {
+        let err = client
+            .share_tokens()
+            .create(Some(bad.to_string()))
+            .unwrap_err();
+        assert!(
+            matches!(err, aignostics::Error::InvalidInput(_)),
+            "{bad}: {err}"
+        );
+    }
+    create.assert_calls(0);
+    for good in ["2030-12-31T12:00:00+01:00", "2030-12-31"] {
+        client
+            .share_tokens()
+            .create(Some(good.to_string()))
+            .unwrap();
+    }
+    create.assert_calls(2);
+}

@@ -211,6 +211,39 @@ impl Bucket {
         }))
     }
 
+    /// Sends a signed request through the crate's one retry loop: transient failures
+    /// (transport, 5xx, 429) are tried again up to [`ATTEMPTS`] times with jittered back-off,
+    /// honouring `Retry-After`.
+    fn request(&self, op: &'static str, req: Req<'_>) -> Result<Resp> {
+        self.call(op, ATTEMPTS, |_| {}, || req.clone())
+    }
+
+    /// Sends the request `make` builds up to `attempts` times while it fails transiently,
+    /// through [`RetryPolicy::run_until`](crate::retry::RetryPolicy::run_until): back-off of
+    /// 0.2 s doubling plus jitter, or what `Retry-After` asks (at most a minute). `on_retry`
+    /// hears of each attempt after the first. A cancelled call (a dropped async upload) stops
+    /// before the next attempt and during the wait, with [`Error::Cancelled`].
+    fn call<'b>(
+        &self,
+        op: &'static str,
+        attempts: u32,
+        on_retry: impl Fn(u32),
+        make: impl Fn() -> Req<'b>,
+    ) -> Result<Resp> {
+        let policy = crate::retry::RetryPolicy {
+            attempts: attempts.max(1),
+            wait_min: Duration::from_millis(200),
+            wait_max: Duration::from_secs(60),
+        };
+        policy.run_until(op, Error::is_retryable, None, |n| {
+            crate::cancel::check()?;
+            if *n > 1 {
+                on_retry(*n);
+            }
+            self.send(op, make())
+        })
+    }
+
     /// Sends one signed request and returns the response when its status is a success.
     fn send(&self, op: &'static str, req: Req<'_>) -> Result<Resp> {
         let url = req.url.as_str();
@@ -256,7 +289,11 @@ impl Bucket {
 /// The largest XML answer read into memory (list pages are ~1 MB at 1000 keys).
 const MAX_RESPONSE_BODY: u64 = 16 * 1024 * 1024;
 
+/// Tries of a bucket request outside an upload's parts (listing, `HEAD`, deletes).
+const ATTEMPTS: u32 = 4;
+
 /// One request: method, signed URL, extra headers (those in the signature too), body.
+#[derive(Clone)]
 struct Req<'a> {
     method: &'static str,
     url: url::Url,
@@ -306,11 +343,7 @@ fn s3_error(op: &str, status: u16, headers: &ureq::http::HeaderMap, body: &[u8])
         (None, Some(m)) => Some(m),
         (None, None) => None,
     };
-    let retry_after = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .map(Duration::from_secs);
+    let retry_after = crate::retry::retry_after(headers);
     Error::Api(Box::new(ApiError {
         status,
         operation: op.to_string(),
@@ -587,5 +620,92 @@ mod tests {
             .aignostics_bucket_hmac_secret_access_key
             .clear();
         assert!(Bucket::from_me_at(&me, "http://127.0.0.1:1").is_err());
+    }
+
+    /// A server on loopback answering every request with `status` and `Retry-After: 30`,
+    /// counting the requests.
+    fn busy_store(status: u16) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} Busy\r\nRetry-After: 30\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        (endpoint, seen)
+    }
+
+    // Proves bucket requests go through the one retry loop: a 503 or 429 with Retry-After is
+    // waited on as the server asks, and work cancelled during that wait (a dropped async
+    // call) ends with Error::Cancelled before any further attempt. (FR-69)
+    #[test]
+    fn retries_honour_retry_after_and_cancellation() {
+        for status in [503, 429] {
+            let (endpoint, seen) = busy_store(status);
+            let b = Bucket::builder(&endpoint, "slides")
+                .credentials("AKIDEXAMPLE", "secret")
+                .build()
+                .unwrap();
+            let token = crate::cancel::Token::new();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let work = token.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(work.enter(|| b.list("u/")));
+            });
+            while seen.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            token.cancel();
+            // A guard against a hang, not a speed goal: the wait asked for is 30 s.
+            let result = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("cancelled promptly");
+            assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+            assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+        }
+    }
+
+    // Proves Retry-After is read in both of its forms, delay-seconds and an HTTP-date (each
+    // of the three date formats), as a wait from now of at most a day. (FR-69)
+    #[test]
+    fn retry_after_both_forms() {
+        use crate::retry::retry_after_at;
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(retry_after_at("120", now), Some(Duration::from_secs(120)));
+        for date in [
+            "Sun, 06 Nov 1994 08:51:37 GMT",
+            "Sunday, 06-Nov-94 08:51:37 GMT",
+            "Sun Nov  6 08:51:37 1994",
+        ] {
+            assert_eq!(
+                retry_after_at(date, now),
+                Some(Duration::from_secs(120)),
+                "{date}"
+            );
+        }
+        assert_eq!(
+            retry_after_at("Sun, 06 Nov 1994 08:40:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past is no wait"
+        );
+        assert_eq!(
+            retry_after_at("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(retry_after_at("-1", now), None);
+        assert_eq!(retry_after_at("soon", now), None);
     }
 }

@@ -41,7 +41,7 @@ impl Bucket {
             if let Some(t) = &token {
                 action.with_continuation_token(t.clone());
             }
-            let resp = self.send(
+            let resp = self.request(
                 "bucket_list_objects",
                 Req::new("GET", action.sign(REQUEST_VALIDITY)),
             )?;
@@ -86,7 +86,7 @@ impl Bucket {
         let action = GetObject::new(&self.inner, Some(&self.credentials), key);
         let mut req = Req::new("GET", action.sign(REQUEST_VALIDITY));
         req.stream = true;
-        let resp = self.send("bucket_get_object", req)?;
+        let resp = self.request("bucket_get_object", req)?;
         let head = Head::from_headers(&resp.headers);
         let mut part = dest.as_os_str().to_owned();
         part.push(".part");
@@ -147,7 +147,7 @@ impl Bucket {
             return Ok(false);
         }
         let action = DeleteObject::new(&self.inner, Some(&self.credentials), key);
-        self.send(
+        self.request(
             "bucket_delete_object",
             Req::new("DELETE", action.sign(REQUEST_VALIDITY)),
         )?;
@@ -182,7 +182,7 @@ impl Bucket {
         let mut req = Req::new("HEAD", action.sign(REQUEST_VALIDITY));
         req.headers
             .push(("x-amz-checksum-mode", "ENABLED".to_string()));
-        match self.send("bucket_head_object", req) {
+        match self.request("bucket_head_object", req) {
             Ok(resp) => Ok(Some(Head::from_headers(&resp.headers))),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -215,7 +215,7 @@ impl Bucket {
                 query.iter().copied(),
                 std::iter::empty(),
             );
-            let text = self.send(OP, Req::new("GET", signed))?.text();
+            let text = self.request(OP, Req::new("GET", signed))?.text();
             let list: xml::ListUploads =
                 xml::parse("multipart upload list", &text).map_err(|m| {
                     Error::UnexpectedResponse {
@@ -268,7 +268,7 @@ impl Bucket {
             key,
             upload_id,
         );
-        match self.send(
+        match self.request(
             "bucket_abort_multipart_upload",
             Req::new("DELETE", action.sign(REQUEST_VALIDITY)),
         ) {
@@ -291,7 +291,7 @@ impl Bucket {
             if let Some(m) = marker {
                 action.set_part_number_marker(m.min(u32::from(u16::MAX)) as u16);
             }
-            let resp = self.send(
+            let resp = self.request(
                 "bucket_list_parts",
                 Req::new("GET", action.sign(REQUEST_VALIDITY)),
             )?;

@@ -9,7 +9,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -303,34 +302,37 @@ impl<'a> Upload<'a> {
         let parts: Vec<Mutex<Option<Part>>> = (0..plan.parts).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
         let failed: Mutex<Option<Error>> = Mutex::new(None);
+        let token = crate::cancel::current();
         std::thread::scope(|s| {
             for _ in 0..self.concurrency.min(plan.parts as usize) {
                 s.spawn(|| {
-                    let mut file = match File::open(&self.path) {
-                        Ok(f) => f,
-                        Err(e) => return fail(&failed, Error::io(&self.path, e)),
-                    };
-                    let mut buf = vec![0u8; CHUNK];
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= plan.parts as usize || lock(&failed).is_some() {
-                            return;
-                        }
-                        let number = i as u32 + 1;
-                        let (start, len) = plan.range(number);
-                        match digest_range(&mut file, start, len, &mut buf, md5) {
-                            Ok((crc, md5)) => {
-                                *lock(&parts[i]) = Some(Part {
-                                    number,
-                                    etag: String::new(),
-                                    md5,
-                                    crc,
-                                    len,
-                                })
-                            }
+                    token.enter(|| {
+                        let mut file = match File::open(&self.path) {
+                            Ok(f) => f,
                             Err(e) => return fail(&failed, Error::io(&self.path, e)),
+                        };
+                        let mut buf = vec![0u8; CHUNK];
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= plan.parts as usize || lock(&failed).is_some() {
+                                return;
+                            }
+                            let number = i as u32 + 1;
+                            let (start, len) = plan.range(number);
+                            match digest_range(&mut file, start, len, &mut buf, md5) {
+                                Ok((crc, md5)) => {
+                                    *lock(&parts[i]) = Some(Part {
+                                        number,
+                                        etag: String::new(),
+                                        md5,
+                                        crc,
+                                        len,
+                                    })
+                                }
+                                Err(e) => return fail(&failed, Error::io(&self.path, e)),
+                            }
                         }
-                    }
+                    })
                 });
             }
         });
@@ -534,21 +536,20 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// Sends `f`'s request up to `attempts` times while the failure is retryable.
-    fn retried(&self, number: u32, mut f: impl FnMut() -> Result<Resp>) -> Result<Resp> {
-        let mut attempt = 1;
-        loop {
-            match f() {
-                Ok(r) => return Ok(r),
-                Err(e) if attempt < self.up.attempts && e.is_retryable() => {
-                    attempt += 1;
-                    self.emit(UploadEvent::Retrying { number, attempt });
-                    let backoff = Duration::from_millis(200u64 << (attempt - 2).min(5));
-                    std::thread::sleep(backoff.min(Duration::from_secs(5)));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    /// Sends the request `make` builds (part `number`, 0 for none) through the bucket's
+    /// retry loop, up to the upload's attempts, reporting each retry.
+    fn retried<'b>(
+        &self,
+        op: &'static str,
+        number: u32,
+        make: impl Fn() -> Req<'b>,
+    ) -> Result<Resp> {
+        self.up.bucket.call(
+            op,
+            self.up.attempts,
+            |attempt| self.emit(UploadEvent::Retrying { number, attempt }),
+            make,
+        )
     }
 
     /// The whole file in one `PUT`, only when its bytes have the CRC32C `crc`.
@@ -566,7 +567,7 @@ impl Ctx<'_, '_> {
         }
         let crc_b64 = checksum::encode(crc);
         let b = up.bucket;
-        let resp = self.retried(1, || {
+        let resp = self.retried("bucket_put_object", 1, || {
             let mut action = PutObject::new(&b.inner, Some(&b.credentials), &up.key);
             action.headers_mut().insert(CRC_META, crc_b64.clone());
             let crc_header = b.part_checksums.then(|| crate::checksum::encode(part.crc));
@@ -583,7 +584,7 @@ impl Ctx<'_, '_> {
             req.headers.push(("content-md5", b64(&part.md5)));
             req.body = Some(&buf);
             self.count_sent(buf.len() as u64);
-            b.send("bucket_put_object", req)
+            req
         })?;
         self.done.store(self.plan.size, Ordering::Relaxed);
         self.emit(UploadEvent::PartSent { number: 1 });
@@ -652,9 +653,7 @@ impl Ctx<'_, '_> {
             req.headers
                 .push(("x-amz-checksum-algorithm", "CRC32C".to_string()));
         }
-        let resp = self.retried(0, || {
-            b.send("bucket_create_multipart_upload", req.clone_shallow())
-        })?;
+        let resp = self.retried("bucket_create_multipart_upload", 0, || req.clone())?;
         let text = resp.text();
         Ok(CreateMultipartUpload::parse_response(&text)
             .map_err(|e| unexpected("bucket_create_multipart_upload", e))?
@@ -677,43 +676,47 @@ impl Ctx<'_, '_> {
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         let stop = AtomicBool::new(false);
         let differs = AtomicBool::new(false);
+        // The workers share the caller's cancellation (a dropped async upload stops them).
+        let token = crate::cancel::current();
         std::thread::scope(|s| {
             for _ in 0..up.concurrency.min(self.plan.parts as usize) {
                 s.spawn(|| {
-                    let mut file = match File::open(&up.path) {
-                        Ok(f) => f,
-                        Err(e) => return fail(&failed, Error::io(&up.path, e)),
-                    };
-                    // One part-sized buffer per worker, reused for every part it sends.
-                    let mut buf = Vec::with_capacity(self.plan.part_size as usize);
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= self.plan.parts as usize || stop.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        let number = i as u32 + 1;
-                        match self.part(&mut file, &mut buf, number, upload_id, existing) {
-                            Ok(Some((part, was_reused))) => {
-                                self.done.fetch_add(part.len, Ordering::Relaxed);
-                                if was_reused {
-                                    reused.fetch_add(1, Ordering::Relaxed);
-                                    self.emit(UploadEvent::PartReused { number });
-                                } else {
-                                    self.emit(UploadEvent::PartSent { number });
-                                }
-                                *lock(&parts[i]) = Some(part);
-                            }
-                            Ok(None) => {
-                                differs.store(true, Ordering::Relaxed);
-                                stop.store(true, Ordering::Relaxed);
+                    token.enter(|| {
+                        let mut file = match File::open(&up.path) {
+                            Ok(f) => f,
+                            Err(e) => return fail(&failed, Error::io(&up.path, e)),
+                        };
+                        // One part-sized buffer per worker, reused for every part it sends.
+                        let mut buf = Vec::with_capacity(self.plan.part_size as usize);
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= self.plan.parts as usize || stop.load(Ordering::Relaxed) {
                                 return;
                             }
-                            Err(e) => {
-                                stop.store(true, Ordering::Relaxed);
-                                return fail(&failed, e);
+                            let number = i as u32 + 1;
+                            match self.part(&mut file, &mut buf, number, upload_id, existing) {
+                                Ok(Some((part, was_reused))) => {
+                                    self.done.fetch_add(part.len, Ordering::Relaxed);
+                                    if was_reused {
+                                        reused.fetch_add(1, Ordering::Relaxed);
+                                        self.emit(UploadEvent::PartReused { number });
+                                    } else {
+                                        self.emit(UploadEvent::PartSent { number });
+                                    }
+                                    *lock(&parts[i]) = Some(part);
+                                }
+                                Ok(None) => {
+                                    differs.store(true, Ordering::Relaxed);
+                                    stop.store(true, Ordering::Relaxed);
+                                    return;
+                                }
+                                Err(e) => {
+                                    stop.store(true, Ordering::Relaxed);
+                                    return fail(&failed, e);
+                                }
                             }
                         }
-                    }
+                    })
                 });
             }
         });
@@ -771,7 +774,7 @@ impl Ctx<'_, '_> {
         }
         let b = up.bucket;
         let crc_header = b.part_checksums.then(|| crate::checksum::encode(part.crc));
-        let resp = self.retried(number, || {
+        let resp = self.retried("bucket_upload_part", number, || {
             let mut action = UploadPart::new(
                 &b.inner,
                 Some(&b.credentials),
@@ -791,7 +794,7 @@ impl Ctx<'_, '_> {
             req.headers.push(("content-md5", b64(&part.md5)));
             req.body = Some(buf.as_slice());
             self.count_sent(len);
-            b.send("bucket_upload_part", req)
+            req
         })?;
         let etag = resp
             .header("etag")
@@ -829,10 +832,10 @@ impl Ctx<'_, '_> {
             std::iter::empty::<&str>(),
         );
         let url = action.sign(REQUEST_VALIDITY);
-        let resp = self.retried(0, || {
+        let resp = self.retried("bucket_complete_multipart_upload", 0, || {
             let mut req = Req::new("POST", url.clone());
             req.body = Some(body.as_bytes());
-            b.send("bucket_complete_multipart_upload", req)
+            req
         })?;
         let text = resp.text();
         if text.contains("<Error>") {
@@ -883,19 +886,6 @@ impl Ctx<'_, '_> {
                     actual: format!("{actual} (the object was deleted)"),
                 })
             }
-        }
-    }
-}
-
-impl Req<'_> {
-    /// The same request again (for retries of bodiless requests).
-    fn clone_shallow(&self) -> Req<'static> {
-        Req {
-            method: self.method,
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            body: None,
-            stream: false,
         }
     }
 }

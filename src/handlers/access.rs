@@ -156,7 +156,8 @@ impl ShareTokens {
     }
 
     /// Creates a share token (`POST /v1/access/share-tokens`), expiring at `expires_at` (an
-    /// ISO 8601 timestamp) or never. The response holds the secret; it is not returned again.
+    /// RFC 3339 timestamp such as `2026-12-31T23:59:59Z`, or a date, `2026-12-31`, meaning
+    /// midnight UTC) or never. The response holds the secret; it is not returned again.
     ///
     /// ```no_run
     /// # let client = aignostics::Client::new()?;
@@ -164,7 +165,20 @@ impl ShareTokens {
     /// println!("created {}", token.share_token_id);
     /// # Ok::<(), aignostics::Error>(())
     /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) before any request when
+    /// `expires_at` is neither (`2026-02-31`, `T99:99:99`, an offset of `+99:99`).
     pub fn create(&self, expires_at: Option<String>) -> Result<ShareTokenCreateResponse> {
+        if let Some(text) = expires_at
+            .as_deref()
+            .filter(|t| crate::time::parse_date_time(t).is_none())
+        {
+            return Err(crate::Error::InvalidInput(format!(
+                "expires_at {text:?} is neither an RFC 3339 timestamp \
+                 (2026-12-31T23:59:59Z) nor a date (2026-12-31)"
+            )));
+        }
         let body = ShareTokenCreateRequest { expires_at };
         self.client
             .mutate_json(Op::CreateShareToken.at(&[]).json(&body)?)

@@ -14,7 +14,7 @@ use crate::models::{
     GrantCreateRequest, GrantReadResponse, GrantRelation, ResourceType, ShareTokenCreateRequest,
     ShareTokenCreateResponse, SubjectType,
 };
-use crate::time::parse_rfc3339;
+use crate::time::parse_date_time;
 use crate::time::rfc3339_millis as rfc3339;
 
 const RESOURCE_TYPES: &[&str] = &["run", "item", "output_artifact", "share_token"];
@@ -239,7 +239,7 @@ pub(crate) fn create_share_token(shared: &Shared, req: &Req, user: &SandboxUser)
     let expires = match &request.expires_at {
         None => None,
         Some(text) => {
-            let t = parse_rfc3339(text).ok_or_else(|| {
+            let t = parse_date_time(text).ok_or_else(|| {
                 Resp::invalid(
                     &["body", "expires_at"],
                     "datetime_from_date_parsing",
