@@ -555,20 +555,34 @@ impl Env<'_> {
     }
 }
 
-/// Checks that `url` is an http(s) URL with a host and strips trailing slashes.
+/// Checks that `url` is an http(s) URL with a host (read by the `http` crate's URI parser: no
+/// user info, a port in range, no query or fragment) and strips trailing slashes.
 pub(crate) fn normalize_root(url: &str, name: &str) -> Result<String> {
     let trimmed = url.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("https://")
-        .or_else(|| trimmed.strip_prefix("http://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') && !host.contains(' ') => {
-            Ok(trimmed.to_string())
-        }
-        _ => Err(Error::Config(format!(
+    let invalid = || {
+        Error::Config(format!(
             "{name} must be an http:// or https:// URL with a host, got {url:?}"
-        ))),
+        ))
+    };
+    let parsed: ureq::http::Uri = trimmed.parse().map_err(|_| invalid())?;
+    let authority = parsed.authority().ok_or_else(invalid)?;
+    // The text after the host (past an IPv6 literal's `]`): empty, or `:` and a port 1-65535.
+    let text = authority.as_str();
+    let after_host = &text[text.rfind(']').map_or(0, |i| i + 1)..];
+    let port_ok = match after_host.rsplit_once(':') {
+        None => true,
+        Some((_, port)) => port.parse::<u16>().is_ok_and(|p| p != 0),
+    };
+    if !matches!(parsed.scheme_str(), Some("http" | "https"))
+        || authority.host().is_empty()
+        || authority.as_str().contains('@')
+        || !port_ok
+        || parsed.query().is_some()
+        || trimmed.contains('#')
+    {
+        return Err(invalid());
     }
+    Ok(trimmed.to_string())
 }
 
 fn parse_env_file(text: &str) -> Vec<(String, String)> {
@@ -690,6 +704,31 @@ mod tests {
         assert!(err.to_string().contains("1 to 1000000"));
         let err = Settings::from_vars([("AIGNOSTICS_API_ROOT", "ftp://x")]).unwrap_err();
         assert!(err.to_string().contains("AIGNOSTICS_API_ROOT"));
+    }
+
+    // Proves API roots are read by a real URI parser: user info, ports out of range, queries
+    // and other schemes are refused naming the setting; trailing slashes go. (FR-18)
+    #[test]
+    fn api_roots_are_uris() {
+        assert_eq!(
+            normalize_root("http://127.0.0.1:8080//", "api_root").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(normalize_root("https://platform.aignostics.com", "x").is_ok());
+        assert!(normalize_root("http://[::1]:9/api", "x").is_ok());
+        for bad in [
+            "http://u@localhost:8989/",
+            "http://localhost:99999",
+            "http://localhost:0",
+            "ftp://host",
+            "https://",
+            "https://host/?q=1",
+            "host:80",
+            "http://ho st",
+        ] {
+            let err = normalize_root(bad, "AIGNOSTICS_API_ROOT").unwrap_err();
+            assert!(err.to_string().contains("AIGNOSTICS_API_ROOT"), "{bad}");
+        }
     }
 
     // Proves the defaults match the Python SDK (run TTL 15 s, others 300 s, 4 attempts). (FR-18, FR-12)

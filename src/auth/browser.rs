@@ -71,7 +71,8 @@ pub(crate) fn code_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// Host, port and path of an `http://host:port/path` redirect URI.
+/// Host, port and path of an `http://host:port/path` redirect URI, read by the `http`
+/// crate's URI parser: a user-info part, a port out of range or another scheme is refused.
 fn parse_redirect(uri: &str) -> Result<(String, u16, String)> {
     let invalid = || {
         Error::Config(format!(
@@ -79,19 +80,26 @@ fn parse_redirect(uri: &str) -> Result<(String, u16, String)> {
              and a port); check AIGNOSTICS_REDIRECT_URI"
         ))
     };
-    let rest = uri.strip_prefix("http://").ok_or_else(invalid)?;
-    let (authority, path) = match rest.find(['/', '?', '#']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    let path = if path.is_empty() { "/" } else { path };
-    let (host, port) = authority.rsplit_once(':').ok_or_else(invalid)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port: u16 = port.parse().map_err(|_| invalid())?;
-    if host.is_empty() || port == 0 {
+    let parsed: ureq::http::Uri = uri.parse().map_err(|_| invalid())?;
+    let authority = parsed.authority().ok_or_else(invalid)?;
+    if parsed.scheme_str() != Some("http") || authority.as_str().contains('@') {
         return Err(invalid());
     }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = authority
+        .port_u16()
+        .filter(|&p| p != 0)
+        .ok_or_else(invalid)?;
+    if host.is_empty() {
+        return Err(invalid());
+    }
+    let path = match parsed.path() {
+        "" => "/",
+        path => path,
+    };
     Ok((host.to_string(), port, path.to_string()))
 }
 
@@ -224,11 +232,8 @@ fn handle(
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
-    let head = read_head(&mut stream)?;
-    let request_line = head.lines().next().unwrap_or_default();
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (req_path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (method, target) = read_request(&mut stream)?;
+    let (req_path, query) = target.split_once('?').unwrap_or((&target, ""));
     if req_path != path {
         respond(&mut stream, 404, "Not found", "This is the login callback.");
         return None;
@@ -318,20 +323,26 @@ fn exchange(login: &Login, code: &str, verifier: &str) -> Result<String> {
     Ok(answer.access_token)
 }
 
-fn read_head(stream: &mut TcpStream) -> Option<String> {
+/// The method and target of the request on `stream`, its head read by `httparse`; `None`
+/// for a malformed, oversized or unfinished head.
+fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        if buf.len() > MAX_HEAD {
-            return None;
-        }
+    loop {
         match stream.read(&mut chunk) {
-            Ok(0) => break,
+            Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(_) => return None,
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                return Some((request.method?.to_string(), request.path?.to_string()));
+            }
+            Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => {}
+            _ => return None,
         }
     }
-    (!buf.is_empty()).then(|| String::from_utf8_lossy(&buf).into_owned())
 }
 
 fn parse_query(query: &str) -> Callback {
@@ -411,7 +422,8 @@ mod tests {
         );
     }
 
-    // Proves redirect URIs are split into host, port and path, and bad ones name the setting. (FR-05)
+    // Proves redirect URIs are split into host, port and path by a real URI parser, and bad
+    // ones (user info, a port out of range) name the setting. (FR-05)
     #[test]
     fn redirect_uri_parsing() {
         assert_eq!(
@@ -431,6 +443,9 @@ mod tests {
             "http://localhost/",
             "http://:80/",
             "x",
+            "http://u@localhost:8989/",
+            "http://localhost:99999/",
+            "http://localhost:0/",
         ] {
             let err = parse_redirect(bad).unwrap_err();
             assert!(err.to_string().contains("AIGNOSTICS_REDIRECT_URI"), "{bad}");

@@ -20,7 +20,7 @@ use md5::{Digest, Md5};
 use parking_lot::Mutex;
 use sha2::Sha256;
 
-use super::http::{Body, Req, Resp};
+use super::http::{Body, RangeSpec, Req, Resp, parse_range};
 use super::state::Shared;
 use crate::time::{parse_rfc3339, rfc3339_millis};
 
@@ -197,19 +197,7 @@ fn key_of(req: &Req) -> String {
 
 /// Query pairs, percent-decoded (no `+` as space: S3 clients encode spaces as `%20`).
 fn query(req: &Req) -> Vec<(String, String)> {
-    req.raw_query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (dec(k), dec(v))
-        })
-        .collect()
+    super::http::decode_pairs(&req.raw_query, false)
 }
 
 /// The payload: as sent, or decoded from `aws-chunked` framing (with unsigned trailers, as
@@ -228,19 +216,19 @@ fn decode_body(req: &Req) -> Result<std::borrow::Cow<'_, [u8]>, Resp> {
     let mut out = Vec::new();
     let mut rest = req.body.as_slice();
     loop {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(bad)?;
-        let line = std::str::from_utf8(&rest[..line_end]).map_err(|_| bad())?;
-        let size_hex = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| bad())?;
-        rest = &rest[line_end + 2..];
+        // Chunk sizes as `httparse` reads them (hex digits only, extensions allowed).
+        let (line_len, size) = match httparse::parse_chunk_size(rest) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) | Err(_) => return Err(bad()),
+        };
+        rest = &rest[line_len..];
         if size == 0 {
             return Ok(std::borrow::Cow::Owned(out));
         }
-        if rest.len() < size + 2 {
-            return Err(bad());
-        }
-        out.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
+        let size = usize::try_from(size).map_err(|_| bad())?;
+        let (data, after) = rest.split_at_checked(size).ok_or_else(bad)?;
+        rest = after.strip_prefix(b"\r\n").ok_or_else(bad)?;
+        out.extend_from_slice(data);
     }
 }
 
@@ -806,10 +794,10 @@ fn get_object(store: &Store, req: &Req, key: &str) -> Resp {
             "this sandbox keeps only the digests of objects",
         );
     };
-    let (start, end) = match req.header("range").map(|r| parse_range(r, object.size)) {
-        None => (0, object.size),
-        Some(Some(r)) => r,
-        Some(None) => {
+    let (start, end) = match parse_range(req.header("range"), object.size) {
+        RangeSpec::Full => (0, object.size),
+        RangeSpec::Partial(first, last) => (first, last + 1),
+        RangeSpec::Unsatisfiable => {
             return error(
                 416,
                 "InvalidRange",
@@ -844,24 +832,6 @@ fn get_object(store: &Store, req: &Req, key: &str) -> Resp {
         );
     }
     r
-}
-
-/// `bytes=a-b`, `bytes=a-`, `bytes=-n` as a half-open range within `size`.
-fn parse_range(header: &str, size: u64) -> Option<(u64, u64)> {
-    let spec = header.trim().strip_prefix("bytes=")?;
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (size.saturating_sub(n), size)
-        }
-        (a, "") => (a.parse().ok()?, size),
-        (a, b) => (
-            a.parse().ok()?,
-            b.parse::<u64>().ok()?.saturating_add(1).min(size),
-        ),
-    };
-    (start < end && start < size).then_some((start, end))
 }
 
 fn list_objects(store: &Store, req: &Req) -> Resp {
@@ -1039,15 +1009,11 @@ mod tests {
         );
     }
 
-    // Proves ranges, completion bodies and aws-chunked bodies parse, and bodies whose
+    // Proves ranges, completion bodies and aws-chunked bodies parse (an overflowing or
+    // signed chunk size or a chunk without its CRLF is refused), and bodies whose
     // Content-MD5 or CRC32C do not match are refused (FR-72).
     #[test]
     fn parsers() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 10)));
-        assert_eq!(parse_range("bytes=90-", 100), Some((90, 100)));
-        assert_eq!(parse_range("bytes=-5", 100), Some((95, 100)));
-        assert_eq!(parse_range("bytes=100-", 100), None);
-        assert_eq!(parse_range("lines=1-2", 100), None);
         let parts = completion_parts("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;ab&quot;</ETag></Part></CompleteMultipartUpload>").unwrap();
         assert_eq!(parts, vec![(1, "ab".to_string())]);
         let chunked = Req::new(
@@ -1057,6 +1023,26 @@ mod tests {
             b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n".to_vec(),
         );
         assert_eq!(&*decode_body(&chunked).unwrap(), b"hello");
+        // Sizes that overflow, a signed size, data without its CRLF: refused, never a panic.
+        for body in [
+            &b"ffffffffffffffff\r\nhello\r\n0\r\n\r\n"[..],
+            b"fffffffffffffffff\r\n",
+            b"+5\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhelloXX0\r\n\r\n",
+            b"5;chunk-signature=ab\r\nhel",
+        ] {
+            let req = Req::new(
+                "PUT",
+                "/s3/b/k",
+                vec![("content-encoding".into(), "aws-chunked".into())],
+                body.to_vec(),
+            );
+            assert!(
+                decode_body(&req).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
         let md5 = b64(&Md5::digest(b"data"));
         let crc = b64(&crc32c::crc32c(b"data").to_be_bytes());
         let sent = |name: &str, value: &str| {
@@ -1097,7 +1083,7 @@ mod tests {
             let _ = authenticate(&req, SystemTime::now());
             let _ = decode_body(&req);
             let _ = completion_parts(&String::from_utf8_lossy(&body));
-            let _ = parse_range(&range, 1000);
+            let _ = parse_range(Some(&range), 1000);
             let _ = amz_time(&auth);
         }
     }

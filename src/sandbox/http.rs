@@ -86,14 +86,23 @@ impl Req {
 
 /// Decodes `application/x-www-form-urlencoded` pairs (query strings and token requests).
 pub(crate) fn parse_form(text: &str) -> Vec<(String, String)> {
+    decode_pairs(text, true)
+}
+
+/// Decodes `k=v&…` pairs; `plus_is_space` for form encoding (S3 clients write a space as
+/// `%20` and mean `+` literally).
+pub(crate) fn decode_pairs(text: &str, plus_is_space: bool) -> Vec<(String, String)> {
     text.split('&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let dec = |s: &str| {
-                percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
+                let s = if plus_is_space {
+                    std::borrow::Cow::Owned(s.replace('+', " "))
+                } else {
+                    std::borrow::Cow::Borrowed(s)
+                };
+                percent_decode_str(&s).decode_utf8_lossy().into_owned()
             };
             (dec(k), dec(v))
         })
@@ -521,4 +530,59 @@ mod tests {
             422
         );
     }
+}
+
+/// What a `Range` header asks for, given the object length.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RangeSpec {
+    Full,
+    /// Inclusive byte range.
+    Partial(u64, u64),
+    Unsatisfiable,
+}
+
+/// Parses a single `bytes=` range; malformed or multi-range headers are ignored (the full
+/// object is served), as RFC 9110 allows.
+pub(crate) fn parse_range(header: Option<&str>, len: u64) -> RangeSpec {
+    let Some(h) = header else {
+        return RangeSpec::Full;
+    };
+    let h = h.trim();
+    let Some(spec) = h
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case("bytes="))
+        .map(|_| &h[6..])
+    else {
+        return RangeSpec::Full;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeSpec::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        return match b.parse::<u64>() {
+            Ok(0) => RangeSpec::Unsatisfiable,
+            Ok(_) if len == 0 => RangeSpec::Unsatisfiable,
+            Ok(n) => RangeSpec::Partial(len.saturating_sub(n), len - 1),
+            Err(_) => RangeSpec::Full,
+        };
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return RangeSpec::Full;
+    };
+    let end = if b.is_empty() {
+        None
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => Some(e),
+            _ => return RangeSpec::Full,
+        }
+    };
+    if start >= len {
+        return RangeSpec::Unsatisfiable;
+    }
+    RangeSpec::Partial(start, end.map_or(len - 1, |e| e.min(len - 1)))
 }

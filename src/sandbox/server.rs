@@ -29,6 +29,13 @@ const MAX_REQUEST_BODY: u64 = 128 * 1024 * 1024;
 /// Largest request head (request line and headers).
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
 
+/// How long a connection may stay silent (between requests, or within one) before it is
+/// closed.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Most connections served at once; more are closed at once (clients see a reset and retry).
+const MAX_CONNECTIONS: usize = 1024;
+
 /// The running threads of a sandbox.
 pub(crate) struct Running {
     stopping: Arc<AtomicBool>,
@@ -92,6 +99,11 @@ fn accept_loop(
         // Answers go out in pieces (head, body); without this the last piece can wait for the
         // delayed acknowledgement of the one before (up to 40 ms per answer on loopback).
         let _ = stream.set_nodelay(true);
+        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        if conns.lock().len() >= MAX_CONNECTIONS {
+            let _ = stream.shutdown(Shutdown::Both);
+            continue;
+        }
         let Ok(registered) = stream.try_clone() else {
             continue;
         };
@@ -197,63 +209,67 @@ fn connection(shared: &Shared, stream: TcpStream) {
     let _ = writer.shutdown(Shutdown::Both);
 }
 
-/// Reads a request line and its headers. `Ok(None)` when the client closed the connection
-/// between requests; `Err(status)` for a head that is not HTTP/1.x or too large.
+/// Most headers one request may carry.
+const MAX_HEADERS: usize = 128;
+
+/// Reads a request line and its headers with `httparse`, which refuses what real servers
+/// refuse (spaces before a header's colon, control characters or a bare CR in the target, a
+/// malformed version). `Ok(None)` when the client closed the connection between requests;
+/// `Err(status)` for a head that is not HTTP/1.x, malformed or too large.
 fn read_head(reader: &mut impl BufRead) -> std::result::Result<Option<Incoming>, u16> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut total = 0usize;
+    let mut buf: Vec<u8> = Vec::new();
     loop {
-        let mut line = Vec::new();
-        let n = reader
-            .by_ref()
-            .take((MAX_REQUEST_HEAD - total) as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|_| 400u16)?;
-        if n == 0 {
-            return if lines.is_empty() && total == 0 {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            // Idle between requests past the read timeout: the connection just closes.
+            Err(_) if buf.is_empty() => return Ok(None),
+            Err(_) => return Err(408),
+        };
+        if available.is_empty() {
+            return if buf.iter().all(|b| matches!(b, b'\r' | b'\n')) {
                 Ok(None)
             } else {
                 Err(400)
             };
         }
-        total += n;
-        if total > MAX_REQUEST_HEAD {
-            return Err(431);
-        }
-        if !line.ends_with(b"\n") {
-            return Err(400);
-        }
-        let text = String::from_utf8_lossy(&line).trim_end().to_string();
-        if text.is_empty() {
-            if lines.is_empty() {
-                // Blank lines before a request line are allowed (RFC 9112 §2.2).
-                continue;
+        let take = available.len().min(MAX_REQUEST_HEAD + 1 - buf.len());
+        let before = buf.len();
+        buf.extend_from_slice(&available[..take]);
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Request::new(&mut headers);
+        match parsed.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                reader.consume(len - before);
+                return incoming(&parsed).map(Some);
             }
-            break;
+            Ok(httparse::Status::Partial) if buf.len() > MAX_REQUEST_HEAD => return Err(431),
+            Ok(httparse::Status::Partial) => reader.consume(take),
+            Err(httparse::Error::TooManyHeaders) => return Err(431),
+            Err(httparse::Error::Version) => return Err(505),
+            Err(_) => return Err(400),
         }
-        lines.push(text);
     }
-    let mut parts = lines[0].split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+}
+
+/// The request `httparse` read, with keep-alive settled by the version and `Connection`.
+fn incoming(parsed: &httparse::Request<'_, '_>) -> std::result::Result<Incoming, u16> {
+    let (Some(method), Some(target), Some(version)) = (parsed.method, parsed.path, parsed.version)
     else {
         return Err(400);
     };
-    let http11 = match version {
-        "HTTP/1.1" => true,
-        "HTTP/1.0" => false,
-        _ => return Err(505),
-    };
-    let mut headers = Vec::with_capacity(lines.len() - 1);
-    for line in &lines[1..] {
-        let (name, value) = line.split_once(':').ok_or(400u16)?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
+    let headers = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            let value = std::str::from_utf8(h.value).map_err(|_| 400u16)?;
+            Ok((h.name.to_string(), value.trim().to_string()))
+        })
+        .collect::<std::result::Result<Vec<_>, u16>>()?;
     let mut incoming = Incoming {
         method: method.to_string(),
         target: target.to_string(),
         headers,
-        keep_alive: http11,
+        keep_alive: version == 1,
     };
     if let Some(conn) = incoming.header("connection") {
         let has = |token: &str| {
@@ -266,26 +282,65 @@ fn read_head(reader: &mut impl BufRead) -> std::result::Result<Option<Incoming>,
             incoming.keep_alive = true;
         }
     }
-    Ok(Some(incoming))
+    Ok(incoming)
+}
+
+/// How a request's body is framed (RFC 9112 §6).
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// The framing the headers announce: `Transfer-Encoding: chunked` exactly (any other coding
+/// is 501), or one `Content-Length` of digits (repeated only with the same value); both at
+/// once, or a length that is not digits (`+5`), is 400.
+fn framing(incoming: &Incoming) -> std::result::Result<Framing, u16> {
+    let all = |name: &'static str| -> Vec<&str> {
+        incoming
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .collect()
+    };
+    let codings = all("transfer-encoding");
+    let lengths = all("content-length");
+    if !codings.is_empty() {
+        if !lengths.is_empty() {
+            return Err(400);
+        }
+        return match codings.as_slice() {
+            [one] if one.eq_ignore_ascii_case("chunked") => Ok(Framing::Chunked),
+            _ => Err(501),
+        };
+    }
+    let Some(first) = lengths.first() else {
+        return Ok(Framing::None);
+    };
+    if lengths.iter().any(|l| l != first)
+        || first.is_empty()
+        || !first.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(400);
+    }
+    first.parse().map(Framing::Length).map_err(|_| 413)
 }
 
 /// Reads the body the head announces (`Content-Length` or chunked), at most
-/// [`MAX_REQUEST_BODY`] bytes.
+/// [`MAX_REQUEST_BODY`] bytes; memory grows with the bytes that arrive, not with the length
+/// announced.
 fn read_body(reader: &mut impl BufRead, incoming: &Incoming) -> std::result::Result<Vec<u8>, u16> {
-    let chunked = incoming
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        return read_chunked(reader);
-    }
-    let len = match incoming.header("content-length") {
-        None => return Ok(Vec::new()),
-        Some(v) => v.parse::<u64>().map_err(|_| 400u16)?,
+    let len = match framing(incoming)? {
+        Framing::None => return Ok(Vec::new()),
+        Framing::Chunked => return read_chunked(reader),
+        Framing::Length(len) => len,
     };
     if len > MAX_REQUEST_BODY {
         return Err(413);
     }
-    let mut body = Vec::with_capacity(len as usize);
+    let mut body = Vec::with_capacity(len.min(1024 * 1024) as usize);
     reader
         .take(len)
         .read_to_end(&mut body)
@@ -296,31 +351,43 @@ fn read_body(reader: &mut impl BufRead, incoming: &Incoming) -> std::result::Res
     Ok(body)
 }
 
+/// A chunked body: sizes read by `httparse` (hex digits only, extensions allowed), each
+/// chunk's data followed by exactly CRLF, then trailers up to a blank line.
 fn read_chunked(reader: &mut impl BufRead) -> std::result::Result<Vec<u8>, u16> {
     let mut body = Vec::new();
     loop {
-        let mut line = String::new();
+        let mut line = Vec::new();
         reader
             .by_ref()
             .take(1024)
-            .read_line(&mut line)
+            .read_until(b'\n', &mut line)
             .map_err(|_| 400u16)?;
-        let size = line.trim().split(';').next().unwrap_or("");
-        let size = u64::from_str_radix(size.trim(), 16).map_err(|_| 400u16)?;
+        let size = match httparse::parse_chunk_size(&line) {
+            Ok(httparse::Status::Complete((_, size))) => size,
+            Ok(httparse::Status::Partial) | Err(_) => return Err(400),
+        };
         if (body.len() as u64).saturating_add(size) > MAX_REQUEST_BODY {
             return Err(413);
         }
         if size == 0 {
             // Trailers, up to the blank line.
+            let mut total = 0usize;
             loop {
-                let mut trailer = String::new();
+                let mut trailer = Vec::new();
                 let n = reader
                     .by_ref()
                     .take(8 * 1024)
-                    .read_line(&mut trailer)
+                    .read_until(b'\n', &mut trailer)
                     .map_err(|_| 400u16)?;
-                if n == 0 || trailer.trim().is_empty() {
+                total += n;
+                if total > MAX_REQUEST_HEAD {
+                    return Err(431);
+                }
+                if trailer == b"\r\n" {
                     return Ok(body);
+                }
+                if n == 0 || !trailer.ends_with(b"\r\n") {
+                    return Err(400);
                 }
             }
         }
@@ -335,6 +402,9 @@ fn read_chunked(reader: &mut impl BufRead) -> std::result::Result<Vec<u8>, u16> 
         }
         let mut crlf = [0u8; 2];
         reader.read_exact(&mut crlf).map_err(|_| 400u16)?;
+        if &crlf != b"\r\n" {
+            return Err(400);
+        }
     }
 }
 
@@ -448,6 +518,7 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         412 => "Precondition Failed",
+        408 => "Request Timeout",
         413 => "Content Too Large",
         416 => "Range Not Satisfiable",
         422 => "Unprocessable Content",
@@ -501,6 +572,16 @@ mod tests {
             Some(400)
         );
         assert_eq!(head_of("GET / HTTP/1.1\r\nHost: x").err(), Some(400));
+        // What real servers refuse: a space before the colon, control characters or a bare
+        // CR in the target, a request line split by a bare CR.
+        for bad in [
+            "GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+            "GET /a\x01b HTTP/1.1\r\n\r\n",
+            "GET /a\rLocation:x HTTP/1.1\r\n\r\n",
+            "GET /a\x7fb HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(head_of(bad).err(), Some(400), "{bad:?}");
+        }
         let huge = format!(
             "GET / HTTP/1.1\r\nX: {}\r\n\r\n",
             "a".repeat(MAX_REQUEST_HEAD)
@@ -527,6 +608,41 @@ mod tests {
         assert_eq!(body("hello", &[("Content-Length", "5")]).unwrap(), b"hello");
         assert_eq!(body("hel", &[("Content-Length", "5")]).err(), Some(400));
         assert_eq!(body("", &[("Content-Length", "x")]).err(), Some(400));
+        assert_eq!(body("hello", &[("Content-Length", "+5")]).err(), Some(400));
+        assert_eq!(
+            body("hello", &[("Content-Length", "5"), ("Content-Length", "3")]).err(),
+            Some(400),
+            "conflicting lengths"
+        );
+        assert_eq!(
+            body("hello", &[("Content-Length", "5"), ("content-length", "5")]).unwrap(),
+            b"hello"
+        );
+        assert_eq!(
+            body(
+                "5\r\nhello\r\n0\r\n\r\n",
+                &[("Transfer-Encoding", "notchunked")]
+            )
+            .err(),
+            Some(501)
+        );
+        assert_eq!(
+            body(
+                "5\r\nhello\r\n0\r\n\r\n",
+                &[("Transfer-Encoding", "gzip, chunked")]
+            )
+            .err(),
+            Some(501)
+        );
+        assert_eq!(
+            body(
+                "5\r\nhello\r\n0\r\n\r\n",
+                &[("Transfer-Encoding", "chunked"), ("Content-Length", "5")]
+            )
+            .err(),
+            Some(400),
+            "both framings at once"
+        );
         assert_eq!(
             body("", &[("Content-Length", "999999999999")]).err(),
             Some(413)
@@ -537,8 +653,15 @@ mod tests {
             b"hello"
         );
         assert_eq!(body("zz\r\n", &chunked).err(), Some(400));
+        assert_eq!(body("+5\r\nhello\r\n0\r\n\r\n", &chunked).err(), Some(400));
+        assert_eq!(
+            body("5\r\nhelloXX0\r\n\r\n", &chunked).err(),
+            Some(400),
+            "chunk data must end with CRLF"
+        );
         assert_eq!(body("ffffffffff\r\n", &chunked).err(), Some(413));
-        assert_eq!(body("ffffffffffffffff\r\n", &chunked).err(), Some(413));
+        assert!(body("ffffffffffffffff\r\n", &chunked).is_err());
+        assert!(body("fffffffffffffffff\r\n", &chunked).is_err());
     }
 
     proptest::proptest! {

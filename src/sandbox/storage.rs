@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::http::{Answer, Body, Req, Resp};
+use super::http::{Answer, Body, RangeSpec, Req, Resp, parse_range};
 use super::signing::{constant_time_eq, sign, unix_secs};
 use super::state::Shared;
 use crate::models::{ItemTerminationReason, VersionDocumentVisibility};
@@ -55,61 +55,6 @@ fn storage_error(status: u16, code: &str, message: &str) -> Resp {
         "application/xml; charset=UTF-8",
         Body::Bytes(body.into_bytes()),
     )
-}
-
-/// What a `Range` header asks for, given the object length.
-#[derive(Debug, PartialEq, Eq)]
-enum RangeSpec {
-    Full,
-    /// Inclusive byte range.
-    Partial(u64, u64),
-    Unsatisfiable,
-}
-
-/// Parses a single `bytes=` range; malformed or multi-range headers are ignored (the full
-/// object is served), as RFC 9110 allows.
-fn parse_range(header: Option<&str>, len: u64) -> RangeSpec {
-    let Some(h) = header else {
-        return RangeSpec::Full;
-    };
-    let h = h.trim();
-    let Some(spec) = h
-        .get(..6)
-        .filter(|p| p.eq_ignore_ascii_case("bytes="))
-        .map(|_| &h[6..])
-    else {
-        return RangeSpec::Full;
-    };
-    if spec.contains(',') {
-        return RangeSpec::Full;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return RangeSpec::Full;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    if a.is_empty() {
-        return match b.parse::<u64>() {
-            Ok(0) => RangeSpec::Unsatisfiable,
-            Ok(_) if len == 0 => RangeSpec::Unsatisfiable,
-            Ok(n) => RangeSpec::Partial(len.saturating_sub(n), len - 1),
-            Err(_) => RangeSpec::Full,
-        };
-    }
-    let Ok(start) = a.parse::<u64>() else {
-        return RangeSpec::Full;
-    };
-    let end = if b.is_empty() {
-        None
-    } else {
-        match b.parse::<u64>() {
-            Ok(e) if e >= start => Some(e),
-            _ => return RangeSpec::Full,
-        }
-    };
-    if start >= len {
-        return RangeSpec::Unsatisfiable;
-    }
-    RangeSpec::Partial(start, end.map_or(len - 1, |e| e.min(len - 1)))
 }
 
 /// An object found in storage.

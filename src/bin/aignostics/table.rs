@@ -82,9 +82,10 @@ pub fn fields<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> String 
     out
 }
 
-/// Display width, counted in characters (good enough for ids, states and names).
+/// Display width in terminal columns: a wide (CJK, emoji) character takes two, a combining
+/// mark none.
 fn width(text: &str) -> usize {
-    text.chars().count()
+    unicode_width::UnicodeWidthStr::width(text)
 }
 
 #[cfg(test)]
@@ -113,6 +114,20 @@ mod tests {
         assert_eq!(table.render(), "ID\na\\u{1b}]52;c;eA==\\u{7}\\u{a}b\n");
         let text = fields([("Error", "x\u{1b}[2J".to_string())]);
         assert_eq!(text, "Error:  x\\u{1b}[2J\n");
+    }
+
+    // Proves columns align by display width: wide characters take two columns and combining
+    // marks none. (FR-78)
+    #[test]
+    fn wide_characters_align() {
+        let mut table = Table::new(["NAME", "STATE"]);
+        table.row(["肺癌切片", "DONE"]);
+        table.row(["Zu\u{308}rich", "DONE"]);
+        table.row(["ab", "DONE"]);
+        assert_eq!(
+            table.render(),
+            "NAME      STATE\n肺癌切片  DONE\nZu\u{308}rich    DONE\nab        DONE\n"
+        );
     }
 
     // Proves field lists align their values and indent continuation lines.

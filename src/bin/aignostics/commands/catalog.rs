@@ -251,30 +251,15 @@ fn unknown_version(
     }
 }
 
-/// The candidate nearest to `given` by edit distance, when it is plausibly a typo.
+/// The candidate nearest to `given` by edit distance (optimal string alignment: a swap of
+/// two neighbours is one edit), when it is plausibly a typo.
 fn closest<'a>(given: &str, candidates: &'a [String]) -> Option<&'a str> {
     candidates
         .iter()
-        .map(|c| (edit_distance(given, c), c))
+        .map(|c| (strsim::osa_distance(given, c), c))
         .filter(|(d, c)| *d > 0 && *d <= 2.max(c.chars().count() / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.as_str())
-}
-
-/// Levenshtein distance in characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
 }
 
 fn version_table(versions: Vec<aignostics::models::ApplicationVersion>) -> String {
@@ -296,9 +281,10 @@ mod tests {
         assert_eq!(closest("he-tmee", &ids), Some("he-tme"));
         assert_eq!(closest("hetme", &ids), Some("he-tme"));
         assert_eq!(closest("tset-app", &ids), Some("test-app"));
+        // A transposition is one edit: found even where two edits would be too many.
+        let short = vec!["ab-cd".to_string()];
+        assert_eq!(closest("ba-dc", &short), Some("ab-cd"));
         assert_eq!(closest("atlas", &ids), None);
         assert_eq!(closest("he-tme", &ids), None);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }
