@@ -707,7 +707,7 @@ mod tests {
     }
 
     // Proves API roots are read by a real URI parser: user info, ports out of range, queries
-    // and other schemes are refused naming the setting; trailing slashes go. (FR-18)
+    // and other schemes are refused naming the setting; trailing slashes go. (FR-18, NFR-30)
     #[test]
     fn api_roots_are_uris() {
         assert_eq!(

@@ -119,7 +119,7 @@ mod tests {
 
     // Proves one strict parser for every date and time from input: dates that do not exist,
     // times and offsets out of range and trailing text are refused; a calendar date is
-    // midnight UTC where a date-time field takes one. (FR-64)
+    // midnight UTC where a date-time field takes one. (FR-64, NFR-30)
     #[test]
     fn impossible_dates_and_offsets_are_refused() {
         for bad in [

@@ -372,7 +372,7 @@ fn malformed_uuid_is_a_typed_validation_error() {
 
 #[test]
 fn share_token_expiry_is_checked_before_the_request() {
-    // Proves a share token's expiry is read by the one strict date-time parser before any request: impossible dates, times and offsets are typed errors that send nothing, while a timestamp with an offset and a plain date are sent as given. (FR-33)
+    // Proves a share token's expiry is read by the one strict date-time parser before any request: impossible dates, times and offsets are typed errors that send nothing, while a timestamp with an offset and a plain date are sent as given. (FR-33, NFR-30)
     let server = MockServer::start();
     let (client, _) = client(&server, "ac-expiry");
     let create = server.mock(|when, then| {

@@ -333,15 +333,35 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut request = httparse::Request::new(&mut headers);
-        match request.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                return Some((request.method?.to_string(), request.path?.to_string()));
-            }
-            Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => {}
+        match parse_request(&buf) {
+            Head::Complete(method, target) => return Some((method, target)),
+            Head::Partial if buf.len() <= MAX_HEAD => {}
             _ => return None,
         }
+    }
+}
+
+/// What the bytes received so far hold.
+#[derive(Debug, PartialEq)]
+enum Head {
+    /// A whole request head: method and target.
+    Complete(String, String),
+    /// The start of one.
+    Partial,
+    /// Not an HTTP/1.x request head.
+    Malformed,
+}
+
+fn parse_request(buf: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => match (request.method, request.path) {
+            (Some(method), Some(path)) => Head::Complete(method.to_string(), path.to_string()),
+            _ => Head::Malformed,
+        },
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Err(_) => Head::Malformed,
     }
 }
 
@@ -423,7 +443,7 @@ mod tests {
     }
 
     // Proves redirect URIs are split into host, port and path by a real URI parser, and bad
-    // ones (user info, a port out of range) name the setting. (FR-05)
+    // ones (user info, a port out of range) name the setting. (FR-05, NFR-30)
     #[test]
     fn redirect_uri_parsing() {
         assert_eq!(
@@ -463,5 +483,34 @@ mod tests {
             escape_html("<a href='x'>&"),
             "&lt;a href=&#39;x&#39;&gt;&amp;"
         );
+    }
+
+    // Proves the callback's request head is read as real servers read it: the target of a
+    // whole head, more bytes wanted for a partial one, and a space before a colon or a
+    // control character in the target refused. (FR-05, NFR-30)
+    #[test]
+    fn callback_heads() {
+        assert_eq!(
+            parse_request(b"GET /cb?code=a&state=s HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Head::Complete("GET".into(), "/cb?code=a&state=s".into())
+        );
+        assert_eq!(parse_request(b"GET /cb HTTP/1.1\r\nHost"), Head::Partial);
+        assert_eq!(
+            parse_request(b"GET /cb HTTP/1.1\r\nHost : x\r\n\r\n"),
+            Head::Malformed
+        );
+        assert_eq!(
+            parse_request(b"GET /c\x01b HTTP/1.1\r\n\r\n"),
+            Head::Malformed
+        );
+    }
+
+    proptest::proptest! {
+        // Proves any bytes as a callback request head give a head, a wait for more or a
+        // refusal, never a panic. (NFR-13, NFR-16)
+        #[test]
+        fn any_callback_bytes_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_request(&raw);
+        }
     }
 }

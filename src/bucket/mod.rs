@@ -650,7 +650,7 @@ mod tests {
 
     // Proves bucket requests go through the one retry loop: a 503 or 429 with Retry-After is
     // waited on as the server asks, and work cancelled during that wait (a dropped async
-    // call) ends with Error::Cancelled before any further attempt. (FR-69)
+    // call) ends with Error::Cancelled before any further attempt. (FR-69, NFR-30)
     #[test]
     fn retries_honour_retry_after_and_cancellation() {
         for status in [503, 429] {
@@ -679,7 +679,7 @@ mod tests {
     }
 
     // Proves Retry-After is read in both of its forms, delay-seconds and an HTTP-date (each
-    // of the three date formats), as a wait from now of at most a day. (FR-69)
+    // of the three date formats), as a wait from now of at most a day. (FR-69, NFR-30)
     #[test]
     fn retry_after_both_forms() {
         use crate::retry::retry_after_at;
@@ -707,5 +707,33 @@ mod tests {
         );
         assert_eq!(retry_after_at("-1", now), None);
         assert_eq!(retry_after_at("soon", now), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        // Proves every key either is refused before any request or reaches the store exactly
+        // as named: the signed URL's path decodes back to the key, whatever dots, slashes,
+        // percent signs or other characters it holds. (FR-86, NFR-16)
+        #[test]
+        fn keys_are_sent_exactly_as_named(key in "(\\.|\\.\\.|/|%2e|%2E|%|a|b|ü| |\\\\|\\?|#|;|\\+){0,12}") {
+            let b = bucket();
+            match b.signed_url(&key, DEFAULT_URL_VALIDITY) {
+                Ok(url) => {
+                    let parsed = url::Url::parse(&url).unwrap();
+                    let path = parsed.path().strip_prefix("/slides/").unwrap();
+                    let sent = percent_encoding::percent_decode_str(path).decode_utf8().unwrap();
+                    proptest::prop_assert_eq!(sent, key.as_str());
+                }
+                Err(e) => {
+                    proptest::prop_assert!(matches!(e, Error::InvalidInput(_)));
+                    proptest::prop_assert!(
+                        key.is_empty()
+                            || key.split('/').any(|s| s == "." || s == "..")
+                            || key.split('/').all(str::is_empty)
+                    );
+                }
+            }
+        }
     }
 }

@@ -543,7 +543,8 @@ mod tests {
     }
 
     // Proves request heads are parsed with keep-alive by version and `Connection`, and that
-    // malformed or oversized heads are refused with a status instead of a panic (FR-44, NFR-13).
+    // malformed, smuggling-prone or oversized heads are refused with a status instead of a
+    // panic (FR-44, NFR-13, NFR-30).
     #[test]
     fn request_heads() {
         let r = head_of("GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Y:  z \r\n\r\n")
@@ -589,8 +590,8 @@ mod tests {
         assert_eq!(head_of(&huge).err(), Some(431));
     }
 
-    // Proves chunked and sized request bodies are read exactly, and short or oversized ones
-    // are refused (FR-44, NFR-13).
+    // Proves chunked and sized request bodies are read exactly, and short, oversized, signed,
+    // conflicting or ambiguously framed ones are refused (FR-44, NFR-13, NFR-30).
     #[test]
     fn request_bodies() {
         let incoming = |headers: &[(&str, &str)]| Incoming {

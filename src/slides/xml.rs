@@ -278,7 +278,7 @@ mod tests {
     // Proves the micro sign is read however it is written (U+00B5, U+03BC, decimal or hex
     // references in either case), `&#34;` and `&quot;` are quotes in a Philips spacing,
     // `<Pixels` inside a comment or CDATA is no element, and a `>` inside an attribute value
-    // does not end the tag. (FR-60)
+    // does not end the tag. (FR-60, NFR-30)
     #[test]
     fn xml_is_read_as_xml() {
         for unit in [

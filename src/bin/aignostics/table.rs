@@ -117,7 +117,7 @@ mod tests {
     }
 
     // Proves columns align by display width: wide characters take two columns and combining
-    // marks none. (FR-78)
+    // marks none. (FR-78, NFR-30)
     #[test]
     fn wide_characters_align() {
         let mut table = Table::new(["NAME", "STATE"]);

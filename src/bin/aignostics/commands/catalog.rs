@@ -274,7 +274,8 @@ fn version_table(versions: Vec<aignostics::models::ApplicationVersion>) -> Strin
 mod tests {
     use super::*;
 
-    // Proves a typo finds the intended id, and an unrelated word finds nothing (FR-74).
+    // Proves a typo finds the intended id (a transposition being one edit), and an unrelated
+    // word finds nothing (FR-74, NFR-30).
     #[test]
     fn closest_id() {
         let ids = vec!["he-tme".to_string(), "test-app".to_string()];
