@@ -77,6 +77,15 @@ pub(crate) fn crc32c_reader(mut reader: impl Read) -> io::Result<(u32, u64)> {
     }
 }
 
+/// SHA-256 of `bytes` (cache scopes, idempotency keys, PKCE), by `ring`, which rustls
+/// compiles anyway.
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
 /// Lowercase hex of `bytes` (digests, random ids).
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

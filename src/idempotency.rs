@@ -12,7 +12,6 @@ use crate::checksum::hex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -101,7 +100,7 @@ pub fn idempotency_key_for(request: &RunCreationRequest) -> String {
     if let (Some(metadata), Value::Array(parts)) = (metadata, &mut canonical) {
         parts.push(metadata);
     }
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    let digest = crate::checksum::sha256(canonical.to_string().as_bytes());
     format!("auto-{}", hex(&digest[..16]))
 }
 

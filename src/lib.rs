@@ -365,6 +365,7 @@
 //! | Feature | Adds |
 //! |---|---|
 //! | *(none)* | the blocking client, internal login, M2M credentials, downloads |
+//! | `validation` (default) | item metadata checked against the version's JSON Schema before a run is submitted ([`Runs::validate`]); about 40 crates (`jsonschema`). Without it, artifact names, external ids and URL lengths are still checked and the platform validates the rest |
 //! | `async` | [`nonblocking`], on tokio's blocking pool (tokio with `rt` only) |
 //! | `sandbox` | [`sandbox`], an in-process platform emulator |
 //! | `bucket` | [`bucket`]: uploads to the organization's bucket, signed URLs (rusty-s3) |

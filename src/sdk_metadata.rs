@@ -403,6 +403,7 @@ impl SdkMetadata {
     /// The caller's choices as one JSON value (tags, note, scheduling, pipeline, interface):
     /// what changes the submitted run, as opposed to the circumstances (times, user, CI)
     /// filled in at submission. Part of a derived idempotency key.
+    #[cfg(all(feature = "slides", feature = "bucket"))]
     pub(crate) fn chosen(&self) -> Value {
         json!({
             "tags": self.tags,

@@ -468,8 +468,7 @@ impl Settings {
         if shared {
             return self.cache_dir.join(".token");
         }
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(self.api_root.as_bytes());
+        let digest = crate::checksum::sha256(self.api_root.as_bytes());
         let hex = crate::checksum::hex(&digest[..8]);
         self.cache_dir.join(format!(".token-{hex}"))
     }

@@ -9,7 +9,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use percent_encoding::percent_decode_str;
 use ring::rand::{SecureRandom, SystemRandom};
-use sha2::{Digest, Sha256};
 
 use super::idp;
 use super::{Login, LoginPrompt};
@@ -68,7 +67,7 @@ fn random_b64(n: usize) -> Result<String> {
 
 /// The S256 code challenge of a verifier.
 pub(crate) fn code_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    URL_SAFE_NO_PAD.encode(crate::checksum::sha256(verifier.as_bytes()))
 }
 
 /// Host, port and path of an `http://host:port/path` redirect URI, read by the `http`

@@ -3,8 +3,6 @@
 
 use std::cell::RefCell;
 
-use sha2::{Digest, Sha256};
-
 /// The first 128 bits of SHA-256 of a token: the user part of every cache key.
 pub(crate) type UserScope = [u8; 16];
 
@@ -15,7 +13,7 @@ thread_local! {
 }
 
 fn digest(token: &str) -> UserScope {
-    let hash = Sha256::digest(token.as_bytes());
+    let hash = crate::checksum::sha256(token.as_bytes());
     let mut out = [0u8; 16];
     out.copy_from_slice(&hash[..16]);
     out

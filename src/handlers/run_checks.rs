@@ -2,12 +2,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+#[cfg(feature = "validation")]
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::models::{RunCreationRequest, VersionReadResponse};
 
 /// Most schema violations reported for one artifact.
+#[cfg(feature = "validation")]
 const MAX_REPORTED: usize = 5;
 
 /// The longest `download_url` the API takes (its schema's `maxLength`).
@@ -70,6 +72,7 @@ pub(crate) fn validate_request(
     let what = format!("{} {}", request.application_id, version.version_number);
 
     // Compiled lazily: only schemas of artifacts actually present are built, each once.
+    #[cfg(feature = "validation")]
     let mut validators: HashMap<&str, Option<jsonschema::Validator>> = HashMap::new();
 
     for item in &request.items {
@@ -102,6 +105,7 @@ pub(crate) fn validate_request(
                 expected_list()
             )));
         }
+        #[cfg(feature = "validation")]
         for artifact in &item.input_artifacts {
             let validator = validators
                 .entry(artifact.name.as_str())
@@ -127,6 +131,7 @@ pub(crate) fn validate_request(
 
 /// The validator of one input artifact's `metadata_schema`, or `None` (with a warning) when
 /// the schema cannot be compiled here, e.g. because it refers to remote schemas.
+#[cfg(feature = "validation")]
 fn compile(version: &VersionReadResponse, name: &str) -> Option<jsonschema::Validator> {
     let schema: &Value = &version
         .input_artifacts
@@ -147,6 +152,7 @@ fn compile(version: &VersionReadResponse, name: &str) -> Option<jsonschema::Vali
 }
 
 /// `at /width_px: "12" is not of type "integer"`, with the JSON pointer of the failing value.
+#[cfg(feature = "validation")]
 fn describe(err: &jsonschema::ValidationError<'_>) -> String {
     let pointer = err.instance_path().as_str();
     let pointer = if pointer.is_empty() { "/" } else { pointer };
@@ -162,6 +168,7 @@ fn describe(err: &jsonschema::ValidationError<'_>) -> String {
 mod tests {
     use super::*;
     use crate::models::{InputArtifactCreationRequest, ItemCreationRequest};
+    use serde_json::Value;
     use serde_json::json;
 
     fn version() -> VersionReadResponse {
@@ -216,6 +223,7 @@ mod tests {
     }
 
     // Proves a nested type error names the item, the artifact and the JSON pointer. (FR-26)
+    #[cfg(feature = "validation")]
     #[test]
     fn nested_error_names_pointer() {
         let err = validate_request(
@@ -232,6 +240,7 @@ mod tests {
     }
 
     // Proves a missing required field is reported against the artifact's metadata. (FR-26)
+    #[cfg(feature = "validation")]
     #[test]
     fn missing_required_field_is_named() {
         let err = validate_request(&request(json!({"checksum_base64_crc32c": "A"})), &version())
@@ -241,6 +250,7 @@ mod tests {
     }
 
     // Proves an uncompilable schema is skipped rather than blocking the submission. (FR-26)
+    #[cfg(feature = "validation")]
     #[test]
     fn uncompilable_schema_is_skipped() {
         let mut v = version();

@@ -102,8 +102,9 @@ impl Runs {
 
     /// Checks a run request against its application version without submitting it: at least
     /// one item, unique external ids, each item carrying exactly the version's input artifacts
-    /// (once each), and each artifact's metadata valid against the artifact's
-    /// `metadata_schema`. The version comes from [`Client::application_version`] (cached;
+    /// (once each), download URLs the API takes, and (with the default feature `validation`)
+    /// each artifact's metadata valid against the artifact's `metadata_schema`. The version
+    /// comes from [`Client::application_version`] (cached;
     /// the latest when the request names none).
     ///
     /// Errors are [`Error::InvalidInput`](crate::Error::InvalidInput) naming the item (its

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Longest sanitised name kept before the extension, in bytes; leaves room under the usual
 /// 255-byte limit for a hash suffix, the extension and `.part`.
@@ -57,7 +56,7 @@ pub(crate) fn sanitize(name: &str) -> String {
 
 /// The first 32 bits of SHA-256 of `key`, as 8 hex digits.
 pub(crate) fn short_hash(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
+    let digest = crate::checksum::sha256(key.as_bytes());
     crate::checksum::hex(&digest[..4])
 }
 
