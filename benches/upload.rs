@@ -1,12 +1,12 @@
 //! Throughput of `Bucket::upload` (parallel parts, Content-MD5 and CRC32C per part, the whole
 //! object verified) into the sandbox's S3-compatible bucket over loopback, for a 128 MiB file,
-//! by part size. Run with `cargo bench --features sandbox,bucket --bench upload`; compare with
+//! by part size. Run with `cargo bench --bench upload`; compare with
 //! `benches/boto3_upload.py` (boto3's `upload_file`) on the same file and server.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aignostics::sandbox::{self, Sandbox};
+use aignostics_sandbox::{self as sandbox, Sandbox};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 const SIZE: usize = 128 * 1024 * 1024;

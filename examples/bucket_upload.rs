@@ -2,7 +2,7 @@
 //! other uploaders and for checking that memory stays flat whatever the file size.
 //!
 //! ```text
-//! cargo build --release --features sandbox,bucket --example bucket_upload
+//! cargo build --release --example bucket_upload
 //! # against an in-process sandbox that keeps only digests (no memory for the data itself):
 //! truncate -s 1G /tmp/1g.bin && truncate -s 8G /tmp/8g.bin
 //! /usr/bin/time -v target/release/examples/bucket_upload /tmp/1g.bin
@@ -46,10 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .build()?
         }
         None => {
-            let sb = aignostics::sandbox::Sandbox::builder()
+            let sb = aignostics_sandbox::Sandbox::builder()
                 .bucket_keeps_bytes(false)
                 .start()?;
-            let bucket = sb.bucket(aignostics::sandbox::ALICE_TOKEN)?;
+            let bucket = sb.bucket(aignostics_sandbox::ALICE_TOKEN)?;
             _sandbox = sb;
             bucket
         }

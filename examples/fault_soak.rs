@@ -3,7 +3,7 @@
 //! seed; afterwards every file must match its published CRC32C, with no part file left.
 //!
 //! ```text
-//! cargo run --release --features sandbox --example fault_soak -- [SEED] [ROUNDS] [RUNS] [ITEMS] [KIB]
+//! cargo run --release --example fault_soak -- [SEED] [ROUNDS] [RUNS] [ITEMS] [KIB]
 //! ```
 //!
 //! Defaults: seed 1, 10 rounds of 5 runs x 5 items (three artifacts each) of 1024 KiB.

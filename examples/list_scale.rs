@@ -5,7 +5,7 @@
 //! listing stays flat and the time grows linearly with the number of pages.
 //!
 //! ```text
-//! cargo run --release --features sandbox --example list_scale -- [MAX_ITEMS]
+//! cargo run --release --example list_scale -- [MAX_ITEMS]
 //! ```
 //!
 //! Prints one line per size: entries, pages, seconds, entries per second, and the growth of the
@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use aignostics::models::RunCreationRequest;
-use aignostics::sandbox::{self, Sandbox};
+use aignostics_sandbox::{self as sandbox, Sandbox};
 
 #[path = "support/rss.rs"]
 mod rss;

@@ -1,8 +1,8 @@
 //! The SDK end to end in one command, without a platform account:
 //!
 //! ```text
-//! cargo run --features sandbox,slides,bucket --example quickstart
-//! cargo run --features sandbox,slides,bucket --example quickstart -- ./results   # keep the files
+//! cargo run --example quickstart
+//! cargo run --example quickstart -- ./results   # keep the files
 //! ```
 //!
 //! It starts the in-process sandbox platform, lists the applications, writes a few small but
@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use aignostics::bucket::{DEFAULT_URL_VALIDITY, KeyTemplate};
 use aignostics::models::RunCreationRequest;
-use aignostics::sandbox::{self, Sandbox};
 use aignostics::slides::{MetadataRow, SlideItems};
 use aignostics::{DownloadEvent, DownloadOptions, WaitOptions, checksum};
+use aignostics_sandbox::{self as sandbox, Sandbox};
 use serde_json::json;
 
 /// Slides the quickstart submits.

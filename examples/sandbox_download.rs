@@ -7,7 +7,7 @@
 //! and the peak of open files (client and sandbox together) (NFR-24, NFR-25).
 //!
 //! ```text
-//! cargo run --release --features sandbox --example sandbox_download -- [ITEMS] [DIR]
+//! cargo run --release --example sandbox_download -- [ITEMS] [DIR]
 //! ```
 
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use aignostics::DownloadOptions;
 use aignostics::models::RunCreationRequest;
-use aignostics::sandbox::{self, Sandbox};
+use aignostics_sandbox::{self as sandbox, Sandbox};
 
 #[path = "support/rss.rs"]
 mod rss;

@@ -192,8 +192,8 @@ impl Client {
     /// goes wrong is reported as a `Down` component with its reason.
     ///
     /// ```
-    /// # #[cfg(feature = "sandbox")] {
-    /// use aignostics::sandbox::{self, Sandbox};
+    /// # {
+    /// use aignostics_sandbox::{self as sandbox, Sandbox};
     /// let sandbox = Sandbox::start()?;
     /// let health = sandbox.client(sandbox::ALICE_TOKEN)?.health();
     /// assert!(health.status.is_up());

@@ -25,15 +25,16 @@
 //!
 //! # Quick start
 //!
-//! No platform account is needed to see the whole flow: the `sandbox` feature starts an
-//! in-process platform. `cargo run --features sandbox,slides,bucket --example quickstart` runs this, with
-//! progress output:
+//! No platform account is needed to see the whole flow: the companion crate
+//! [`aignostics-sandbox`](https://docs.rs/aignostics-sandbox) starts an in-process platform
+//! (add it as a dev-dependency). `cargo run --example quickstart` runs this, with progress
+//! output:
 //!
 //! ```
-//! # #[cfg(feature = "sandbox")] {
+//! # {
 //! use std::time::Duration;
 //! use aignostics::models::RunCreationRequest;
-//! use aignostics::sandbox::{self, Sandbox};
+//! use aignostics_sandbox::{self as sandbox, Sandbox};
 //! use aignostics::{DownloadOptions, WaitOptions};
 //!
 //! let platform = Sandbox::builder().processing_time(Duration::from_millis(300)).start()?;
@@ -183,9 +184,9 @@
 //! [`Client::me`]) or any S3-compatible store, and signs the URLs:
 //!
 //! ```
-//! # #[cfg(all(feature = "sandbox", feature = "bucket"))] {
+//! # #[cfg(feature = "bucket")] {
 //! use aignostics::bucket::{DEFAULT_URL_VALIDITY, KeyTemplate, UploadOutcome};
-//! use aignostics::sandbox::{self, Sandbox};
+//! use aignostics_sandbox::{self as sandbox, Sandbox};
 //!
 //! let platform = Sandbox::start()?; // serves an S3-compatible bucket too
 //! let bucket = platform.bucket(sandbox::ALICE_TOKEN)?; // from `/v1/me`
@@ -240,10 +241,10 @@
 //! walks the whole chain with the library and the CLI side by side.
 //!
 //! ```
-//! # #[cfg(feature = "sandbox")] {
+//! # {
 //! use aignostics::SubmitOptions;
 //! use aignostics::models::RunCreationRequest;
-//! use aignostics::sandbox::{self, Sandbox};
+//! use aignostics_sandbox::{self as sandbox, Sandbox};
 //! use aignostics::sdk_metadata::SdkMetadata;
 //!
 //! let platform = Sandbox::start()?;
@@ -345,14 +346,17 @@
 //!
 //! # Sandbox
 //!
-//! The `sandbox` feature adds [`sandbox::Sandbox`]: the whole API on a loopback port, with
-//! users, runs that progress, real artifacts behind signed URLs, and fault injection, for
-//! examples and for testing your own pipelines. `docs/TESTING.md` shows how to use it.
+//! The crate `aignostics-sandbox` (`aignostics_sandbox::Sandbox`) serves the whole API on a
+//! loopback port, with users, runs that progress, real artifacts behind signed URLs, an
+//! S3-compatible bucket, OAuth endpoints and fault injection, for examples and for testing
+//! your own pipelines: add it under `[dev-dependencies]`, as `wiremock` or `httpmock` are.
+//! It is built on this crate's public API only. `docs/TESTING.md` shows how to use it. (It was
+//! the `sandbox` feature, `aignostics::sandbox`, before; see CHANGELOG.md.)
 //!
 //! # Command-line tool
 //!
-//! The `cli` feature builds the `aignostics` binary (`cargo install aignostics --features cli`,
-//! or `cargo install --path . --features cli` in a checkout): `login`, `whoami`,
+//! The crate `aignostics-cli` builds the `aignostics` binary (`cargo install aignostics-cli`,
+//! or `cargo install --path cli` in a checkout): `login`, `whoami`,
 //! `applications`, `versions`, `documents`, `runs submit|list|show|items|wait|download|…`,
 //! `share-tokens`, `grants`, `completions`, and `sandbox` to serve a local platform (where
 //! `aignostics login` can be practised too). `--json` prints machine-readable output, server
@@ -364,13 +368,11 @@
 //!
 //! | Feature | Adds |
 //! |---|---|
-//! | *(none)* | the blocking client, internal login, M2M credentials, downloads |
+//! | *(always)* | the blocking client, internal login, M2M credentials, downloads |
 //! | `validation` (default) | item metadata checked against the version's JSON Schema before a run is submitted ([`Runs::validate`]); about 40 crates (`jsonschema`). Without it, artifact names, external ids and URL lengths are still checked and the platform validates the rest |
 //! | `async` | [`nonblocking`], on tokio's blocking pool (tokio with `rt` only) |
-//! | `sandbox` | [`sandbox`], an in-process platform emulator |
-//! | `bucket` | [`bucket`]: uploads to the organization's bucket, signed URLs (rusty-s3) |
-//! | `cli` | the `aignostics` binary (implies `sandbox`, `slides` and `bucket`) |
-//! | `slides` | [`slides`]: slide metadata from headers, items from a folder, the metadata CSV |
+//! | `bucket` (default) | [`bucket`]: uploads to the organization's bucket, signed URLs (rusty-s3) |
+//! | `slides` (default) | [`slides`]: slide metadata from headers, items from a folder, the metadata CSV; with `bucket`, [`pipeline`] |
 //! | `redis` | a Redis-shared client-credentials token for fleets of workers |
 //! | `platform-verifier` | TLS verification with the operating system's trust store |
 //!
@@ -399,8 +401,6 @@ pub mod pagination;
 #[cfg(all(feature = "slides", feature = "bucket"))]
 pub mod pipeline;
 mod retry;
-#[cfg(feature = "sandbox")]
-pub mod sandbox;
 pub mod sdk_metadata;
 pub mod settings;
 mod signed_url;
@@ -443,13 +443,7 @@ struct ReadmeDoctests;
 struct FleetTokensDoctests;
 
 // Compiles the guides' examples (they use the sandbox, the async facade, slides and the bucket).
-#[cfg(all(
-    doctest,
-    feature = "sandbox",
-    feature = "async",
-    feature = "slides",
-    feature = "bucket"
-))]
+#[cfg(all(doctest, feature = "async", feature = "slides", feature = "bucket"))]
 mod guide_doctests {
     #[doc = include_str!("../docs/ARCHITECTURE.md")]
     struct Architecture;

@@ -342,7 +342,7 @@ impl<'a> SlidesToResults<'a> {
     }
 
     /// The organization's bucket at this S3 endpoint (for protocols without a known one, such
-    /// as the sandbox's [`bucket_endpoint`](crate::sandbox::Sandbox::bucket_endpoint)).
+    /// as the sandbox's `bucket_endpoint`).
     pub fn bucket_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.bucket_endpoint = Some(endpoint.into());
         self

@@ -733,8 +733,15 @@ pub(crate) fn json_path_string(s: &str) -> String {
 }
 
 /// The `custom_metadata` filter matching runs whose `sdk.tags` hold every one of `tags` (one
-/// path expression: the platform rejects `&&` between separate ones).
-pub(crate) fn tags_filter(tags: &BTreeSet<String>) -> Option<String> {
+/// path expression: the platform rejects `&&` between separate ones), as
+/// [`ListRuns::tags`](crate::ListRuns::tags) sends it; `None` for no tags.
+///
+/// ```
+/// let tags = ["study-17".to_string()].into_iter().collect();
+/// let filter = aignostics::sdk_metadata::tags_filter(&tags).unwrap();
+/// assert!(filter.contains("\"study-17\""));
+/// ```
+pub fn tags_filter(tags: &BTreeSet<String>) -> Option<String> {
     let mut tags = tags.iter();
     let first = tags.next()?;
     let rest: Vec<_> = tags.collect();

@@ -29,7 +29,7 @@ pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Percent-encodes one path segment: external ids are arbitrary strings, so `/`, `?`, `#`, `%`
 /// and the dot segments `.` and `..` must never change the path.
-#[cfg(any(test, feature = "sandbox"))]
+#[cfg(test)]
 pub(crate) fn seg(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     push_seg(&mut out, segment);

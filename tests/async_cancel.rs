@@ -1,7 +1,7 @@
 //! Dropping an async call stops its work: waits stop polling, downloads stop writing and leave
 //! no final file, and a runtime with abandoned calls drops at once. Against the sandbox, whose
 //! request counters show what is still being sent.
-#![cfg(all(feature = "async", feature = "sandbox"))]
+#![cfg(feature = "async")]
 
 mod local;
 mod sandbox_common;
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use aignostics::models::RunCreationRequest;
 use aignostics::nonblocking;
-use aignostics::sandbox::{self, Fault, Sandbox, SandboxUser};
 use aignostics::{DownloadOptions, WaitOptions};
+use aignostics_sandbox::{self as sandbox, Fault, Sandbox, SandboxUser};
 use local::files_below;
 use sandbox_common::{fast_client, fresh_token, submit};
 

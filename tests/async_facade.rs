@@ -139,11 +139,10 @@ async fn items_iterate_page_by_page() {
 }
 
 // Proves a whole run — submit, wait, download with verified checksums — works through the facade. (FR-43)
-#[cfg(feature = "sandbox")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_wait_and_download_through_the_facade() {
-    use aignostics::sandbox::{Sandbox, SandboxUser, example_item};
     use aignostics::{DownloadOptions, WaitOptions, models::RunCreationRequest};
+    use aignostics_sandbox::{Sandbox, SandboxUser, example_item};
     use std::time::Duration;
 
     let sandbox = Sandbox::builder()

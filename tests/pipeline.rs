@@ -1,7 +1,7 @@
 //! `pipeline::SlidesToResults` against the in-process sandbox: slides written to disk,
 //! uploaded to its SigV4-checking bucket, submitted with signed URLs, waited for and
 //! downloaded, with one progress stream; and the same call again, which repeats nothing.
-#![cfg(all(feature = "sandbox", feature = "slides", feature = "bucket"))]
+#![cfg(all(feature = "slides", feature = "bucket"))]
 
 mod local;
 mod slides_support;
@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use aignostics::bucket::UploadOutcome;
 use aignostics::pipeline::{Progress, SlidesToResults};
-use aignostics::sandbox::{self, Sandbox};
 use aignostics::slides::{self, MetadataRow};
 use aignostics::{DownloadOptions, WaitOptions};
+use aignostics_sandbox::{self as sandbox, Sandbox};
 use local::Scratch;
 use slides_support::{aperio, generic};
 

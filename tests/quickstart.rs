@@ -1,6 +1,6 @@
 //! The quickstart example's flow, run in the test suite so the README's first command keeps
 //! working.
-#![cfg(all(feature = "sandbox", feature = "slides", feature = "bucket"))]
+#![cfg(all(feature = "slides", feature = "bucket"))]
 
 #[path = "../examples/quickstart.rs"]
 #[allow(dead_code)]

@@ -1,13 +1,12 @@
 //! Every API operation of the sandbox answers with the platform's status codes and bodies that
 //! decode into the crate's models, over raw HTTP and through the SDK.
-#![cfg(feature = "sandbox")]
 
 mod sandbox_common;
 
 use std::time::Duration;
 
 use aignostics::models::*;
-use aignostics::sandbox::{self, Sandbox, SandboxUser};
+use aignostics_sandbox::{self as sandbox, Sandbox, SandboxUser};
 use sandbox_common::{fast_client, fresh_token, raw, raw_url, submit, wait_terminated};
 use serde_json::{Value, json};
 

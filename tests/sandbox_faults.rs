@@ -1,13 +1,12 @@
 //! Fault injection and request counters of the sandbox, and how the SDK copes with the faults.
-#![cfg(feature = "sandbox")]
 
 mod sandbox_common;
 
 use std::time::{Duration, Instant};
 
 use aignostics::models::RunCreationRequest;
-use aignostics::sandbox::{self, Fault, Sandbox, SandboxUser};
 use aignostics::{Client, TokenProvider, TransportKind};
+use aignostics_sandbox::{self as sandbox, Fault, Sandbox, SandboxUser};
 use sandbox_common::{
     fast_client, fresh_token, raw, raw_url, submit, try_raw_url, wait_terminated,
 };

@@ -1,12 +1,11 @@
 //! Run lifecycle, artifacts, metadata, access control and the token endpoint of the sandbox.
-#![cfg(feature = "sandbox")]
 
 mod sandbox_common;
 
 use std::time::{Duration, Instant};
 
 use aignostics::models::*;
-use aignostics::sandbox::{self, Sandbox, SandboxUser};
+use aignostics_sandbox::{self as sandbox, Sandbox, SandboxUser};
 use sandbox_common::{fast_client, fresh_token, raw, raw_url, submit, wait_terminated};
 use serde_json::{Value, json};
 

@@ -1,15 +1,15 @@
 //! Run items from a folder of synthetic slides for the sandbox's application version:
 //! external ids, metadata, mapping rules, URL sources, schema validation, the metadata CSV.
-#![cfg(all(feature = "slides", feature = "sandbox"))]
+#![cfg(feature = "slides")]
 
 mod local;
 mod slides_support;
 
 use aignostics::models::RunCreationRequest;
-use aignostics::sandbox::{self, Sandbox};
 use aignostics::slides::{
     self, CsvUrls, Inspector, Mapping, MetadataRow, PrepareError, SlideItems, UrlTemplate,
 };
+use aignostics_sandbox::{self as sandbox, Sandbox};
 use local::Scratch;
 use serde_json::json;
 use slides_support::*;

@@ -1,6 +1,5 @@
 //! Submissions against the sandbox: SDK metadata as the Python SDK's schemas define it, tags
 //! found again, idempotency keys surviving lost answers, and the health check.
-#![cfg(feature = "sandbox")]
 
 mod sandbox_common;
 
@@ -8,9 +7,9 @@ use std::time::Duration;
 
 use aignostics::health::{API_AUTHENTICATED, API_PUBLIC, HealthStatus};
 use aignostics::models::RunCreationRequest;
-use aignostics::sandbox::{self, Fault, Sandbox, SandboxHealth, SandboxUser};
 use aignostics::sdk_metadata::{GpuType, Pipeline, ProvisioningMode, SdkMetadata};
 use aignostics::{Client, SubmitOptions};
+use aignostics_sandbox::{self as sandbox, Fault, Sandbox, SandboxHealth, SandboxUser};
 use sandbox_common::{fast_client, fresh_token};
 use serde_json::{Value, json};
 

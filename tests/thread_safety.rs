@@ -51,6 +51,5 @@ fn handles_are_send_sync_and_clone() {
         shareable::<nonblocking::Grants>();
         shareable::<nonblocking::ShareTokens>();
     }
-    #[cfg(feature = "sandbox")]
-    sendable::<aignostics::sandbox::Sandbox>();
+    sendable::<aignostics_sandbox::Sandbox>();
 }

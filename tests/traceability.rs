@@ -2,10 +2,11 @@
 //!
 //! The specification defines each requirement with a heading `### FR-nn Title` or
 //! `### NFR-nn Title` (outside code blocks). A test names the requirements it proves in its
-//! leading comment, e.g. `// Proves … (FR-07)`. This file scans every `.rs` file under `tests/`
-//! (except itself), the test modules of `src/` and `macros/src/` (the proc macro deriving the
-//! async facade; each file from its first `#[cfg(test)]` line on) and `benches/` (for the
-//! performance requirements the benchmarks measure), and checks both
+//! leading comment, e.g. `// Proves … (FR-07)`. This file scans every `.rs` file under the
+//! workspace's `tests/` and `benches/` (the library's and `cli/`'s; except itself; benches for
+//! the performance requirements they measure) and the test modules of `src/`, `macros/src/`,
+//! `sandbox/src/` and `cli/src/` (each file from its first `#[cfg(test)]` line on), and checks
+//! both
 //! directions. `specifications/TRACEABILITY.md` is the generated matrix; regenerate it with
 //! `AIGNOSTICS_UPDATE_TRACEABILITY=1 cargo test --all-features --test traceability`.
 
@@ -171,20 +172,17 @@ fn mentions() -> BTreeMap<String, Vec<Mention>> {
     let root = root();
     let this_file = root.join("tests/traceability.rs");
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
-    files.extend(
-        rust_files(&root.join("tests"))
-            .into_iter()
-            .filter(|p| *p != this_file)
-            .map(|p| (p, false)),
-    );
-    for dir in ["src", "macros/src"] {
+    for dir in ["tests", "benches", "cli/tests", "cli/benches"] {
+        files.extend(
+            rust_files(&root.join(dir))
+                .into_iter()
+                .filter(|p| *p != this_file)
+                .map(|p| (p, false)),
+        );
+    }
+    for dir in ["src", "macros/src", "sandbox/src", "cli/src"] {
         files.extend(rust_files(&root.join(dir)).into_iter().map(|p| (p, true)));
     }
-    files.extend(
-        rust_files(&root.join("benches"))
-            .into_iter()
-            .map(|p| (p, false)),
-    );
 
     let mut found: BTreeMap<String, Vec<Mention>> = BTreeMap::new();
     for (path, tests_only) in files {

@@ -1,6 +1,6 @@
 //! Memory of a large upload (its own test binary, so no other test shares the process's peak
 //! resident set).
-#![cfg(all(feature = "sandbox", feature = "bucket", target_os = "linux"))]
+#![cfg(all(feature = "bucket", target_os = "linux"))]
 
 /// The file is larger than the memory bound, so buffering it would exceed the bound (the
 /// bound covers the in-process store's request buffers too).
@@ -15,7 +15,7 @@ use local::peak_rss_kib;
 #[test]
 fn large_upload_keeps_memory_flat() {
     use aignostics::bucket::UploadOutcome;
-    use aignostics::sandbox::{self, Sandbox};
+    use aignostics_sandbox::{self as sandbox, Sandbox};
 
     let sb = Sandbox::builder()
         .bucket_keeps_bytes(false)

@@ -2,7 +2,7 @@
 //! random 5xx, 429, dropped connections, truncated answers, answers lost after the store acted
 //! and stalls hit it, from fixed seeds; afterwards every object is the file it was uploaded
 //! from (verified by downloading it), never another one.
-#![cfg(all(feature = "sandbox", feature = "bucket"))]
+#![cfg(feature = "bucket")]
 
 mod local;
 
@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aignostics::bucket::Bucket;
-use aignostics::sandbox::{self, Fault, Sandbox};
 use aignostics::{Client, Settings, TokenProvider};
+use aignostics_sandbox::{self as sandbox, Fault, Sandbox};
 use local::Scratch;
 
 const TEST_NAME: &str = "two_processes_upload_one_folder_under_random_faults";

@@ -104,8 +104,8 @@ impl Bucket {
         }
     }
 
-    /// Like [`Bucket::from_me`], with the store's endpoint given (for example the sandbox's
-    /// [`bucket_endpoint`](crate::sandbox::Sandbox::bucket_endpoint)).
+    /// Like [`Bucket::from_me`], with the store's endpoint given (for example
+    /// `aignostics_sandbox::Sandbox::bucket_endpoint`).
     ///
     /// # Errors
     /// [`Error::Config`] when the answer has no bucket name or key, or the endpoint is invalid.

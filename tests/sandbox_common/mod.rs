@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use aignostics::models::{RunCreationRequest, RunCreationResponse, RunReadResponse, RunState};
-use aignostics::sandbox::{Sandbox, SandboxUser};
 use aignostics::{Client, TokenProvider};
+use aignostics_sandbox::{Sandbox, SandboxUser};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aignostics::models::RunCreationRequest;
-use aignostics::sandbox::{self, Fault, Sandbox};
 use aignostics::{Client, DownloadOptions, Settings, TokenProvider};
+use aignostics_sandbox::{self as sandbox, Fault, Sandbox};
 
 const API_ROOT: &str = "AIGNOSTICS_SOAK_API_ROOT";
 const DIR: &str = "AIGNOSTICS_SOAK_DIR";

@@ -1,0 +1,179 @@
+//! `runs submit --slides DIR | --csv FILE [--wait] [--download OUT]`: the whole chain from
+//! slides to results through `aignostics::pipeline::SlidesToResults`.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use aignostics::pipeline::{Outcome, Progress, SlidesToResults};
+use aignostics::slides::Inspector;
+use aignostics::{Client, DownloadOptions, RunStatus, WaitOptions};
+use serde_json::json;
+
+use crate::args::SubmitArgs;
+use crate::context::{Ctx, Failure, Report, Result, note};
+use crate::shared::{
+    check_before_submit, count, ended_incomplete, json_object, organization_bucket, tell_download,
+};
+
+/// Runs the chain for `application` (with its optional version).
+pub fn submit(
+    ctx: &Ctx,
+    args: &SubmitArgs,
+    application: &str,
+    version: Option<&str>,
+) -> Result<Report> {
+    let custom_metadata = args
+        .custom_metadata
+        .as_deref()
+        .map(|text| json_object(text, "--custom-metadata"))
+        .transpose()?;
+    // Without --items, clap requires --slides or --csv; the slides of a CSV lie beside it.
+    let slides = match (&args.slides, &args.csv) {
+        (Some(dir), _) => dir.clone(),
+        (None, csv) => csv
+            .as_deref()
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+    };
+    if !slides.exists() {
+        return Err(Failure::Runtime(format!(
+            "{}: no such folder",
+            slides.display()
+        )));
+    }
+    let metadata = super::submit_flags::check(&args.flags)?;
+    let client = ctx.client()?;
+    if !args.flags.force {
+        check_before_submit(&client)?;
+    }
+    let bucket = organization_bucket(ctx)?;
+
+    let mut chain = SlidesToResults::new(&client, application, &slides)
+        .bucket(bucket)
+        .sdk_metadata(metadata)
+        .wait_options(WaitOptions::default().interval(args.interval))
+        .on_progress(printer());
+    if let Some(version) = version {
+        chain = chain.version(version);
+    }
+    if let Some(csv) = &args.csv {
+        chain = chain.csv(csv);
+    }
+    for rule in args.mapping.iter().cloned() {
+        chain = chain.mapping(rule);
+    }
+    if let Some(glob) = &args.include {
+        chain = chain.include(glob.clone());
+    }
+    if let Some(mpp) = args.mpp {
+        chain = chain.inspector(Inspector::new().fallback_mpp(mpp));
+    }
+    if let Some(mib) = args.part_size {
+        chain = chain.part_size(mib * 1024 * 1024);
+    }
+    if let Some(n) = args.upload_concurrency {
+        chain = chain.upload_concurrency(usize::from(n));
+    }
+    if let Some(key) = &args.flags.idempotency_key {
+        chain = chain.idempotency_key(key.clone());
+    }
+    if let Some(metadata) = custom_metadata {
+        chain = chain.custom_metadata(metadata);
+    }
+    let outcome = match &args.download {
+        // `run_to` creates the directory.
+        Some(out) => chain
+            .download_options(DownloadOptions::default().poll_interval(args.interval))
+            .run_to(out)?,
+        None if args.wait => chain.submit_and_wait()?,
+        None => chain.submit()?,
+    };
+    report(ctx, &client, &outcome)
+}
+
+/// Prints each phase's progress to stderr: one line per slide uploaded, per change of the
+/// run's item counts and per file downloaded.
+fn printer() -> impl Fn(&Progress) + Send + Sync + 'static {
+    let last_wait = Mutex::new(None::<(u64, u64)>);
+    move |step: &Progress| match step {
+        Progress::Uploading {
+            bytes_done,
+            bytes_total,
+            ..
+        } if bytes_done < bytes_total => {}
+        Progress::Waiting {
+            items_done,
+            items_total,
+        } => {
+            let now = Some((*items_done, *items_total));
+            let mut last = last_wait.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != now {
+                *last = now;
+                note!("{step}");
+            }
+        }
+        _ => note!("{step}"),
+    }
+}
+
+fn report(ctx: &Ctx, client: &Client, outcome: &Outcome) -> Result<Report> {
+    for failure in &outcome.slide_errors {
+        note!("not submitted: {}", failure.message);
+    }
+    let download = outcome.download.as_ref();
+    let download_failure = match download {
+        Some(d) => tell_download(&client.run(&outcome.run_id), d).failure,
+        None => None,
+    };
+    let out = if ctx.json {
+        Report::json(&json!({
+            "run_id": outcome.run_id,
+            "idempotency_key": outcome.idempotency_key,
+            "existing": outcome.existing,
+            "uploads": outcome.uploads.iter().map(|u| json!({
+                "key": u.key,
+                "size": u.size,
+                "crc32c": u.crc32c,
+                "bytes_sent": u.bytes_sent,
+                "outcome": format!("{:?}", u.outcome),
+            })).collect::<Vec<_>>(),
+            "slide_errors": outcome.slide_errors.iter().map(|f| f.message.clone()).collect::<Vec<_>>(),
+            "status": outcome.run.as_ref().map(|r| r.status().to_string()),
+            "downloaded": download.map(|d| d.downloaded.len()),
+            "skipped": download.map(|d| d.skipped.len()),
+            "failed": download.map(|d| d.failed.len()),
+            "complete": outcome.is_complete(),
+        }))?
+    } else {
+        Report::text(format!("{}\n", outcome.run_id))
+    };
+    if let Some(failure) = download_failure {
+        return Ok(out.failing(failure));
+    }
+    if !outcome.slide_errors.is_empty() {
+        return Ok(out.failing(Failure::Incomplete(format!(
+            "{} could not be read and {} not in run {}",
+            count(outcome.slide_errors.len(), "slide", "slides"),
+            if outcome.slide_errors.len() == 1 {
+                "is"
+            } else {
+                "are"
+            },
+            outcome.run_id
+        ))));
+    }
+    if let Some(run) = &outcome.run
+        && run.status() != RunStatus::Completed
+    {
+        return Ok(out.failing(ended_incomplete(run)));
+    }
+    if download.is_some_and(|d| !d.is_complete()) {
+        return Ok(out.failing(Failure::Incomplete(format!(
+            "the result of run {} is incomplete",
+            outcome.run_id
+        ))));
+    }
+    Ok(out)
+}

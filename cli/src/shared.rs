@@ -1,0 +1,258 @@
+//! Helpers the commands share: counts and names, the answers of submissions and downloads,
+//! the health check before a submission and the bucket handle. Commands use this module and
+//! the ones beside it (context, tables, progress), never each other.
+
+use std::collections::HashSet;
+
+use aignostics::bucket::Bucket;
+use aignostics::health::{Health, HealthStatus};
+use aignostics::models::{ArtifactOutput, RunReadResponse};
+use aignostics::{ArtifactFailure, Client, DownloadReport, Run};
+use serde_json::Value;
+
+use crate::context::{Ctx, Failure, Result, note};
+
+/// "1 item", "2 items".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The failure of a run that ended without every item succeeding (exit status 3).
+pub fn ended_incomplete(details: &RunReadResponse) -> Failure {
+    let (done, total) = details.items_finished();
+    Failure::Incomplete(format!(
+        "run {} ended {}: {} of {} succeeded ({done} finished)",
+        details.run_id,
+        details.status(),
+        details.statistics.item_succeeded_count,
+        count(
+            usize::try_from(total).unwrap_or(usize::MAX),
+            "item",
+            "items"
+        )
+    ))
+}
+
+/// `APP[:VERSION]` split into the application and its version (`APP:` means no version).
+pub fn split_app(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once(':') {
+        Some((app, version)) => (app, Some(version).filter(|v| !v.is_empty())),
+        None => (spec, None),
+    }
+}
+
+/// A flag's value that must be a JSON object (a usage error otherwise).
+/// `text` as a JSON object, or a usage error naming `flag`.
+pub fn json_object(text: &str, flag: &str) -> Result<Value> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(Failure::Usage(format!("{flag} expects a JSON object"))),
+        Err(e) => Err(Failure::Usage(format!("{flag} is not valid JSON: {e}"))),
+    }
+}
+
+/// The ids of the failed artifacts that were deleted on the platform (by the user or after
+/// retention), which no retry brings back; from the items as the platform shows them now.
+pub fn deleted_artifacts(run: &Run, failed: &[ArtifactFailure]) -> HashSet<String> {
+    if failed.is_empty() {
+        return HashSet::new();
+    }
+    let mut gone: HashSet<String> = failed
+        .iter()
+        .filter(|f| f.error.is_gone())
+        .map(|f| f.artifact_id.clone())
+        .collect();
+    for item in run.items().page_size(100).iter().flatten() {
+        gone.extend(
+            item.output_artifacts
+                .into_iter()
+                .filter(|a| {
+                    matches!(
+                        a.output,
+                        ArtifactOutput::DeletedByUser | ArtifactOutput::DeletedBySystem
+                    )
+                })
+                .map(|a| a.output_artifact_id),
+        );
+    }
+    gone
+}
+
+/// What [`tell_download`] found.
+pub struct DownloadTold {
+    /// Artifacts deleted on the platform (not retryable).
+    pub gone: HashSet<String>,
+    /// The failure to exit with when artifacts are missing.
+    pub failure: Option<Failure>,
+}
+
+/// Tells on stderr what a download report holds: items without results, items not finished,
+/// artifacts that failed (those deleted on the platform apart, as such) and the totals.
+pub fn tell_download(run: &Run, report: &DownloadReport) -> DownloadTold {
+    for item in &report.failed_items {
+        let reason = item
+            .termination_reason
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "no output".into());
+        let message = item.error_message.as_deref().unwrap_or("");
+        note!(
+            "item {} has no results: {reason} {message}",
+            item.external_id
+        );
+    }
+    if !report.pending_items.is_empty() {
+        note!(
+            "{} not finished yet; run the command again later",
+            count(report.pending_items.len(), "item is", "items are")
+        );
+    }
+    let gone = deleted_artifacts(run, &report.failed);
+    let (deleted, retryable): (Vec<&ArtifactFailure>, Vec<&ArtifactFailure>) = report
+        .failed
+        .iter()
+        .partition(|f| gone.contains(&f.artifact_id));
+    for failure in &retryable {
+        note!(
+            "{} / {}: {}",
+            failure.external_id,
+            failure.artifact_name,
+            failure.error
+        );
+    }
+    if !deleted.is_empty() {
+        note!(
+            "{} deleted on the platform (`runs delete-artifacts`) and can no longer be downloaded",
+            count(deleted.len(), "artifact was", "artifacts were")
+        );
+    }
+    note!(
+        "Downloaded {} ({} bytes), {} already there, {} failed",
+        count(report.downloaded.len(), "file", "files"),
+        report.bytes,
+        report.skipped.len(),
+        report.failed.len()
+    );
+    let failure = if !retryable.is_empty() {
+        Some(Failure::Runtime(format!(
+            "{} could not be downloaded; run the command again to retry {}",
+            count(retryable.len(), "artifact", "artifacts"),
+            if retryable.len() == 1 { "it" } else { "them" }
+        )))
+    } else if !deleted.is_empty() {
+        Some(Failure::Runtime(format!(
+            "the result is incomplete: {} of run {} deleted; no command brings {} back",
+            count(deleted.len(), "artifact was", "artifacts were"),
+            run.id(),
+            if deleted.len() == 1 { "it" } else { "them" }
+        )))
+    } else {
+        None
+    };
+    DownloadTold { gone, failure }
+}
+
+/// A positive, finite number.
+pub fn positive(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("`{text}` is not a positive number")),
+    }
+}
+
+/// A 404 for an application: the command that lists them, and the closest id.
+pub fn unknown_application(client: &Client, application: &str, err: aignostics::Error) -> Failure {
+    if !err.is_not_found() {
+        return err.into();
+    }
+    let ids: Vec<String> = client
+        .applications()
+        .list()
+        .iter()
+        .filter_map(|app| app.ok().map(|a| a.application_id))
+        .collect();
+    let mut hint =
+        String::from("`aignostics applications list` shows the applications you can run");
+    if let Some(close) = closest(application, &ids) {
+        hint = format!("did you mean `{close}`? {hint}");
+    }
+    Failure::hinted(err, hint)
+}
+
+/// The candidate nearest to `given` by edit distance (optimal string alignment: a swap of
+/// two neighbours is one edit), when it is plausibly a typo.
+pub fn closest<'a>(given: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::osa_distance(given, c), c))
+        .filter(|(d, c)| *d > 0 && *d <= 2.max(c.chars().count() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+/// The health check before a submission: a DOWN platform stops it (unless `--force`).
+pub fn check_before_submit(client: &aignostics::Client) -> Result<()> {
+    let health = client.health();
+    match health.status {
+        HealthStatus::Down => Err(Failure::Runtime(format!(
+            "{}; nothing submitted (--force skips this check)",
+            down_message(&health)
+        ))),
+        HealthStatus::Degraded => {
+            note!(
+                "The platform is DEGRADED ({}); submitting anyway",
+                reason(&health)
+            );
+            Ok(())
+        }
+        HealthStatus::Up => Ok(()),
+    }
+}
+
+pub fn reason(health: &Health) -> &str {
+    health.reason().unwrap_or("no reason given")
+}
+
+pub fn down_message(health: &Health) -> String {
+    format!("the platform is DOWN: {}", reason(health))
+}
+
+/// The store's endpoint when the organization's protocol has none built in (the sandbox, a
+/// self-hosted store).
+pub const ENDPOINT_VAR: &str = "AIGNOSTICS_BUCKET_ENDPOINT";
+
+/// The access key id of a store given explicitly (with --bucket); no platform call is made.
+pub const KEY_ID_VAR: &str = "AIGNOSTICS_BUCKET_ACCESS_KEY_ID";
+/// The secret access key of a store given explicitly (with --bucket).
+pub const SECRET_VAR: &str = "AIGNOSTICS_BUCKET_SECRET_ACCESS_KEY";
+
+/// The organization's bucket, at AIGNOSTICS_BUCKET_ENDPOINT when set.
+pub fn organization_bucket(ctx: &Ctx) -> Result<Bucket> {
+    bucket(ctx, None, None)
+}
+
+/// The bucket handle: `name` at `endpoint` with the keys of [`KEY_ID_VAR`] and
+/// [`SECRET_VAR`], or the organization's (at `endpoint`, else AIGNOSTICS_BUCKET_ENDPOINT, else
+/// its protocol's).
+pub fn bucket(ctx: &Ctx, endpoint: Option<&str>, name: Option<&str>) -> Result<Bucket> {
+    let endpoint = endpoint
+        .map(str::to_string)
+        .or_else(|| std::env::var(ENDPOINT_VAR).ok().filter(|e| !e.is_empty()));
+    if let Some(name) = name {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Failure::Usage(format!("--bucket needs {name} to be set")))
+        };
+        let endpoint = endpoint.unwrap_or_default();
+        return Ok(Bucket::builder(&endpoint, name)
+            .credentials(&var(KEY_ID_VAR)?, &var(SECRET_VAR)?)
+            .build()?);
+    }
+    let me = ctx.client()?.me()?;
+    Ok(match endpoint {
+        Some(endpoint) => Bucket::from_me_at(&me, &endpoint)?,
+        None => Bucket::from_me(&me)?,
+    })
+}

@@ -1,0 +1,216 @@
+//! `aignostics slides inspect` and `aignostics runs prepare`, run as processes on synthetic
+//! slides (and against an in-process sandbox for prepare).
+
+#[path = "../../tests/local/mod.rs"]
+mod local;
+#[path = "../../tests/slides_support/mod.rs"]
+mod slides_support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use aignostics_sandbox::{self as sandbox, Sandbox};
+use local::Scratch;
+use local::describe;
+use serde_json::Value;
+use slides_support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_aignostics");
+/// The CLI without the test's own AIGNOSTICS_* environment, against `api_root`.
+fn run(dir: &Path, api_root: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AIGNOSTICS_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args(args)
+        .current_dir(dir)
+        .env("AIGNOSTICS_API_ROOT", api_root)
+        .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
+        .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
+        .env("AIGNOSTICS_ENV_FILE", dir.join("none.env"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn slides(dir: &Path) {
+    std::fs::create_dir_all(dir.join("slides/case-1")).unwrap();
+    aperio(4000, 3000, "0.2520")
+        .tile(64)
+        .write(&dir.join("slides/case-1/lung.svs"));
+    generic(3000, 2000, 40_000, 1, 3)
+        .tile(64)
+        .write(&dir.join("slides/liver.tif"));
+}
+
+// Proves `slides inspect` lists each slide as a table and as JSON, with the crate's values,
+// and that an unreadable file is reported on stderr with exit 1 while the rest is listed and
+// counted in words ("1 of 3 slides"). (FR-60, FR-61, FR-77)
+#[test]
+fn slides_inspect() {
+    let scratch = Scratch::new("inspect");
+    let dir = &*scratch;
+    slides(dir);
+    let out = run(dir, "http://127.0.0.1:9", &["slides", "inspect", "slides"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("PATH"), "{stdout}");
+    assert!(
+        stdout.contains("aperio") && stdout.contains("4000") && stdout.contains("0.252"),
+        "{stdout}"
+    );
+
+    let out = run(
+        dir,
+        "http://127.0.0.1:9",
+        &[
+            "--json",
+            "slides",
+            "inspect",
+            "slides/liver.tif",
+            "slides/case-1",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = aignostics::slides::inspect(dir.join("slides/liver.tif")).unwrap();
+    assert_eq!(json[0]["width_px"], 3000);
+    assert_eq!(json[0]["resolution_mpp"], 0.25);
+    assert_eq!(
+        json[0]["checksum_base64_crc32c"],
+        expected.checksum_base64_crc32c.unwrap()
+    );
+    assert_eq!(json[1]["format"], "aperio");
+
+    std::fs::write(dir.join("slides/broken.svs"), b"II*\0\xff\xff\xff\xff").unwrap();
+    let out = run(dir, "http://127.0.0.1:9", &["slides", "inspect", "slides"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.svs"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 3 slides could not be read"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lung.svs"));
+}
+
+// Proves `runs prepare` writes the Python SDK's CSV with mapping rules applied, warns while
+// the rows break the version's schema, writes validated items with --url-template/--items that
+// `runs submit` accepts, and refuses a malformed mapping as a usage error. (FR-62, FR-63)
+#[test]
+fn runs_prepare() {
+    let platform = Sandbox::start().unwrap();
+    let root = platform.base_url();
+    let scratch = Scratch::new("prepare");
+    let dir = &*scratch;
+    slides(dir);
+    let out = run(
+        dir,
+        root,
+        &[
+            "runs",
+            "prepare",
+            "he-tme",
+            "slides",
+            "--csv",
+            "metadata.csv",
+            "--mapping",
+            ".*:staining_method=H&E",
+            "--mapping",
+            "lung:tissue=LUNG,disease=LUNG_CANCER",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Wrote 2 slides of he-tme"),
+        "{}",
+        describe(&out)
+    );
+    let csv = std::fs::read_to_string(dir.join("metadata.csv")).unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(lines[0], aignostics::slides::CSV_HEADER.join(";"));
+    assert!(
+        lines[1].starts_with("case-1/lung.svs;")
+            && lines[1].ends_with(";4000;3000;H&E;LUNG;LUNG_CANCER;"),
+        "{csv}"
+    );
+    assert!(
+        lines[2].starts_with("liver.tif;") && lines[2].contains(";0.25;3000;2000;H&E;;;"),
+        "{csv}"
+    );
+
+    let out = run(
+        dir,
+        root,
+        &[
+            "--json",
+            "runs",
+            "prepare",
+            "he-tme",
+            "slides",
+            "--csv",
+            "m2.csv",
+            "--url-template",
+            "https://storage.example.com/{path}",
+            "--items",
+            "items.json",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rows"].as_array().unwrap().len(), 2);
+    let out = run(
+        dir,
+        root,
+        &[
+            "runs",
+            "submit",
+            "--items",
+            "items.json",
+            "--application",
+            "he-tme",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // Rows that break the schema (at most 10 µm/px) are written, with a warning.
+    let out = run(
+        dir,
+        root,
+        &[
+            "runs",
+            "prepare",
+            "he-tme",
+            "slides",
+            "--csv",
+            "w.csv",
+            "--mapping",
+            "liver:resolution_mpp=12",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not ready to submit") && stderr.contains("liver.tif"),
+        "{stderr}"
+    );
+
+    let out = run(
+        dir,
+        root,
+        &[
+            "runs",
+            "prepare",
+            "he-tme",
+            "slides",
+            "--csv",
+            "x.csv",
+            "--mapping",
+            "lung:organ=LUNG",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("organ"));
+}
