@@ -8,6 +8,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::models::ValidationError;
+use crate::percent::UNRESERVED;
+
+/// The operation name of artifact downloads from a storage host, whose 403 means a refused
+/// signed URL rather than a refused user. Error data the download engine sets; the error type
+/// depends on nothing above it.
+pub(crate) const STORAGE_OPERATION: &str = "download_artifact";
 
 /// Shorthand for `std::result::Result<T, aignostics::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -180,9 +186,7 @@ impl std::fmt::Display for ApiError {
             self.operation,
             self.status,
             // A storage host judges a signed URL, not a user; the detail says what happened.
-            if self.status == 403
-                && self.operation == crate::handlers::run::download::STORAGE_OPERATION
-            {
+            if self.status == 403 && self.operation == STORAGE_OPERATION {
                 "forbidden"
             } else {
                 reason(self.status, &self.operation)
@@ -240,8 +244,7 @@ pub(crate) const MIN_SECRET_LEN: usize = 8;
 pub(crate) fn scrub_text(text: &str, secrets: &[&str]) -> String {
     let mut forms: Vec<String> = Vec::new();
     for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
-        let encoded =
-            percent_encoding::utf8_percent_encode(secret, crate::transport::UNRESERVED).to_string();
+        let encoded = percent_encoding::utf8_percent_encode(secret, UNRESERVED).to_string();
         let json = serde_json::to_string(secret).unwrap_or_default();
         let json = json
             .get(1..json.len().saturating_sub(1))
@@ -591,7 +594,7 @@ mod tests {
             shape in 0usize..6,
         ) {
             let json = serde_json::to_string(&secret).unwrap();
-            let encoded = percent_encoding::utf8_percent_encode(&secret, crate::transport::UNRESERVED).to_string();
+            let encoded = percent_encoding::utf8_percent_encode(&secret, UNRESERVED).to_string();
             let body = match shape {
                 0 => format!(r#"{{"detail":"{prefix} {}"}}"#, &json[1..json.len() - 1]),
                 1 => format!(

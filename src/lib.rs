@@ -398,6 +398,7 @@ pub mod models;
 #[cfg(feature = "async")]
 pub mod nonblocking;
 pub mod pagination;
+mod percent;
 #[cfg(all(feature = "slides", feature = "bucket"))]
 pub mod pipeline;
 mod retry;

@@ -28,6 +28,14 @@ pub(crate) fn unix_time(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs.min(MAX_UNIX_SECS))
 }
 
+/// Seconds since the Unix epoch (0 before it).
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// `t + d`, capped at [`MAX_UNIX_SECS`].
 pub(crate) fn system_after(t: SystemTime, d: Duration) -> SystemTime {
     let cap = unix_time(MAX_UNIX_SECS);

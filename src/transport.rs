@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
+
+use crate::percent::UNRESERVED;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -19,13 +21,6 @@ use crate::token::TokenProvider;
 
 /// Largest JSON body accepted from the API (lists of 100 runs with metadata stay far below).
 const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
-
-/// Characters left unescaped in path segments and query values (RFC 3986 unreserved).
-pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Percent-encodes one path segment: external ids are arbitrary strings, so `/`, `?`, `#`, `%`
 /// and the dot segments `.` and `..` must never change the path.

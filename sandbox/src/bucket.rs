@@ -21,7 +21,6 @@ use parking_lot::Mutex;
 use sha2::Sha256;
 
 use super::http::{Body, RangeSpec, Req, Resp, parse_range};
-use super::state::Shared;
 use crate::util::{parse_rfc3339, rfc3339_millis};
 
 use super::{BUCKET_KEY_ID, BUCKET_NAME, BUCKET_SECRET};
@@ -124,7 +123,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Answers a request under `/s3/…`.
-pub(crate) fn serve(shared: &Shared, req: &Req) -> Resp {
+pub(crate) fn serve(store: &Store, req: &Req) -> Resp {
     if let Err(resp) = authenticate(req, SystemTime::now()) {
         return resp;
     }
@@ -132,7 +131,6 @@ pub(crate) fn serve(shared: &Shared, req: &Req) -> Resp {
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let store = &shared.bucket;
     // Segments after `s3`: the bucket, then the key (which may hold `/`).
     let bucket = req.segments.get(1).map(String::as_str).unwrap_or("");
     if bucket != BUCKET_NAME {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::http::{Answer, Body, Req, Resp, parse_form};
 use super::ids::random_hex;
 use super::signing::constant_time_eq;
-use super::state::{Shared, TokenEntry};
+use super::state::{DeviceCode, Shared, TokenEntry};
 use super::users::SandboxUser;
 
 /// The signing key (PKCS#8 DER) and its public half as a JWKS, key id `test-key-1`.
@@ -33,14 +33,6 @@ pub(crate) const CLIENT_ID_INTERACTIVE: &str = "sandbox-interactive";
 pub(crate) const CLIENT_ID_DEVICE: &str = "sandbox-device";
 /// How long a device code can be confirmed.
 const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(600);
-
-/// A device login waiting for (or given) confirmation at `/activate`.
-#[derive(Debug, Clone)]
-pub(crate) struct DeviceCode {
-    user_code: String,
-    confirmed: bool,
-    expires: Instant,
-}
 
 fn oauth_error(status: u16, error: &str, description: &str) -> Resp {
     Resp::json(

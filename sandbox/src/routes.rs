@@ -89,7 +89,7 @@ pub(crate) fn handle(shared: &Shared, req: &Req) -> Resp {
     let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     let answer = match segments.as_slice() {
         ["storage", ..] => storage::serve(shared, req),
-        [super::bucket::S3_PATH, ..] => Ok(super::bucket::serve(shared, req)),
+        [super::bucket::S3_PATH, ..] => Ok(super::bucket::serve(&shared.bucket, req)),
         ["oauth", "token"] if req.method == "POST" => oauth::token(shared, req),
         ["oauth", "token"] => Err(method_not_allowed()),
         ["api", "v1", "health"] => Ok(super::health::serve(shared, req)),

@@ -25,6 +25,14 @@ use aignostics::models::{
     ShareTokenReadResponse, SubjectType,
 };
 
+/// A device login waiting for (or given) confirmation at `/activate`.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceCode {
+    pub(crate) user_code: String,
+    pub(crate) confirmed: bool,
+    pub(crate) expires: Instant,
+}
+
 /// Fixed settings of one sandbox.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -465,7 +473,7 @@ pub(crate) struct State {
     pub share_tokens: Vec<ShareTokenRec>,
     pub grants: Vec<GrantReadResponse>,
     /// Device-flow logins by device code (see `oauth.rs`).
-    pub device_codes: HashMap<String, super::oauth::DeviceCode>,
+    pub device_codes: HashMap<String, DeviceCode>,
 }
 
 impl State {

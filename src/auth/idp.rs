@@ -8,9 +8,9 @@ use percent_encoding::utf8_percent_encode;
 use serde::Deserialize;
 
 use crate::error::{ApiError, Error, Result, redact_url, scrub_text};
+use crate::percent::UNRESERVED;
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::OperationSettings;
-use crate::transport::UNRESERVED;
 
 /// Largest answer accepted from an identity provider (a JWKS is a few kilobytes).
 const MAX_BODY: u64 = 1024 * 1024;

@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::idp;
-use super::store::now_secs;
 use crate::error::{Error, Result, redact_url};
 use crate::retry::{Idempotency, RetryPolicy};
 use crate::settings::Settings;
+use crate::time::now_secs;
 
 /// Claims of a token.
 pub(crate) type Claims = Map<String, Value>;

@@ -8,24 +8,17 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::settings::Settings;
+use crate::time::now_secs;
 
 /// A token is reused while it stays valid for at least this long (the Python SDK's margin).
 pub(crate) const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
 
 /// Token files larger than this are not ours (an access token is a few kilobytes).
 const MAX_FILE: u64 = 64 * 1024;
-
-/// Seconds since the Unix epoch.
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Whether a token expiring at `exp` may still be handed out.
 pub(crate) fn is_fresh(exp: u64) -> bool {

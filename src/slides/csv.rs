@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::items::PrepareError;
+use super::prepare_error::PrepareError;
 
 /// The columns, in the Python SDK's order.
 pub const CSV_HEADER: [&str; 9] = [

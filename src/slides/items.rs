@@ -2,7 +2,6 @@
 //! metadata from the headers, mapping rules as the Python SDK's `--mapping`, download URLs
 //! from a pluggable source, validation against the version's schema before anything is sent.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::csv::MetadataRow;
+pub use super::prepare_error::PrepareError;
 use super::{Inspector, SlideError};
 use crate::models::{
     InputArtifactCreationRequest, ItemCreationRequest, RunCreationRequest, VersionReadResponse,
@@ -17,80 +17,6 @@ use crate::models::{
 
 /// Longest external id the platform accepts.
 const MAX_EXTERNAL_ID: usize = 255;
-
-/// Why items could not be prepared: the file, line, rule or field concerned.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum PrepareError {
-    /// A slide could not be read.
-    Slide(SlideError),
-    /// A file could not be read or written.
-    Io(PathBuf, std::io::Error),
-    /// A metadata CSV is malformed.
-    Csv {
-        /// The CSV file, when read from one.
-        file: Option<PathBuf>,
-        /// The line (1 is the header).
-        line: usize,
-        /// What is wrong, naming the column.
-        message: String,
-    },
-    /// A mapping rule is malformed.
-    Mapping(String),
-    /// The application version does not fit (e.g. not exactly one input artifact).
-    Version(String),
-    /// A slide's download URL could not be made.
-    Url {
-        /// The item.
-        external_id: String,
-        /// Why.
-        message: String,
-    },
-    /// An item does not satisfy the version (its external id, artifact and the failing
-    /// field are in the message).
-    Invalid(crate::Error),
-}
-
-impl fmt::Display for PrepareError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Slide(e) => e.fmt(f),
-            Self::Io(path, e) => write!(f, "{}: {e}", path.display()),
-            Self::Csv {
-                file,
-                line,
-                message,
-            } => match file {
-                Some(file) => write!(f, "{}: line {line}: {message}", file.display()),
-                None => write!(f, "line {line}: {message}"),
-            },
-            Self::Mapping(m) => write!(f, "mapping: {m}"),
-            Self::Version(m) => f.write_str(m),
-            Self::Url {
-                external_id,
-                message,
-            } => write!(f, "item {external_id:?}: no download URL: {message}"),
-            Self::Invalid(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for PrepareError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Slide(e) => Some(e),
-            Self::Io(_, e) => Some(e),
-            Self::Invalid(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<SlideError> for PrepareError {
-    fn from(e: SlideError) -> Self {
-        Self::Slide(e)
-    }
-}
 
 /// Keys a mapping rule may set (the CSV columns a person fills in).
 const MAPPING_KEYS: [&str; 5] = [

@@ -76,6 +76,7 @@ mod csv;
 mod dicom;
 mod header;
 mod items;
+mod prepare_error;
 mod source;
 mod tiff;
 mod xml;

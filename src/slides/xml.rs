@@ -292,6 +292,9 @@ mod tests {
         assert_eq!(ome_pixels(xml), Some(Ok(0.25)));
         let xml = r#"<DataObject ObjectType="DPUfsImport"><Attribute Name="DICOM_PIXEL_SPACING">&#34;0.00025&#34; &#34;0.00026&#34;</Attribute></DataObject>"#;
         assert_eq!(philips_pixel_spacing(xml), Some((0.00025, 0.00026)));
+        // References inside the numbers resolve too.
+        let xml = r#"<DataObject ObjectType="DPUfsImport"><Attribute Name="DICOM_PIXEL_SPACING">&quot;&#48;.00025&quot; &quot;0.0002&#x36;&quot;</Attribute></DataObject>"#;
+        assert_eq!(philips_pixel_spacing(xml), Some((0.00025, 0.00026)));
         let xml = r#"<DataObject ObjectType="DPUfsImport"><!-- <Attribute Name="DICOM_PIXEL_SPACING">"1" "1"</Attribute> --><Attribute Name="X>Y">1</Attribute></DataObject>"#;
         assert_eq!(philips_pixel_spacing(xml), None);
         assert_eq!(
@@ -334,6 +337,12 @@ mod tests {
                 large.len()
             );
             assert!(w_large <= 3 * w_small, "{w_small} then {w_large}");
+            // Every byte is looked at (the counter counts).
+            assert!(
+                w_large >= large.len() as u64,
+                "{w_large} for {}",
+                large.len()
+            );
         }
     }
 

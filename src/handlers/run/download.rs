@@ -284,9 +284,6 @@ fn abandoned() -> Error {
     }
 }
 
-/// The operation name of storage-host answers in errors.
-pub(crate) const STORAGE_OPERATION: &str = transfer::OPERATION;
-
 /// One artifact to fetch.
 struct Job {
     external_id: String,

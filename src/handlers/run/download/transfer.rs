@@ -13,8 +13,8 @@ use crate::retry::{DeadlineExt, RetryPolicy};
 use crate::signed_url;
 use crate::transport::header;
 
-/// Operation name in errors and logs.
-pub(crate) const OPERATION: &str = "download_artifact";
+/// Operation name in errors and logs (the error type words a storage host's 403 by it).
+pub(crate) const OPERATION: &str = crate::error::STORAGE_OPERATION;
 
 /// Bytes read from the socket and written to disk at a time: large enough for full speed, small
 /// enough that memory stays constant.
