@@ -102,6 +102,17 @@ impl Health {
             .find_map(|c| c.reason.as_deref())
     }
 
+    /// Whether a component is down only because the platform refused the credentials (HTTP
+    /// 401 or 403): an authentication problem to fix by logging in or with another token,
+    /// not an outage to wait out.
+    pub fn credentials_refused(&self) -> bool {
+        self.components.values().any(|c| c.credentials_refused)
+            && self
+                .components
+                .values()
+                .all(|c| c.status != HealthStatus::Down || c.credentials_refused)
+    }
+
     fn of(components: BTreeMap<String, ComponentHealth>) -> Self {
         let status = components
             .values()
@@ -120,6 +131,10 @@ pub struct ComponentHealth {
     /// Why it is not up (absent when up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The platform answered 401 or 403: it is reachable, but refused the credentials. An
+    /// authentication problem (log in again, check the token), not an outage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credentials_refused: bool,
 }
 
 impl ComponentHealth {
@@ -127,6 +142,7 @@ impl ComponentHealth {
         Self {
             status: HealthStatus::Up,
             reason: None,
+            credentials_refused: false,
         }
     }
 
@@ -134,6 +150,7 @@ impl ComponentHealth {
         Self {
             status: HealthStatus::Down,
             reason: Some(reason.into()),
+            credentials_refused: false,
         }
     }
 }
@@ -165,6 +182,15 @@ fn check(api: &Api, token: Option<&str>) -> ComponentHealth {
 
 /// A component's health from the answer's status and body (untrusted: any bytes).
 fn interpret(status: u16, body: &[u8]) -> ComponentHealth {
+    if matches!(status, 401 | 403) {
+        return ComponentHealth {
+            credentials_refused: true,
+            ..ComponentHealth::down(format!(
+                "the platform refused the credentials (HTTP {status}): log in again or check \
+                 the token; the platform itself answered"
+            ))
+        };
+    }
     if status != 200 {
         return ComponentHealth::down(format!("platform API answered HTTP {status}"));
     }
@@ -179,6 +205,7 @@ fn interpret(status: u16, body: &[u8]) -> ComponentHealth {
                 body.reason
                     .unwrap_or_else(|| "platform API reports degraded service".into()),
             ),
+            credentials_refused: false,
         },
         other => ComponentHealth::down(body.reason.unwrap_or_else(|| {
             format!("platform API reports status {}", other.unwrap_or("(none)"))

@@ -410,6 +410,10 @@ fn health_reports_components() {
     );
     assert!(stranger.status.is_down());
     assert!(stranger.reason().unwrap().contains("401"));
+    // A refused token is an authentication problem, not an outage.
+    assert!(stranger.credentials_refused());
+    assert!(stranger.components[API_AUTHENTICATED].credentials_refused);
+    assert!(!health.credentials_refused(), "a 503 is an outage");
     assert!(!format!("{stranger:?}").contains("not-a-user"));
 
     let mut settings = sb.settings().unwrap();

@@ -28,17 +28,22 @@ pub fn hint(err: &Error, ctx: &Ctx) -> Option<String> {
                  practise `aignostics login` against it)"
             ))
         }
-        _ if err.status() == Some(401) || matches!(err, Error::Auth(_)) => {
-            Some(if access_token().is_some() {
-                format!(
-                    "{ACCESS_TOKEN_VAR} is set and was sent; check that it holds a valid token \
-                     for this API root, or unset it to use `aignostics login`"
-                )
-            } else {
-                format!("run `aignostics login`, or set {ACCESS_TOKEN_VAR} to a bearer token")
-            })
+        _ if matches!(err.status(), Some(401 | 403)) || matches!(err, Error::Auth(_)) => {
+            Some(login_hint())
         }
         _ => None,
+    }
+}
+
+/// What to do when the platform refuses the credentials.
+pub fn login_hint() -> String {
+    if access_token().is_some() {
+        format!(
+            "{ACCESS_TOKEN_VAR} is set and was sent; check that it holds a valid token for this \
+             API root, or unset it to use `aignostics login`"
+        )
+    } else {
+        format!("run `aignostics login`, or set {ACCESS_TOKEN_VAR} to a bearer token")
     }
 }
 

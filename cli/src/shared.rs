@@ -190,9 +190,25 @@ pub fn closest<'a>(given: &str, candidates: &'a [String]) -> Option<&'a str> {
         .map(|(_, c)| c.as_str())
 }
 
-/// The health check before a submission: a DOWN platform stops it (unless `--force`).
+/// The failure of a platform that answered but refused the credentials: an authentication
+/// problem with the login hint, not an outage (`--force` would meet the same refusal).
+pub fn credentials_refused(health: &Health) -> Failure {
+    Failure::hinted(
+        aignostics::Error::Auth(format!(
+            "the platform is reachable but refused the credentials ({})",
+            reason(health)
+        )),
+        crate::hints::login_hint(),
+    )
+}
+
+/// The health check before a submission: a DOWN platform stops it (unless `--force`), and
+/// refused credentials stop it with the login hint.
 pub fn check_before_submit(client: &aignostics::Client) -> Result<()> {
     let health = client.health();
+    if health.credentials_refused() {
+        return Err(credentials_refused(&health));
+    }
     match health.status {
         HealthStatus::Down => Err(Failure::Runtime(format!(
             "{}; nothing submitted (--force skips this check)",

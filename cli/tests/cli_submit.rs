@@ -324,3 +324,30 @@ fn submit_checks_health_first() {
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(fx.posts(), 1);
 }
+
+// Proves a wrong token is an authentication problem, not an outage: `health` says the
+// platform refused the credentials and gives the login hint, and `runs submit` stops before
+// submitting with the same hint instead of advising --force. (FR-67)
+#[test]
+fn a_wrong_token_is_not_an_outage() {
+    let fx = Fixture::new("wrong-token");
+    let items = fx.items_file(&["a"]);
+    let with_wrong_token = |args: &[&str]| {
+        fx.command(args)
+            .env("AIGNOSTICS_ACCESS_TOKEN", "not-a-valid-token")
+            .output()
+            .unwrap()
+    };
+    let out = with_wrong_token(&["health"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused the credentials"), "{stderr}");
+    assert!(stderr.contains("AIGNOSTICS_ACCESS_TOKEN"), "{stderr}");
+    assert!(!stderr.contains("DOWN"), "{stderr}");
+    let out = with_wrong_token(&["runs", "submit", "--items", &items, "--application", "he-tme"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AIGNOSTICS_ACCESS_TOKEN is set"), "{stderr}");
+    assert!(!stderr.contains("--force"), "{stderr}");
+    assert_eq!(fx.sandbox.request_count("/api/v1/runs"), 0, "nothing submitted");
+}

@@ -3,7 +3,7 @@
 use aignostics::health::HealthStatus;
 
 use crate::context::{Ctx, Failure, Report, Result, note};
-use crate::shared::{down_message, reason};
+use crate::shared::{credentials_refused, down_message, reason};
 use crate::table::Table;
 
 pub fn health(ctx: &Ctx) -> Result<Report> {
@@ -22,6 +22,9 @@ pub fn health(ctx: &Ctx) -> Result<Report> {
         Report::text(table.render())
     };
     Ok(match health.status {
+        HealthStatus::Down if health.credentials_refused() => {
+            report.failing(credentials_refused(&health))
+        }
         HealthStatus::Down => report.failing(Failure::Runtime(down_message(&health))),
         HealthStatus::Degraded => {
             note!("The platform is DEGRADED: {}", reason(&health));
