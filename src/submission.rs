@@ -165,6 +165,17 @@ pub(crate) fn submit(
         existing: true,
     };
     if explicit && let Some(run) = idempotency::find(client, &key)? {
+        if options
+            .sdk
+            .as_ref()
+            .is_some_and(|s| *s != SdkMetadata::default())
+        {
+            log::warn!(
+                "run {} already carries idempotency key {key}; the SDK metadata given now (tags, \
+                 note, scheduling, pipeline) was not applied to it",
+                run.id()
+            );
+        }
         return Ok(found(run, &key));
     }
     if let Some(sdk) = &options.sdk {

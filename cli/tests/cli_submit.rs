@@ -344,10 +344,57 @@ fn a_wrong_token_is_not_an_outage() {
     assert!(stderr.contains("refused the credentials"), "{stderr}");
     assert!(stderr.contains("AIGNOSTICS_ACCESS_TOKEN"), "{stderr}");
     assert!(!stderr.contains("DOWN"), "{stderr}");
-    let out = with_wrong_token(&["runs", "submit", "--items", &items, "--application", "he-tme"]);
+    let out = with_wrong_token(&[
+        "runs",
+        "submit",
+        "--items",
+        &items,
+        "--application",
+        "he-tme",
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("AIGNOSTICS_ACCESS_TOKEN is set"), "{stderr}");
+    assert!(
+        stderr.contains("AIGNOSTICS_ACCESS_TOKEN is set"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("--force"), "{stderr}");
-    assert_eq!(fx.sandbox.request_count("/api/v1/runs"), 0, "nothing submitted");
+    assert_eq!(
+        fx.sandbox.request_count("/api/v1/runs"),
+        0,
+        "nothing submitted"
+    );
+}
+
+// Proves tags and a note given to a submission whose idempotency key finds an earlier run are
+// not dropped silently: the command says they were not applied and how to change them.
+// (FR-67)
+#[test]
+fn tags_for_an_existing_run_are_reported_not_applied() {
+    let fx = Fixture::new("tags-existing");
+    let items = fx.items_file(&["a"]);
+    let submit = |tags: &str| {
+        fx.run(&[
+            "runs",
+            "submit",
+            "--items",
+            &items,
+            "--application",
+            "he-tme",
+            "--idempotency-key",
+            "batch-9",
+            "--tags",
+            tags,
+            "--note",
+            "second look",
+        ])
+    };
+    let first = submit("first");
+    assert!(first.status.success(), "{}", describe(&first));
+    assert!(!String::from_utf8_lossy(&first.stderr).contains("not applied"));
+    let again = submit("second");
+    assert!(again.status.success(), "{}", describe(&again));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("--tags, --note not applied"), "{stderr}");
+    assert!(stderr.contains("runs metadata"), "{stderr}");
 }

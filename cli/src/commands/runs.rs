@@ -156,6 +156,7 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
             "Run {} already exists for idempotency key {key}; not submitted again",
             run.id()
         );
+        args.flags.tell_not_applied(run.id());
     } else {
         note!("Submitted run {} ({what}, idempotency key {key})", run.id());
     }

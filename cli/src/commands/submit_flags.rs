@@ -6,7 +6,7 @@ use aignostics::sdk_metadata::{GpuType, Interface, Pipeline, ProvisioningMode, S
 use aignostics::{Client, SubmitOptions, Submitted};
 use clap::Args;
 
-use crate::context::Result;
+use crate::context::{Result, note};
 use crate::shared::check_before_submit;
 
 /// Tags, note, scheduling, pipeline, idempotency key and health check of `runs submit`.
@@ -113,4 +113,29 @@ pub fn submit(
         .idempotency_key(key)
         .sdk_metadata(metadata);
     Ok(client.runs().submit_with(request, &options)?)
+}
+
+impl SubmitFlags {
+    /// Says that the metadata flags were not applied when the idempotency key found a run
+    /// submitted before: the found run keeps its own tags and note.
+    pub fn tell_not_applied(&self, run_id: &str) {
+        let mut given: Vec<&str> = Vec::new();
+        if !self.tags.is_empty() {
+            given.push("--tags");
+        }
+        if self.note.is_some() {
+            given.push("--note");
+        }
+        if self.due_date.is_some() || self.deadline.is_some() {
+            given.push("--due-date/--deadline");
+        }
+        if !given.is_empty() {
+            note!(
+                "{} not applied: run {run_id} was submitted before and keeps its own metadata \
+                 (change it with `aignostics runs metadata {run_id} --set JSON`, or submit anew \
+                 with another --idempotency-key)",
+                given.join(", ")
+            );
+        }
+    }
 }

@@ -10,6 +10,7 @@ use aignostics::{Client, DownloadOptions, RunStatus, WaitOptions};
 use serde_json::json;
 
 use crate::args::SubmitArgs;
+use crate::commands::submit_flags::SubmitFlags;
 use crate::context::{Ctx, Failure, Report, Result, note};
 use crate::shared::{
     check_before_submit, count, ended_incomplete, json_object, organization_bucket, tell_download,
@@ -90,7 +91,7 @@ pub fn submit(
         None if args.wait => chain.submit_and_wait()?,
         None => chain.submit()?,
     };
-    report(ctx, &client, &outcome)
+    report(ctx, &client, &outcome, &args.flags)
 }
 
 /// Prints each phase's progress to stderr: one line per slide uploaded, per change of the
@@ -118,7 +119,10 @@ fn printer() -> impl Fn(&Progress) + Send + Sync + 'static {
     }
 }
 
-fn report(ctx: &Ctx, client: &Client, outcome: &Outcome) -> Result<Report> {
+fn report(ctx: &Ctx, client: &Client, outcome: &Outcome, flags: &SubmitFlags) -> Result<Report> {
+    if outcome.existing {
+        flags.tell_not_applied(&outcome.run_id);
+    }
     for failure in &outcome.slide_errors {
         note!("not submitted: {}", failure.message);
     }
