@@ -148,35 +148,55 @@ pub(crate) fn filter(key: &str) -> String {
     format!("$.{METADATA_KEY} ? (@ == {})", json_path_string(key))
 }
 
-/// The earliest run carrying `key` that this user submitted, read past the cache. Runs
-/// others submitted and shared with the user are listed too, but a key names only the
-/// caller's own submissions: another user's run with the same key is never returned (its
-/// slides and results are not the caller's).
-pub(crate) fn find(client: &Client, key: &str) -> Result<Option<Run>> {
+/// Whether a run found by its key was cancelled without results: by its user, or by the
+/// platform before any item succeeded. Such a run is no reason not to try again.
+pub(crate) fn cancelled(run: &crate::models::RunReadResponse) -> bool {
+    use crate::models::{RunOutput, RunTerminationReason};
+    match run.termination_reason {
+        Some(RunTerminationReason::CanceledByUser) => true,
+        Some(RunTerminationReason::CanceledBySystem) => run.output == RunOutput::None,
+        _ => false,
+    }
+}
+
+/// The earliest run carrying `key` that this user submitted, read past the cache, skipping
+/// cancelled ones (see [`cancelled`]) unless `with_cancelled`. Runs others submitted and
+/// shared with the user are listed too, but a key names only the caller's own submissions:
+/// another user's run with the same key is never returned (its slides and results are not
+/// the caller's).
+pub(crate) fn find(client: &Client, key: &str, with_cancelled: bool) -> Result<Option<Run>> {
     let me = client.me()?;
-    let page = client
+    let runs = client
         .nocache()
         .runs()
         .list()
         .custom_metadata(filter(key))
         .submitted_by(me.user.id.clone())
         .sort("submitted_at")
-        .page_size(5)
-        .page(1)?;
-    // Checked here too: a platform that ignored the filter must not hand over a stranger's run.
-    Ok(page
-        .into_iter()
-        .find(|r| r.submitted_by == me.user.id)
-        .map(|r| client.run(r.run_id)))
+        .page_size(20);
+    for run in runs.iter() {
+        let run = run?;
+        // Checked here too: a platform that ignored the filter must not hand over a
+        // stranger's run.
+        if run.submitted_by == me.user.id && (with_cancelled || !cancelled(&run)) {
+            return Ok(Some(client.run(run.run_id)));
+        }
+    }
+    Ok(None)
 }
 
 /// [`find`], asked again with growing pauses until `window` has passed (a run just created may
 /// not be listed yet).
-pub(crate) fn find_within(client: &Client, key: &str, window: Duration) -> Result<Option<Run>> {
+pub(crate) fn find_within(
+    client: &Client,
+    key: &str,
+    window: Duration,
+    with_cancelled: bool,
+) -> Result<Option<Run>> {
     let start = Instant::now();
     let mut pause = FIRST_LOOKUP_PAUSE;
     loop {
-        if let Some(run) = find(client, key)? {
+        if let Some(run) = find(client, key, with_cancelled)? {
             return Ok(Some(run));
         }
         let Some(left) = window.checked_sub(start.elapsed()).filter(|l| !l.is_zero()) else {

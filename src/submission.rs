@@ -11,6 +11,12 @@
 //! *before* posting, so re-running a batch job after a crash returns the runs it already
 //! created instead of paying for them twice.
 //!
+//! A run the key finds that was cancelled without results (by its user, or by the platform
+//! before any item succeeded) does not count: the request is submitted again under the same
+//! key, and later lookups find the new run ([`SubmitOptions::reuse_cancelled`] returns the
+//! cancelled one instead). A run whose results were deleted still counts; submit with another
+//! key to compute them again.
+//!
 //! Limit: two processes submitting the same key at the same instant can both find nothing and
 //! both post; the platform has no server-side key. Run one submitter per key (a job array
 //! gives each task its own batch and key).
@@ -52,6 +58,7 @@ pub struct SubmitOptions {
     key: Option<String>,
     sdk: Option<SdkMetadata>,
     lookup_window: Duration,
+    reuse_cancelled: bool,
 }
 
 impl Default for SubmitOptions {
@@ -60,6 +67,7 @@ impl Default for SubmitOptions {
             key: None,
             sdk: Some(SdkMetadata::default()),
             lookup_window: DEFAULT_LOOKUP_WINDOW,
+            reuse_cancelled: false,
         }
     }
 }
@@ -101,6 +109,15 @@ impl SubmitOptions {
     /// `Duration::ZERO` looks once).
     pub fn lookup_window(mut self, window: Duration) -> Self {
         self.lookup_window = window;
+        self
+    }
+
+    /// Whether a run the key finds that was cancelled without results (by its user, or by the
+    /// platform before any item succeeded) is returned as the submission (default `false`:
+    /// such a run is skipped and the request is submitted again under the same key, so a
+    /// cancelled run never blocks a batch job for good).
+    pub fn reuse_cancelled(mut self, yes: bool) -> Self {
+        self.reuse_cancelled = yes;
         self
     }
 }
@@ -164,7 +181,7 @@ pub(crate) fn submit(
         key: key.to_string(),
         existing: true,
     };
-    if explicit && let Some(run) = idempotency::find(client, &key)? {
+    if explicit && let Some(run) = idempotency::find(client, &key, options.reuse_cancelled)? {
         if options
             .sdk
             .as_ref()
@@ -207,7 +224,8 @@ pub(crate) fn submit(
         log::warn!(
             "the outcome of submitting idempotency key {key} is unknown ({err}); looking it up"
         );
-        match idempotency::find_within(client, &key, options.lookup_window) {
+        match idempotency::find_within(client, &key, options.lookup_window, options.reuse_cancelled)
+        {
             Ok(Some(run)) => return Ok(found(run, &key)),
             Ok(None) if posts < MAX_POSTS => {}
             Ok(None) => return Err(err),

@@ -500,3 +500,40 @@ fn a_shared_run_with_the_same_key_is_not_the_callers() {
     assert!(again.is_existing());
     assert_eq!(again.run().id(), his.run().id());
 }
+
+// Proves a run cancelled without results never blocks its idempotency key: submitting again
+// with the key posts a new run, which later submissions with the key find; asked to, the
+// cancelled run is returned instead. (FR-65)
+#[test]
+fn a_cancelled_run_does_not_block_its_key() {
+    let sb = Sandbox::builder()
+        .processing_time(Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    let client = sb.client(sandbox::ALICE_TOKEN).unwrap();
+    let options = SubmitOptions::new().idempotency_key("batch-c");
+    let first = client
+        .runs()
+        .submit_with(request(&["a"]), &options)
+        .unwrap();
+    first.run().cancel().unwrap();
+    let reused = client
+        .runs()
+        .submit_with(request(&["a"]), &options.clone().reuse_cancelled(true))
+        .unwrap();
+    assert!(reused.is_existing());
+    assert_eq!(reused.run().id(), first.run().id());
+    let second = client
+        .runs()
+        .submit_with(request(&["a"]), &options)
+        .unwrap();
+    assert!(!second.is_existing(), "the cancelled run is skipped");
+    assert_ne!(second.run().id(), first.run().id());
+    let third = client
+        .runs()
+        .submit_with(request(&["a"]), &options)
+        .unwrap();
+    assert!(third.is_existing());
+    assert_eq!(third.run().id(), second.run().id());
+    assert_eq!(posts(&sb), 2);
+}

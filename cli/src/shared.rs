@@ -141,7 +141,8 @@ pub fn tell_download(run: &Run, report: &DownloadReport) -> DownloadTold {
         )))
     } else if !deleted.is_empty() {
         Some(Failure::Runtime(format!(
-            "the result is incomplete: {} of run {} deleted; no command brings {} back",
+            "the result is incomplete: {} of run {} deleted and cannot be downloaded again; to \
+             compute {} again, submit the slides anew with another --idempotency-key",
             count(deleted.len(), "artifact was", "artifacts were"),
             run.id(),
             if deleted.len() == 1 { "it" } else { "them" }
