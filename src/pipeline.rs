@@ -460,14 +460,17 @@ impl<'a> SlidesToResults<'a> {
 
     /// The whole chain: inspect, upload, submit, wait, and download the results into `out`
     /// (`out/{run_id}/{external_id}/…`, every file verified by CRC32C; `out` is created when
-    /// missing).
+    /// missing, and proven writable before any slide is uploaded).
     ///
     /// # Errors
-    /// As [`submit_and_wait`](Self::submit_and_wait), and [`Run::download_to`](crate::Run::download_to)'s; artifacts
-    /// that failed are in the report, not an error.
+    /// [`Error::Io`] naming `out` when it cannot be created or written, before anything is
+    /// sent; otherwise as [`submit_and_wait`](Self::submit_and_wait), and
+    /// [`Run::download_to`](crate::Run::download_to)'s; artifacts that failed are in the
+    /// report, not an error. An error after the submission leaves the run going on the
+    /// platform: calling again (same inputs, same key) finds it and finishes the job.
     pub fn run_to(&self, out: impl AsRef<Path>) -> Result<Outcome> {
         let out = out.as_ref();
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        check_writable(out)?;
         let mut outcome = self.submit_inner()?;
         outcome.run = Some(self.wait_for(&outcome.run_id)?);
         let files = Arc::new(parking_lot::Mutex::new((0usize, 0u64)));
@@ -824,6 +827,27 @@ impl<'a> SlidesToResults<'a> {
         };
         Ok(base.join(&row.external_id))
     }
+}
+
+/// Creates the results folder `out` when missing and proves a file can be written there,
+/// before anything is uploaded or submitted: a folder found unwritable after the wait would
+/// cost the whole wait.
+fn check_writable(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let probe = out.join(format!(".aignostics-write-check-{}", std::process::id()));
+    let written = std::fs::write(&probe, b"");
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| {
+        Error::io(
+            out,
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "the results folder is not writable ({e}); nothing was uploaded or submitted"
+                ),
+            ),
+        )
+    })
 }
 
 /// Where an item's slide comes from.

@@ -702,7 +702,10 @@ fn download_after_delete_artifacts_says_what_happened() {
     assert_eq!(err.matches("deleted on the platform").count(), 1, "{err}");
     assert!(err.contains(&run_id), "the same run: {err}");
     assert!(!err.contains("again to retry"), "{err}");
-    assert!(err.contains("another --idempotency-key"), "the way out: {err}");
+    assert!(
+        err.contains("another --idempotency-key"),
+        "the way out: {err}"
+    );
 }
 
 // Proves errors name the next step: a mistyped application id suggests the closest id and

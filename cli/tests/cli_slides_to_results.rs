@@ -444,3 +444,43 @@ fn csv_from_prepare_is_submitted() {
     let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
     assert_eq!(bucket.list("").unwrap().len(), 2);
 }
+
+// Proves an unusable results folder is found before the first byte is uploaded (nothing stored,
+// no run), and an error after the submission names the run and the command that finishes the
+// job. (FR-84)
+#[test]
+fn results_folder_checked_first_and_later_errors_name_the_run() {
+    let fx = Fixture::new("unwritable", 64 * 1024);
+    // The results folder would be below a file: it can never be created.
+    std::fs::write(fx.out(), b"a file").unwrap();
+    let out = fx.command().output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("results"),
+        "{}",
+        describe(&out)
+    );
+    let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
+    assert!(bucket.list("").unwrap().is_empty(), "nothing uploaded");
+    let client = fx.sandbox.client(sandbox::ALICE_TOKEN).unwrap();
+    assert!(client.runs().list().page(1).unwrap().is_empty(), "no run");
+
+    // Reads of the run fail for good once it is submitted.
+    std::fs::remove_file(fx.out()).unwrap();
+    fx.sandbox.inject(
+        aignostics_sandbox::Fault::status("/api/v1/runs/", 400)
+            .method("GET")
+            .times(1000),
+    );
+    let out = fx.command().output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    fx.sandbox.clear_faults();
+    let runs = client.nocache().runs().list().page(1).unwrap();
+    assert_eq!(runs.len(), 1, "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("run {} was submitted", runs[0].run_id))
+            && stderr.contains(&format!("aignostics runs download {}", runs[0].run_id)),
+        "{stderr}"
+    );
+}

@@ -51,11 +51,20 @@ pub fn submit(
     }
     let bucket = organization_bucket(ctx)?;
 
+    // The run, once submitted: an error after that point names it and the way to finish.
+    let submitted = std::sync::Arc::new(Mutex::new(None::<String>));
+    let print = printer();
+    let seen = std::sync::Arc::clone(&submitted);
     let mut chain = SlidesToResults::new(&client, application, &slides)
         .bucket(bucket)
         .sdk_metadata(metadata)
         .wait_options(WaitOptions::default().interval(args.interval))
-        .on_progress(printer());
+        .on_progress(move |p| {
+            if let Progress::Submitted { run_id, .. } = p {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.clone());
+            }
+            print(p);
+        });
     if let Some(version) = version {
         chain = chain.version(version);
     }
@@ -83,14 +92,33 @@ pub fn submit(
     if let Some(metadata) = custom_metadata {
         chain = chain.custom_metadata(metadata);
     }
-    let outcome = match &args.download {
-        // `run_to` creates the directory.
+    let result = match &args.download {
+        // `run_to` creates the directory and checks it is writable before any upload.
         Some(out) => chain
             .download_options(DownloadOptions::default().poll_interval(args.interval))
-            .run_to(out)?,
-        None if args.wait => chain.submit_and_wait()?,
-        None => chain.submit()?,
+            .run_to(out),
+        None if args.wait => chain.submit_and_wait(),
+        None => chain.submit(),
     };
+    let outcome = result.map_err(|err| {
+        let run = submitted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match run {
+            Some(run) => {
+                let finish = match &args.download {
+                    Some(out) => format!("aignostics runs download {run} {}", out.display()),
+                    None => format!("aignostics runs wait {run}"),
+                };
+                Failure::hinted(
+                    err,
+                    format!(
+                        "run {run} was submitted and continues on the platform; `{finish}` \
+                         finishes the job (running this command again does too)"
+                    ),
+                )
+            }
+            None => err.into(),
+        }
+    })?;
     report(ctx, &client, &outcome, &args.flags)
 }
 
