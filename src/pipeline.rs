@@ -613,14 +613,7 @@ impl<'a> SlidesToResults<'a> {
                 Some((url, key)) => Source::Given(url, key),
                 None => {
                     let path = self.slide_path(row)?;
-                    let crc = match crate::checksum::decode(&row.checksum_base64_crc32c) {
-                        Some(crc) => crc,
-                        None => {
-                            crate::checksum::crc32c_file(&path)
-                                .map_err(|e| Error::io(&path, e))?
-                                .0
-                        }
-                    };
+                    let crc = self.local_crc(row, &path)?;
                     let key = self.object_key(&bucket, row, crc)?;
                     // Signed again after the upload, so its validity starts then; the length
                     // does not change.
@@ -754,6 +747,31 @@ impl<'a> SlidesToResults<'a> {
                 row.external_id,
                 bucket.name()
             ))),
+        }
+    }
+
+    /// The CRC32C of a row's local slide. From a folder it is the one just read from the file;
+    /// from a CSV the file is read and must have the CSV's CRC32C (a CSV written before the
+    /// file changed is refused, naming the row, before anything is uploaded).
+    fn local_crc(&self, row: &MetadataRow, path: &Path) -> Result<u32> {
+        let given = crate::checksum::decode(&row.checksum_base64_crc32c);
+        if let (Some(crc), None) = (given, &self.csv) {
+            return Ok(crc);
+        }
+        let actual = crate::checksum::crc32c_file(path)
+            .map_err(|e| Error::io(path, e))?
+            .0;
+        match given {
+            Some(crc) if crc != actual => Err(Error::InvalidInput(format!(
+                "item {:?}: the CSV's checksum_base64_crc32c {} is not the CRC32C of {} ({}); \
+                 the file changed after the CSV was written: run `runs prepare` again or fix the \
+                 row. Nothing was uploaded or submitted",
+                row.external_id,
+                row.checksum_base64_crc32c,
+                path.display(),
+                crate::checksum::encode(actual)
+            ))),
+            _ => Ok(actual),
         }
     }
 

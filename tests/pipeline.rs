@@ -299,8 +299,8 @@ fn refusals_come_before_the_first_upload() {
 
 // Proves the metadata CSV `runs prepare` writes drives the chain: a row whose
 // `platform_bucket_url` names an object of the bucket is signed and not uploaded, an empty
-// one is uploaded, and an unreadable slide is reported per slide without stopping the
-// others. (FR-83)
+// one is uploaded, an unreadable slide is reported per slide without stopping the others, and
+// a row whose checksum the local slide no longer has is refused before any upload. (FR-83)
 #[test]
 fn csv_rows_with_and_without_bucket_urls() {
     let dir = Scratch::new("csv");
@@ -345,6 +345,22 @@ fn csv_rows_with_and_without_bucket_urls() {
         });
     }
     let csv = slides_dir.join("metadata.csv");
+    // A CSV whose checksum the local slide does not have is refused before any upload.
+    let mut stale = rows.clone();
+    stale[0].checksum_base64_crc32c = aignostics::checksum::crc32c_base64(b"older bytes");
+    slides::write_csv_file(&csv, &stale).unwrap();
+    let puts_before = puts(&platform);
+    let err = SlidesToResults::new(&client, "he-tme", &slides_dir)
+        .bucket_endpoint(platform.bucket_endpoint())
+        .csv(&csv)
+        .submit()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("changed after the CSV was written"),
+        "{err}"
+    );
+    assert_eq!(puts(&platform), puts_before, "nothing uploaded");
     slides::write_csv_file(&csv, &rows).unwrap();
     let outcome = SlidesToResults::new(&client, "he-tme", &slides_dir)
         .bucket_endpoint(platform.bucket_endpoint())
