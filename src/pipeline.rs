@@ -218,7 +218,32 @@ impl Outcome {
     }
 }
 
+/// What [`SlidesToResults::dry_run`] found: the run request as it would be submitted (with
+/// placeholder download URLs) and the slides left out.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DryRun {
+    /// The application.
+    pub application_id: String,
+    /// The version pinned for the run.
+    pub version_number: String,
+    /// The items, checked against the version's schema.
+    pub items: Vec<crate::models::ItemCreationRequest>,
+    /// Slides that could not be read and would not be in the run.
+    pub slide_errors: Vec<SlideFailure>,
+}
+
 type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The checked rows: their builder, the rows, their media types, the unreadable slides and the
+/// pinned version number.
+type Checked = (
+    SlideItems,
+    Vec<MetadataRow>,
+    Vec<Option<&'static str>>,
+    Vec<SlideFailure>,
+    String,
+);
 
 /// The rows to submit, each one's media type when known, and the unreadable slides.
 type Rows = (
@@ -572,7 +597,37 @@ impl<'a> SlidesToResults<'a> {
         }
     }
 
-    fn submit_inner(&self) -> Result<Outcome> {
+    /// Inspects the slides (or reads the CSV), applies the mappings and checks every item
+    /// against the version's schema: the items as they would be submitted, with placeholder
+    /// download URLs, and the slides that could not be read. Nothing is uploaded or submitted
+    /// (`runs submit --slides … --dry-run`).
+    ///
+    /// # Errors
+    /// As [`submit`](Self::submit) before its first upload: no readable slide, a malformed
+    /// mapping or CSV, an item that does not fit the schema.
+    pub fn dry_run(&self) -> Result<DryRun> {
+        let (builder, rows, media, slide_errors, version_number) = self.checked_rows()?;
+        let placeholder = |row: &MetadataRow| {
+            Ok(format!(
+                "https://bucket.invalid/{}",
+                crate::transport::seg(&row.external_id)
+            ))
+        };
+        let media: Option<Vec<&'static str>> = media.iter().copied().collect();
+        let items = builder
+            .items_with(&rows, media.as_deref(), &placeholder)
+            .map_err(prepare)?;
+        Ok(DryRun {
+            application_id: self.application.clone(),
+            version_number,
+            items,
+            slide_errors,
+        })
+    }
+
+    /// The rows to submit, checked, with their builder, media types, the unreadable slides
+    /// and the pinned version number.
+    fn checked_rows(&self) -> Result<Checked> {
         self.emit(&Progress::Inspecting {
             source: self.csv.clone().unwrap_or_else(|| self.slides.clone()),
         });
@@ -602,6 +657,11 @@ impl<'a> SlidesToResults<'a> {
         }
         // Checked before any byte is sent, with placeholder URLs.
         builder.check(&rows).map_err(prepare)?;
+        Ok((builder, rows, media, slide_errors, version_number))
+    }
+
+    fn submit_inner(&self) -> Result<Outcome> {
+        let (builder, rows, media, slide_errors, version_number) = self.checked_rows()?;
 
         check_url_validity(self.url_validity)?;
         let bucket = self.open_bucket()?;

@@ -24,7 +24,7 @@ const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
 
 /// Percent-encodes one path segment: external ids are arbitrary strings, so `/`, `?`, `#`, `%`
 /// and the dot segments `.` and `..` must never change the path.
-#[cfg(test)]
+#[cfg(any(test, all(feature = "slides", feature = "bucket")))]
 pub(crate) fn seg(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     push_seg(&mut out, segment);

@@ -383,8 +383,10 @@ pub struct SubmitArgs {
     /// Custom metadata of the run, a JSON object.
     #[arg(long, value_name = "JSON")]
     pub custom_metadata: Option<String>,
-    /// Only check the request against the version's schemas; submit nothing (with --items).
-    #[arg(long, conflicts_with_all = ["slides", "csv", "wait", "download"])]
+    /// Only check: with --items, the request against the version's schemas; with --slides,
+    /// also inspect the slides and print the items as they would be submitted. Nothing is
+    /// uploaded or submitted.
+    #[arg(long, conflicts_with_all = ["wait", "download"])]
     pub dry_run: bool,
     #[command(flatten)]
     pub flags: crate::commands::submit_flags::SubmitFlags,

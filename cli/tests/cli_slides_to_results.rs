@@ -484,3 +484,41 @@ fn results_folder_checked_first_and_later_errors_name_the_run() {
         "{stderr}"
     );
 }
+
+// Proves `runs submit --slides … --dry-run` inspects, checks and prints the items (table and
+// `--json`) as they would be submitted, and uploads and submits nothing. (FR-84)
+#[test]
+fn dry_run_with_slides_sends_nothing() {
+    let fx = Fixture::new("dry", 64 * 1024);
+    let run = |json: bool| {
+        let mut cmd = fx.cli();
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.args(["runs", "submit", "he-tme", "--slides"])
+            .arg(fx.dir.join("slides"))
+            .args([
+                "--mapping",
+                ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER",
+                "--dry-run",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run(true);
+    assert!(out.status.success(), "{}", describe(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], true);
+    let items = doc["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{doc}");
+    let metadata = &items[0]["input_artifacts"][0]["metadata"];
+    assert_eq!(metadata["specimen"]["tissue"], "LUNG", "{doc}");
+    let table = run(false);
+    assert!(table.status.success(), "{}", describe(&table));
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("case-1/a.svs") && text.contains("LUNG_CANCER"), "{text}");
+    let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
+    assert!(bucket.list("").unwrap().is_empty(), "nothing uploaded");
+    let client = fx.sandbox.client(sandbox::ALICE_TOKEN).unwrap();
+    assert!(client.runs().list().page(1).unwrap().is_empty(), "nothing submitted");
+}

@@ -64,6 +64,18 @@ impl FromStr for Mapping {
             if key.is_empty() {
                 continue;
             }
+            // `tissue=LUNG;disease=X` would set the tissue to `LUNG;disease=X`.
+            if let Some((_, second)) = value.split_once([';', '&', ' '])
+                && let Some((other, _)) = second.split_once('=')
+                && MAPPING_KEYS.contains(&other.trim())
+            {
+                return Err(bad(format!(
+                    "the value of {key:?} holds a second key=value ({value:?}); separate pairs \
+                     with commas: REGEX:{key}={},{}",
+                    value.split([';', '&', ' ']).next().unwrap_or_default(),
+                    second.trim()
+                )));
+            }
             if !MAPPING_KEYS.contains(&key) {
                 return Err(bad(format!(
                     "unknown key {key:?} (known: {})",
@@ -554,8 +566,8 @@ mod tests {
     }
 
     // Proves mapping rules parse as the Python SDK's (split at the first colon, pairs at
-    // commas and the first `=`), refuse unknown keys and bad numbers, and match anywhere in
-    // the external id. (FR-63)
+    // commas and the first `=`), refuse unknown keys, bad numbers and a second pair hidden in
+    // a value (`tissue=LUNG;disease=…`), and match anywhere in the external id. (FR-63)
     #[test]
     fn mapping_rules() {
         let rule: Mapping = "lung:tissue=LUNG, disease = LUNG_CANCER ,staining_method=H&E=x"
@@ -581,9 +593,20 @@ mod tests {
             "x:organ=LUNG",
             "x:tissue",
             "x:resolution_mpp=-1",
+            ".*:tissue=LUNG;disease=LUNG_CANCER",
+            ".*:tissue=LUNG disease=LUNG_CANCER",
         ] {
             assert!(bad.parse::<Mapping>().is_err(), "{bad}");
         }
+        // A second pair inside a value is refused with the right syntax.
+        let err = ".*:tissue=LUNG;disease=LUNG_CANCER"
+            .parse::<Mapping>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("REGEX:tissue=LUNG,disease=LUNG_CANCER"),
+            "{err}"
+        );
         let mpp: Mapping = ".*:resolution_mpp=0.5".parse().unwrap();
         mpp.apply(&mut other);
         assert_eq!(other.resolution_mpp, 0.5);

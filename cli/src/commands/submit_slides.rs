@@ -92,6 +92,9 @@ pub fn submit(
     if let Some(metadata) = custom_metadata {
         chain = chain.custom_metadata(metadata);
     }
+    if args.dry_run {
+        return dry_run(ctx, &chain);
+    }
     let result = match &args.download {
         // `run_to` creates the directory and checks it is writable before any upload.
         Some(out) => chain
@@ -120,6 +123,62 @@ pub fn submit(
         }
     })?;
     report(ctx, &client, &outcome, &args.flags)
+}
+
+/// `--dry-run`: the items as they would be submitted, checked; nothing sent.
+fn dry_run(ctx: &Ctx, chain: &SlidesToResults<'_>) -> Result<Report> {
+    let plan = chain.dry_run()?;
+    for failure in &plan.slide_errors {
+        note!("would be left out: {}", failure.message);
+    }
+    note!(
+        "Valid: {} for {} {}; nothing uploaded or submitted",
+        count(plan.items.len(), "item", "items"),
+        plan.application_id,
+        plan.version_number
+    );
+    if ctx.json {
+        return Report::json(&json!({
+            "valid": true,
+            "application_id": plan.application_id,
+            "version_number": plan.version_number,
+            "items": plan.items,
+            "slides_left_out": plan.slide_errors.iter().map(|f| f.message.clone()).collect::<Vec<_>>(),
+        }));
+    }
+    let mut table = crate::table::Table::new([
+        "EXTERNAL ID",
+        "WIDTH",
+        "HEIGHT",
+        "MPP",
+        "STAINING",
+        "TISSUE",
+        "DISEASE",
+    ]);
+    for item in &plan.items {
+        let meta = item.input_artifacts.first().map(|a| &a.metadata);
+        let field = |path: &[&str]| {
+            let mut value = meta;
+            for key in path {
+                value = value.and_then(|v| v.get(*key));
+            }
+            match value {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            }
+        };
+        table.row([
+            item.external_id.clone(),
+            field(&["width_px"]),
+            field(&["height_px"]),
+            field(&["resolution_mpp"]),
+            field(&["staining_method"]),
+            field(&["specimen", "tissue"]),
+            field(&["specimen", "disease"]),
+        ]);
+    }
+    Ok(Report::text(table.render()))
 }
 
 /// Prints each phase's progress to stderr: one line per slide uploaded, per change of the
