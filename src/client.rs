@@ -91,6 +91,7 @@ impl ClientBuilder {
 
     /// Builds the client. No network I/O happens here; tokens are fetched per request.
     pub fn build(self) -> Result<Client> {
+        crate::tls::check()?;
         let mut settings = match self.settings {
             Some(s) => s,
             None => Settings::from_env()?,

@@ -487,6 +487,12 @@ impl Error {
                 operation,
                 what: timeout_name(t).to_string(),
             },
+            // rustls reports a refused certificate as an I/O error of kind `InvalidData`.
+            ureq::Error::Io(io)
+                if io.kind() == K::InvalidData && io.to_string().contains("certificate") =>
+            {
+                transport(TransportKind::Tls, tls_message(io.to_string()))
+            }
             ureq::Error::Io(io) => match io.kind() {
                 K::TimedOut | K::WouldBlock => Self::Timeout {
                     operation,
@@ -514,14 +520,28 @@ impl Error {
             ureq::Error::InvalidProxyUrl | ureq::Error::ConnectProxyFailed(_) => {
                 transport(TransportKind::Proxy, "proxy connection failed".into())
             }
-            ureq::Error::Tls(m) => transport(TransportKind::Tls, m.to_string()),
-            ureq::Error::Rustls(e) => transport(TransportKind::Tls, e.to_string()),
+            ureq::Error::Tls(m) => transport(TransportKind::Tls, tls_message(m.to_string())),
+            ureq::Error::Rustls(e) => transport(TransportKind::Tls, tls_message(e.to_string())),
             ureq::Error::BodyStalled => Self::Timeout {
                 operation,
                 what: "the response body stalled".to_string(),
             },
             other => transport(TransportKind::Other, other.to_string()),
         }
+    }
+}
+
+/// A TLS failure, with the way out of the usual one: a network that re-signs connections
+/// with its own CA (TLS inspection).
+fn tls_message(what: String) -> String {
+    if what.contains("certificate") || what.contains("UnknownIssuer") {
+        format!(
+            "{what} (behind TLS inspection, trust the network's CA: name a PEM bundle with \
+             AIGNOSTICS_CA_BUNDLE or SSL_CERT_FILE, or use the system's trust store, as the \
+             `aignostics` command and the feature platform-verifier do)"
+        )
+    } else {
+        what
     }
 }
 

@@ -410,6 +410,7 @@ pub mod slides;
 mod status;
 pub mod submission;
 mod time;
+pub mod tls;
 mod token;
 mod transport;
 

@@ -439,6 +439,7 @@ impl Api {
             .max_redirects(0)
             .user_agent(user_agent())
             .timeout_connect(Some(settings.run.timeout))
+            .tls_config(crate::tls::config())
             .build();
         Self {
             agent: ureq::Agent::new_with_config(config),

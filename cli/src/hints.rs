@@ -8,11 +8,18 @@ use crate::context::{ACCESS_TOKEN_VAR, Ctx, access_token};
 pub fn hint(err: &Error, ctx: &Ctx) -> Option<String> {
     match err {
         Error::Transport {
+            kind: TransportKind::Tls,
+            ..
+        } => Some(format!(
+            "the server's certificate was not trusted. On a network that inspects TLS, trust \
+             its CA: install it in the operating system's trust store (this command uses it), \
+             or name a PEM bundle with {} (or SSL_CERT_FILE). {}",
+            aignostics::tls::CA_BUNDLE_VAR,
+            unreachable_root(ctx)
+        )),
+        Error::Transport {
             kind:
-                TransportKind::ConnectionRefused
-                | TransportKind::HostNotFound
-                | TransportKind::Tls
-                | TransportKind::Proxy,
+                TransportKind::ConnectionRefused | TransportKind::HostNotFound | TransportKind::Proxy,
             ..
         } => Some(unreachable_root(ctx)),
         Error::Timeout { operation, .. } if operation.starts_with("get_") => {

@@ -516,9 +516,15 @@ fn dry_run_with_slides_sends_nothing() {
     let table = run(false);
     assert!(table.status.success(), "{}", describe(&table));
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("case-1/a.svs") && text.contains("LUNG_CANCER"), "{text}");
+    assert!(
+        text.contains("case-1/a.svs") && text.contains("LUNG_CANCER"),
+        "{text}"
+    );
     let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
     assert!(bucket.list("").unwrap().is_empty(), "nothing uploaded");
     let client = fx.sandbox.client(sandbox::ALICE_TOKEN).unwrap();
-    assert!(client.runs().list().page(1).unwrap().is_empty(), "nothing submitted");
+    assert!(
+        client.runs().list().page(1).unwrap().is_empty(),
+        "nothing submitted"
+    );
 }

@@ -21,6 +21,7 @@ static AGENT: Lazy<ureq::Agent> = Lazy::new(|| {
         .http_status_as_error(false)
         .max_redirects(0)
         .user_agent(crate::transport::user_agent())
+        .tls_config(crate::tls::config())
         .build();
     ureq::Agent::new_with_config(config)
 });

@@ -516,6 +516,7 @@ impl BucketBuilder {
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_global(Some(self.timeout))
             .max_idle_connections_per_host(64)
+            .tls_config(crate::tls::config())
             .build();
         Ok(Bucket {
             inner,
