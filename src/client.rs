@@ -99,7 +99,14 @@ impl ClientBuilder {
         if let Some(root) = &self.api_root {
             settings = settings.with_api_root(root)?;
         }
-        let api = pooled_api(self.cache_token, self.token_provider.as_ref(), settings)?;
+        // AIGNOSTICS_ACCESS_TOKEN stands in for a login unless a provider was given.
+        let from_settings = settings
+            .access_token
+            .as_ref()
+            .filter(|_| self.token_provider.is_none())
+            .map(settings_token_provider);
+        let provider = self.token_provider.as_ref().or(from_settings.as_ref());
+        let api = pooled_api(self.cache_token, provider, settings)?;
         Ok(Client {
             api,
             cache_use: CacheUse::Read,
@@ -346,6 +353,21 @@ static UNCACHED_TOKEN: Lazy<Slot> = Lazy::new(|| Mutex::new(None));
 /// alive so a freed provider's address can never alias a new one.
 type ExternalPool = HashMap<(usize, Settings), (TokenProvider, Arc<Api>)>;
 static EXTERNAL: Lazy<Mutex<ExternalPool>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+/// The provider of a settings' access token: one per token for the process, so clients
+/// built again and again share one `Api` from the pool instead of filling it.
+fn settings_token_provider(token: &crate::settings::Secret) -> TokenProvider {
+    static LAST: Mutex<Option<(crate::settings::Secret, TokenProvider)>> = Mutex::new(None);
+    let mut last = LAST.lock();
+    match &*last {
+        Some((t, provider)) if t == token => provider.clone(),
+        _ => {
+            let provider = TokenProvider::fixed(token.expose().to_string());
+            *last = Some((token.clone(), provider.clone()));
+            provider
+        }
+    }
+}
 
 fn pooled_api(
     cache_token: bool,

@@ -367,7 +367,9 @@ impl<'a> SlidesToResults<'a> {
     }
 
     /// The organization's bucket at this S3 endpoint (for protocols without a known one, such
-    /// as the sandbox's `bucket_endpoint`).
+    /// as the sandbox's `bucket_endpoint`; default: the client's
+    /// [`Settings::bucket_endpoint`](crate::Settings::bucket_endpoint), from
+    /// `AIGNOSTICS_BUCKET_ENDPOINT`).
     pub fn bucket_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.bucket_endpoint = Some(endpoint.into());
         self
@@ -591,7 +593,11 @@ impl<'a> SlidesToResults<'a> {
             return Ok(bucket.clone());
         }
         let me = self.client.me()?;
-        match &self.bucket_endpoint {
+        let endpoint =
+            self.bucket_endpoint
+                .as_ref()
+                .or(self.client.api().settings().bucket_endpoint.as_ref());
+        match endpoint {
             Some(endpoint) => Bucket::from_me_at(&me, endpoint),
             None => Bucket::from_me(&me),
         }

@@ -247,6 +247,14 @@ pub struct Settings {
     pub health_timeout: Duration,
     /// Capacity of the process-wide operation cache (read when the cache is first used).
     pub operation_cache_size: usize,
+    /// A bearer token to send instead of any login (`AIGNOSTICS_ACCESS_TOKEN`: CI, service
+    /// accounts, the sandbox). [`Client::new`](crate::Client::new) and the command line use
+    /// it when set; an explicit token provider wins.
+    pub access_token: Option<Secret>,
+    /// The S3 endpoint of the organization's bucket when its protocol has none built in
+    /// (`AIGNOSTICS_BUCKET_ENDPOINT`: the sandbox, a self-hosted store), for the pipeline and
+    /// the command line alike.
+    pub bucket_endpoint: Option<String>,
 }
 
 impl Default for Settings {
@@ -267,6 +275,8 @@ impl Default for Settings {
             run_delete_timeout: Duration::from_secs(30),
             health_timeout: Duration::from_secs(30),
             operation_cache_size: 4096,
+            access_token: None,
+            bucket_endpoint: None,
         }
     }
 }
@@ -344,6 +354,10 @@ impl Settings {
 
         if let Some(root) = env.get("API_ROOT") {
             s.api_root = normalize_root(root, "AIGNOSTICS_API_ROOT")?;
+        }
+        s.access_token = env.get("ACCESS_TOKEN").map(|t| Secret::new(t.trim()));
+        if let Some(endpoint) = env.get("BUCKET_ENDPOINT") {
+            s.bucket_endpoint = Some(normalize_root(endpoint, "AIGNOSTICS_BUCKET_ENDPOINT")?);
         }
         let explicit: Vec<Option<&str>> = AUTH_FIELDS.iter().map(|f| env.get(f)).collect();
         let mut auth = if explicit.iter().all(Option::is_some) {

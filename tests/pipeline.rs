@@ -384,3 +384,41 @@ fn csv_rows_with_and_without_bucket_urls() {
         "lab/liver.tif"
     );
 }
+
+// Proves the library reads the settings the command line reads: a client built from
+// AIGNOSTICS_ACCESS_TOKEN and AIGNOSTICS_API_ROOT alone sends that token, and the pipeline
+// finds the bucket at AIGNOSTICS_BUCKET_ENDPOINT without being told. (FR-18, FR-80)
+#[test]
+fn one_set_of_settings_for_library_and_cli() {
+    let dir = Scratch::new("settings");
+    let slides_dir = dir.join("slides");
+    write_slides(&slides_dir);
+    let platform = platform();
+    let settings = aignostics::Settings::from_vars([
+        ("AIGNOSTICS_API_ROOT", platform.base_url().to_string()),
+        ("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN.to_string()),
+        ("AIGNOSTICS_BUCKET_ENDPOINT", platform.bucket_endpoint()),
+    ])
+    .unwrap();
+    assert!(
+        !format!("{settings:?}").contains(sandbox::ALICE_TOKEN),
+        "redacted"
+    );
+    let client = aignostics::Client::builder()
+        .settings(settings)
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.me().unwrap().user.id,
+        sandbox::SandboxUser::alice().id
+    );
+    let outcome = SlidesToResults::new(&client, "he-tme", &slides_dir)
+        .mapping(
+            ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER"
+                .parse()
+                .unwrap(),
+        )
+        .submit()
+        .unwrap();
+    assert_eq!(outcome.uploads.len(), 2);
+}

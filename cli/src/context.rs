@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use aignostics::{Client, Settings, TokenProvider};
+use aignostics::{Client, Settings};
 use serde::Serialize;
 
 /// The variable holding a bearer token for CI and service accounts.
@@ -122,15 +122,9 @@ impl Ctx {
 
     /// A client sending AIGNOSTICS_ACCESS_TOKEN when it is set, else using the stored login
     /// (logging in when needed).
+    /// The client of the settings (AIGNOSTICS_ACCESS_TOKEN, when set, is their token).
     pub fn client(&self) -> Result<Client> {
-        let builder = Client::builder().settings(self.settings()?);
-        let client = match access_token() {
-            Some(token) => builder
-                .token_provider(TokenProvider::fixed(token))
-                .build()?,
-            None => builder.build()?,
-        };
-        Ok(client)
+        Ok(Client::builder().settings(self.settings()?).build()?)
     }
 }
 

@@ -254,7 +254,7 @@ pub fn organization_bucket(ctx: &Ctx) -> Result<Bucket> {
 pub fn bucket(ctx: &Ctx, endpoint: Option<&str>, name: Option<&str>) -> Result<Bucket> {
     let endpoint = endpoint
         .map(str::to_string)
-        .or_else(|| std::env::var(ENDPOINT_VAR).ok().filter(|e| !e.is_empty()));
+        .or(ctx.settings()?.bucket_endpoint);
     if let Some(name) = name {
         let var = |name: &str| {
             std::env::var(name)
