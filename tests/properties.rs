@@ -103,6 +103,14 @@ proptest! {
         as_jwt in any::<bool>(),
     ) {
         let dir = std::env::temp_dir().join(format!("aignostics-prop-token-{}", std::process::id()));
+        // Removed at the end of every case, whatever it asserted.
+        struct Remove(std::path::PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let _remove = Remove(dir.clone());
         std::fs::create_dir_all(&dir).unwrap();
         let mut settings = Settings::default();
         settings.cache_dir = dir.clone();

@@ -24,7 +24,8 @@ fn cli(endpoint: &str, args: &[&str]) -> Command {
 
 // Proves an upload killed (SIGKILL) while parts are in flight is resumed by running the same
 // command again: no stored part is sent twice, only the one in flight at the kill may be, and
-// the object equals the file; a third run sends nothing (FR-69, FR-71).
+// the object equals the file; a third run sends nothing; deleting a prefix asks for --yes
+// first (FR-69, FR-71).
 #[test]
 fn killed_upload_resumes_with_the_same_command() {
     let Some(moto) = Moto::start() else { return };
@@ -128,7 +129,17 @@ fn killed_upload_resumes_with_the_same_command() {
         .unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed[0]["key"], "runs/killed.svs");
-    let deleted = cli(&endpoint, &["bucket", "delete", "--prefix", "runs/"])
+    // Without --yes a prefix delete only lists what it would delete.
+    let refused = cli(&endpoint, &["bucket", "delete", "--prefix", "runs/"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("would delete runs/killed.svs") && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    let deleted = cli(&endpoint, &["bucket", "delete", "--prefix", "runs/", "--yes"])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&deleted.stdout).contains("deleted runs/killed.svs"));

@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::context::{Ctx, Failure, Report, Result, note};
+use crate::shared::count;
 use crate::table::Table;
 
 /// `aignostics bucket …`.
@@ -49,14 +50,18 @@ pub enum BucketCommand {
     },
     /// Delete one object, or with --prefix every object under a prefix.
     #[command(
-        after_help = "Examples:\n  aignostics bucket delete \"$KEY\"\n  aignostics bucket delete --prefix \"$USER_ID/old-study/\""
+        after_help = "Examples:\n  aignostics bucket delete \"$KEY\"\n  aignostics bucket delete --prefix \"$USER_ID/old-study/\" --yes"
     )]
     Delete {
         /// Object key, or with --prefix a key prefix.
         key: String,
-        /// Treat KEY as a prefix and delete every object under it.
+        /// Treat KEY as a prefix and delete every object under it (needs --yes; without it,
+        /// lists what would be deleted).
         #[arg(long)]
         prefix: bool,
+        /// Confirm deleting every object under the prefix.
+        #[arg(long, requires = "prefix")]
+        yes: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -137,8 +142,23 @@ pub fn bucket(ctx: &Ctx, command: &BucketCommand) -> Result<Report> {
                 dest.display()
             )))
         }
-        BucketCommand::Delete { key, prefix, store } => {
+        BucketCommand::Delete {
+            key,
+            prefix,
+            yes,
+            store,
+        } => {
             let b = crate::shared::bucket(ctx, store.endpoint.as_deref(), store.bucket.as_deref())?;
+            if *prefix && !*yes {
+                let objects = b.list(key)?;
+                for o in &objects {
+                    note!("would delete {}", o.key);
+                }
+                return Err(Failure::Usage(format!(
+                    "deleting every object under {key:?} ({}) cannot be undone: add --yes",
+                    count(objects.len(), "object", "objects")
+                )));
+            }
             let deleted = if *prefix {
                 b.delete_prefix(key)?
             } else if b.delete(key)? {
