@@ -371,8 +371,9 @@ pub struct SubmitArgs {
     /// Wait, then download the results into OUT/RUN_ID/, every file verified (implies --wait).
     #[arg(long, value_name = "OUT")]
     pub download: Option<PathBuf>,
-    /// With --wait or --download: seconds between two looks at the run (0.1 to 3600).
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_interval)]
+    /// With --wait or --download: time between two looks at the run, in seconds or with a
+    /// unit (0.1 s to 1 h; e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = parse_interval)]
     pub interval: Duration,
     /// Application id, e.g. `he-tme` (required when the JSON is an array of items).
     #[arg(long, value_name = "ID")]
@@ -431,12 +432,12 @@ pub struct ListRunsArgs {
 pub struct WaitArgs {
     /// Run id.
     pub run: String,
-    /// Seconds between two looks at the run (0.1 to 3600).
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_interval)]
+    /// Time between two looks at the run, in seconds or with a unit (0.1 s to 1 h; e.g. 30s).
+    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = parse_interval)]
     pub interval: Duration,
-    /// Give up (exit 1) after this many seconds; the run goes on (at most a year; without it,
-    /// wait as long as the run takes).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    /// Give up (exit 1) after this long, in seconds or with a unit (90m, 2h, 1d); the run goes
+    /// on (at most a year; without it, wait as long as the run takes).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
     /// Exit 3 unless every item succeeded (status COMPLETED).
     #[arg(long)]
@@ -462,12 +463,13 @@ pub struct DownloadArgs {
     /// Parallel downloads (1 to 64).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
-    /// Seconds between two looks at the run while waiting (0.1 to 3600).
-    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_interval)]
+    /// Time between two looks at the run while waiting, in seconds or with a unit (0.1 s to
+    /// 1 h).
+    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = parse_interval)]
     pub interval: Duration,
-    /// Give up (exit 1) when the run has not terminated after this many seconds (at most a
-    /// year).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    /// Give up (exit 1) when the run has not terminated after this long, in seconds or with a
+    /// unit (90m, 2h, 1d; at most a year).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 }
 
@@ -611,12 +613,30 @@ pub struct SandboxArgs {
     pub processing_time: Duration,
 }
 
-/// Seconds as a decimal number, e.g. `5` or `0.5`, from `min` to `max` seconds.
+/// A duration from `min` to `max` seconds: seconds as a decimal number (`5`, `0.5`), or a
+/// number with a unit, `s`, `m`, `h` or `d` (`90m`, `2h`, `1.5d`).
 fn parse_seconds(text: &str, min: f64, max: f64) -> Result<Duration, String> {
-    let secs: f64 = text
+    let trimmed = text.trim();
+    let (number, unit) = match trimmed.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&trimmed[..at], c.to_ascii_lowercase()),
+        _ => (trimmed, 's'),
+    };
+    let scale = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => {
+            return Err(format!(
+                "`{text}`: the unit is s, m, h or d (e.g. 90m, 2h, 1d)"
+            ));
+        }
+    };
+    let secs = number
         .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+        .parse::<f64>()
+        .map_err(|_| format!("`{text}` is not a duration (seconds, or e.g. 90m, 2h, 1d)"))?
+        * scale;
     if !(min..=max).contains(&secs) {
         return Err(format!("must be from {min} to {max} seconds, got {text}"));
     }
@@ -719,6 +739,14 @@ mod tests {
     #[test]
     fn seconds_parse() {
         assert_eq!(parse_interval("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_timeout("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_timeout("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_timeout("1.5H"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_timeout("2w").unwrap_err().contains("s, m, h or d"));
+        assert!(parse_timeout("h").is_err());
+        assert!(parse_timeout("400d").is_err());
         assert!(parse_interval("-1").is_err());
         assert!(parse_interval("soon").is_err());
         assert!(parse_interval("0").unwrap_err().contains("from 0.1"));

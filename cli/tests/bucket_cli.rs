@@ -139,9 +139,12 @@ fn killed_upload_resumes_with_the_same_command() {
         stderr.contains("would delete runs/killed.svs") && stderr.contains("--yes"),
         "{stderr}"
     );
-    let deleted = cli(&endpoint, &["bucket", "delete", "--prefix", "runs/", "--yes"])
-        .output()
-        .unwrap();
+    let deleted = cli(
+        &endpoint,
+        &["bucket", "delete", "--prefix", "runs/", "--yes"],
+    )
+    .output()
+    .unwrap();
     assert!(String::from_utf8_lossy(&deleted.stdout).contains("deleted runs/killed.svs"));
     let err = cli(&endpoint, &["bucket", "url", "runs/x", "--days", "8"])
         .output()
