@@ -389,8 +389,9 @@ fn corrupt_part_and_stale_file_are_replaced() {
     assert_eq!(a1[1].header("range"), None);
 }
 
-// Proves 3 items x 2 artifacts with 4 workers give 6 correct files and events, and an item that
-// failed on the platform gives no files and is reported. (FR-40, FR-37, FR-41)
+// Proves 3 items x 2 artifacts with 4 workers give 6 correct files and events, an item that
+// failed on the platform gives no files and is reported, and the run's manifest.json describes
+// every item, its folder, state and verified files. (FR-40, FR-37, FR-41, FR-88)
 #[test]
 fn parallel_items_and_a_failed_item() {
     let platform = Platform::start("run-many");
@@ -453,6 +454,36 @@ fn parallel_items_and_a_failed_item() {
         Some("USER_ERROR")
     );
     assert!(!dir.join("run-many/s4").exists());
+
+    // The manifest beside the results joins them back to the items: folders, states, the
+    // failed item with its reason, every file with its checksum and verified.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run-many/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["run_id"], "run-many");
+    let items = manifest["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    let s1 = items.iter().find(|i| i["external_id"] == "s1").unwrap();
+    assert_eq!(
+        (s1["folder"].as_str(), s1["state"].as_str()),
+        (Some("s1"), Some("SUCCEEDED"))
+    );
+    let files = s1["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(
+        files
+            .iter()
+            .all(|f| f["verified"] == true && f["crc32c"].is_string()),
+        "{s1}"
+    );
+    assert!(
+        files.iter().any(|f| f["file"] == "s1/readout_csv.csv"),
+        "{s1}"
+    );
+    let s4 = items.iter().find(|i| i["external_id"] == "s4").unwrap();
+    assert_eq!(s4["state"], "FAILED");
+    assert_eq!(s4["termination_reason"], "USER_ERROR");
+    assert!(s4["files"].as_array().unwrap().is_empty());
     assert!(!report.is_complete());
 }
 

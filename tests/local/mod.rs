@@ -49,13 +49,16 @@ impl Drop for Scratch {
     }
 }
 
-/// Every file below `dir`, relative to it, sorted (none when `dir` does not exist).
+/// Every file below `dir` but the downloads' `manifest.json`s, relative to it, sorted (none
+/// when `dir` does not exist).
 pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 walk(base, &path, out);
+            } else if path.file_name().is_some_and(|n| n == "manifest.json") {
+                // The download's description of the results, not a result.
             } else if let Ok(relative) = path.strip_prefix(base) {
                 out.push(relative.to_path_buf());
             }

@@ -18,6 +18,7 @@
 //!    that holds no byte is removed when the artifact fails; one that holds bytes is kept for
 //!    the next call to resume.
 
+mod manifest;
 mod names;
 mod part;
 mod sizes;
@@ -37,7 +38,8 @@ use crate::error::{Error, Result};
 use crate::handlers::Run;
 use crate::handlers::run::wait::{DEFAULT_INTERVAL, Poller};
 use crate::models::{
-    ArtifactOutput, ItemOutput, ItemResultReadResponse, ItemState, ItemTerminationReason, RunState,
+    ArtifactOutput, ItemOutput, ItemResultReadResponse, ItemState, ItemTerminationReason,
+    RunReadResponse, RunState,
 };
 
 use names::Sibling;
@@ -303,9 +305,35 @@ struct Engine<'a> {
     /// The caller's cancellation (a dropped async future), seen by every worker thread.
     cancel: crate::cancel::Token,
     report: Mutex<DownloadReport>,
+    /// The run and its items at the last look, for the manifest.
+    manifest: Mutex<Option<(Arc<RunReadResponse>, Vec<manifest::Entry>)>>,
 }
 
 impl Engine<'_> {
+    /// Rewrites the manifest from the last look at the run and the files verified so far; a
+    /// failure to write it is logged, never a failed download.
+    fn write_manifest(&self, run_dir: &Path) {
+        let last = self.manifest.lock();
+        let Some((details, entries)) = last.as_ref() else {
+            return;
+        };
+        let verified: HashSet<PathBuf> = {
+            let report = self.report.lock();
+            report
+                .downloaded
+                .iter()
+                .chain(&report.skipped)
+                .cloned()
+                .collect()
+        };
+        if let Err(e) = manifest::write(run_dir, details, entries, &verified) {
+            log::warn!(
+                "could not write {}: {e}",
+                run_dir.join(manifest::FILE).display()
+            );
+        }
+    }
+
     fn emit(&self, event: DownloadEvent) {
         if let Some(f) = &self.options.on_event {
             f(&event);
@@ -380,6 +408,8 @@ impl Engine<'_> {
                 .collect::<Result<_>>()
                 .map_err(|e| poller.failed(self.run.id(), e))?;
             let item_dirs = item_dir_names(&items);
+            *self.manifest.lock() = Some((details.clone(), manifest_entries(&items, &item_dirs)));
+            self.write_manifest(run_dir);
             for (item, dir_name) in items.iter().zip(&item_dirs) {
                 if matches!(item.outcome, Outcome::Pending) || !seen.insert(item.item_id.clone()) {
                     continue;
@@ -529,6 +559,42 @@ impl Planned {
 }
 
 /// Directory names of a run's items, decided over the whole set so they never collide.
+/// The manifest's view of planned items in their folders.
+fn manifest_entries(items: &[Planned], dirs: &[String]) -> Vec<manifest::Entry> {
+    items
+        .iter()
+        .zip(dirs)
+        .map(|(item, folder)| {
+            let (state, files) = match &item.outcome {
+                Outcome::Pending => (manifest::ItemState::Pending, Vec::new()),
+                Outcome::Failed(f) => (manifest::ItemState::Failed(f.clone()), Vec::new()),
+                Outcome::Artifacts(artifacts) => {
+                    let siblings: Vec<Sibling<'_>> = artifacts
+                        .iter()
+                        .map(|a| Sibling {
+                            key: &a.id,
+                            name: &a.name,
+                            ext: a.ext,
+                        })
+                        .collect();
+                    let files = artifacts
+                        .iter()
+                        .zip(names::unique_names(&siblings))
+                        .map(|(a, file)| (file, a.name.clone(), a.expected.clone()))
+                        .collect();
+                    (manifest::ItemState::Succeeded, files)
+                }
+            };
+            manifest::Entry {
+                external_id: item.external_id.clone(),
+                folder: folder.clone(),
+                state,
+                files,
+            }
+        })
+        .collect()
+}
+
 fn item_dir_names(items: &[Planned]) -> Vec<String> {
     let siblings: Vec<Sibling<'_>> = items
         .iter()
@@ -574,6 +640,7 @@ pub(crate) fn download_run(
         abort: AtomicBool::new(false),
         cancel: crate::cancel::current(),
         report: Mutex::new(DownloadReport::default()),
+        manifest: Mutex::new(None),
     };
     let (sender, receiver) = mpsc::channel::<Job>();
     let queue = Mutex::new(receiver);
@@ -589,6 +656,7 @@ pub(crate) fn download_run(
         drop(sender);
         planned
     });
+    engine.write_manifest(&run_dir);
     planned?;
     let mut report = engine.report.into_inner();
     report.downloaded.sort();
