@@ -443,15 +443,7 @@ impl Engine<'_> {
     /// The downloads of one item: every `AVAILABLE` artifact. Deleted artifacts are reported
     /// as failures (their results are gone); artifacts without output are ignored.
     fn jobs(&self, external_id: &str, artifacts: &[PlannedArtifact], item_dir: &Path) -> Vec<Job> {
-        let siblings: Vec<Sibling<'_>> = artifacts
-            .iter()
-            .map(|a| Sibling {
-                key: &a.id,
-                name: &a.name,
-                ext: a.ext,
-            })
-            .collect();
-        let file_names = names::unique_names(&siblings);
+        let file_names = artifact_file_names(artifacts);
         let mut jobs = Vec::new();
         for (artifact, file_name) in artifacts.iter().zip(file_names) {
             let path = item_dir.join(file_name);
@@ -559,6 +551,19 @@ impl Planned {
 }
 
 /// Directory names of a run's items, decided over the whole set so they never collide.
+/// The file names of one item's artifacts (unique within its folder).
+fn artifact_file_names(artifacts: &[PlannedArtifact]) -> Vec<String> {
+    let siblings: Vec<Sibling<'_>> = artifacts
+        .iter()
+        .map(|a| Sibling {
+            key: &a.id,
+            name: &a.name,
+            ext: a.ext,
+        })
+        .collect();
+    names::unique_names(&siblings)
+}
+
 /// The manifest's view of planned items in their folders.
 fn manifest_entries(items: &[Planned], dirs: &[String]) -> Vec<manifest::Entry> {
     items
@@ -569,17 +574,9 @@ fn manifest_entries(items: &[Planned], dirs: &[String]) -> Vec<manifest::Entry> 
                 Outcome::Pending => (manifest::ItemState::Pending, Vec::new()),
                 Outcome::Failed(f) => (manifest::ItemState::Failed(f.clone()), Vec::new()),
                 Outcome::Artifacts(artifacts) => {
-                    let siblings: Vec<Sibling<'_>> = artifacts
-                        .iter()
-                        .map(|a| Sibling {
-                            key: &a.id,
-                            name: &a.name,
-                            ext: a.ext,
-                        })
-                        .collect();
                     let files = artifacts
                         .iter()
-                        .zip(names::unique_names(&siblings))
+                        .zip(artifact_file_names(artifacts))
                         .map(|(a, file)| (file, a.name.clone(), a.expected.clone()))
                         .collect();
                     (manifest::ItemState::Succeeded, files)
