@@ -12,11 +12,13 @@
 //!    its `custom_metadata.sdk.platform_bucket` names the object; the run is submitted with an
 //!    idempotency key derived from the inputs (application, version, external ids, metadata,
 //!    object keys; not the URLs' signatures), so the same call again returns the run it made.
-//! 4. **Waiting** for the run ([`Run::wait`](crate::Run::wait)) and **Downloading** its results
-//!    ([`Run::download_to`](crate::Run::download_to)): verified by CRC32C, resumed, files already verified skipped.
+//! 4. **Waiting** for the run and **Downloading** its results as items finish
+//!    ([`Run::download_to`](crate::Run::download_to) waiting for the run): verified by CRC32C,
+//!    resumed, files already verified skipped.
 //!
 //! Killed at any point and called again with the same arguments, it finishes without a
-//! duplicate upload, run or download. One progress callback sees every phase in order.
+//! duplicate upload, run or download. One progress callback sees every phase in order (after
+//! the submission, looks at the run and downloads interleave).
 //!
 //! ```no_run
 //! use aignostics::pipeline::{Progress, SlidesToResults};
@@ -451,7 +453,8 @@ impl<'a> SlidesToResults<'a> {
     }
 
     /// Calls `f` for every step, from the calling thread and the upload and download
-    /// threads; steps of one phase never follow a later phase's.
+    /// threads; steps of one phase never follow a later phase's, except that waiting and
+    /// downloading interleave (items download as they finish).
     pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
         self.progress = Some(Arc::new(f));
         self
@@ -499,9 +502,36 @@ impl<'a> SlidesToResults<'a> {
         let out = out.as_ref();
         check_writable(out)?;
         let mut outcome = self.submit_inner()?;
-        outcome.run = Some(self.wait_for(&outcome.run_id)?);
+        // Items are downloaded as they finish, while the run goes on: the download waits for
+        // the run (at the wait options' interval and timeout) and reports each look at it.
+        let last: Arc<parking_lot::Mutex<Option<RunReadResponse>>> = Arc::default();
+        let mut options = self
+            .download
+            .clone()
+            .wait_for_run(true)
+            .poll_interval(self.wait.interval);
+        if let Some(timeout) = self.wait.timeout {
+            options = options.timeout(timeout);
+        }
+        let (seen, inner_run, waiting) = (
+            Arc::clone(&last),
+            self.wait.on_progress.clone(),
+            self.progress.clone(),
+        );
+        options = options.on_run(move |details| {
+            if let Some(f) = &inner_run {
+                f(details);
+            }
+            if let Some(f) = &waiting {
+                let (items_done, items_total) = details.items_finished();
+                f(&Progress::Waiting {
+                    items_done,
+                    items_total,
+                });
+            }
+            *seen.lock() = Some(details.clone());
+        });
         let files = Arc::new(parking_lot::Mutex::new((0usize, 0u64)));
-        let mut options = self.download.clone().wait_for_run(false);
         let inner = self.download.on_event.clone();
         let progress = self.progress.clone();
         options = options.on_event(move |event| {
@@ -533,6 +563,7 @@ impl<'a> SlidesToResults<'a> {
         });
         let run = self.client.run(&outcome.run_id);
         outcome.download = Some(run.download_to(out, &options)?);
+        outcome.run = last.lock().take().map(Arc::new);
         self.emit(&Progress::Done {
             run_id: outcome.run_id.clone(),
         });

@@ -375,6 +375,10 @@ pub struct SubmitArgs {
     /// unit (0.1 s to 1 h; e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "5", value_parser = parse_interval)]
     pub interval: Duration,
+    /// With --wait or --download: give up (exit 1) after this long, in seconds or with a unit
+    /// (90m, 2h, 1d); the run goes on and the command finishes it when run again.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
     /// Application id, e.g. `he-tme` (required when the JSON is an array of items).
     #[arg(long, value_name = "ID")]
     pub application: Option<String>,

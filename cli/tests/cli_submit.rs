@@ -398,3 +398,45 @@ fn tags_for_an_existing_run_are_reported_not_applied() {
     assert!(stderr.contains("--tags, --note not applied"), "{stderr}");
     assert!(stderr.contains("runs metadata"), "{stderr}");
 }
+
+// Proves `runs submit --wait --timeout` gives up with exit 1 when the run outlasts the timeout
+// (durations take a unit), naming the run, and the run goes on. (FR-67)
+#[test]
+fn submit_wait_takes_a_timeout() {
+    let fx = Fixture::new("wait-timeout");
+    let items = fx.items_file(&["a"]);
+    let out = fx.run(&[
+        "runs",
+        "submit",
+        "--items",
+        &items,
+        "--application",
+        "he-tme",
+        "--wait",
+        "--timeout",
+        "300ms",
+        "--interval",
+        "0.1",
+    ]);
+    // 300ms is no duration: the units are s, m, h and d.
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let out = fx.run(&[
+        "runs",
+        "submit",
+        "--items",
+        &items,
+        "--application",
+        "he-tme",
+        "--wait",
+        "--timeout",
+        "0.3s",
+        "--interval",
+        "0.1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let client = fx.sandbox.client(sandbox::ALICE_TOKEN).unwrap();
+    let runs = client.nocache().runs().list().page(1).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(stderr.contains(&runs[0].run_id), "{stderr}");
+}

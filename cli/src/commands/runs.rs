@@ -182,14 +182,21 @@ fn wait_and_download(
     args: &SubmitArgs,
 ) -> Result<Report> {
     let run = client.run(run_id);
-    let details = run.wait(&WaitOptions::default().interval(args.interval))?;
+    let mut wait = WaitOptions::default().interval(args.interval);
+    let mut download = DownloadOptions::default().poll_interval(args.interval);
+    if let Some(timeout) = args.timeout {
+        wait = wait.timeout(timeout);
+        download = download.timeout(timeout);
+    }
+    // With --download, items download as they finish while the run goes on.
     let report = match &args.download {
         Some(out) => {
             create_output_dir(out)?;
-            Some(run.download_to(out, &DownloadOptions::default().wait_for_run(false))?)
+            Some(run.download_to(out, &download)?)
         }
         None => None,
     };
+    let details = run.wait(&wait)?;
     let out = if ctx.json {
         Report::json(&json!({
             "run_id": run_id,
@@ -768,6 +775,7 @@ mod tests {
             version: Some("1.0.0".into()),
             custom_metadata: Some(r#"{"study": "s1"}"#.into()),
             dry_run: false,
+            timeout: None,
             flags: Default::default(),
         }
     }

@@ -58,7 +58,12 @@ pub fn submit(
     let mut chain = SlidesToResults::new(&client, application, &slides)
         .bucket(bucket)
         .sdk_metadata(metadata)
-        .wait_options(WaitOptions::default().interval(args.interval))
+        .wait_options(match args.timeout {
+            Some(timeout) => WaitOptions::default()
+                .interval(args.interval)
+                .timeout(timeout),
+            None => WaitOptions::default().interval(args.interval),
+        })
         .on_progress(move |p| {
             if let Progress::Submitted { run_id, .. } = p {
                 *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.clone());

@@ -85,6 +85,7 @@ pub struct DownloadOptions {
     concurrency: usize,
     checksum_key: String,
     pub(crate) on_event: Option<EventFn>,
+    pub(crate) on_run: Option<crate::handlers::run::wait::ProgressFn>,
     poll_interval: Duration,
     timeout: Option<Duration>,
     read_timeout: Duration,
@@ -99,6 +100,7 @@ impl Default for DownloadOptions {
             concurrency: DEFAULT_CONCURRENCY,
             checksum_key: DEFAULT_CHECKSUM_KEY.to_string(),
             on_event: None,
+            on_run: None,
             poll_interval: DEFAULT_INTERVAL,
             timeout: None,
             read_timeout: DEFAULT_READ_TIMEOUT,
@@ -113,6 +115,7 @@ impl std::fmt::Debug for DownloadOptions {
             .field("concurrency", &self.concurrency)
             .field("checksum_key", &self.checksum_key)
             .field("on_event", &self.on_event.is_some())
+            .field("on_run", &self.on_run.is_some())
             .field("poll_interval", &self.poll_interval)
             .field("timeout", &self.timeout)
             .field("read_timeout", &self.read_timeout)
@@ -126,6 +129,13 @@ impl DownloadOptions {
     /// in [`DownloadReport::pending_items`].
     pub fn wait_for_run(mut self, wait: bool) -> Self {
         self.wait = wait;
+        self
+    }
+
+    /// Calls `f` with the run's details at every look at the run (each poll while waiting),
+    /// from the calling thread: the run's progress while its items download.
+    pub fn on_run(mut self, f: impl Fn(&RunReadResponse) + Send + Sync + 'static) -> Self {
+        self.on_run = Some(Arc::new(f));
         self
     }
 
@@ -398,6 +408,9 @@ impl Engine<'_> {
                 .run
                 .details()
                 .map_err(|e| poller.failed(self.run.id(), e))?;
+            if let Some(f) = &self.options.on_run {
+                f(&details);
+            }
             let items: Vec<Planned> = self
                 .run
                 .items()
