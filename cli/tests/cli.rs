@@ -1307,3 +1307,23 @@ fn share_token_whose_grant_fails_is_revoked() {
     assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
     assert_eq!(all[0]["revoked"], true, "{all}");
 }
+
+// Proves `runs download` with a mistyped run id fails without leaving an empty folder, and a
+// folder where the run id belongs is refused as a usage error saying the order. (FR-45)
+#[test]
+fn download_mistakes_leave_nothing_behind() {
+    let fx = Fixture::new("download-typo");
+    let target = fx.dir().join("never-made");
+    let out = fx.run(&["runs", "download", "no-such-run", target.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(!target.exists(), "no empty folder left behind");
+    let results = fx.dir().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let out = fx.run(&["runs", "download", results.to_str().unwrap(), "out"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("looks like a folder"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -573,7 +573,16 @@ impl Drop for ItemWatcher {
 fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     let client: Client = ctx.client()?;
     let secret = share_secret(&args.share)?;
+    if args.run.contains(['/', '\\']) || Path::new(&args.run).is_dir() {
+        return Err(Failure::Usage(format!(
+            "{:?} looks like a folder, not a run id: the order is `aignostics runs download RUN \
+             DIR` (`aignostics runs list` shows run ids)",
+            args.run
+        )));
+    }
     let run = run_handle(&client, &args.run, secret.as_deref());
+    // The run is read before the folder is made: a mistyped id leaves no empty folder behind.
+    run.details().map_err(|e| not_found(e, &args.run))?;
     create_output_dir(&args.dir)?;
     if !args.no_wait {
         note!(
