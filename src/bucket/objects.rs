@@ -233,30 +233,26 @@ impl Bucket {
             {
                 found = Some(id);
             }
-            let next = match (list.next_key_marker, list.next_upload_id_marker) {
-                (Some(k), Some(u)) if !k.is_empty() => Some((k, u)),
-                _ => None,
-            };
-            match next {
-                Some(next)
-                    if list.is_truncated == Some(true) && markers.as_ref() != Some(&next) =>
-                {
-                    markers = Some(next);
-                }
-                Some(_) if list.is_truncated == Some(true) => {
-                    return Err(Error::UnexpectedResponse {
-                        operation: OP.into(),
-                        message: "the store repeated a page of multipart uploads".into(),
-                    });
-                }
-                None if list.is_truncated == Some(true) => {
-                    return Err(Error::UnexpectedResponse {
-                        operation: OP.into(),
-                        message: "a truncated list of multipart uploads without markers".into(),
-                    });
-                }
-                _ => return Ok(found),
+            if list.is_truncated != Some(true) {
+                return Ok(found);
             }
+            // A truncated page must say where the next one starts, and move on.
+            let stuck = |message: &str| Error::UnexpectedResponse {
+                operation: OP.into(),
+                message: message.into(),
+            };
+            let next = match (list.next_key_marker, list.next_upload_id_marker) {
+                (Some(k), Some(u)) if !k.is_empty() => (k, u),
+                _ => {
+                    return Err(stuck(
+                        "a truncated list of multipart uploads without markers",
+                    ));
+                }
+            };
+            if markers.as_ref() == Some(&next) {
+                return Err(stuck("the store repeated a page of multipart uploads"));
+            }
+            markers = Some(next);
         }
     }
 

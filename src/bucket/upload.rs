@@ -416,15 +416,17 @@ impl Ctx<'_, '_> {
     /// CRC32C is checked against it).
     fn existing(&self, head: &Head, given: Option<u32>) -> Result<Existing> {
         let up = self.up;
+        // A given CRC32C must be the file's before anything is decided.
+        let checked = |crc: u32| match given {
+            Some(given) if given != crc => Err(self.stale_checksum(given, crc)),
+            _ => Ok(crc),
+        };
         let mut crc = None;
         for plan in self.layouts(head) {
             // A whole-object CRC32C from the store needs no MD5; the ETag and the composite
             // checksum need each part's digests in the stored object's layout.
             let parts = up.file_parts(&plan, head.crc().is_none())?;
-            let file_crc = combine(&parts);
-            if let Some(given) = given.filter(|&g| g != file_crc) {
-                return Err(self.stale_checksum(given, file_crc));
-            }
+            let file_crc = checked(combine(&parts))?;
             crc = Some(file_crc);
             if head.size == self.plan.size
                 && let Some(how) = head.matches(file_crc, &parts, plan.multipart)
@@ -434,11 +436,8 @@ impl Ctx<'_, '_> {
         }
         let crc = match crc {
             Some(crc) => crc,
-            None => up.file_crc(&self.plan)?,
+            None => checked(up.file_crc(&self.plan)?)?,
         };
-        if let Some(given) = given.filter(|&g| g != crc) {
-            return Err(self.stale_checksum(given, crc));
-        }
         if head.recorded == Some(crc) {
             return Ok(Existing::Unproven(crc));
         }
@@ -470,14 +469,13 @@ impl Ctx<'_, '_> {
                 multipart: false,
             }];
         };
-        let mut sizes = vec![
+        let sizes = [
             self.plan.part_size,
             self.up.part_size.clamp(MIN_PART_SIZE, MAX_PART_SIZE),
             DEFAULT_PART_SIZE,
             8 * 1024 * 1024,
             MIN_PART_SIZE,
         ];
-        sizes.dedup();
         let mut plans: Vec<Plan> = Vec::new();
         for part_size in sizes {
             if size.div_ceil(part_size) == u64::from(n)
