@@ -8,6 +8,8 @@
 //!
 //! Defaults: seed 1, 10 rounds of 5 runs x 5 items (three artifacts each) of 1024 KiB.
 
+#[path = "../tests/local/mod.rs"]
+mod local;
 #[path = "../tests/soak/mod.rs"]
 mod soak;
 

@@ -513,22 +513,9 @@ impl<'a> SlidesToResults<'a> {
         if let Some(timeout) = self.wait.timeout {
             options = options.timeout(timeout);
         }
-        let (seen, inner_run, waiting) = (
-            Arc::clone(&last),
-            self.wait.on_progress.clone(),
-            self.progress.clone(),
-        );
+        let (seen, waiting) = (Arc::clone(&last), self.waiting());
         options = options.on_run(move |details| {
-            if let Some(f) = &inner_run {
-                f(details);
-            }
-            if let Some(f) = &waiting {
-                let (items_done, items_total) = details.items_finished();
-                f(&Progress::Waiting {
-                    items_done,
-                    items_total,
-                });
-            }
+            waiting(details);
             *seen.lock() = Some(details.clone());
         });
         let files = Arc::new(parking_lot::Mutex::new((0usize, 0u64)));
@@ -576,10 +563,12 @@ impl<'a> SlidesToResults<'a> {
         }
     }
 
-    fn wait_for(&self, run_id: &str) -> Result<Arc<RunReadResponse>> {
+    /// What every look at the run calls: the wait options' own callback, then
+    /// [`Progress::Waiting`].
+    fn waiting(&self) -> impl Fn(&RunReadResponse) + Send + Sync + 'static {
         let inner = self.wait.on_progress.clone();
         let progress = self.progress.clone();
-        let options = self.wait.clone().on_progress(move |details| {
+        move |details| {
             if let Some(f) = &inner {
                 f(details);
             }
@@ -590,7 +579,11 @@ impl<'a> SlidesToResults<'a> {
                     items_total,
                 });
             }
-        });
+        }
+    }
+
+    fn wait_for(&self, run_id: &str) -> Result<Arc<RunReadResponse>> {
+        let options = self.wait.clone().on_progress(self.waiting());
         self.client.run(run_id).wait(&options)
     }
 
@@ -706,8 +699,8 @@ impl<'a> SlidesToResults<'a> {
         // the first byte is sent: a URL the platform would refuse costs no upload.
         let mut plans = Vec::with_capacity(rows.len());
         for row in &rows {
-            let plan = match self.given_url(&bucket, row)? {
-                Some((url, key)) => Source::Given(url, key),
+            let (plan, url) = match self.given_url(&bucket, row)? {
+                Some((url, key)) => (Source::Given(url.clone(), key), url),
                 None => {
                     let path = self.slide_path(row)?;
                     let crc = self.local_crc(row, &path)?;
@@ -715,17 +708,10 @@ impl<'a> SlidesToResults<'a> {
                     // Signed again after the upload, so its validity starts then; the length
                     // does not change.
                     let url = bucket.signed_url(&key, self.url_validity)?;
-                    crate::handlers::run_checks::check_download_url(
-                        &row.external_id,
-                        "slide",
-                        &url,
-                    )?;
-                    Source::Upload(path, crc, key)
+                    (Source::Upload(path, crc, key), url)
                 }
             };
-            if let Source::Given(url, _) = &plan {
-                crate::handlers::run_checks::check_download_url(&row.external_id, "slide", url)?;
-            }
+            crate::handlers::run_checks::check_download_url(&row.external_id, "slide", &url)?;
             plans.push(plan);
         }
         let count = rows.len();

@@ -1,6 +1,7 @@
 //! A short fault soak: two processes download several runs into one directory under random
 //! faults from a fixed seed (the long one is `examples/fault_soak.rs`).
 
+mod local;
 mod soak;
 
 use std::process::Command;

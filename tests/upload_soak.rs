@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use aignostics::bucket::Bucket;
 use aignostics::{Client, Settings, TokenProvider};
 use aignostics_sandbox::{self as sandbox, Fault, Sandbox};
-use local::Scratch;
+use local::{Rng, Scratch};
 
 const TEST_NAME: &str = "two_processes_upload_one_folder_under_random_faults";
 const API_ROOT: &str = "AIGNOSTICS_UPLOAD_SOAK_API_ROOT";
@@ -24,22 +24,6 @@ const MIB: usize = 1024 * 1024;
 const PART: u64 = 5 * MIB as u64;
 /// Calls of `Upload::send` a process makes for one file before it gives up.
 const CALLS_PER_FILE: usize = 30;
-
-/// xorshift64*: small, seeded, good enough to pick faults and bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// One random fault on the bucket's requests.
 fn random_fault(rng: &mut Rng) -> Fault {

@@ -273,3 +273,16 @@ pub fn bucket(ctx: &Ctx, endpoint: Option<&str>, name: Option<&str>) -> Result<B
         None => Bucket::from_me(&me)?,
     })
 }
+
+/// The table of slides as items: the columns `runs prepare` and `runs submit --dry-run` show.
+pub fn slides_table() -> crate::table::Table {
+    crate::table::Table::new([
+        "EXTERNAL ID",
+        "WIDTH",
+        "HEIGHT",
+        "MPP",
+        "STAINING",
+        "TISSUE",
+        "DISEASE",
+    ])
+}

@@ -397,9 +397,9 @@ fn aperio_mpp(description: &str) -> Resolution {
             && key.trim() == "MPP"
         {
             return match value.trim().parse::<f64>() {
-                Ok(mpp) if mpp > 0.0 && mpp.is_finite() => Resolution::measured(mpp, "MPP"),
-                _ => Resolution::Missing(format!(
-                    "the Aperio description's MPP {:?} is not a positive number",
+                Ok(mpp) => Resolution::measured(mpp, "the Aperio description's MPP"),
+                Err(_) => Resolution::Missing(format!(
+                    "the Aperio description's MPP {:?} is not a number",
                     value.trim()
                 )),
             };

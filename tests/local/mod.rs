@@ -93,3 +93,22 @@ pub fn peak_rss_kib() -> u64 {
         .and_then(|v| v.parse().ok())
         .expect("VmHWM value in kB")
 }
+
+/// xorshift64*: small, seeded random numbers, good enough to pick faults and bytes; the same
+/// seed gives the same sequence.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}

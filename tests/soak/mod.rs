@@ -18,6 +18,8 @@ use aignostics::models::RunCreationRequest;
 use aignostics::{Client, DownloadOptions, Settings, TokenProvider};
 use aignostics_sandbox::{self as sandbox, Fault, Sandbox};
 
+use crate::local::Rng;
+
 const API_ROOT: &str = "AIGNOSTICS_SOAK_API_ROOT";
 const DIR: &str = "AIGNOSTICS_SOAK_DIR";
 const RUNS: &str = "AIGNOSTICS_SOAK_RUNS";
@@ -55,22 +57,6 @@ pub struct Figures {
     pub skipped: usize,
     pub elapsed: Duration,
     pub slowest_round: Duration,
-}
-
-/// xorshift64*: small, seeded, good enough to pick faults.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// One random fault: mostly on storage, some on the API's run reads.

@@ -8,8 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::context::{Ctx, Failure, Report, Result, note};
-use crate::shared::{count, positive, split_app};
-use crate::table::Table;
+use crate::shared::{count, positive, slides_table, split_app};
 
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -117,15 +116,7 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
             "failures": prepared.failures.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }))?
     } else {
-        let mut table = Table::new([
-            "EXTERNAL ID",
-            "WIDTH",
-            "HEIGHT",
-            "MPP",
-            "STAINING",
-            "TISSUE",
-            "DISEASE",
-        ]);
+        let mut table = slides_table();
         for r in &prepared.rows {
             table.row([
                 r.external_id.clone(),

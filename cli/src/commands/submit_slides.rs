@@ -151,15 +151,7 @@ fn dry_run(ctx: &Ctx, chain: &SlidesToResults<'_>) -> Result<Report> {
             "slides_left_out": plan.slide_errors.iter().map(|f| f.message.clone()).collect::<Vec<_>>(),
         }));
     }
-    let mut table = crate::table::Table::new([
-        "EXTERNAL ID",
-        "WIDTH",
-        "HEIGHT",
-        "MPP",
-        "STAINING",
-        "TISSUE",
-        "DISEASE",
-    ]);
+    let mut table = crate::shared::slides_table();
     for item in &plan.items {
         let meta = item.input_artifacts.first().map(|a| &a.metadata);
         let field = |path: &[&str]| {
