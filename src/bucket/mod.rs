@@ -623,30 +623,74 @@ mod tests {
         assert!(Bucket::from_me_at(&me, "http://127.0.0.1:1").is_err());
     }
 
-    /// A server on loopback answering every request with `status` and `Retry-After: 30`,
-    /// counting the requests.
-    fn busy_store(status: u16) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        use std::io::{BufRead, Write};
+    /// A server on loopback that answers each request with `answer(request line)`: a status
+    /// and a body, with `Retry-After: 30`. Returns its endpoint and the request lines seen.
+    fn scripted_store(
+        answer: fn(&str) -> (u16, &'static str),
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = std::sync::Arc::clone(&seen);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
-                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 {status} Busy\r\nRetry-After: 30\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
+                let log = std::sync::Arc::clone(&log);
+                std::thread::spawn(move || {
+                    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                    let (mut first, mut line, mut len) = (String::new(), String::new(), 0usize);
+                    reader.read_line(&mut first).unwrap_or(0);
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        line.clear();
+                    }
+                    let _ = (&mut reader).take(len as u64).read_to_end(&mut Vec::new());
+                    log.lock().unwrap().push(first.trim().to_string());
+                    let (status, body) = answer(&first);
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 {status} X\r\nRetry-After: 30\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
             }
         });
         (endpoint, seen)
+    }
+
+    /// Runs `work` under a cancellation token, cancels it once `ready` holds for the request
+    /// lines seen, and returns what `work` returned (a guard of 20 s against a hang, not a
+    /// speed goal: the waits asked for are 30 s).
+    fn cancelled_during<T: Send + 'static>(
+        seen: &std::sync::Mutex<Vec<String>>,
+        ready: impl Fn(&[String]) -> bool,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let token = crate::cancel::Token::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let entered = token.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(entered.enter(work));
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !ready(&seen.lock().unwrap()) {
+            // Work that ended before it was ready to be cancelled is a failure to look at.
+            if let Ok(early) = rx.try_recv() {
+                return early;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        token.cancel();
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("cancelled promptly")
     }
 
     // Proves bucket requests go through the one retry loop: a 503 or 429 with Retry-After is
@@ -654,29 +698,65 @@ mod tests {
     // call) ends with Error::Cancelled before any further attempt. (FR-69, NFR-30)
     #[test]
     fn retries_honour_retry_after_and_cancellation() {
-        for status in [503, 429] {
-            let (endpoint, seen) = busy_store(status);
+        let answers: [fn(&str) -> (u16, &'static str); 2] = [|_| (503, ""), |_| (429, "")];
+        for answer in answers {
+            let (endpoint, seen) = scripted_store(answer);
             let b = Bucket::builder(&endpoint, "slides")
                 .credentials("AKIDEXAMPLE", "secret")
                 .build()
                 .unwrap();
-            let token = crate::cancel::Token::new();
-            let (tx, rx) = std::sync::mpsc::channel();
-            let work = token.clone();
-            std::thread::spawn(move || {
-                let _ = tx.send(work.enter(|| b.list("u/")));
-            });
-            while seen.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            token.cancel();
-            // A guard against a hang, not a speed goal: the wait asked for is 30 s.
-            let result = rx
-                .recv_timeout(Duration::from_secs(20))
-                .expect("cancelled promptly");
+            let result = cancelled_during(&seen, |s| !s.is_empty(), move || b.list("u/"));
             assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
-            assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+            assert_eq!(seen.lock().unwrap().len(), 1);
         }
+    }
+
+    // Proves the upload's part workers share the caller's cancellation: parts answered 503
+    // with Retry-After: 30 stop waiting when the upload is cancelled (a dropped async call),
+    // with Error::Cancelled and no second attempt of any part. (FR-69)
+    #[test]
+    fn upload_workers_are_cancelled_with_the_call() {
+        let (endpoint, seen) = scripted_store(|line| {
+            if line.starts_with("HEAD") {
+                (404, "")
+            } else if line.starts_with("GET") {
+                (
+                    200,
+                    "<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>",
+                )
+            } else if line.starts_with("POST") {
+                (
+                    200,
+                    "<InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>slides</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>",
+                )
+            } else {
+                (503, "")
+            }
+        });
+        let b = Bucket::builder(&endpoint, "slides")
+            .credentials("AKIDEXAMPLE", "secret")
+            .build()
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("aignostics-cancel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("slide.bin");
+        std::fs::write(&path, vec![7u8; 3 * MIN_PART_SIZE as usize]).unwrap();
+        let file = path.clone();
+        let puts = |s: &[String]| s.iter().filter(|l| l.starts_with("PUT")).count();
+        let result = cancelled_during(
+            &seen,
+            |s| puts(s) == 2,
+            move || {
+                b.upload(&file, "u/slide.bin")
+                    .part_size(MIN_PART_SIZE)
+                    .multipart_threshold(MIN_PART_SIZE)
+                    .concurrency(2)
+                    .send()
+            },
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+        assert_eq!(puts(&seen.lock().unwrap()), 2, "no part was tried again");
     }
 
     // Proves Retry-After is read in both of its forms, delay-seconds and an HTTP-date (each
