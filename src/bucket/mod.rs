@@ -623,11 +623,12 @@ mod tests {
         assert!(Bucket::from_me_at(&me, "http://127.0.0.1:1").is_err());
     }
 
+    /// A scripted answer: the status and body for a request line.
+    type Answer = fn(&str) -> (u16, &'static str);
+
     /// A server on loopback that answers each request with `answer(request line)`: a status
     /// and a body, with `Retry-After: 30`. Returns its endpoint and the request lines seen.
-    fn scripted_store(
-        answer: fn(&str) -> (u16, &'static str),
-    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    fn scripted_store(answer: Answer) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         use std::io::{BufRead, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -698,7 +699,7 @@ mod tests {
     // call) ends with Error::Cancelled before any further attempt. (FR-69, NFR-30)
     #[test]
     fn retries_honour_retry_after_and_cancellation() {
-        let answers: [fn(&str) -> (u16, &'static str); 2] = [|_| (503, ""), |_| (429, "")];
+        let answers: [Answer; 2] = [|_| (503, ""), |_| (429, "")];
         for answer in answers {
             let (endpoint, seen) = scripted_store(answer);
             let b = Bucket::builder(&endpoint, "slides")
