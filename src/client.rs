@@ -90,6 +90,10 @@ impl ClientBuilder {
     }
 
     /// Builds the client. No network I/O happens here; tokens are fetched per request.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config) for settings that cannot be used: an invalid
+    /// `AIGNOSTICS_*` value, or a CA bundle ([`tls`](crate::tls)) that cannot be read.
     pub fn build(self) -> Result<Client> {
         crate::tls::check()?;
         let mut settings = match self.settings {

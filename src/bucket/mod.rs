@@ -485,8 +485,10 @@ impl BucketBuilder {
     ///
     /// # Errors
     /// [`Error::Config`] when the endpoint is not an `http(s)` URL with a host, the name is
-    /// empty or the credentials are missing.
+    /// empty, the credentials are missing, or a CA bundle is named
+    /// ([`tls`](crate::tls)) that cannot be used.
     pub fn build(self) -> Result<Bucket> {
+        crate::tls::check()?;
         if self.key_id.is_empty() || self.secret.is_empty() {
             return Err(Error::Config(
                 "bucket credentials are missing (BucketBuilder::credentials)".into(),
