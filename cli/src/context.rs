@@ -128,12 +128,10 @@ impl Ctx {
     }
 }
 
-/// AIGNOSTICS_ACCESS_TOKEN, unless unset or blank.
-pub fn access_token() -> Option<String> {
-    std::env::var(ACCESS_TOKEN_VAR)
-        .ok()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
+/// Whether the settings hold an access token (AIGNOSTICS_ACCESS_TOKEN, from the environment
+/// or an env file, as the client reads it).
+pub fn access_token_set() -> bool {
+    Settings::from_env().is_ok_and(|s| s.access_token.is_some())
 }
 
 /// A message for the person at the terminal (see [`crate::terminal::note`]).

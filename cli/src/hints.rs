@@ -2,7 +2,7 @@
 
 use aignostics::{Error, TransportKind};
 
-use crate::context::{ACCESS_TOKEN_VAR, Ctx, access_token};
+use crate::context::{ACCESS_TOKEN_VAR, Ctx, access_token_set};
 
 /// The next step after `err`, if there is an obvious one.
 pub fn hint(err: &Error, ctx: &Ctx) -> Option<String> {
@@ -44,7 +44,7 @@ pub fn hint(err: &Error, ctx: &Ctx) -> Option<String> {
 
 /// What to do when the platform refuses the credentials.
 pub fn login_hint() -> String {
-    if access_token().is_some() {
+    if access_token_set() {
         format!(
             "{ACCESS_TOKEN_VAR} is set and was sent; check that it holds a valid token for this \
              API root, or unset it to use `aignostics login`"

@@ -4,7 +4,7 @@ use aignostics::auth::{Login, TokenInfo};
 use serde_json::json;
 
 use crate::args::{LoginArgs, WhoamiArgs};
-use crate::context::{ACCESS_TOKEN_VAR, Ctx, Failure, Report, Result, access_token, note};
+use crate::context::{ACCESS_TOKEN_VAR, Ctx, Failure, Report, Result, access_token_set, note};
 use crate::hints::DEVICE_FLOW;
 use crate::table::fields;
 
@@ -46,7 +46,7 @@ pub fn login(ctx: &Ctx, args: &LoginArgs) -> Result<Report> {
         ),
         _ => e.into(),
     })?;
-    if access_token().is_some() {
+    if access_token_set() {
         note!(
             "note: {ACCESS_TOKEN_VAR} is set, so the other commands send it, not this login; \
              unset it to use the login"
