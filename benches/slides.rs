@@ -1,5 +1,6 @@
 //! Slide metadata speed: one header (no checksum) per format, the CRC32C pass from the page
-//! cache, and a folder of 1,000 slides on every core. The folder stays in
+//! cache, and a folder of 1,000 slides on every core; each pass again with the checksum index
+//! (a restart: unchanged slides' checksums remembered, headers read). The folder stays in
 //! `target/slides-bench/folder` for a memory measurement of the CLI:
 //! `/usr/bin/time -v target/release/aignostics slides inspect target/slides-bench/folder`.
 
@@ -10,6 +11,10 @@ use std::hint::black_box;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aignostics::checksum::ChecksumIndex;
 use aignostics::slides::{self, Inspector};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use slides_support::*;
@@ -18,6 +23,23 @@ use slides_support::*;
 const BIG: usize = 256 * 1024 * 1024;
 /// Slides in the folder benchmark.
 const FOLDER: usize = 1000;
+
+/// An inspector with a fresh checksum index that already holds every slide of `paths`, which
+/// are set as last modified an hour ago (slides copied long before the run).
+fn indexed(paths: &[PathBuf]) -> Inspector {
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    for path in paths {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(hour_ago).unwrap();
+    }
+    let log = dir().join("checksums.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let inspector = Inspector::new().checksum_index(Arc::new(ChecksumIndex::open(log)));
+    for slide in inspector.inspect_all(paths) {
+        assert!(!slide.unwrap().checksum_from_index);
+    }
+    inspector
+}
 
 fn dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/slides-bench");
@@ -83,6 +105,15 @@ fn checksum(c: &mut Criterion) {
     group.bench_function("256_mib", |b| {
         b.iter(|| black_box(inspector.inspect(&path).unwrap()))
     });
+    // FR-89: the same slide unchanged since its last read.
+    let again = indexed(std::slice::from_ref(&path));
+    group.bench_function("256_mib_unchanged_from_index", |b| {
+        b.iter(|| {
+            let slide = again.inspect(&path).unwrap();
+            assert!(slide.checksum_from_index);
+            black_box(slide)
+        })
+    });
     group.finish();
 }
 
@@ -117,6 +148,15 @@ fn folder(c: &mut Criterion) {
             |b| b.iter(|| black_box(inspector.inspect_all(&paths))),
         );
     }
+    // FR-89: a restart on the unchanged folder.
+    let again = indexed(&paths).threads(1);
+    group.bench_function(
+        format!(
+            "1000_slides_1_threads_{}_mib_unchanged_from_index",
+            bytes >> 20
+        ),
+        |b| b.iter(|| black_box(again.inspect_all(&paths))),
+    );
     group.finish();
 }
 

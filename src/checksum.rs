@@ -9,6 +9,9 @@
 //! # Ok::<(), aignostics::Error>(())
 //! ```
 //!
+//! A [`ChecksumIndex`] remembers the checksums of files that have not changed since they were
+//! read, so a restart of a large folder reads no slide again.
+//!
 //! Downloads verify output artifacts with the same digest while they stream; see
 //! [`Run::download_to`](crate::Run::download_to).
 
@@ -17,6 +20,9 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+
+mod index;
+pub use index::ChecksumIndex;
 
 /// Read size when hashing files and readers (large enough that the hardware CRC dominates).
 const CHUNK: usize = 1024 * 1024;

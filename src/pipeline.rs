@@ -44,6 +44,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::bucket::{Bucket, DEFAULT_URL_VALIDITY, KeyTemplate, UploadEvent, UploadReport};
+use crate::checksum::ChecksumIndex;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::handlers::WaitOptions;
@@ -68,6 +69,9 @@ pub enum Progress {
         slides: usize,
         /// Slides that could not be read (see [`Outcome::slide_errors`]).
         failed: usize,
+        /// Slides not read again because they are unchanged since an earlier attempt (their
+        /// checksums came from the checksum index).
+        unchanged: usize,
     },
     /// A slide's upload moved on.
     Uploading {
@@ -135,8 +139,16 @@ impl fmt::Display for Progress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Inspecting { source } => write!(f, "inspecting {}", source.display()),
-            Self::Inspected { slides, failed } => {
-                write!(f, "inspected {slides} slide(s), {failed} unreadable")
+            Self::Inspected {
+                slides,
+                failed,
+                unchanged,
+            } => {
+                write!(f, "inspected {slides} slide(s), {failed} unreadable")?;
+                if *unchanged > 0 {
+                    write!(f, ", {unchanged} unchanged since the last read")?;
+                }
+                Ok(())
             }
             Self::Uploading {
                 external_id,
@@ -247,11 +259,13 @@ type Checked = (
     String,
 );
 
-/// The rows to submit, each one's media type when known, and the unreadable slides.
+/// The rows to submit, each one's media type when known, the unreadable slides, and how many
+/// slides were unchanged since an earlier read.
 type Rows = (
     Vec<MetadataRow>,
     Vec<Option<&'static str>>,
     Vec<SlideFailure>,
+    usize,
 );
 
 /// The whole chain from a folder of slides to verified results; see the [module](self).
@@ -268,6 +282,7 @@ pub struct SlidesToResults<'a> {
     mappings: Vec<Mapping>,
     include: Option<String>,
     inspector: Inspector,
+    index: Option<Arc<ChecksumIndex>>,
     bucket: Option<Bucket>,
     bucket_endpoint: Option<String>,
     key_template: KeyTemplate,
@@ -309,6 +324,9 @@ impl<'a> SlidesToResults<'a> {
             mappings: Vec::new(),
             include: None,
             inspector: Inspector::new(),
+            index: Some(Arc::new(ChecksumIndex::in_cache_dir(
+                client.api().settings(),
+            ))),
             bucket: None,
             bucket_endpoint: None,
             key_template: KeyTemplate::default(),
@@ -323,6 +341,14 @@ impl<'a> SlidesToResults<'a> {
             download: DownloadOptions::default(),
             progress: None,
         }
+    }
+
+    /// Where checksums of unchanged slides are remembered between attempts, so a re-run
+    /// reads each slide's header only (default: the index in the settings' cache folder, see
+    /// [`ChecksumIndex`]; `None` reads every slide on every attempt).
+    pub fn checksum_index(mut self, index: Option<Arc<ChecksumIndex>>) -> Self {
+        self.index = index;
+        self
     }
 
     /// The application version, e.g. `1.0.0` (default: the latest, pinned before submitting).
@@ -597,7 +623,7 @@ impl<'a> SlidesToResults<'a> {
                 }
             }
             let media = vec![None; rows.len()];
-            return Ok((rows, media, Vec::new()));
+            return Ok((rows, media, Vec::new(), 0));
         }
         let prepared = builder.scan(&self.slides).map_err(prepare)?;
         let failures = prepared
@@ -609,7 +635,12 @@ impl<'a> SlidesToResults<'a> {
             })
             .collect();
         let media = prepared.media_types.iter().map(|m| Some(*m)).collect();
-        Ok((prepared.rows, media, failures))
+        Ok((
+            prepared.rows,
+            media,
+            failures,
+            prepared.checksums_from_index,
+        ))
     }
 
     fn open_bucket(&self) -> Result<Bucket> {
@@ -665,19 +696,24 @@ impl<'a> SlidesToResults<'a> {
             .client
             .application_version(&self.application, self.version.as_deref())?;
         let version_number = version.version_number.clone();
+        let mut inspector = self.inspector.clone();
+        if let Some(index) = &self.index {
+            inspector = inspector.checksum_index(index.clone());
+        }
         let mut builder = SlideItems::new(&self.application, version)
             .map_err(prepare)?
-            .inspector(self.inspector.clone());
+            .inspector(inspector);
         for rule in &self.mappings {
             builder = builder.mapping(rule.clone());
         }
         if let Some(glob) = &self.include {
             builder = builder.include(glob).map_err(prepare)?;
         }
-        let (rows, media, slide_errors) = self.rows(&builder)?;
+        let (rows, media, slide_errors, unchanged) = self.rows(&builder)?;
         self.emit(&Progress::Inspected {
             slides: rows.len(),
             failed: slide_errors.len(),
+            unchanged,
         });
         if rows.is_empty() {
             return Err(Error::InvalidInput(format!(
@@ -841,9 +877,12 @@ impl<'a> SlidesToResults<'a> {
         if let (Some(crc), None) = (given, &self.csv) {
             return Ok(crc);
         }
-        let actual = crate::checksum::crc32c_file(path)
-            .map_err(|e| Error::io(path, e))?
-            .0;
+        let actual = match &self.index {
+            Some(index) => index.crc32c_file(path),
+            None => crate::checksum::crc32c_file(path),
+        }
+        .map_err(|e| Error::io(path, e))?
+        .0;
         match given {
             Some(crc) if crc != actual => Err(Error::InvalidInput(format!(
                 "item {:?}: the CSV's checksum_base64_crc32c {} is not the CRC32C of {} ({}); \
@@ -909,6 +948,9 @@ impl<'a> SlidesToResults<'a> {
         }
         if let Some(threads) = self.upload_concurrency {
             upload = upload.concurrency(threads);
+        }
+        if let Some(index) = &self.index {
+            upload = upload.checksum_index(index);
         }
         upload.send()
     }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aignostics::bucket::UploadOutcome;
+use aignostics::checksum::ChecksumIndex;
 use aignostics::pipeline::{Progress, SlidesToResults};
 use aignostics::slides::{self, MetadataRow};
 use aignostics::{DownloadOptions, WaitOptions};
@@ -27,6 +28,19 @@ fn write_slides(root: &Path) {
     generic(3000, 2000, 40_000, 1, 3)
         .tile(64)
         .write(&root.join("liver b.tif"));
+}
+
+/// Sets every file below `root` as last modified an hour ago, as slides copied long before a
+/// run are (a file written within the last 2 s is never indexed).
+fn settle(root: &Path) {
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for path in local::files_below(root) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(root.join(path))
+            .unwrap();
+        file.set_modified(hour_ago).unwrap();
+    }
 }
 
 fn platform() -> Sandbox {
@@ -134,7 +148,8 @@ fn folder_to_verified_results_with_phases_in_order() {
     assert!(order.contains(&"downloading"), "{phases:?}");
     assert!(steps.contains(&Progress::Inspected {
         slides: 2,
-        failed: 0
+        failed: 0,
+        unchanged: 0,
     }));
     assert!(steps.iter().any(|p| matches!(p,
         Progress::Submitted { run_id, existing: false, .. } if *run_id == outcome.run_id)));
@@ -237,6 +252,94 @@ fn same_call_again_repeats_nothing() {
         .unwrap();
     assert!(!fresh.existing);
     assert_ne!(fresh.run_id, first.run_id);
+}
+
+// Proves a restart reads no unchanged slide again: with a checksum index the second attempt
+// takes every slide's CRC32C from the index and proves each stored object (single `PUT`s and a
+// three-part upload with a composite CRC32C) from the index alone, reading 0 bytes; a slide
+// rewritten with the same bytes and its old modification time (only its change time differs)
+// is read again, once; without the index every slide is read again for its upload. (FR-89)
+#[test]
+fn restart_reads_no_unchanged_slide() {
+    let dir = Scratch::new("index");
+    let slides_dir = dir.join("slides");
+    write_slides(&slides_dir);
+    aperio(2000, 1500, "0.2520")
+        .tile(64)
+        .body_at(11 << 20)
+        .write(&slides_dir.join("big.svs"));
+    settle(&slides_dir);
+    let platform = platform();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let index = Arc::new(ChecksumIndex::open(dir.join("index/checksums.jsonl")));
+    let attempt = |index: Option<Arc<ChecksumIndex>>| {
+        let (steps, sink) = recorder();
+        let outcome = chain(&client, &platform, &slides_dir)
+            .checksum_index(index)
+            .multipart_threshold(5 << 20)
+            .part_size(5 << 20)
+            .on_progress(sink)
+            .submit()
+            .unwrap();
+        let unchanged = steps.lock().unwrap().iter().find_map(|p| match p {
+            Progress::Inspected { unchanged, .. } => Some(*unchanged),
+            _ => None,
+        });
+        (outcome, unchanged.unwrap())
+    };
+    let read = |outcome: &aignostics::pipeline::Outcome| -> Vec<u64> {
+        outcome.uploads.iter().map(|u| u.bytes_read).collect()
+    };
+
+    let (first, unchanged) = attempt(Some(index.clone()));
+    assert_eq!(unchanged, 0);
+    assert!(
+        first
+            .uploads
+            .iter()
+            .all(|u| u.outcome == UploadOutcome::Uploaded)
+    );
+    assert!(
+        first.uploads.iter().any(|u| u.parts_sent == 3),
+        "{:?}",
+        first.uploads
+    );
+
+    let (second, unchanged) = attempt(Some(index.clone()));
+    assert_eq!(
+        (second.run_id.as_str(), unchanged),
+        (first.run_id.as_str(), 3)
+    );
+    assert!(
+        second
+            .uploads
+            .iter()
+            .all(|u| u.outcome == UploadOutcome::AlreadyPresent)
+    );
+    assert_eq!(read(&second), [0, 0, 0], "{:?}", second.uploads);
+
+    // The same bytes written again with the old modification time: only the change time tells.
+    let touched = slides_dir.join("liver b.tif");
+    let mtime = std::fs::metadata(&touched).unwrap().modified().unwrap();
+    std::fs::write(&touched, std::fs::read(&touched).unwrap()).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&touched)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let (third, unchanged) = attempt(Some(index));
+    assert_eq!(
+        (third.run_id.as_str(), unchanged),
+        (first.run_id.as_str(), 2)
+    );
+    // Read once, by the inspection, whose new entry then proves the stored object.
+    assert_eq!(read(&third), [0, 0, 0], "{:?}", third.uploads);
+
+    let (fourth, unchanged) = attempt(None);
+    assert_eq!(unchanged, 0);
+    assert!(read(&fourth).iter().all(|r| *r > 0), "{:?}", fourth.uploads);
 }
 
 // Proves every input that changes the submitted request changes the derived idempotency key:

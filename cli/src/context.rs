@@ -120,9 +120,8 @@ impl Ctx {
         }
     }
 
-    /// A client sending AIGNOSTICS_ACCESS_TOKEN when it is set, else using the stored login
-    /// (logging in when needed).
-    /// The client of the settings (AIGNOSTICS_ACCESS_TOKEN, when set, is their token).
+    /// The client of the settings: it sends AIGNOSTICS_ACCESS_TOKEN when that is set, else
+    /// uses the stored login (logging in when needed).
     pub fn client(&self) -> Result<Client> {
         Ok(Client::builder().settings(self.settings()?).build()?)
     }

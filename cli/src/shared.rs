@@ -286,3 +286,53 @@ pub fn slides_table() -> crate::table::Table {
         "DISEASE",
     ])
 }
+
+/// An inspector that remembers checksums in the settings' checksum index, so inspecting a
+/// folder again reads only the headers of unchanged slides (no index when the settings cannot
+/// be read: inspecting needs no platform).
+pub fn inspector(ctx: &Ctx, mpp: Option<f64>) -> aignostics::slides::Inspector {
+    let mut inspector = aignostics::slides::Inspector::new();
+    if let Ok(settings) = ctx.settings() {
+        inspector = inspector.checksum_index(std::sync::Arc::new(
+            aignostics::checksum::ChecksumIndex::in_cache_dir(&settings),
+        ));
+    }
+    match mpp {
+        Some(mpp) => inspector.fallback_mpp(mpp),
+        None => inspector,
+    }
+}
+
+/// Proves the file `path` (given with `flag`) can be written, before any slow work: its
+/// folder exists and accepts a file, and it is not itself a folder. Nothing is left behind.
+pub fn check_output_file(path: &std::path::Path, flag: &str) -> Result<()> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(Failure::Usage(format!(
+            "{flag} {shown}: is a folder; name a file, e.g. {flag} {}",
+            path.join("items.csv").display()
+        )));
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(Failure::Usage(format!(
+            "{flag} {shown}: the folder {} does not exist; create it first (nothing was read)",
+            folder.display()
+        )));
+    }
+    let probe = folder.join(format!(".aignostics-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            Failure::Runtime(format!(
+                "{flag} {shown}: cannot write to {}: {e} (nothing was read)",
+                folder.display()
+            ))
+        })
+}

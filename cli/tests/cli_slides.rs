@@ -214,3 +214,89 @@ fn runs_prepare() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("organ"));
 }
+
+// Proves `runs prepare` checks its output files before anything else: a `--csv` in a missing
+// folder, or naming a folder, is a usage error (exit 2) naming the folder, sent to no server
+// and leaving no file. (FR-87)
+#[test]
+fn prepare_checks_its_outputs_first() {
+    let platform = Sandbox::start().unwrap();
+    let scratch = Scratch::new("prepare-out");
+    let dir = &*scratch;
+    slides(dir);
+    for (csv, says) in [
+        ("nodir/x.csv", "the folder nodir does not exist"),
+        ("slides", "is a folder"),
+    ] {
+        let out = run(
+            dir,
+            platform.base_url(),
+            &["runs", "prepare", "he-tme", "slides", "--csv", csv],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{}",
+            describe(&out)
+        );
+    }
+    assert!(platform.requests().is_empty(), "{:?}", platform.requests());
+    assert!(!dir.join("nodir").exists());
+}
+
+// Proves `slides inspect` remembers checksums: run again on unchanged slides (written an hour
+// "ago"), every slide's CRC32C comes from the checksum index in the cache folder and equals the
+// one read the first time; a rewritten slide is read again. (FR-89)
+#[test]
+fn inspect_again_reads_headers_only() {
+    let scratch = Scratch::new("inspect-index");
+    let dir = &*scratch;
+    slides(dir);
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for file in ["slides/case-1/lung.svs", "slides/liver.tif"] {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(file))
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+    let inspect = || {
+        let out = run(
+            dir,
+            "http://127.0.0.1:9",
+            &["--json", "slides", "inspect", "slides"],
+        );
+        assert!(out.status.success(), "{}", describe(&out));
+        let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["checksum_base64_crc32c"].as_str().unwrap().to_string(),
+                    s["checksum_from_index"].as_bool().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = inspect();
+    assert!(first.iter().all(|(_, cached)| !cached), "{first:?}");
+    let second = inspect();
+    assert!(second.iter().all(|(_, cached)| *cached), "{second:?}");
+    assert_eq!(
+        first.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        second.iter().map(|s| &s.0).collect::<Vec<_>>()
+    );
+    assert!(dir.join("cache/checksums.jsonl").is_file());
+    generic(3000, 2000, 40_000, 1, 3)
+        .tile(64)
+        .write(&dir.join("slides/liver.tif"));
+    let third = inspect();
+    assert_eq!(
+        third.iter().map(|t| t.1).collect::<Vec<_>>(),
+        [true, false],
+        "{third:?}"
+    );
+}

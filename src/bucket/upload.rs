@@ -17,7 +17,7 @@ use rusty_s3::actions::{CreateMultipartUpload, PutObject, UploadPart};
 
 use super::xml;
 use super::{Bucket, REQUEST_VALIDITY, Req, Resp, check_key};
-use crate::checksum;
+use crate::checksum::{self, ChecksumIndex};
 use crate::error::{Error, Result};
 
 /// Part size of multipart uploads unless set: 16 MiB (measured with `benches/upload.rs`, parts
@@ -87,6 +87,9 @@ pub struct UploadReport {
     pub parts_reused: u32,
     /// File bytes sent, retries included.
     pub bytes_sent: u64,
+    /// File bytes read, to check checksums and to send (0 when the object was proven
+    /// present from the checksum index).
+    pub bytes_read: u64,
     /// How the stored object was checked.
     pub verification: Verification,
 }
@@ -152,7 +155,10 @@ pub struct Upload<'a> {
     concurrency: usize,
     attempts: u32,
     crc32c: Option<String>,
+    index: Option<&'a ChecksumIndex>,
     progress: Option<ProgressFn<'a>>,
+    /// File bytes read so far.
+    read: AtomicU64,
 }
 
 impl std::fmt::Debug for Upload<'_> {
@@ -180,7 +186,9 @@ impl Bucket {
             concurrency: DEFAULT_CONCURRENCY,
             attempts: 4,
             crc32c: None,
+            index: None,
             progress: None,
+            read: AtomicU64::new(0),
         }
     }
 }
@@ -216,6 +224,14 @@ impl<'a> Upload<'a> {
     /// saves one read of the file. The upload still checks every byte it sends against it.
     pub fn crc32c(mut self, base64: &str) -> Self {
         self.crc32c = Some(base64.to_string());
+        self
+    }
+
+    /// Takes the file's CRC32C from `index` while the file is unchanged (see
+    /// [`ChecksumIndex`]): an object the store reports with that whole-object CRC32C is then
+    /// known to be present without reading the file.
+    pub fn checksum_index(mut self, index: &'a ChecksumIndex) -> Self {
+        self.index = Some(index);
         self
     }
 
@@ -321,6 +337,7 @@ impl<'a> Upload<'a> {
                             let (start, len) = plan.range(number);
                             match digest_range(&mut file, start, len, &mut buf, md5) {
                                 Ok((crc, md5)) => {
+                                    self.read.fetch_add(len, Ordering::Relaxed);
                                     *lock(&parts[i]) = Some(Part {
                                         number,
                                         etag: String::new(),
@@ -407,6 +424,7 @@ impl Ctx<'_, '_> {
             (UploadOutcome::Uploaded, 0, vec![self.single(crc)?])
         };
         let how = self.verify(crc, &parts)?;
+        self.remember_parts(&self.plan, &parts);
         self.emit(UploadEvent::Completed);
         Ok(self.report(checksum::encode(crc), outcome, reused, how))
     }
@@ -421,11 +439,15 @@ impl Ctx<'_, '_> {
             Some(given) if given != crc => Err(self.stale_checksum(given, crc)),
             _ => Ok(crc),
         };
+        if let Some(same) = self.indexed(head) {
+            return Ok(Existing::Same(checked(same.0)?, same.1));
+        }
         let mut crc = None;
         for plan in self.layouts(head) {
             // A whole-object CRC32C from the store needs no MD5; the ETag and the composite
             // checksum need each part's digests in the stored object's layout.
             let parts = up.file_parts(&plan, head.crc().is_none())?;
+            self.remember_parts(&plan, &parts);
             let file_crc = checked(combine(&parts))?;
             crc = Some(file_crc);
             if head.size == self.plan.size
@@ -446,6 +468,48 @@ impl Ctx<'_, '_> {
              another key or delete it",
             head.size, up.key
         )))
+    }
+
+    /// The file's CRC32C and how the store's own CRC32C (whole or composite) shows it holds
+    /// the file, from the checksum index alone (no read of the file), when the index knows the
+    /// unchanged file in a layout the object may have.
+    fn indexed(&self, head: &Head) -> Option<(u32, Verification)> {
+        let index = self.up.index?;
+        let crc = index.lookup(&self.up.path)?;
+        if head.size != self.plan.size || (head.goog.is_none() && head.amz.is_none()) {
+            return None;
+        }
+        if head.crc() == Some(crc) {
+            return Some((crc, Verification::Crc32c));
+        }
+        self.layouts(head).into_iter().find_map(|plan| {
+            let crcs = index.parts(&self.up.path, plan.part_size)?;
+            let parts: Vec<Part> = (1..)
+                .zip(crcs)
+                .map(|(number, crc)| Part {
+                    number,
+                    etag: String::new(),
+                    md5: [0; 16],
+                    crc,
+                    len: plan.range(number).1,
+                })
+                .collect();
+            let how = head.matches(crc, &parts, plan.multipart)?;
+            Some((crc, how))
+        })
+    }
+
+    /// Keeps the part checksums of a multipart layout in the checksum index, if any.
+    fn remember_parts(&self, plan: &Plan, parts: &[Part]) {
+        if let Some(index) = self.up.index
+            && plan.multipart
+        {
+            index.record_parts(
+                &self.up.path,
+                plan.part_size,
+                parts.iter().map(|p| p.crc).collect(),
+            );
+        }
     }
 
     /// The part layouts the stored object may have been uploaded with: one part for a single
@@ -530,6 +594,7 @@ impl Ctx<'_, '_> {
             parts_sent: self.sent_parts.load(Ordering::Relaxed) as u32,
             parts_reused: reused,
             bytes_sent: self.sent_bytes.load(Ordering::Relaxed),
+            bytes_read: self.up.read.load(Ordering::Relaxed),
             verification,
         }
     }
@@ -559,6 +624,7 @@ impl Ctx<'_, '_> {
             .take(self.plan.size)
             .read_to_end(&mut buf)
             .map_err(|e| Error::io(&up.path, e))?;
+        up.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
         let part = digest(1, &buf);
         if part.crc != crc {
             return Err(self.stale_checksum(crc, part.crc));
@@ -753,6 +819,7 @@ impl Ctx<'_, '_> {
                 ),
                 _ => Error::io(&up.path, e),
             })?;
+        up.read.fetch_add(len, Ordering::Relaxed);
         let part = digest(number, buf);
         if let Some(stored) = existing.get(&number) {
             let crc_ok = stored

@@ -230,6 +230,9 @@ pub struct Prepared {
     pub media_types: Vec<&'static str>,
     /// Slides that could not be read.
     pub failures: Vec<SlideError>,
+    /// Slides whose checksum came from the inspector's checksum index (unchanged since an
+    /// earlier read: only their headers were read).
+    pub checksums_from_index: usize,
 }
 
 /// Builds run items for one application version from a folder of slides or from metadata
@@ -349,10 +352,12 @@ impl SlideItems {
             rows: Vec::new(),
             media_types: Vec::new(),
             failures: Vec::new(),
+            checksums_from_index: 0,
         };
         for result in self.inspector.inspect_all(&paths) {
             match result {
                 Ok(slide) => {
+                    prepared.checksums_from_index += usize::from(slide.checksum_from_index);
                     let mut row = MetadataRow {
                         external_id: relative(&slide.path),
                         checksum_base64_crc32c: slide.checksum_base64_crc32c.unwrap_or_default(),

@@ -85,8 +85,8 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +95,7 @@ pub use items::{
     CsvUrls, DownloadUrls, Mapping, PrepareError, Prepared, SlideItems, UrlTemplate, media_type_for,
 };
 
+use crate::checksum::ChecksumIndex;
 use header::{Header, Resolution};
 use source::{Fault, Source};
 
@@ -175,6 +176,10 @@ pub struct Slide {
     /// The platform's CRC32C of the whole file (Base64 of the big-endian digest); `None` when
     /// the inspector was told to skip it.
     pub checksum_base64_crc32c: Option<String>,
+    /// Whether the checksum came from the inspector's [`ChecksumIndex`] because the file is
+    /// unchanged since it was last read (then only its header was read this time).
+    #[serde(default)]
+    pub checksum_from_index: bool,
 }
 
 /// Why a slide could not be read: the file, and what is wrong with it.
@@ -278,6 +283,7 @@ pub struct Inspector {
     fallback_mpp: Option<f64>,
     checksum: bool,
     threads: usize,
+    index: Option<Arc<ChecksumIndex>>,
 }
 
 impl Default for Inspector {
@@ -294,6 +300,7 @@ impl Inspector {
             fallback_mpp: None,
             checksum: true,
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            index: None,
         }
     }
 
@@ -310,6 +317,28 @@ impl Inspector {
     #[must_use]
     pub fn checksum(mut self, on: bool) -> Self {
         self.checksum = on;
+        self
+    }
+
+    /// Takes checksums of unchanged files from `index` and records the ones it computes, so
+    /// inspecting a folder again reads only the slides' headers (see [`ChecksumIndex`]; the
+    /// pipeline uses the one in the settings' cache folder).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use aignostics::checksum::ChecksumIndex;
+    /// use aignostics::slides::Inspector;
+    ///
+    /// let index = Arc::new(ChecksumIndex::open("/tmp/checksums.jsonl"));
+    /// let inspector = Inspector::new().checksum_index(index);
+    /// let first = inspector.inspect("slide-1.svs")?; // reads the whole file
+    /// let again = inspector.inspect("slide-1.svs")?; // reads its header only
+    /// assert!(again.checksum_from_index || !first.checksum_from_index);
+    /// # Ok::<(), aignostics::slides::SlideError>(())
+    /// ```
+    #[must_use]
+    pub fn checksum_index(mut self, index: Arc<ChecksumIndex>) -> Self {
+        self.index = Some(index);
         self
     }
 
@@ -422,6 +451,7 @@ impl Inspector {
             media_type: header.format.media_type().to_string(),
             size_bytes,
             checksum_base64_crc32c: None,
+            checksum_from_index: false,
         })
     }
 
@@ -439,7 +469,8 @@ impl Inspector {
     fn inspect_file(&self, path: &Path, buf: &mut Vec<u8>) -> Result<Slide, SlideError> {
         let io_err = |e| SlideError::new(path, SlideErrorKind::Io(e));
         let mut file = open_regular(path)?;
-        let len = file.metadata().map_err(io_err)?.len();
+        let meta = file.metadata().map_err(io_err)?;
+        let len = meta.len();
         let head_len = usize::try_from(len).unwrap_or(HEAD).min(HEAD);
         let mut head = vec![0u8; head_len];
         file.read_exact(&mut head).map_err(io_err)?;
@@ -451,27 +482,41 @@ impl Inspector {
         // Settled before the checksum pass: a slide without a resolution fails without reading
         // the whole file.
         let mut slide = self.slide(path, header, len)?;
-        if self.checksum {
-            // The rest of the file, after the head already read, in one sequential pass.
-            let mut crc = crc32c::crc32c(&head);
-            let mut size = head.len() as u64;
-            file.seek(SeekFrom::Start(size)).map_err(io_err)?;
-            if buf.len() < BLOCK {
-                buf.resize(BLOCK, 0);
-            }
-            loop {
-                match file.read(buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        crc = crc32c::crc32c_append(crc, &buf[..n]);
-                        size += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(io_err(e)),
-                }
-            }
-            slide.size_bytes = size;
+        if !self.checksum {
+            return Ok(slide);
+        }
+        if let Some(crc) = self
+            .index
+            .as_ref()
+            .and_then(|index| index.lookup_unchanged(path, &meta))
+        {
             slide.checksum_base64_crc32c = Some(crate::checksum::encode(crc));
+            slide.checksum_from_index = true;
+            return Ok(slide);
+        }
+        let began = std::time::SystemTime::now();
+        // The rest of the file, after the head already read, in one sequential pass.
+        let mut crc = crc32c::crc32c(&head);
+        let mut size = head.len() as u64;
+        file.seek(SeekFrom::Start(size)).map_err(io_err)?;
+        if buf.len() < BLOCK {
+            buf.resize(BLOCK, 0);
+        }
+        loop {
+            match file.read(buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    crc = crc32c::crc32c_append(crc, &buf[..n]);
+                    size += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        slide.size_bytes = size;
+        slide.checksum_base64_crc32c = Some(crate::checksum::encode(crc));
+        if let Some(index) = &self.index {
+            index.record(path, &meta, began, crc);
         }
         Ok(slide)
     }

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use aignostics::slides::{self, Inspector, SlideItems, UrlTemplate};
+use aignostics::slides::{self, SlideItems, UrlTemplate};
 use clap::Args;
 use serde_json::json;
 
 use crate::context::{Ctx, Failure, Report, Result, note};
-use crate::shared::{count, positive, slides_table, split_app};
+use crate::shared::{check_output_file, count, inspector, positive, slides_table, split_app};
 
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -56,15 +56,16 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
             args.dir.display()
         )));
     }
+    // Both outputs are proven writable before a slide is read (a large folder takes minutes).
+    check_output_file(&args.csv, "--csv")?;
+    if let Some(items) = &args.items {
+        check_output_file(items, "--items")?;
+    }
     let version = ctx.client()?.application_version(application, version)?;
     let version_number = version.version_number.clone();
-    let mut inspector = Inspector::new();
-    if let Some(mpp) = args.mpp {
-        inspector = inspector.fallback_mpp(mpp);
-    }
     let mut builder = SlideItems::new(application, version)
         .map_err(runtime)?
-        .inspector(inspector);
+        .inspector(inspector(ctx, args.mpp));
     for rule in args.mapping.iter().cloned() {
         builder = builder.mapping(rule);
     }

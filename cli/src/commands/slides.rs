@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use aignostics::slides::{self, Inspector, Slide};
+use aignostics::slides::{self, Slide};
 use clap::{Args, Subcommand};
 
 use crate::context::{Ctx, Failure, Report, Result, note};
-use crate::shared::{count, positive};
+use crate::shared::{count, inspector, positive};
 use crate::table::Table;
 
 #[derive(Debug, Subcommand)]
@@ -43,10 +43,7 @@ pub fn slides(ctx: &Ctx, command: &SlidesCommand) -> Result<Report> {
 }
 
 fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
-    let mut inspector = Inspector::new().checksum(!args.no_checksum);
-    if let Some(mpp) = args.mpp {
-        inspector = inspector.fallback_mpp(mpp);
-    }
+    let inspector = inspector(ctx, args.mpp).checksum(!args.no_checksum);
     let mut paths = Vec::new();
     let mut errors = Vec::new();
     for path in &args.paths {
