@@ -50,7 +50,7 @@ use crate::error::{Error, Result};
 use crate::handlers::WaitOptions;
 use crate::models::{RunCreationRequest, RunReadResponse};
 use crate::sdk_metadata::SdkMetadata;
-use crate::slides::{self, Inspector, Mapping, MetadataRow, SlideItems};
+use crate::slides::{self, Inspector, Mapping, MetadataRow, MissingField, SlideItems};
 use crate::submission::SubmitOptions;
 use crate::{DownloadEvent, DownloadOptions, DownloadReport};
 
@@ -72,6 +72,13 @@ pub enum Progress {
         /// Slides not read again because they are unchanged since an earlier attempt (their
         /// checksums came from the checksum index).
         unchanged: usize,
+    },
+    /// Fields the version's schema declares and a row could set (specimen tissue and
+    /// disease, staining method) are missing from some items: the application may expect
+    /// them. Each is also logged as a warning.
+    FieldsMissing {
+        /// The fields, each with the items without it and the values allowed.
+        fields: Vec<MissingField>,
     },
     /// A slide's upload moved on.
     Uploading {
@@ -125,7 +132,9 @@ impl Progress {
     /// `done`.
     pub fn phase(&self) -> &'static str {
         match self {
-            Self::Inspecting { .. } | Self::Inspected { .. } => "inspecting",
+            Self::Inspecting { .. } | Self::Inspected { .. } | Self::FieldsMissing { .. } => {
+                "inspecting"
+            }
             Self::Uploading { .. } => "uploading",
             Self::Submitted { .. } => "submitted",
             Self::Waiting { .. } => "waiting",
@@ -149,6 +158,13 @@ impl fmt::Display for Progress {
                     write!(f, ", {unchanged} unchanged since the last read")?;
                 }
                 Ok(())
+            }
+            Self::FieldsMissing { fields } => {
+                let lines: Vec<String> = fields
+                    .iter()
+                    .map(|m| format!("warning: {}", m.describe()))
+                    .collect();
+                f.write_str(&lines.join("\n"))
             }
             Self::Uploading {
                 external_id,
@@ -245,6 +261,9 @@ pub struct DryRun {
     pub items: Vec<crate::models::ItemCreationRequest>,
     /// Slides that could not be read and would not be in the run.
     pub slide_errors: Vec<SlideFailure>,
+    /// Fields the version declares that some items leave out (see
+    /// [`Progress::FieldsMissing`]).
+    pub missing_fields: Vec<MissingField>,
 }
 
 type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
@@ -681,6 +700,7 @@ impl<'a> SlidesToResults<'a> {
         Ok(DryRun {
             application_id: self.application.clone(),
             version_number,
+            missing_fields: builder.missing_fields(&rows),
             items,
             slide_errors,
         })
@@ -723,6 +743,13 @@ impl<'a> SlidesToResults<'a> {
         }
         // Checked before any byte is sent, with placeholder URLs.
         builder.check(&rows).map_err(prepare)?;
+        let missing = builder.missing_fields(&rows);
+        if !missing.is_empty() {
+            for field in &missing {
+                log::warn!("{}", field.describe());
+            }
+            self.emit(&Progress::FieldsMissing { fields: missing });
+        }
         Ok((builder, rows, media, slide_errors, version_number))
     }
 

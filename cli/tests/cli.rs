@@ -284,7 +284,8 @@ fn json_output_parses() {
 }
 
 // Proves the plain output of `versions show` lists input and output artifacts with their
-// MIME types, aligned, and `runs list` filters by external id (FR-45).
+// MIME types, aligned, and each input's metadata fields with the values they allow, and
+// `runs list` filters by external id (FR-45, FR-90).
 #[test]
 fn plain_tables() {
     let fx = Fixture::new("plain");
@@ -298,6 +299,15 @@ fn plain_tables() {
         text.contains("cell_classification:parquet  application/vnd.apache.parquet  ITEM"),
         "output table: {text}"
     );
+    // Every metadata field, required or not, with its allowed values or range (FR-90).
+    for line in [
+        "FIELD                   TYPE     REQUIRED  ALLOWED",
+        "resolution_mpp          number   yes       > 0, ≤ 10",
+        "specimen.tissue         string   no        BLADDER, BREAST, COLON, LIVER, LUNG,",
+        "staining_method         string   no        H&E",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
     let file = fx.items_file(&items(&["find-me"]));
     let file = file.to_str().unwrap();
     let run_id = fx.ok(&["runs", "submit", "--items", file, "--application", "he-tme"]);

@@ -486,26 +486,34 @@ fn results_folder_checked_first_and_later_errors_name_the_run() {
 }
 
 // Proves `runs submit --slides … --dry-run` inspects, checks and prints the items (table and
-// `--json`) as they would be submitted, and uploads and submits nothing. (FR-84)
+// `--json`) as they would be submitted, warns about specimen fields left out, and uploads and
+// submits nothing. (FR-84, FR-90)
 #[test]
 fn dry_run_with_slides_sends_nothing() {
     let fx = Fixture::new("dry", 64 * 1024);
-    let run = |json: bool| {
+    let run_with = |json: bool, mapping: &str| {
         let mut cmd = fx.cli();
         if json {
             cmd.arg("--json");
         }
         cmd.args(["runs", "submit", "he-tme", "--slides"])
             .arg(fx.dir.join("slides"))
-            .args([
-                "--mapping",
-                ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER",
-                "--dry-run",
-            ])
+            .args(["--mapping", mapping, "--dry-run"])
             .output()
             .unwrap()
     };
+    let run = |json: bool| {
+        run_with(
+            json,
+            ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER",
+        )
+    };
     let out = run(true);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "{}",
+        describe(&out)
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["valid"], true);
@@ -520,6 +528,25 @@ fn dry_run_with_slides_sends_nothing() {
         text.contains("case-1/a.svs") && text.contains("LUNG_CANCER"),
         "{text}"
     );
+    // Tissue and disease left out: valid for the schema, but warned about with the allowed
+    // values and the rule that sets them, and listed in the JSON.
+    let out = run_with(true, "case-1:staining_method=H&E,tissue=LUNG");
+    assert!(out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: 1 item (")
+            && stderr.contains(") has no specimen.tissue (allowed: BLADDER, BREAST,")
+            && stderr.contains("set it with --mapping '.*:tissue=BLADDER'")
+            && stderr.contains("warning: 2 items (")
+            && stderr.contains(") have no specimen.disease"),
+        "{stderr}"
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let missing = doc["missing_fields"].as_array().unwrap();
+    assert_eq!(missing.len(), 3, "{doc}");
+    assert_eq!(missing[1]["path"], "specimen.tissue");
+    assert_eq!(missing[1]["items"].as_array().unwrap().len(), 1);
+
     let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
     assert!(bucket.list("").unwrap().is_empty(), "nothing uploaded");
     let client = fx.sandbox.client(sandbox::ALICE_TOKEN).unwrap();

@@ -434,11 +434,20 @@ pub fn input_metadata_schema() -> Value {
             "specimen": {
                 "type": "object",
                 "properties": {
-                    "tissue": {"type": "string"},
-                    "disease": {"type": "string"}
+                    "tissue": {
+                        "type": "string",
+                        "enum": ["BLADDER", "BREAST", "COLON", "LIVER", "LUNG", "LYMPH_NODE",
+                                 "PANCREAS", "PROSTATE", "SKIN", "STOMACH"]
+                    },
+                    "disease": {
+                        "type": "string",
+                        "enum": ["BLADDER_CANCER", "BREAST_CANCER", "COLORECTAL_CANCER",
+                                 "LIVER_CANCER", "LUNG_CANCER", "MELANOMA", "PANCREATIC_CANCER",
+                                 "PROSTATE_CANCER", "STOMACH_CANCER"]
+                    }
                 }
             },
-            "staining_method": {"type": "string"}
+            "staining_method": {"type": "string", "enum": ["H&E"]}
         },
         "required": [
             "checksum_base64_crc32c",

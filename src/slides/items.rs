@@ -410,6 +410,17 @@ impl SlideItems {
         Value::Object(m)
     }
 
+    /// The fields the version's schema declares that a row can set (`staining_method`,
+    /// `specimen.tissue`, `specimen.disease`) but some of `rows` leave out: worth a warning
+    /// before a run, as the application may expect them although the schema lets them go.
+    #[must_use]
+    pub fn missing_fields(&self, rows: &[MetadataRow]) -> Vec<super::MissingField> {
+        match self.version.input_artifacts.first() {
+            Some(artifact) => super::fields::missing_fields(&artifact.metadata_schema, rows),
+            None => Vec::new(),
+        }
+    }
+
     /// `media-type` when the artifact's schema names that property, else `media_type`.
     fn media_type_key(&self) -> &'static str {
         let schema = self

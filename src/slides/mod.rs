@@ -74,6 +74,7 @@
 
 mod csv;
 mod dicom;
+mod fields;
 mod header;
 mod items;
 mod prepare_error;
@@ -91,6 +92,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use csv::{CSV_HEADER, MetadataRow, read_csv, read_csv_file, write_csv, write_csv_file};
+pub use fields::{MetadataField, MissingField, metadata_fields};
 pub use items::{
     CsvUrls, DownloadUrls, Mapping, PrepareError, Prepared, SlideItems, UrlTemplate, media_type_for,
 };

@@ -90,20 +90,25 @@ pub fn versions(ctx: &Ctx, command: &VersionsCommand) -> Result<Report> {
                 ("Changelog", details.changelog.trim().to_string()),
             ]);
             out.push_str("\nInput artifacts (one of each per item):\n");
-            let mut inputs = Table::new(["NAME", "MIME TYPE", "REQUIRED METADATA"]);
+            let mut inputs = Table::new(["NAME", "MIME TYPE"]);
             for input in &details.input_artifacts {
-                let required = input.metadata_schema["required"]
-                    .as_array()
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(|v| v.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default();
-                inputs.row([input.name.clone(), input.mime_type.clone(), required]);
+                inputs.row([input.name.clone(), input.mime_type.clone()]);
             }
             out.push_str(&inputs.render());
+            for input in &details.input_artifacts {
+                out.push_str(&format!("\nMetadata of each {}:\n", input.name));
+                let mut table = Table::new(["FIELD", "TYPE", "REQUIRED", "ALLOWED"]);
+                for field in aignostics::slides::metadata_fields(&input.metadata_schema) {
+                    let allowed = match (field.allowed.is_empty(), field.range.is_empty()) {
+                        (false, _) => field.allowed.join(", "),
+                        (true, false) => field.range,
+                        (true, true) => String::new(),
+                    };
+                    let required = if field.required { "yes" } else { "no" };
+                    table.row([field.path, field.kind, required.into(), allowed]);
+                }
+                out.push_str(&table.render());
+            }
             out.push_str("\nOutput artifacts:\n");
             let mut outputs = Table::new(["NAME", "MIME TYPE", "SCOPE", "VISIBILITY"]);
             for output in &details.output_artifacts {

@@ -90,6 +90,9 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
         count(prepared.rows.len(), "slide", "slides"),
         args.csv.display()
     );
+    for missing in builder.missing_fields(&prepared.rows) {
+        note!("warning: {}", missing.describe());
+    }
     let ready = builder.check(&prepared.rows);
     if let Err(problem) = &ready {
         note!("warning: not ready to submit yet: {problem}");

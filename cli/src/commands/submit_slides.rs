@@ -149,6 +149,7 @@ fn dry_run(ctx: &Ctx, chain: &SlidesToResults<'_>) -> Result<Report> {
             "version_number": plan.version_number,
             "items": plan.items,
             "slides_left_out": plan.slide_errors.iter().map(|f| f.message.clone()).collect::<Vec<_>>(),
+            "missing_fields": plan.missing_fields,
         }));
     }
     let mut table = crate::shared::slides_table();
