@@ -205,10 +205,13 @@ impl MissingField {
     }
 }
 
+/// A field a row can set: its path, its `--mapping` key, and whether a row has it.
+type Settable = (&'static str, &'static str, fn(&MetadataRow) -> bool);
+
 /// The fields `schema` declares that a row can set but some of `rows` leave out.
 pub(crate) fn missing_fields(schema: &Value, rows: &[MetadataRow]) -> Vec<MissingField> {
     let declared = metadata_fields(schema);
-    let settable: [(&str, &'static str, fn(&MetadataRow) -> bool); 3] = [
+    let settable: [Settable; 3] = [
         ("staining_method", "staining_method", |r| {
             r.staining_method.is_some()
         }),
