@@ -180,6 +180,34 @@ pub fn unknown_application(client: &Client, application: &str, err: aignostics::
     Failure::hinted(err, hint)
 }
 
+/// A 404 for a version: the application's versions (or the application hint when it is the
+/// application that does not exist).
+pub fn unknown_version(
+    client: &Client,
+    application: &str,
+    version: Option<&str>,
+    err: aignostics::Error,
+) -> Failure {
+    if !err.is_not_found() && !err.is_validation() {
+        return err.into();
+    }
+    match client.versions().list_sorted(application) {
+        Ok(versions) => {
+            let numbers: Vec<String> = versions.into_iter().map(|v| v.number).collect();
+            let mut hint = format!(
+                "{application} has the versions {} (`aignostics versions list {application}`)",
+                numbers.join(", ")
+            );
+            if let Some(close) = version.and_then(|v| closest(v, &numbers)) {
+                hint = format!("did you mean `{close}`? {hint}");
+            }
+            Failure::hinted(err, hint)
+        }
+        Err(e) if e.is_not_found() => unknown_application(client, application, err),
+        Err(_) => err.into(),
+    }
+}
+
 /// The candidate nearest to `given` by edit distance (optimal string alignment: a swap of
 /// two neighbours is one edit), when it is plausibly a typo.
 pub fn closest<'a>(given: &str, candidates: &'a [String]) -> Option<&'a str> {
@@ -335,4 +363,24 @@ pub fn check_output_file(path: &std::path::Path, flag: &str) -> Result<()> {
                 folder.display()
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves a typo finds the intended id (a transposition being one edit), and an unrelated
+    // word finds nothing (FR-74, NFR-30).
+    #[test]
+    fn closest_id() {
+        let ids = vec!["he-tme".to_string(), "test-app".to_string()];
+        assert_eq!(closest("he-tmee", &ids), Some("he-tme"));
+        assert_eq!(closest("hetme", &ids), Some("he-tme"));
+        assert_eq!(closest("tset-app", &ids), Some("test-app"));
+        // A transposition is one edit: found even where two edits would be too many.
+        let short = vec!["ab-cd".to_string()];
+        assert_eq!(closest("ba-dc", &short), Some("ab-cd"));
+        assert_eq!(closest("atlas", &ids), None);
+        assert_eq!(closest("he-tme", &ids), None);
+    }
 }

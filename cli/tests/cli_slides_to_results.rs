@@ -555,3 +555,39 @@ fn dry_run_with_slides_sends_nothing() {
         "nothing submitted"
     );
 }
+
+// Proves a typo in the application or version of `runs submit --slides` and `runs prepare`
+// gets the closest name or the versions that exist, before any slide is read or uploaded.
+// (FR-74, FR-84)
+#[test]
+fn typos_in_the_application_get_the_closest_name() {
+    let fx = Fixture::new("typo", 1024);
+    let slides = fx.dir.join("slides");
+    for (app, says) in [
+        ("he-tmee", "did you mean `he-tme`?"),
+        ("he-tme:1.0.9", "did you mean `1.0.0`? he-tme has the versions"),
+    ] {
+        let submit = fx
+            .cli()
+            .args(["runs", "submit", app, "--slides"])
+            .arg(&slides)
+            .args(["--mapping", ".*:tissue=LUNG"])
+            .output()
+            .unwrap();
+        let prepare = fx
+            .cli()
+            .args(["runs", "prepare", app])
+            .arg(&slides)
+            .args(["--csv", "x.csv"])
+            .output()
+            .unwrap();
+        for out in [submit, prepare] {
+            assert!(!out.status.success(), "{}", describe(&out));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains(says), "{app}: {}", describe(&out));
+        }
+    }
+    let bucket = fx.sandbox.bucket(sandbox::ALICE_TOKEN).unwrap();
+    assert!(bucket.list("").unwrap().is_empty(), "nothing uploaded");
+    assert!(!fx.dir.join("x.csv").exists());
+}

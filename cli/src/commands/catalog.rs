@@ -1,10 +1,9 @@
 //! `applications list|show`, `versions list|show` and `documents list|show|download`.
 
-use aignostics::Client;
 
 use crate::args::{ApplicationsCommand, DocumentsCommand, VersionsCommand};
 use crate::context::{Ctx, Failure, Report, Result};
-use crate::shared::{closest, unknown_application};
+use crate::shared::{unknown_application, unknown_version};
 use crate::table::{Table, fields};
 
 pub fn applications(ctx: &Ctx, command: &ApplicationsCommand) -> Result<Report> {
@@ -210,58 +209,10 @@ fn unknown_document(err: aignostics::Error, application: &str) -> Failure {
     }
 }
 
-/// A 404 for a version: the application's versions (or the application hint when it is the
-/// application that does not exist).
-fn unknown_version(
-    client: &Client,
-    application: &str,
-    version: Option<&str>,
-    err: aignostics::Error,
-) -> Failure {
-    if !err.is_not_found() && !err.is_validation() {
-        return err.into();
-    }
-    match client.versions().list_sorted(application) {
-        Ok(versions) => {
-            let numbers: Vec<String> = versions.into_iter().map(|v| v.number).collect();
-            let mut hint = format!(
-                "{application} has the versions {} (`aignostics versions list {application}`)",
-                numbers.join(", ")
-            );
-            if let Some(close) = version.and_then(|v| closest(v, &numbers)) {
-                hint = format!("did you mean `{close}`? {hint}");
-            }
-            Failure::hinted(err, hint)
-        }
-        Err(e) if e.is_not_found() => unknown_application(client, application, err),
-        Err(_) => err.into(),
-    }
-}
-
 fn version_table(versions: Vec<aignostics::models::ApplicationVersion>) -> String {
     let mut table = Table::new(["VERSION", "RELEASED"]);
     for v in versions {
         table.row([v.number, v.released_at]);
     }
     table.render()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Proves a typo finds the intended id (a transposition being one edit), and an unrelated
-    // word finds nothing (FR-74, NFR-30).
-    #[test]
-    fn closest_id() {
-        let ids = vec!["he-tme".to_string(), "test-app".to_string()];
-        assert_eq!(closest("he-tmee", &ids), Some("he-tme"));
-        assert_eq!(closest("hetme", &ids), Some("he-tme"));
-        assert_eq!(closest("tset-app", &ids), Some("test-app"));
-        // A transposition is one edit: found even where two edits would be too many.
-        let short = vec!["ab-cd".to_string()];
-        assert_eq!(closest("ba-dc", &short), Some("ab-cd"));
-        assert_eq!(closest("atlas", &ids), None);
-        assert_eq!(closest("he-tme", &ids), None);
-    }
 }

@@ -8,7 +8,9 @@ use clap::Args;
 use serde_json::json;
 
 use crate::context::{Ctx, Failure, Report, Result, note};
-use crate::shared::{check_output_file, count, inspector, positive, slides_table, split_app};
+use crate::shared::{
+    check_output_file, count, inspector, positive, slides_table, split_app, unknown_version,
+};
 
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
@@ -61,7 +63,10 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
     if let Some(items) = &args.items {
         check_output_file(items, "--items")?;
     }
-    let version = ctx.client()?.application_version(application, version)?;
+    let client = ctx.client()?;
+    let version = client
+        .application_version(application, version)
+        .map_err(|e| unknown_version(&client, application, version, e))?;
     let version_number = version.version_number.clone();
     let mut builder = SlideItems::new(application, version)
         .map_err(runtime)?

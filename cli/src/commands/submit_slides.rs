@@ -14,6 +14,7 @@ use crate::commands::submit_flags::SubmitFlags;
 use crate::context::{Ctx, Failure, Report, Result, note};
 use crate::shared::{
     check_before_submit, count, ended_incomplete, json_object, organization_bucket, tell_download,
+    unknown_version,
 };
 
 /// Runs the chain for `application` (with its optional version).
@@ -49,6 +50,10 @@ pub fn submit(
     if !args.flags.force {
         check_before_submit(&client)?;
     }
+    // A typo in the application or version gets its hint before any slide is read.
+    client
+        .application_version(application, version)
+        .map_err(|e| unknown_version(&client, application, version, e))?;
     let bucket = organization_bucket(ctx)?;
 
     // The run, once submitted: an error after that point names it and the way to finish.
