@@ -576,6 +576,30 @@ fn sandbox_command_serves() {
     assert_eq!(me.unwrap()["user"]["id"], "sandbox|alice");
 }
 
+// Proves a sandbox asked for a port another program holds fails at once with the hint that
+// `--port 0` picks a free one. (FR-45)
+#[test]
+fn busy_sandbox_port_suggests_port_zero() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let scratch = Scratch::new("busy");
+    let out = Command::new(BIN)
+        .args(["sandbox", "--port", &port])
+        .current_dir(&*scratch)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "hint: port {port} is taken (another sandbox?): `aignostics sandbox --port 0`"
+        )),
+        "{}",
+        describe(&out)
+    );
+    drop(holder);
+}
+
 /// Submits `ids` to he-tme and returns the run id.
 fn submit_items(fx: &Fixture, ids: &[&str]) -> String {
     let file = fx.items_file(&items(ids));
@@ -975,7 +999,8 @@ fn list_says_when_cut() {
 }
 
 // Proves a run shared through a share token can be shown, listed by item and downloaded by
-// another user with --share-token (also from stdin), and not without it (FR-76).
+// another user with --share-token (also from stdin), and not without it, the refusal saying how
+// (FR-76).
 #[test]
 fn share_token_reads() {
     let fx = Fixture::new("shared");
@@ -986,6 +1011,14 @@ fn share_token_reads() {
 
     let denied = fx.run_as(sandbox::BOB_TOKEN, &["runs", "show", &run_id]);
     assert_eq!(denied.status.code(), Some(1), "{}", describe(&denied));
+    // The 403 says how to read it.
+    assert!(
+        stderr(&denied).contains(&format!(
+            "hint: run {run_id} is not yours: read it with --share-token SECRET"
+        )),
+        "{}",
+        describe(&denied)
+    );
     let shown = fx.run_as(
         sandbox::BOB_TOKEN,
         &["--json", "runs", "show", &run_id, "--share-token", &secret],

@@ -565,7 +565,10 @@ fn typos_in_the_application_get_the_closest_name() {
     let slides = fx.dir.join("slides");
     for (app, says) in [
         ("he-tmee", "did you mean `he-tme`?"),
-        ("he-tme:1.0.9", "did you mean `1.0.0`? he-tme has the versions"),
+        (
+            "he-tme:1.0.9",
+            "did you mean `1.0.0`? he-tme has the versions",
+        ),
     ] {
         let submit = fx
             .cli()

@@ -1,6 +1,5 @@
 //! `applications list|show`, `versions list|show` and `documents list|show|download`.
 
-
 use crate::args::{ApplicationsCommand, DocumentsCommand, VersionsCommand};
 use crate::context::{Ctx, Failure, Report, Result};
 use crate::shared::{unknown_application, unknown_version};

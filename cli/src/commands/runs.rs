@@ -74,12 +74,18 @@ pub fn runs(ctx: &Ctx, command: &RunsCommand) -> Result<Report> {
     }
 }
 
-/// A 404 for a run: where run ids come from.
+/// A 404 or 403 for a run: where run ids come from, and how a run of someone else is read.
 fn not_found(err: aignostics::Error, run: &str) -> Failure {
     if err.is_not_found() {
         let hint = format!(
             "no run {run} is visible to you: `aignostics runs list` lists yours, and a run \
              shared with you needs --share-token"
+        );
+        Failure::hinted(err, hint)
+    } else if err.is_forbidden() {
+        let hint = format!(
+            "run {run} is not yours: read it with --share-token SECRET, the secret its owner \
+             gets from `aignostics share-tokens create --run {run}`"
         );
         Failure::hinted(err, hint)
     } else {

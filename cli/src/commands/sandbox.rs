@@ -12,7 +12,21 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
     let sb = Sandbox::builder()
         .port(args.port)
         .processing_time(args.processing_time)
-        .start()?;
+        .start()
+        .map_err(|e| {
+            let taken = std::net::TcpListener::bind(("127.0.0.1", args.port))
+                .is_err_and(|b| b.kind() == std::io::ErrorKind::AddrInUse);
+            if args.port != 0 && taken {
+                let hint = format!(
+                    "port {} is taken (another sandbox?): `aignostics sandbox --port 0` picks a \
+                     free one, or stop the program that holds it",
+                    args.port
+                );
+                Failure::hinted(e, hint)
+            } else {
+                e.into()
+            }
+        })?;
     let url = sb.base_url().to_string();
     let users = [
         (sandbox::ALICE_TOKEN, SandboxUser::alice()),
