@@ -106,11 +106,23 @@ impl Health {
     /// 401 or 403): an authentication problem to fix by logging in or with another token,
     /// not an outage to wait out.
     pub fn credentials_refused(&self) -> bool {
-        self.components.values().any(|c| c.credentials_refused)
+        self.down_only_for(|c| c.credentials_refused)
+    }
+
+    /// Whether a component is down only because no token could be had (not logged in, no
+    /// credentials configured): the platform may be fine; log in first.
+    pub fn credentials_missing(&self) -> bool {
+        self.down_only_for(|c| c.credentials_missing)
+    }
+
+    /// Whether some component is down for `why`, and every component that is down is down
+    /// for it.
+    fn down_only_for(&self, why: impl Fn(&ComponentHealth) -> bool) -> bool {
+        self.components.values().any(&why)
             && self
                 .components
                 .values()
-                .all(|c| c.status != HealthStatus::Down || c.credentials_refused)
+                .all(|c| c.status != HealthStatus::Down || why(c))
     }
 
     fn of(components: BTreeMap<String, ComponentHealth>) -> Self {
@@ -135,6 +147,10 @@ pub struct ComponentHealth {
     /// authentication problem (log in again, check the token), not an outage.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub credentials_refused: bool,
+    /// No token could be had to ask with (not logged in, no credentials configured): a
+    /// setup problem to fix by logging in, not an outage.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credentials_missing: bool,
 }
 
 impl ComponentHealth {
@@ -143,6 +159,7 @@ impl ComponentHealth {
             status: HealthStatus::Up,
             reason: None,
             credentials_refused: false,
+            credentials_missing: false,
         }
     }
 
@@ -151,6 +168,7 @@ impl ComponentHealth {
             status: HealthStatus::Down,
             reason: Some(reason.into()),
             credentials_refused: false,
+            credentials_missing: false,
         }
     }
 }
@@ -206,6 +224,7 @@ fn interpret(status: u16, body: &[u8]) -> ComponentHealth {
                     .unwrap_or_else(|| "platform API reports degraded service".into()),
             ),
             credentials_refused: false,
+            credentials_missing: false,
         },
         other => ComponentHealth::down(body.reason.unwrap_or_else(|| {
             format!("platform API reports status {}", other.unwrap_or("(none)"))
@@ -234,7 +253,10 @@ impl Client {
         let public = check(api, None);
         let authenticated = match api.token() {
             Ok(token) => check(api, Some(&token)),
-            Err(e) => ComponentHealth::down(format!("no token: {e}")),
+            Err(e) => ComponentHealth {
+                credentials_missing: true,
+                ..ComponentHealth::down(format!("no token: {e}"))
+            },
         };
         Health::of(BTreeMap::from([
             (API_PUBLIC.to_string(), public),

@@ -231,12 +231,24 @@ pub fn credentials_refused(health: &Health) -> Failure {
     )
 }
 
+/// The failure of a health check that had no token to send: the error of getting one (not
+/// logged in, a login setting missing), with its own hint, not an outage.
+pub fn credentials_missing(client: &Client, health: &Health) -> Failure {
+    match client.me() {
+        Err(e) => e.into(),
+        Ok(_) => Failure::Runtime(down_message(health)),
+    }
+}
+
 /// The health check before a submission: a DOWN platform stops it (unless `--force`), and
-/// refused credentials stop it with the login hint.
+/// refused or missing credentials stop it with the login hint.
 pub fn check_before_submit(client: &aignostics::Client) -> Result<()> {
     let health = client.health();
     if health.credentials_refused() {
         return Err(credentials_refused(&health));
+    }
+    if health.credentials_missing() {
+        return Err(credentials_missing(client, &health));
     }
     match health.status {
         HealthStatus::Down => Err(Failure::Runtime(format!(

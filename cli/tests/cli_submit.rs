@@ -327,7 +327,8 @@ fn submit_checks_health_first() {
 
 // Proves a wrong token is an authentication problem, not an outage: `health` says the
 // platform refused the credentials and gives the login hint, and `runs submit` stops before
-// submitting with the same hint instead of advising --force. (FR-67)
+// submitting with the same hint instead of advising --force; so does having no token at all.
+// (FR-67)
 #[test]
 fn a_wrong_token_is_not_an_outage() {
     let fx = Fixture::new("wrong-token");
@@ -364,6 +365,40 @@ fn a_wrong_token_is_not_an_outage() {
         0,
         "nothing submitted"
     );
+
+    // No token at all (not logged in, no login settings for this root): the login problem
+    // with its hint, not an outage.
+    let without_token = |args: &[&str]| {
+        fx.command(args)
+            .env_remove("AIGNOSTICS_ACCESS_TOKEN")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["health"][..],
+        &[
+            "runs",
+            "submit",
+            "--items",
+            &items,
+            "--application",
+            "he-tme",
+        ][..],
+    ] {
+        let out = without_token(args);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("not a known Aignostics environment")
+                && stderr.contains("hint: without a login for this API root"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("DOWN") && !stderr.contains("--force"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(fx.sandbox.request_count("/api/v1/runs"), 0);
 }
 
 // Proves tags and a note given to a submission whose idempotency key finds an earlier run are

@@ -3,11 +3,12 @@
 use aignostics::health::HealthStatus;
 
 use crate::context::{Ctx, Failure, Report, Result, note};
-use crate::shared::{credentials_refused, down_message, reason};
+use crate::shared::{credentials_missing, credentials_refused, down_message, reason};
 use crate::table::Table;
 
 pub fn health(ctx: &Ctx) -> Result<Report> {
-    let health = ctx.client()?.health();
+    let client = ctx.client()?;
+    let health = client.health();
     let report = if ctx.json {
         Report::json(&health)?
     } else {
@@ -24,6 +25,9 @@ pub fn health(ctx: &Ctx) -> Result<Report> {
     Ok(match health.status {
         HealthStatus::Down if health.credentials_refused() => {
             report.failing(credentials_refused(&health))
+        }
+        HealthStatus::Down if health.credentials_missing() => {
+            report.failing(credentials_missing(&client, &health))
         }
         HealthStatus::Down => report.failing(Failure::Runtime(down_message(&health))),
         HealthStatus::Degraded => {
