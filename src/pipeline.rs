@@ -736,10 +736,15 @@ impl<'a> SlidesToResults<'a> {
             unchanged,
         });
         if rows.is_empty() {
-            return Err(Error::InvalidInput(format!(
-                "no readable slides in {}",
-                self.csv.as_ref().unwrap_or(&self.slides).display()
-            )));
+            let scan = slides::scan_folder(&self.slides).ok();
+            return Err(Error::InvalidInput(match (&self.csv, scan) {
+                (None, Some(scan)) if scan.slides.is_empty() => scan.nothing_found(&self.slides),
+                (source, _) => format!(
+                    "no readable slides in {} ({} could not be read)",
+                    source.as_ref().unwrap_or(&self.slides).display(),
+                    slide_errors.len()
+                ),
+            }));
         }
         // Checked before any byte is sent, with placeholder URLs.
         builder.check(&rows).map_err(prepare)?;

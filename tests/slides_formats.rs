@@ -362,3 +362,36 @@ fn dicom_undefined_length_un_is_a_sequence() {
         check(&path, SlideFormat::Dicom, 50_000, 40_000, 0.252);
     }
 }
+
+// Proves a folder scan keeps the slides `find_slides` finds, reports whole-slide files of
+// formats not read (`.mrxs`, `.czi`, any case) as `Unsupported` errors naming the format, counts
+// other files, and words one message for a folder without slides. (FR-60)
+#[test]
+fn folder_scan_reports_what_it_leaves_out() {
+    let dir = Scratch::new("scan");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    aperio(1000, 800, "0.25").write(&dir.join("sub/a.svs"));
+    std::fs::write(dir.join("b.MRXS"), "m").unwrap();
+    std::fs::write(dir.join("sub/c.czi"), "z").unwrap();
+    std::fs::write(dir.join("notes.txt"), "n").unwrap();
+    let scan = slides::scan_folder(&dir).unwrap();
+    assert_eq!(scan.slides, slides::find_slides(&dir).unwrap());
+    assert_eq!(scan.slides, [dir.join("sub/a.svs")]);
+    assert_eq!(scan.other_files, 1);
+    let skipped: Vec<String> = scan.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        matches!(scan.skipped[0].kind(), SlideErrorKind::Unsupported(f) if f == "3DHISTECH MIRAX (.mrxs)"),
+        "{skipped:?}"
+    );
+    assert!(skipped[1].contains("Zeiss CZI (.czi) is not a format read here"));
+    std::fs::remove_file(dir.join("sub/a.svs")).unwrap();
+    let scan = slides::scan_folder(&dir).unwrap();
+    let message = scan.nothing_found(&dir);
+    assert!(
+        message.contains("no slides found (read: Aperio SVS")
+            && message
+                .ends_with("; 2 files of formats not read; 1 file of other kinds passed over"),
+        "{message}"
+    );
+}

@@ -300,3 +300,60 @@ fn inspect_again_reads_headers_only() {
         "{third:?}"
     );
 }
+
+// Proves slide folders explain themselves: an empty folder (or one of other files) gets one
+// message naming the formats read; a `.mrxs` file is reported as a format not read, with the
+// way out, while the slides beside it are listed; `runs prepare` says the same. (FR-60)
+#[test]
+fn folders_say_what_is_read_and_what_is_not() {
+    let platform = Sandbox::start().unwrap();
+    let scratch = Scratch::new("folders");
+    let dir = &*scratch;
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    std::fs::create_dir_all(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/readme.txt"), "x").unwrap();
+    for folder in ["empty", "notes"] {
+        let out = run(dir, "http://127.0.0.1:9", &["slides", "inspect", folder]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains(&format!("{folder}: no slides found (read: Aperio SVS,"))
+                && stderr.contains(".svs .tif .tiff .ndpi .btf .tf8 .dcm"),
+            "{stderr}"
+        );
+        if folder == "notes" {
+            assert!(
+                stderr.contains("1 file of other kinds passed over"),
+                "{stderr}"
+            );
+        }
+    }
+    slides(dir);
+    std::fs::write(dir.join("slides/case-1/scan.mrxs"), "MIRAX").unwrap();
+    let out = run(
+        dir,
+        "http://127.0.0.1:9",
+        &["--json", "slides", "inspect", "slides"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("scan.mrxs: 3DHISTECH MIRAX (.mrxs) is not a format read here; convert it")
+            && stderr.contains("1 of 3 slides could not be read"),
+        "{stderr}"
+    );
+    let out = run(
+        dir,
+        platform.base_url(),
+        &["runs", "prepare", "he-tme", "empty", "--csv", "x.csv"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("empty: no slides found (read: "),
+        "{}",
+        describe(&out)
+    );
+}

@@ -340,7 +340,9 @@ impl SlideItems {
                 .collect::<Vec<_>>()
                 .join("/")
         };
-        let paths: Vec<PathBuf> = super::find_slides(root)?
+        let scan = super::scan_folder(root)?;
+        let paths: Vec<PathBuf> = scan
+            .slides
             .into_iter()
             .filter(|p| {
                 self.include
@@ -351,7 +353,16 @@ impl SlideItems {
         let mut prepared = Prepared {
             rows: Vec::new(),
             media_types: Vec::new(),
-            failures: Vec::new(),
+            // Whole-slide files of formats not read are reported, never dropped silently.
+            failures: scan
+                .skipped
+                .into_iter()
+                .filter(|e| {
+                    self.include
+                        .as_ref()
+                        .is_none_or(|g| g.is_match(&relative(e.path())))
+                })
+                .collect(),
             checksums_from_index: 0,
         };
         for result in self.inspector.inspect_all(&paths) {

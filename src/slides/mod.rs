@@ -199,6 +199,8 @@ pub enum SlideErrorKind {
     Io(io::Error),
     /// The file is neither a TIFF-family nor a DICOM whole-slide image.
     NotASlide(String),
+    /// A whole-slide format this reader does not read (its name, e.g. `3DHISTECH MIRAX`).
+    Unsupported(String),
     /// The file ends before the named structure does.
     Truncated(String),
     /// The header is malformed (the named problem).
@@ -247,6 +249,11 @@ impl fmt::Display for SlideError {
         match &self.kind {
             SlideErrorKind::Io(e) => write!(f, "{path}: {e}"),
             SlideErrorKind::NotASlide(why) => write!(f, "{path}: not a whole-slide image: {why}"),
+            SlideErrorKind::Unsupported(format) => write!(
+                f,
+                "{path}: {format} is not a format read here; convert it to OME-TIFF or DICOM \
+                 (e.g. with QuPath or bfconvert) and submit that"
+            ),
             SlideErrorKind::Truncated(what) => {
                 write!(f, "{path}: truncated: the file ends inside {what}")
             }
@@ -581,11 +588,107 @@ pub const SLIDE_EXTENSIONS: &[&str] = &["svs", "tif", "tiff", "ndpi", "btf", "tf
 ///
 /// A [`SlideError`] when `root` or a folder under it cannot be listed.
 pub fn find_slides(root: impl AsRef<Path>) -> Result<Vec<PathBuf>, SlideError> {
-    let root = root.as_ref();
-    if root.is_file() {
-        return Ok(vec![root.to_path_buf()]);
+    scan_folder(root).map(|scan| scan.slides)
+}
+
+/// Whole-slide formats this reader does not read, by extension: the vendor format's name.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("mrxs", "3DHISTECH MIRAX"),
+    ("vsi", "Olympus VSI"),
+    ("czi", "Zeiss CZI"),
+    ("isyntax", "Philips iSyntax"),
+    ("kfb", "KFBio KFB"),
+    ("sdpc", "SQRAY SDPC"),
+    ("svslide", "Sakura SVSlide"),
+    (
+        "ndpis",
+        "Hamamatsu NDPIS (a set of NDPI files: give the .ndpi files)",
+    ),
+];
+
+/// What a folder holds: the slides [`find_slides`] returns, the whole-slide files of formats
+/// not read (each an error saying so and what to do), and how many other files were passed
+/// over.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FolderScan {
+    /// The slides, as [`find_slides`] returns them.
+    pub slides: Vec<PathBuf>,
+    /// Files of whole-slide formats that are not read (`.mrxs`, `.vsi`, `.czi`, …).
+    pub skipped: Vec<SlideError>,
+    /// Other files passed over (not slide formats: notes, CSVs, images of other kinds).
+    pub other_files: usize,
+}
+
+impl FolderScan {
+    /// One message for a folder without a slide: what was looked for, and what was found
+    /// instead.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("aignostics-doc-empty-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let scan = aignostics::slides::scan_folder(&dir)?;
+    /// assert!(scan.nothing_found(&dir).contains("no slides found"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn nothing_found(&self, root: &Path) -> String {
+        let mut message = format!(
+            "{}: no slides found (read: {}; files named {})",
+            root.display(),
+            SUPPORTED_FORMATS,
+            SLIDE_EXTENSIONS
+                .iter()
+                .map(|e| format!(".{e}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if !self.skipped.is_empty() {
+            message.push_str(&format!(
+                "; {} of formats not read",
+                count(self.skipped.len(), "file", "files")
+            ));
+        }
+        if self.other_files > 0 {
+            message.push_str(&format!(
+                "; {} of other kinds passed over",
+                count(self.other_files, "file", "files")
+            ));
+        }
+        message
     }
-    let mut found = Vec::new();
+}
+
+/// The formats read, in words.
+pub const SUPPORTED_FORMATS: &str = "Aperio SVS, Hamamatsu NDPI, Philips TIFF, OME-TIFF, \
+                                     tiled (Big)TIFF and DICOM WSI";
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// [`find_slides`] with what was left out: whole-slide files of formats not read, each as
+/// an error naming the format and what to do, and the count of other files.
+///
+/// # Errors
+///
+/// A [`SlideError`] for a folder that cannot be listed.
+pub fn scan_folder(root: impl AsRef<Path>) -> Result<FolderScan, SlideError> {
+    let root = root.as_ref();
+    let mut scan = FolderScan {
+        slides: Vec::new(),
+        skipped: Vec::new(),
+        other_files: 0,
+    };
+    if root.is_file() {
+        scan.slides.push(root.to_path_buf());
+        return Ok(scan);
+    }
     let mut dirs = vec![root.to_path_buf()];
     // Symbolic links may lead back to a folder already listed: each folder is listed once.
     let mut listed = std::collections::HashSet::new();
@@ -602,20 +705,30 @@ pub fn find_slides(root: impl AsRef<Path>) -> Result<Vec<PathBuf>, SlideError> {
         for path in entries {
             if path.is_dir() {
                 dirs.push(path);
-            } else if !path.is_file() {
+                continue;
+            }
+            if !path.is_file() {
                 // Pipes, sockets and devices are never slides, whatever their name.
-            } else if let Some(ext) = extension(&path) {
-                if ext == "dcm" {
-                    dicom_files.push(path);
-                } else if SLIDE_EXTENSIONS.contains(&ext.as_str()) {
-                    found.push(path);
-                }
+                continue;
+            }
+            let ext = extension(&path).unwrap_or_default();
+            if ext == "dcm" {
+                dicom_files.push(path);
+            } else if SLIDE_EXTENSIONS.contains(&ext.as_str()) {
+                scan.slides.push(path);
+            } else if let Some((_, format)) = UNSUPPORTED.iter().find(|(e, _)| *e == ext) {
+                let format = format!("{format} (.{ext})");
+                scan.skipped
+                    .push(SlideError::new(&path, SlideErrorKind::Unsupported(format)));
+            } else {
+                scan.other_files += 1;
             }
         }
-        found.extend(dicom_levels0(&dicom_files));
+        scan.slides.extend(dicom_levels0(&dicom_files));
     }
-    found.sort();
-    Ok(found)
+    scan.slides.sort();
+    scan.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(scan)
 }
 
 /// Opens a slide file: only a regular file (after following links) is one. A named pipe,

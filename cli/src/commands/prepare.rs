@@ -84,10 +84,10 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
         note!("error: {failure}");
     }
     if prepared.rows.is_empty() {
-        return Err(Failure::Runtime(format!(
-            "no readable slides under {}",
-            args.dir.display()
-        )));
+        return Err(Failure::Runtime(match slides::scan_folder(&args.dir) {
+            Ok(scan) if scan.slides.is_empty() => scan.nothing_found(&args.dir),
+            _ => format!("no readable slides under {}", args.dir.display()),
+        }));
     }
     slides::write_csv_file(&args.csv, &prepared.rows).map_err(runtime)?;
     note!(

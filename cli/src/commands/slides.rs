@@ -46,14 +46,22 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
     let inspector = inspector(ctx, args.mpp).checksum(!args.no_checksum);
     let mut paths = Vec::new();
     let mut errors = Vec::new();
+    // Paths holding no slide file at all, each with one message saying what is read.
+    let mut empty = Vec::new();
     for path in &args.paths {
-        match slides::find_slides(path) {
-            Ok(found) if found.is_empty() => {
-                errors.push(format!("{}: no slide files found", path.display()));
+        match slides::scan_folder(path) {
+            Ok(scan) => {
+                if scan.slides.is_empty() && scan.skipped.is_empty() {
+                    empty.push(scan.nothing_found(path));
+                }
+                errors.extend(scan.skipped.iter().map(ToString::to_string));
+                paths.extend(scan.slides);
             }
-            Ok(found) => paths.extend(found),
             Err(e) => errors.push(e.to_string()),
         }
+    }
+    if paths.is_empty() && errors.is_empty() {
+        return Err(Failure::Runtime(empty.join("\n")));
     }
     let mut found: Vec<Slide> = Vec::new();
     for result in inspector.inspect_all(&paths) {
@@ -62,7 +70,7 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    for error in &errors {
+    for error in empty.iter().chain(&errors) {
         note!("error: {error}");
     }
     let report = if ctx.json {
@@ -103,9 +111,13 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
             table.render()
         })
     };
-    Ok(match errors.len() {
-        0 => report,
-        n => report.failing(Failure::Runtime(format!(
+    Ok(match (errors.len(), empty.len()) {
+        (0, 0) => report,
+        (0, n) => report.failing(Failure::Runtime(format!(
+            "{} without slides",
+            count(n, "path", "paths")
+        ))),
+        (n, _) => report.failing(Failure::Runtime(format!(
             "{n} of {} could not be read",
             count(found.len() + n, "slide", "slides")
         ))),
