@@ -256,7 +256,7 @@ pub enum RunsCommand {
     /// Cancel a run.
     #[command(after_help = "Examples:\n  aignostics runs cancel \"$RUN\"")]
     Cancel {
-        /// Run id.
+        /// Run id (or a unique prefix of it).
         run: String,
     },
     /// Wait until a run has terminated; prints its final status.
@@ -281,7 +281,7 @@ pub enum RunsCommand {
     /// Delete a terminated run's output artifacts (cannot be undone).
     #[command(after_help = "Examples:\n  aignostics runs delete-artifacts \"$RUN\" --yes")]
     DeleteArtifacts {
-        /// Run id.
+        /// Run id (or a unique prefix of it).
         run: String,
         /// Confirm the deletion.
         #[arg(long, required = true)]
@@ -313,10 +313,24 @@ pub enum RunsCommand {
     Prepare(crate::commands::prepare::PrepareArgs),
 }
 
+impl RunsCommand {
+    /// The run id the command names, if it names one (to complete a unique prefix).
+    pub fn run_id_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Self::Show(args) | Self::Items(args) => Some(&mut args.run),
+            Self::Cancel { run } | Self::DeleteArtifacts { run, .. } => Some(run),
+            Self::Wait(args) => Some(&mut args.run),
+            Self::Download(args) => Some(&mut args.run),
+            Self::Metadata(args) => Some(&mut args.run),
+            Self::Submit(_) | Self::List(_) | Self::Prepare(_) => None,
+        }
+    }
+}
+
 /// A run to read, possibly one shared with you.
 #[derive(Debug, Args)]
 pub struct ReadRunArgs {
-    /// Run id.
+    /// Run id (or a unique prefix of it, e.g. its first 8 characters).
     pub run: String,
     #[command(flatten)]
     pub share: ShareTokenArg,
@@ -434,7 +448,7 @@ pub struct ListRunsArgs {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// Run id.
+    /// Run id (or a unique prefix of it, e.g. its first 8 characters).
     pub run: String,
     /// Time between two looks at the run, in seconds or with a unit (0.1 s to 1 h; e.g. 30s).
     #[arg(long, value_name = "DURATION", default_value = "5", value_parser = parse_interval)]
@@ -450,7 +464,7 @@ pub struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
-    /// Run id.
+    /// Run id (or a unique prefix of it, e.g. its first 8 characters).
     pub run: String,
     /// Directory to download into (created when missing).
     #[arg(default_value = ".")]
@@ -480,7 +494,7 @@ pub struct DownloadArgs {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("change").args(["set", "clear"])))]
 pub struct MetadataArgs {
-    /// Run id.
+    /// Run id (or a unique prefix of it, e.g. its first 8 characters).
     pub run: String,
     /// Act on this item (external id) instead of the run.
     #[arg(long, value_name = "EXTERNAL_ID")]

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 fn run() -> ExitCode {
     // clap prints help, version and usage errors itself, exiting 0 or 2.
     let matches = Cli::command_tree().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
+    let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
@@ -71,7 +71,7 @@ fn run() -> ExitCode {
         );
     }
     let ctx = Ctx::new(cli.json, cli.quiet, cli.api_root.clone());
-    match commands::dispatch(&ctx, &cli.command) {
+    match commands::dispatch(&ctx, &mut cli.command) {
         Ok(report) => {
             if let Err(e) = print(&report, &ctx) {
                 return fail(Failure::Runtime(format!("writing to stdout: {e}")), None);

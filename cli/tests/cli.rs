@@ -1370,3 +1370,26 @@ fn download_mistakes_leave_nothing_behind() {
         describe(&out)
     );
 }
+
+// Proves a run id may be given as a unique prefix (as `git` and `docker` accept), for reading
+// and waiting, in any case; a prefix of no run says where run ids are listed.
+// (FR-74)
+#[test]
+fn run_id_prefixes() {
+    let fx = Fixture::new("prefix");
+    let run_id = submit_items(&fx, &["p-1"]);
+    let prefix = &run_id[..8];
+    let shown = fx.json(&["runs", "show", &prefix.to_ascii_uppercase()]);
+    assert_eq!(shown["run"]["run_id"], run_id.as_str());
+    let waited = fx.json(&["runs", "wait", prefix, "--interval", "0.1"]);
+    assert_eq!(waited["run_id"], run_id.as_str(), "{waited}");
+    // A prefix of no run: flip its first digit.
+    let other = format!(
+        "{}{}",
+        if prefix.starts_with('0') { '1' } else { '0' },
+        &prefix[1..]
+    );
+    let out = fx.run(&["runs", "show", &other]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(stderr(&out).contains("runs list"), "{}", describe(&out));
+}

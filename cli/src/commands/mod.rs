@@ -16,14 +16,19 @@ mod submit_slides;
 use crate::args::Command;
 use crate::context::{Ctx, Report, Result};
 
-pub fn dispatch(ctx: &Ctx, command: &Command) -> Result<Report> {
+pub fn dispatch(ctx: &Ctx, command: &mut Command) -> Result<Report> {
     match command {
         Command::Login(args) => account::login(ctx, args),
         Command::Logout => account::logout(ctx),
         Command::Whoami(args) => account::whoami(ctx, args),
         Command::Applications(command) => catalog::applications(ctx, command),
         Command::Versions(command) => catalog::versions(ctx, command),
-        Command::Runs(command) => runs::runs(ctx, command),
+        Command::Runs(command) => {
+            if let Some(run) = command.run_id_mut() {
+                *run = runs::full_run_id(ctx, run)?;
+            }
+            runs::runs(ctx, command)
+        }
         Command::ShareTokens(command) => share_tokens::share_tokens(ctx, command),
         Command::Bucket(command) => bucket::bucket(ctx, command),
         Command::Sandbox(args) => sandbox::serve(ctx, args),
