@@ -14,7 +14,8 @@
 //! has the command tree and worked examples. Conventions: results on stdout (aligned tables,
 //! or exactly one JSON document with `--json`), messages and progress on stderr (none with
 //! `--quiet`), server text with its control characters shown escaped. Exit status 0 on
-//! success, 1 when a command fails, 2 for usage errors, 3 for an incomplete run result, and
+//! success, 1 when a command fails, 2 for usage errors, 3 for an incomplete run result, 130
+//! when interrupted (Ctrl-C: what continues on the platform and how to resume is printed), and
 //! nothing else (an internal error is reported and exits 1). The bearer token comes from
 //! `AIGNOSTICS_ACCESS_TOKEN` when set (CI, service accounts, the sandbox), else from the
 //! stored login. No token ever appears in an error message.
@@ -23,6 +24,7 @@ mod args;
 mod commands;
 mod context;
 mod hints;
+mod interrupt;
 mod progress;
 mod shared;
 mod table;
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> ExitCode {
+    interrupt::install();
     // clap prints help, version and usage errors itself, exiting 0 or 2.
     let matches = Cli::command_tree().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {

@@ -319,6 +319,73 @@ fn killed_after_submit_then_run_again() {
     fx.check_finished(&report);
 }
 
+// Proves Ctrl-C (SIGINT) says what it leaves behind and exits 130: during the upload, that
+// nothing was submitted and a re-run continues; after the submission, that the run continues on
+// the platform and how to finish; run again, the one run is found and finished. (FR-84)
+#[cfg(unix)]
+#[test]
+fn ctrl_c_says_what_continues_and_how_to_resume() {
+    let fx = Fixture::new("ctrl-c", 64 * 1024);
+    let interrupt = |child: Child| {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait_with_output().unwrap()
+    };
+    // During the upload: the big slide's parts hang.
+    let big = fx.object_path("big.tif");
+    fx.sandbox.inject(
+        Fault::delay(&big, Duration::from_secs(3))
+            .method("PUT")
+            .times(4),
+    );
+    let (child, lines) = fx.spawn();
+    for _ in 0..12_000 {
+        if fx.puts(&big) >= 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = interrupt(child);
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(out.status.code(), Some(130), "{rest:#?}");
+    assert!(
+        rest.iter()
+            .any(|l| l
+                .starts_with("interrupted: nothing was submitted; running the same command again")),
+        "{rest:#?}"
+    );
+
+    // While waiting for the run.
+    let (child, lines) = fx.spawn();
+    let seen = wait_for_line(&lines, "submitted run");
+    let run_id = seen
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .skip_while(|w| *w != "run")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let out = interrupt(child);
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(out.status.code(), Some(130), "{rest:#?}");
+    assert!(
+        rest.iter().any(|l| l
+            == &format!(
+                "interrupted: run {run_id} continues on the platform; running the same command \
+                 again resumes it (it finds the run by its idempotency key)"
+            )),
+        "{rest:#?}"
+    );
+    let report = fx.finish();
+    assert_eq!(report["run_id"], run_id.as_str());
+    assert_eq!(report["existing"], true, "{report}");
+    fx.check_finished(&report);
+}
+
 // Proves the command killed with SIGKILL while it downloads results and run again downloads
 // only what is missing (files already verified are skipped), with one run and every file
 // verified. (FR-84, FR-82)

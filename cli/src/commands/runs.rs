@@ -206,6 +206,18 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
         note!("Submitted run {} ({what}, idempotency key {key})", run.id());
     }
     if args.wait || args.download.is_some() {
+        crate::interrupt::leaves(match &args.download {
+            Some(out) => format!(
+                "run {0} continues on the platform; `aignostics runs download {0} {1}` fetches \
+                 its results (running the same command again does too)",
+                run.id(),
+                out.display()
+            ),
+            None => format!(
+                "run {0} continues on the platform; `aignostics runs wait {0}` waits again",
+                run.id()
+            ),
+        });
         return wait_and_download(ctx, &client, run.id(), args);
     }
     if ctx.json {
@@ -528,6 +540,10 @@ fn items_table(items: &[ItemResultReadResponse]) -> String {
 
 fn wait(ctx: &Ctx, args: &WaitArgs) -> Result<Report> {
     let run = ctx.client()?.run(&args.run);
+    crate::interrupt::leaves(format!(
+        "run {0} continues on the platform; `aignostics runs wait {0}` waits again",
+        args.run
+    ));
     let progress = Arc::new(WaitProgress::new(ctx));
     let mut options = WaitOptions::default().interval(args.interval).on_progress({
         let progress = Arc::clone(&progress);
@@ -629,6 +645,11 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     // The run is read before the folder is made: a mistyped id leaves no empty folder behind.
     run.details().map_err(|e| not_found(e, &args.run))?;
     create_output_dir(&args.dir)?;
+    crate::interrupt::leaves(format!(
+        "run {} continues on the platform; running the same command again resumes the download \
+         (files already verified are kept)",
+        args.run
+    ));
     if !args.no_wait {
         note!(
             "Downloading the results of run {} into {} as its items finish",

@@ -72,9 +72,17 @@ pub fn submit(
         .on_progress(move |p| {
             if let Progress::Submitted { run_id, .. } = p {
                 *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(run_id.clone());
+                crate::interrupt::leaves(format!(
+                    "run {run_id} continues on the platform; running the same command again \
+                     resumes it (it finds the run by its idempotency key)"
+                ));
             }
             print(p);
         });
+    crate::interrupt::leaves(
+        "nothing was submitted; running the same command again continues where this one \
+         stopped (slides already uploaded are not sent again)",
+    );
     if let Some(version) = version {
         chain = chain.version(version);
     }
