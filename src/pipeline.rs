@@ -43,7 +43,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::bucket::{Bucket, DEFAULT_URL_VALIDITY, KeyTemplate, UploadEvent, UploadReport};
+use crate::bucket::{
+    Bucket, DEFAULT_URL_VALIDITY, KeyTemplate, UploadEvent, UploadOutcome, UploadReport,
+};
 use crate::checksum::ChecksumIndex;
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -80,7 +82,7 @@ pub enum Progress {
         /// The fields, each with the items without it and the values allowed.
         fields: Vec<MissingField>,
     },
-    /// A slide's upload moved on.
+    /// A slide's upload moved on (a part stored or found stored).
     Uploading {
         /// The slide's external id (its path relative to the folder).
         external_id: String,
@@ -88,12 +90,23 @@ pub enum Progress {
         slide: usize,
         /// Of how many.
         slides: usize,
-        /// Bytes of this slide stored so far (skipped and reused parts count).
+        /// Bytes of this slide stored so far (reused parts count).
         bytes_done: u64,
         /// The slide's size.
         bytes_total: u64,
-        /// The object was already in the bucket; nothing was sent.
-        skipped: bool,
+    },
+    /// A slide is in the bucket, verified: reported once per slide.
+    Uploaded {
+        /// The slide's external id.
+        external_id: String,
+        /// Which slide, from 1.
+        slide: usize,
+        /// Of how many.
+        slides: usize,
+        /// Sent, resumed, or already there (nothing sent).
+        outcome: UploadOutcome,
+        /// The slide's size.
+        size: u64,
     },
     /// The run is submitted, or was found by its idempotency key.
     Submitted {
@@ -135,7 +148,7 @@ impl Progress {
             Self::Inspecting { .. } | Self::Inspected { .. } | Self::FieldsMissing { .. } => {
                 "inspecting"
             }
-            Self::Uploading { .. } => "uploading",
+            Self::Uploading { .. } | Self::Uploaded { .. } => "uploading",
             Self::Submitted { .. } => "submitted",
             Self::Waiting { .. } => "waiting",
             Self::Downloading { .. } => "downloading",
@@ -172,13 +185,28 @@ impl fmt::Display for Progress {
                 slides,
                 bytes_done,
                 bytes_total,
-                skipped,
+            } => write!(
+                f,
+                "uploading {slide}/{slides} {external_id}: {bytes_done}/{bytes_total} bytes"
+            ),
+            Self::Uploaded {
+                external_id,
+                slide,
+                slides,
+                outcome,
+                size,
             } => {
-                let what = if *skipped { " (already there)" } else { "" };
-                write!(
-                    f,
-                    "uploading {slide}/{slides} {external_id}: {bytes_done}/{bytes_total} bytes{what}"
-                )
+                let what = match outcome {
+                    UploadOutcome::AlreadyPresent => "already in the bucket, not sent again",
+                    UploadOutcome::Resumed => "uploaded (resumed)",
+                    _ => "uploaded",
+                };
+                write!(f, "slide {slide}/{slides} {external_id}: {what} (")?;
+                match *size {
+                    n if n >= 1 << 20 => write!(f, "{:.1} MiB)", n as f64 / 1_048_576.0),
+                    n if n >= 1 << 10 => write!(f, "{:.1} KiB)", n as f64 / 1024.0),
+                    n => write!(f, "{n} bytes)"),
+                }
             }
             Self::Submitted {
                 run_id,
@@ -794,6 +822,13 @@ impl<'a> SlidesToResults<'a> {
                 }
                 Source::Upload(path, crc, key) => {
                     let report = self.upload(&bucket, row, &path, crc, &key, i + 1, count)?;
+                    self.emit(&Progress::Uploaded {
+                        external_id: row.external_id.clone(),
+                        slide: i + 1,
+                        slides: count,
+                        outcome: report.outcome,
+                        size: report.size,
+                    });
                     urls.push(bucket.signed_url(&key, self.url_validity)?);
                     uploads.push(report);
                     objects.push(Some(key));
@@ -961,14 +996,19 @@ impl<'a> SlidesToResults<'a> {
             .upload(path, key)
             .crc32c(&crate::checksum::encode(crc))
             .on_progress(move |p| {
-                if let Some(f) = &progress {
+                let moved = matches!(
+                    p.event,
+                    UploadEvent::Started { .. }
+                        | UploadEvent::PartSent { .. }
+                        | UploadEvent::PartReused { .. }
+                );
+                if let (Some(f), true) = (&progress, moved) {
                     f(&Progress::Uploading {
                         external_id: external_id.clone(),
                         slide,
                         slides,
                         bytes_done: p.bytes_done,
                         bytes_total: p.bytes_total,
-                        skipped: p.event == UploadEvent::Skipped,
                     });
                 }
             });

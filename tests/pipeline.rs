@@ -201,10 +201,10 @@ fn folder_to_verified_results_with_phases_in_order() {
     );
 }
 
-// Proves the same call made again (after a finished run, as after a crash) uploads nothing,
-// finds the run by its idempotency key (which leaves the URLs' signatures out) instead of
-// submitting, and downloads nothing, every file being verified and skipped; a new key submits
-// anew. (FR-82)
+// Proves the same call made again (after a finished run, as after a crash) uploads nothing
+// (each slide reported once, as already there), finds the run by its idempotency key (which
+// leaves the URLs' signatures out) instead of submitting, and downloads nothing, every file
+// being verified and skipped; a new key submits anew. (FR-81, FR-82)
 #[test]
 fn same_call_again_repeats_nothing() {
     let dir = Scratch::new("again");
@@ -238,12 +238,29 @@ fn same_call_again_repeats_nothing() {
     assert_eq!(download.skipped.len(), 6);
     assert_eq!(puts(&platform), puts_before, "no byte uploaded again");
     assert_eq!(posts(&platform), posts_before, "no second run");
-    assert!(
-        steps
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|p| matches!(p, Progress::Uploading { skipped: true, .. }))
+    // Each slide reported once, as already there.
+    let reported: Vec<(String, UploadOutcome)> = steps
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|p| match p {
+            Progress::Uploaded {
+                external_id,
+                outcome,
+                ..
+            } => Some((external_id.clone(), *outcome)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [
+            (
+                "case-1/lung-a.svs".to_string(),
+                UploadOutcome::AlreadyPresent
+            ),
+            ("liver b.tif".to_string(), UploadOutcome::AlreadyPresent)
+        ]
     );
 
     let fresh = chain(&client, &platform, &slides_dir)

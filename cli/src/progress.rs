@@ -1,5 +1,5 @@
-//! Progress of `runs wait` and `runs download` on stderr: indicatif bars when stderr is a
-//! terminal, otherwise one line per change (readable in CI logs); nothing with `--quiet`.
+//! Progress of uploads, `runs wait` and `runs download` on stderr: indicatif bars when stderr
+//! is a terminal, otherwise one line per change (readable in CI logs); nothing with `--quiet`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,6 +20,51 @@ fn bar(template: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(style);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// The bytes of the upload in flight, as a bar on a terminal; lines (one per finished upload,
+/// from [`line`](Self::line)) everywhere.
+pub struct UploadBar {
+    bar: Mutex<Option<ProgressBar>>,
+    interactive: bool,
+}
+
+impl UploadBar {
+    pub fn new(ctx: &Ctx) -> Self {
+        Self {
+            bar: Mutex::new(None),
+            interactive: ctx.interactive,
+        }
+    }
+
+    /// `label` has `done` of `total` bytes stored.
+    pub fn update(&self, label: &str, done: u64, total: u64) {
+        if !self.interactive {
+            return;
+        }
+        let mut slot = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = slot.get_or_insert_with(|| {
+            bar("{spinner} [{bar:30}] {bytes}/{total_bytes} {msg} ({binary_bytes_per_sec})")
+        });
+        bar.set_length(total);
+        bar.set_position(done);
+        bar.set_message(escape(label, Keep::Nothing).into_owned());
+    }
+
+    /// A finished upload's one line, above the bar.
+    pub fn line(&self, text: &str) {
+        match &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(bar) => bar.println(escape(text, Keep::Nothing)),
+            None => note!("{text}"),
+        }
+    }
+
+    /// Removes the bar (before other output).
+    pub fn finish(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Follows a run's state while `Run::wait` polls it.

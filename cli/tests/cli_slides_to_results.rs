@@ -178,7 +178,8 @@ impl Fixture {
         assert!(again.downloaded.is_empty(), "{again:?}");
         assert_eq!(again.skipped.len(), FILES, "{again:?}");
         assert!(again.is_complete());
-        assert_eq!(files_below(&self.out()).len(), FILES, "no stray part files");
+        let files = files_below(&self.out());
+        assert_eq!(files.len(), FILES, "no stray part files: {files:?}");
     }
 }
 
@@ -206,16 +207,46 @@ fn kill(mut child: Child) {
 }
 
 // Proves `runs submit APP --slides DIR --download OUT` runs the whole chain in one process:
-// both slides uploaded, one run, every result file downloaded and verified, exit 0; run again,
-// it uploads, submits and downloads nothing. (FR-84, FR-82)
+// both slides uploaded (one line each), one run, every result file downloaded and verified,
+// exit 0; run again, it uploads, submits and downloads nothing, saying each slide was already
+// there. (FR-84, FR-82)
 #[test]
 fn whole_chain_in_one_command() {
     let fx = Fixture::new("whole", 64 * 1024);
-    let report = fx.finish();
+    // Each slide's upload is one line (not one per part), saying what happened.
+    let uploads = |stderr: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(stderr)
+            .lines()
+            .filter(|l| l.starts_with("slide ") || l.contains("part"))
+            .map(str::to_string)
+            .collect()
+    };
+    let out = fx.command().output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let lines = uploads(&out.stderr);
+    assert_eq!(
+        lines,
+        [
+            "slide 1/2 big.tif: uploaded (21.0 MiB)",
+            "slide 2/2 case-1/a.svs: uploaded (43.3 KiB)"
+        ],
+        "{}",
+        describe(&out)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["existing"], false);
     assert_eq!(report["downloaded"], FILES);
     fx.check_finished(&report);
-    let again = fx.finish();
+    let out = fx.command().output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        uploads(&out.stderr),
+        [
+            "slide 1/2 big.tif: already in the bucket, not sent again (21.0 MiB)",
+            "slide 2/2 case-1/a.svs: already in the bucket, not sent again (43.3 KiB)"
+        ]
+    );
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again["existing"], true);
     assert_eq!(again["run_id"], report["run_id"]);
     assert_eq!(again["downloaded"], 0);

@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::context::{Ctx, Failure, Report, Result, note};
+use crate::progress::UploadBar;
 use crate::shared::count;
 use crate::table::Table;
 
@@ -229,45 +230,38 @@ fn upload(ctx: &Ctx, b: &Bucket, args: &UploadArgs) -> Result<Report> {
     for path in &args.files {
         let key = template.render(b, path, None)?;
         let started = Instant::now();
+        let bar = UploadBar::new(ctx);
         let report = b
             .upload(path, &key)
             .part_size(args.part_size.saturating_mul(1024 * 1024))
             .concurrency(args.concurrency)
-            .on_progress(|p| {
-                let step = match p.event {
-                    UploadEvent::PartSent { number } => format!("part {number} sent"),
-                    UploadEvent::PartReused { number } => format!("part {number} already stored"),
-                    UploadEvent::Retrying { number, attempt } => {
-                        format!("part {number}: attempt {attempt}")
-                    }
-                    UploadEvent::Restarted => {
-                        "the interrupted upload differs from the file; starting over".into()
-                    }
-                    _ => return,
-                };
-                if ctx.interactive {
-                    note!(
-                        "{}: {step} ({} of {} MiB)",
-                        p.key,
-                        p.bytes_done >> 20,
-                        p.bytes_total >> 20
-                    );
-                }
+            .on_progress(|p| match p.event {
+                UploadEvent::Restarted => bar.line(&format!(
+                    "{}: the interrupted upload differs from the file; starting over",
+                    p.key
+                )),
+                _ => bar.update(&p.key, p.bytes_done, p.bytes_total),
             })
-            .send()?;
+            .send();
+        bar.finish();
+        let report = report?;
         let outcome = match report.outcome {
             UploadOutcome::Uploaded => "uploaded",
             UploadOutcome::Resumed => "resumed",
             UploadOutcome::AlreadyPresent => "present",
             _ => "done",
         };
-        let secs = started.elapsed().as_secs_f64();
-        if report.bytes_sent > 0 && secs > 0.0 {
+        // One line per file: sent (with its speed), or found already stored.
+        let secs = started.elapsed().as_secs_f64().max(1e-3);
+        if report.bytes_sent > 0 {
             note!(
-                "{}: {outcome}, {:.1} MiB/s",
+                "{}: {outcome}, {:.1} MiB at {:.1} MiB/s",
                 report.key,
-                report.bytes_sent as f64 / 1048576.0 / secs
+                report.size as f64 / 1_048_576.0,
+                report.bytes_sent as f64 / 1_048_576.0 / secs
             );
+        } else {
+            note!("{}: already stored, nothing sent", report.key);
         }
         let url = if args.signed_urls {
             Some(b.signed_url(&report.key, aignostics::bucket::DEFAULT_URL_VALIDITY)?)

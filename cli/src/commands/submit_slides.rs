@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::args::SubmitArgs;
 use crate::commands::submit_flags::SubmitFlags;
 use crate::context::{Ctx, Failure, Report, Result, note};
+use crate::progress::UploadBar;
 use crate::shared::{
     check_before_submit, count, ended_incomplete, json_object, organization_bucket, tell_download,
     unknown_version,
@@ -58,7 +59,7 @@ pub fn submit(
 
     // The run, once submitted: an error after that point names it and the way to finish.
     let submitted = std::sync::Arc::new(Mutex::new(None::<String>));
-    let print = printer();
+    let print = printer(ctx);
     let seen = std::sync::Arc::clone(&submitted);
     let mut chain = SlidesToResults::new(&client, application, &slides)
         .bucket(bucket)
@@ -192,20 +193,30 @@ fn dry_run(ctx: &Ctx, chain: &SlidesToResults<'_>) -> Result<Report> {
     Ok(Report::text(table.render()))
 }
 
-/// Prints each phase's progress to stderr: one line per slide uploaded, per change of the
-/// run's item counts and per file downloaded.
-fn printer() -> impl Fn(&Progress) + Send + Sync + 'static {
+/// Prints each phase's progress to stderr: a bar for the bytes of the upload in flight on a
+/// terminal, one line per slide uploaded (or found already there), per change of the run's
+/// item counts and per file downloaded.
+fn printer(ctx: &Ctx) -> impl Fn(&Progress) + Send + Sync + 'static {
     let last_wait = Mutex::new(None::<(u64, u64)>);
+    let uploads = UploadBar::new(ctx);
     move |step: &Progress| match step {
         Progress::Uploading {
+            external_id,
+            slide,
+            slides,
             bytes_done,
             bytes_total,
-            ..
-        } if bytes_done < bytes_total => {}
+        } => uploads.update(
+            &format!("slide {slide}/{slides} {external_id}"),
+            *bytes_done,
+            *bytes_total,
+        ),
+        Progress::Uploaded { .. } => uploads.line(&step.to_string()),
         Progress::Waiting {
             items_done,
             items_total,
         } => {
+            uploads.finish();
             let now = Some((*items_done, *items_total));
             let mut last = last_wait.lock().unwrap_or_else(|e| e.into_inner());
             if *last != now {
@@ -213,7 +224,10 @@ fn printer() -> impl Fn(&Progress) + Send + Sync + 'static {
                 note!("{step}");
             }
         }
-        _ => note!("{step}"),
+        _ => {
+            uploads.finish();
+            note!("{step}");
+        }
     }
 }
 

@@ -80,19 +80,98 @@ pub(super) fn write(
         "written_at": crate::time::rfc3339_seconds(std::time::SystemTime::now()),
         "items": items,
     });
-    let tmp = run_dir.join(format!(
-        ".{FILE}.{}.{:?}.tmp",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, run_dir.join(FILE))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    sweep(run_dir);
+    let text = serde_json::to_string_pretty(&doc)?;
+    loop {
+        let tmp = run_dir.join(format!(
+            ".{FILE}.{}.{:?}.{:x}.tmp",
+            std::process::id(),
+            std::thread::current().id(),
+            super::part::random_tag()
+        ));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.lock()?;
+        // A sweeper that took the lock between our create and lock removed the file: start
+        // again under a new name.
+        if !tmp.exists() {
+            continue;
+        }
+        let written = (|| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            // Renamed while locked, so no sweeper removes it half-way.
+            std::fs::rename(&tmp, run_dir.join(FILE))
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        return written;
     }
-    written
+}
+
+/// Removes temporary manifests of writers that stopped mid-write (killed, or interrupted):
+/// one whose lock can be taken has no live writer (the OS drops a lock with its process).
+fn sweep(run_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(run_dir) else {
+        return;
+    };
+    let prefix = format!(".{FILE}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(&prefix) || !name.ends_with(".tmp") {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            continue;
+        };
+        if file.try_lock().is_ok() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves a temporary manifest left by a writer that stopped is removed by the next
+    // writer, while one whose writer still holds its lock is kept. (FR-88)
+    #[test]
+    fn orphaned_temporary_manifests_are_swept() {
+        let dir = std::env::temp_dir().join(format!(
+            "aignostics-manifest-sweep-{}-{:x}",
+            std::process::id(),
+            super::super::part::random_tag()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let orphan = dir.join(format!(".{FILE}.1.ThreadId(1).tmp"));
+        std::fs::write(&orphan, "{").unwrap();
+        let live = dir.join(format!(".{FILE}.2.ThreadId(1).ab.tmp"));
+        let held = std::fs::File::create(&live).unwrap();
+        held.lock().unwrap();
+        let other = dir.join("notes.tmp");
+        std::fs::write(&other, "x").unwrap();
+        let run: RunReadResponse = serde_json::from_value(serde_json::json!({
+            "run_id": "r", "application_id": "a", "version_number": "1", "state": "PENDING",
+            "output": "NONE", "termination_reason": null, "error_code": null,
+            "error_message": null, "statistics": {"item_count": 0, "item_pending_count": 0,
+            "item_processing_count": 0, "item_user_error_count": 0,
+            "item_system_error_count": 0, "item_skipped_count": 0,
+            "item_succeeded_count": 0},
+            "custom_metadata": null, "submitted_at": "2026-01-01T00:00:00Z",
+            "submitted_by": "u", "terminated_at": null
+        }))
+        .unwrap();
+        write(&dir, &run, &[], &HashSet::new()).unwrap();
+        assert!(!orphan.exists());
+        assert!(live.exists() && other.exists());
+        assert!(dir.join(FILE).is_file());
+        drop(held);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -198,7 +198,7 @@ fn take(path: &Path) -> Result<Take> {
 
 /// A random tag for a new part's name (std's per-process random keys, the process id and a
 /// counter; `create_new` settles any clash).
-fn random_tag() -> u64 {
+pub(super) fn random_tag() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
