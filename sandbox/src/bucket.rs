@@ -20,6 +20,7 @@ use md5::{Digest, Md5};
 use parking_lot::Mutex;
 use sha2::Sha256;
 
+use super::blob::{Blob, Spill, read_across};
 use super::http::{Body, RangeSpec, Req, Resp, parse_range};
 use crate::util::{parse_rfc3339, rfc3339_millis};
 
@@ -38,11 +39,11 @@ const MAX_EXPIRES: u64 = 7 * 24 * 3600;
 #[derive(Debug)]
 pub(crate) struct Store {
     inner: Mutex<Inner>,
-    /// When false only sizes and digests are kept (load tests with very large files);
-    /// `GET` then answers 501.
-    keep_bytes: bool,
     /// The most entries one list page holds, whatever the request asks (S3: 1000).
     list_page: usize,
+    /// Where the bytes are kept (on disk); `None` keeps only sizes and digests (load tests
+    /// with very large files), and `GET` then answers 501. Last, so it goes after the objects.
+    spill: Option<Spill>,
 }
 
 #[derive(Debug, Default)]
@@ -55,7 +56,7 @@ struct Inner {
 #[derive(Debug, Clone)]
 struct Object {
     /// The object's bytes as stored parts (one for a plain PUT).
-    data: Option<Vec<Arc<Vec<u8>>>>,
+    data: Option<Vec<Arc<Blob>>>,
     size: u64,
     etag: String,
     /// `x-amz-checksum-crc32c` as reported: whole, or composite `…-N`.
@@ -75,7 +76,7 @@ struct Upload {
 
 #[derive(Debug, Clone)]
 struct Part {
-    data: Option<Arc<Vec<u8>>>,
+    data: Option<Arc<Blob>>,
     size: u64,
     md5: [u8; 16],
     crc: u32,
@@ -83,11 +84,25 @@ struct Part {
 }
 
 impl Store {
-    pub(crate) fn new(keep_bytes: bool, list_page: usize) -> Self {
-        Store {
+    pub(crate) fn new(keep_bytes: bool, list_page: usize) -> std::io::Result<Self> {
+        Ok(Store {
             inner: Mutex::new(Inner::default()),
-            keep_bytes,
             list_page: list_page.clamp(1, 1000),
+            spill: keep_bytes.then(Spill::new).transpose()?,
+        })
+    }
+
+    /// Keeps `bytes` (when bytes are kept at all), or the 500 answer of a failed write.
+    fn keep(&self, bytes: &[u8]) -> Result<Option<Arc<Blob>>, Resp> {
+        match &self.spill {
+            Some(spill) => spill.store(bytes).map(|b| Some(Arc::new(b))).map_err(|e| {
+                error(
+                    500,
+                    "InternalError",
+                    &format!("the sandbox could not store the bytes: {e}"),
+                )
+            }),
+            None => Ok(None),
         }
     }
 }
@@ -490,8 +505,12 @@ fn put_object(store: &Store, req: &Req, key: &str, body: Vec<u8>) -> Resp {
         Err(r) => return r,
     };
     let size = body.len() as u64;
+    let data = match store.keep(&body) {
+        Ok(data) => data.map(|blob| vec![blob]),
+        Err(r) => return r,
+    };
     let object = Object {
-        data: store.keep_bytes.then(|| vec![Arc::new(body)]),
+        data,
         size,
         etag: format!("\"{}\"", hex(&md5)),
         crc: b64(&crc.to_be_bytes()),
@@ -557,6 +576,11 @@ fn upload_part(store: &Store, req: &Req, key: &str, body: &[u8]) -> Resp {
         Ok(d) => d,
         Err(r) => return r,
     };
+    // Written before the lock is taken: other requests go on meanwhile.
+    let data = match store.keep(body) {
+        Ok(data) => data,
+        Err(r) => return r,
+    };
     let mut inner = store.inner.lock();
     let Some(upload) = inner.uploads.get_mut(id).filter(|u| u.key == key) else {
         return no_such_upload();
@@ -564,7 +588,7 @@ fn upload_part(store: &Store, req: &Req, key: &str, body: &[u8]) -> Resp {
     upload.parts.insert(
         number,
         Part {
-            data: store.keep_bytes.then(|| Arc::new(body.to_vec())),
+            data,
             size: body.len() as u64,
             md5,
             crc,
@@ -726,7 +750,8 @@ fn complete(store: &Store, key: &str, id: &str, body: &[u8]) -> Resp {
     let etag = format!("\"{}-{}\"", hex(&md5s.finalize()), parts.len());
     let object = Object {
         data: store
-            .keep_bytes
+            .spill
+            .is_some()
             .then(|| parts.iter().filter_map(|p| p.data.clone()).collect()),
         size: parts.iter().map(|p| p.size).sum(),
         etag: etag.clone(),
@@ -803,16 +828,16 @@ fn get_object(store: &Store, req: &Req, key: &str) -> Resp {
             );
         }
     };
-    let mut bytes = Vec::with_capacity((end - start) as usize);
-    let mut offset = 0u64;
-    for part in data {
-        let (ps, pe) = (offset, offset + part.len() as u64);
-        let (s, e) = (start.max(ps), end.min(pe));
-        if s < e {
-            bytes.extend_from_slice(&part[(s - ps) as usize..(e - ps) as usize]);
+    let reader = match read_across(data, start, end) {
+        Ok(reader) => reader,
+        Err(e) => {
+            return error(
+                500,
+                "InternalError",
+                &format!("the sandbox could not read the bytes: {e}"),
+            );
         }
-        offset = pe;
-    }
+    };
     let status = if req.header("range").is_some() {
         206
     } else {
@@ -821,7 +846,10 @@ fn get_object(store: &Store, req: &Req, key: &str) -> Resp {
     let mut r = head(Resp::new(
         status,
         "application/octet-stream",
-        Body::Bytes(bytes),
+        Body::Stream {
+            reader,
+            len: end - start,
+        },
     ));
     if status == 206 {
         r = r.header(

@@ -109,11 +109,25 @@ pub(crate) fn decode_pairs(text: &str, plus_is_space: bool) -> Vec<(String, Stri
         .collect()
 }
 
-/// A response body: bytes in memory, or generated artifact content.
-#[derive(Debug)]
+/// A response body: bytes in memory, generated artifact content, or stored bytes read as they
+/// are sent.
 pub(crate) enum Body {
     Bytes(Vec<u8>),
     Generated(Generated),
+    Stream {
+        reader: Box<dyn Read + Send>,
+        len: u64,
+    },
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(b) => write!(f, "Bytes({})", b.len()),
+            Self::Generated(g) => write!(f, "Generated({})", g.len()),
+            Self::Stream { len, .. } => write!(f, "Stream({len})"),
+        }
+    }
 }
 
 impl Body {
@@ -121,6 +135,7 @@ impl Body {
         match self {
             Self::Bytes(b) => b.len(),
             Self::Generated(g) => usize::try_from(g.len()).unwrap_or(usize::MAX),
+            Self::Stream { len, .. } => usize::try_from(*len).unwrap_or(usize::MAX),
         }
     }
 
@@ -128,6 +143,7 @@ impl Body {
         match self {
             Self::Bytes(b) => Box::new(Cursor::new(b)),
             Self::Generated(g) => Box::new(g),
+            Self::Stream { reader, .. } => reader,
         }
     }
 }

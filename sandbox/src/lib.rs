@@ -76,6 +76,7 @@
 //! [`aignostics::cache::clear`].
 
 mod access;
+mod blob;
 mod bucket;
 mod canonical;
 mod catalog;
@@ -610,9 +611,10 @@ impl Default for SandboxBuilder {
 }
 
 impl SandboxBuilder {
-    /// Whether the bucket keeps the bytes of uploaded objects (default true). Off, it keeps
-    /// only their sizes and checksums, so uploads of files larger than memory can be tried;
-    /// downloads then answer 501.
+    /// Whether the bucket keeps the bytes of uploaded objects (default true), in files of a
+    /// temporary folder removed with the sandbox (never in memory, so gigabytes of uploads
+    /// cost disk, not memory). Off, it keeps only their sizes and checksums, so uploads larger
+    /// than the disk can be tried; downloads then answer 501.
     ///
     /// ```
     /// let sandbox = aignostics_sandbox::Sandbox::builder().bucket_keeps_bytes(false).start()?;
@@ -885,7 +887,9 @@ impl SandboxBuilder {
             base_url: base_url.clone(),
             secret: ids::random_hex(32),
             health: Mutex::new(SandboxHealth::default()),
-            bucket: bucket::Store::new(self.bucket_keeps_bytes, self.bucket_list_page),
+            bucket: bucket::Store::new(self.bucket_keeps_bytes, self.bucket_list_page).map_err(
+                |e| aignostics::Error::Config(format!("sandbox: no folder for the bucket: {e}")),
+            )?,
         });
         let running = server::start(listener, Arc::clone(&shared))?;
         Ok(Sandbox {
