@@ -1449,7 +1449,7 @@ fn sandbox_keeps_uploads_on_disk() {
     }
     drop(file);
     let small = scratch.join("small.bin");
-    std::fs::write(&small, &block.repeat(32)).unwrap();
+    std::fs::write(&small, block.repeat(32)).unwrap();
     bucket
         .upload(&big, "u/big.bin")
         .concurrency(2)
