@@ -41,7 +41,7 @@ fn python() -> Option<String> {
 
 // Proves level-0 dimensions and microns per pixel equal OpenSlide's for generic TIFF
 // (classic and BigTIFF, both byte orders of BigTIFF, centimeter and inch), Aperio, Philips and
-// OME-TIFF files. OpenSlide 4.0 refuses classic big-endian files; their dimensions are
+// OME-TIFF files, and the sandbox's example slides. OpenSlide 4.0 refuses classic big-endian files; their dimensions are
 // checked against Pillow's TIFF reader instead. (FR-60)
 #[test]
 fn matches_openslide() {
@@ -81,6 +81,8 @@ fn matches_openslide() {
         tiff.write(&path);
         paths.push(path);
     }
+    // The sandbox's example slides (`aignostics sandbox --example-slides DIR`).
+    paths.extend(aignostics_sandbox::write_example_slides(dir.join("examples")).unwrap());
     let out = Command::new(&python)
         .arg("-c")
         .arg(SCRIPT)

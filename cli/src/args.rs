@@ -629,6 +629,10 @@ pub struct SandboxArgs {
     /// Seconds from submission until a run has terminated.
     #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_processing_time)]
     pub processing_time: Duration,
+    /// Also write three small example slides (Aperio SVS and tiled TIFF, in two case folders)
+    /// into DIR, to practise `runs prepare` and `runs submit --slides` with.
+    #[arg(long, value_name = "DIR")]
+    pub example_slides: Option<std::path::PathBuf>,
 }
 
 /// A duration from `min` to `max` seconds: seconds as a decimal number (`5`, `0.5`), or a

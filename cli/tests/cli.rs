@@ -1472,3 +1472,102 @@ fn sandbox_keeps_uploads_on_disk() {
         "the sandbox grew by {grown_mib} MiB for 256 MiB of uploads"
     );
 }
+
+// Proves the new user's path works as the sandbox prints it: `aignostics sandbox
+// --example-slides DIR` writes three slides, and from another process, with only the printed
+// settings, `slides inspect DIR` lists them and the printed `runs submit … --slides DIR
+// --download results` uploads, runs and downloads every result verified (exit 0), with the
+// manifest beside them. (FR-45, FR-84)
+#[test]
+fn example_slides_walkthrough() {
+    let scratch = Scratch::new("walkthrough");
+    let mut child = Command::new(BIN)
+        .args([
+            "--json",
+            "sandbox",
+            "--port",
+            "0",
+            "--processing-time",
+            "0.5",
+        ])
+        .args(["--example-slides", "ex"])
+        .current_dir(&*scratch)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        info["example_slides"].as_array().unwrap().len(),
+        3,
+        "{info}"
+    );
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AIGNOSTICS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.args(args)
+            .current_dir(&*scratch)
+            .env("AIGNOSTICS_API_ROOT", info["api_root"].as_str().unwrap())
+            .env(
+                "AIGNOSTICS_ACCESS_TOKEN",
+                info["access_token"].as_str().unwrap(),
+            )
+            .env(
+                "AIGNOSTICS_BUCKET_ENDPOINT",
+                info["bucket_endpoint"].as_str().unwrap(),
+            )
+            .env("AIGNOSTICS_CACHE_DIR", scratch.join("cache"))
+            .env("AIGNOSTICS_ENV_FILE", scratch.join("none.env"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let inspected = cli(&["--json", "slides", "inspect", "ex"]);
+    let submitted = cli(&[
+        "--json",
+        "runs",
+        "submit",
+        "he-tme",
+        "--slides",
+        "ex",
+        "--download",
+        "results",
+        "--mapping",
+        ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E",
+        "--interval",
+        "0.2",
+    ]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(inspected.status.success(), "{}", describe(&inspected));
+    let slides: Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(slides.as_array().unwrap().len(), 3);
+    assert!(submitted.status.success(), "{}", describe(&submitted));
+    let report: Value = serde_json::from_slice(&submitted.stdout).unwrap();
+    assert_eq!(report["complete"], true, "{report}");
+    let run_id = report["run_id"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(scratch.join("results").join(run_id).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let items = manifest["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{manifest}");
+    assert!(
+        items.iter().all(|i| i["state"] == "SUCCEEDED"),
+        "{manifest}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&submitted.stderr).contains("warning"),
+        "{}",
+        describe(&submitted)
+    );
+}

@@ -81,6 +81,7 @@ mod bucket;
 mod canonical;
 mod catalog;
 mod content;
+mod example_slides;
 mod faults;
 mod health;
 mod http;
@@ -106,6 +107,7 @@ pub use catalog::{
     Catalog, CatalogApplication, CatalogDocument, CatalogVersion, INPUT_ARTIFACT_NAME,
     example_input_metadata, example_item, input_metadata_schema,
 };
+pub use example_slides::write_example_slides;
 pub use faults::{Fault, FaultAction};
 pub use health::SandboxHealth;
 pub use users::{

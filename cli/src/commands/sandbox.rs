@@ -28,6 +28,15 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             }
         })?;
     let url = sb.base_url().to_string();
+    let examples = match &args.example_slides {
+        Some(dir) => sandbox::write_example_slides(dir).map_err(|e| {
+            Failure::Runtime(format!(
+                "cannot write example slides to {}: {e}",
+                dir.display()
+            ))
+        })?,
+        None => Vec::new(),
+    };
     let users = [
         (sandbox::ALICE_TOKEN, SandboxUser::alice()),
         (sandbox::BOB_TOKEN, SandboxUser::bob()),
@@ -49,6 +58,7 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             "client_secret": sandbox::CLIENT_SECRET,
             "refresh_token": sandbox::ALICE_REFRESH_TOKEN,
             "bucket_endpoint": sb.bucket_endpoint(),
+            "example_slides": examples,
             "login_env": sb
                 .login_env()
                 .into_iter()
@@ -86,6 +96,16 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             .into_iter()
             .map(|(k, v)| format!("  export {k}={v}"))
             .collect();
+        if let Some(dir) = &args.example_slides {
+            let dir = dir.display();
+            text.push_str(&format!(
+                "\n{} example slides in {dir}; from the other shell:\n\n  \
+                 aignostics slides inspect {dir}\n  \
+                 aignostics runs submit he-tme --slides {dir} --download results \\\n      \
+                 --mapping '.*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E'\n",
+                examples.len(),
+            ));
+        }
         text.push_str(&format!(
             "\nTo practise `aignostics login` against it, in a shell without {ACCESS_TOKEN_VAR}:\n\n{}\n  \
              aignostics login --device        # then open the printed link to confirm\n  \
