@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 const TILE: u32 = 256;
 
 /// One example: file (relative), width, height, microns per pixel, Aperio or generic, colour.
-const EXAMPLES: &[(&str, u32, u32, f64, bool, [u8; 3])] = &[
+type Example = (&'static str, u32, u32, f64, bool, [u8; 3]);
+
+const EXAMPLES: &[Example] = &[
     (
         "case-1/lung-1.svs",
         20_000,
