@@ -23,6 +23,8 @@
 mod args;
 mod commands;
 mod context;
+#[cfg(test)]
+mod doc_tree;
 mod hints;
 mod interrupt;
 mod progress;
