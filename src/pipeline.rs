@@ -132,6 +132,8 @@ pub enum Progress {
         bytes: u64,
         /// The file.
         path: PathBuf,
+        /// The file was already there, verified; nothing was downloaded.
+        already_there: bool,
     },
     /// Everything asked for is done.
     Done {
@@ -228,11 +230,19 @@ impl fmt::Display for Progress {
                 files_done,
                 bytes,
                 path,
-            } => write!(
-                f,
-                "downloading: {files_done} file(s), {bytes} bytes ({})",
-                path.display()
-            ),
+                already_there,
+            } => {
+                let what = if *already_there {
+                    "already there, verified"
+                } else {
+                    "downloaded"
+                };
+                write!(
+                    f,
+                    "file {files_done} {what}: {} ({bytes} bytes downloaded so far)",
+                    path.display()
+                )
+            }
             Self::Done { run_id } => write!(f, "done: run {run_id}"),
         }
     }
@@ -598,26 +608,23 @@ impl<'a> SlidesToResults<'a> {
             if let Some(f) = &inner {
                 f(event);
             }
-            let step = {
-                let mut state = files.lock();
-                match event {
-                    DownloadEvent::Finished { path, bytes } => {
-                        state.0 += 1;
-                        state.1 = state.1.saturating_add(*bytes);
-                        Some((path.clone(), state.0, state.1))
-                    }
-                    DownloadEvent::Skipped { path } => {
-                        state.0 += 1;
-                        Some((path.clone(), state.0, state.1))
-                    }
-                    _ => None,
+            // Counted and reported under one lock, so the steps arrive in their order.
+            let mut state = files.lock();
+            let (path, already_there) = match event {
+                DownloadEvent::Finished { path, bytes } => {
+                    state.1 = state.1.saturating_add(*bytes);
+                    (path, false)
                 }
+                DownloadEvent::Skipped { path } => (path, true),
+                _ => return,
             };
-            if let (Some(f), Some((path, files_done, bytes))) = (&progress, step) {
+            state.0 += 1;
+            if let Some(f) = &progress {
                 f(&Progress::Downloading {
-                    files_done,
-                    bytes,
-                    path,
+                    files_done: state.0,
+                    bytes: state.1,
+                    path: path.clone(),
+                    already_there,
                 });
             }
         });

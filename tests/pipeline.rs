@@ -238,6 +238,21 @@ fn same_call_again_repeats_nothing() {
     assert_eq!(download.skipped.len(), 6);
     assert_eq!(puts(&platform), puts_before, "no byte uploaded again");
     assert_eq!(posts(&platform), posts_before, "no second run");
+    // Every result file reported once, as already there, counted in order.
+    let files: Vec<(usize, bool)> = steps
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|p| match p {
+            Progress::Downloading {
+                files_done,
+                already_there,
+                ..
+            } => Some((*files_done, *already_there)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(files, (1..=6).map(|n| (n, true)).collect::<Vec<_>>());
     // Each slide reported once, as already there.
     let reported: Vec<(String, UploadOutcome)> = steps
         .lock()
