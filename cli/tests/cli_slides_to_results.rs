@@ -430,7 +430,7 @@ fn killed_during_download_then_run_again() {
             .times(1),
     );
     let (child, lines) = fx.spawn();
-    wait_for_line(&lines, "downloading:");
+    wait_for_line(&lines, " downloaded: ");
     kill(child);
     let before = files_below(&fx.out())
         .iter()
