@@ -96,6 +96,12 @@ pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
             .into_iter()
             .map(|(k, v)| format!("  export {k}={v}"))
             .collect();
+        if args.example_slides.is_none() {
+            text.push_str(
+                "\nNo slides at hand? `aignostics sandbox --example-slides DIR` also writes three \
+                 to try.\n",
+            );
+        }
         if let Some(dir) = &args.example_slides {
             let dir = dir.display();
             text.push_str(&format!(
