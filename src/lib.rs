@@ -375,6 +375,7 @@
 //! | `slides` (default) | [`slides`]: slide metadata from headers, items from a folder, the metadata CSV; with `bucket`, [`pipeline`] |
 //! | `redis` | a Redis-shared client-credentials token for fleets of workers |
 //! | `platform-verifier` | TLS verification with the operating system's trust store |
+//! | `results` | `results`: the cohort table of slide readouts across runs, as an Arrow `RecordBatch`, Parquet or CSV (arrow, parquet, csv) |
 //!
 //! # Minimum supported Rust version
 //!
@@ -401,6 +402,8 @@ pub mod pagination;
 mod percent;
 #[cfg(all(feature = "slides", feature = "bucket"))]
 pub mod pipeline;
+#[cfg(feature = "results")]
+pub mod results;
 mod retry;
 pub mod sdk_metadata;
 pub mod settings;
@@ -420,7 +423,7 @@ pub use client::{external_pool_len, reset_pools};
 pub use error::{ApiError, Error, Result, TransportKind};
 pub use handlers::run::download::{
     ArtifactFailure, DEFAULT_CHECKSUM_KEY, DownloadEvent, DownloadOptions, DownloadReport,
-    ItemFailure,
+    ItemFailure, ManifestFile, ManifestItem, RunManifest,
 };
 pub use handlers::*;
 pub use idempotency::idempotency_key_for;

@@ -19,6 +19,8 @@
 //!    the next call to resume.
 
 mod manifest;
+pub(crate) use manifest::FILE as MANIFEST_FILE;
+pub use manifest::{ManifestFile, ManifestItem, RunManifest};
 mod names;
 mod part;
 mod sizes;

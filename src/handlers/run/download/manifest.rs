@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::ItemFailure;
 use crate::models::RunReadResponse;
@@ -17,7 +17,7 @@ use crate::models::RunReadResponse;
 /// The manifest's file name inside the run's folder.
 pub(crate) const FILE: &str = "manifest.json";
 
-/// One item as the manifest describes it.
+/// One item as the download engine knows it, before it is written.
 pub(super) struct Entry {
     pub(super) external_id: String,
     pub(super) folder: String,
@@ -33,6 +33,84 @@ pub(super) enum ItemState {
     Failed(ItemFailure),
 }
 
+/// `dir/{run_id}/manifest.json`, as [`Run::download_to`](crate::Run::download_to) keeps it:
+/// read it to join a results folder back to the slides without the platform.
+///
+/// ```no_run
+/// let manifest = aignostics::RunManifest::read("results/RUN_ID")?;
+/// for item in &manifest.items {
+///     println!("{} {} in {}/", item.external_id, item.state, item.folder);
+/// }
+/// # Ok::<(), aignostics::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RunManifest {
+    /// The format's version (1).
+    pub manifest_version: u32,
+    /// The run.
+    pub run_id: String,
+    /// Its application.
+    pub application_id: String,
+    /// Its application version.
+    pub version_number: String,
+    /// The run's state when the manifest was written (`PENDING`, `PROCESSING`, `TERMINATED`).
+    pub run_state: String,
+    /// When it was written (RFC 3339, UTC).
+    pub written_at: String,
+    /// One entry per item of the run.
+    pub items: Vec<ManifestItem>,
+}
+
+/// One item of a [`RunManifest`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestItem {
+    /// The caller's id of the item (its slide's path, for the pipeline).
+    pub external_id: String,
+    /// The item's folder inside the run's folder (the sanitised external id).
+    pub folder: String,
+    /// `PENDING`, `SUCCEEDED` or `FAILED`.
+    pub state: String,
+    /// Why it failed (`USER_ERROR`, `SYSTEM_ERROR`, `SKIPPED`).
+    pub termination_reason: Option<String>,
+    /// The platform's error code when it failed.
+    pub error_code: Option<String>,
+    /// The platform's error message when it failed.
+    pub error_message: Option<String>,
+    /// Its result files.
+    pub files: Vec<ManifestFile>,
+}
+
+/// One result file of a [`ManifestItem`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestFile {
+    /// The file, relative to the run's folder (`{folder}/{name}`).
+    pub file: String,
+    /// The output artifact's name, e.g. `readout_generation:slide_readouts`.
+    pub artifact: String,
+    /// Its published CRC32C (base64).
+    pub crc32c: Option<String>,
+    /// Whether it is on disk and verified against that CRC32C.
+    pub verified: bool,
+}
+
+impl RunManifest {
+    /// Reads `run_dir/manifest.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) when it cannot be read, [`Error::Decode`](crate::Error)
+    /// when it is not a manifest.
+    pub fn read(run_dir: impl AsRef<Path>) -> crate::Result<Self> {
+        let path = run_dir.as_ref().join(FILE);
+        let bytes = std::fs::read(&path).map_err(|e| crate::Error::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            crate::Error::InvalidInput(format!("{}: not a results manifest: {e}", path.display()))
+        })
+    }
+}
+
 /// Writes the manifest of `run_dir`: `verified` holds the paths on disk and verified.
 pub(super) fn write(
     run_dir: &Path,
@@ -40,19 +118,17 @@ pub(super) fn write(
     entries: &[Entry],
     verified: &HashSet<PathBuf>,
 ) -> std::io::Result<()> {
-    let items: Vec<Value> = entries
+    let items = entries
         .iter()
         .map(|e| {
-            let files: Vec<Value> = e
+            let files = e
                 .files
                 .iter()
-                .map(|(file, artifact, crc)| {
-                    json!({
-                        "file": format!("{}/{file}", e.folder),
-                        "artifact": artifact,
-                        "crc32c": crc,
-                        "verified": verified.contains(&run_dir.join(&e.folder).join(file)),
-                    })
+                .map(|(file, artifact, crc)| ManifestFile {
+                    file: format!("{}/{file}", e.folder),
+                    artifact: artifact.clone(),
+                    crc32c: crc.clone(),
+                    verified: verified.contains(&run_dir.join(&e.folder).join(file)),
                 })
                 .collect();
             let (state, failure) = match &e.state {
@@ -60,26 +136,28 @@ pub(super) fn write(
                 ItemState::Succeeded => ("SUCCEEDED", None),
                 ItemState::Failed(f) => ("FAILED", Some(f)),
             };
-            json!({
-                "external_id": e.external_id,
-                "folder": e.folder,
-                "state": state,
-                "termination_reason": failure.and_then(|f| f.termination_reason.as_ref()).map(|r| r.to_string()),
-                "error_code": failure.and_then(|f| f.error_code.clone()),
-                "error_message": failure.and_then(|f| f.error_message.clone()),
-                "files": files,
-            })
+            ManifestItem {
+                external_id: e.external_id.clone(),
+                folder: e.folder.clone(),
+                state: state.into(),
+                termination_reason: failure
+                    .and_then(|f| f.termination_reason.as_ref())
+                    .map(ToString::to_string),
+                error_code: failure.and_then(|f| f.error_code.clone()),
+                error_message: failure.and_then(|f| f.error_message.clone()),
+                files,
+            }
         })
         .collect();
-    let doc = json!({
-        "manifest_version": 1,
-        "run_id": run.run_id,
-        "application_id": run.application_id,
-        "version_number": run.version_number,
-        "run_state": run.state.to_string(),
-        "written_at": crate::time::rfc3339_seconds(std::time::SystemTime::now()),
-        "items": items,
-    });
+    let doc = RunManifest {
+        manifest_version: 1,
+        run_id: run.run_id.clone(),
+        application_id: run.application_id.clone(),
+        version_number: run.version_number.clone(),
+        run_state: run.state.to_string(),
+        written_at: crate::time::rfc3339_seconds(std::time::SystemTime::now()),
+        items,
+    };
     sweep(run_dir);
     let text = serde_json::to_string_pretty(&doc)?;
     loop {
