@@ -389,12 +389,9 @@ fn corrupt_part_and_stale_file_are_replaced() {
     assert_eq!(a1[1].header("range"), None);
 }
 
-// Proves 3 items x 2 artifacts with 4 workers give 6 correct files and events, an item that
-// failed on the platform gives no files and is reported, and the run's manifest.json describes
-// every item, its folder, state and verified files. (FR-40, FR-37, FR-41, FR-88)
-#[test]
-fn parallel_items_and_a_failed_item() {
-    let platform = Platform::start("run-many");
+/// Three items of two artifacts each (a GeoJSON and a CSV) and an item that failed, on
+/// `platform`'s run; the files a full download writes, with their bytes.
+fn three_items_and_a_failed_one(platform: &Platform) -> Vec<(PathBuf, Pattern)> {
     let mut items = Vec::new();
     let mut expected = Vec::new();
     for (i, slide) in ["s1", "s2", "s3"].iter().enumerate() {
@@ -417,6 +414,16 @@ fn parallel_items_and_a_failed_item() {
     }
     items.push(item_without_output("s4", "TERMINATED", Some("USER_ERROR")));
     platform.items(items);
+    expected
+}
+
+// Proves 3 items x 2 artifacts with 4 workers give 6 correct files and events, an item that
+// failed on the platform gives no files and is reported, and the run's manifest.json describes
+// every item, its folder, state and verified files. (FR-40, FR-37, FR-41, FR-88)
+#[test]
+fn parallel_items_and_a_failed_item() {
+    let platform = Platform::start("run-many");
+    let mut expected = three_items_and_a_failed_one(&platform);
     let dir = temp_dir();
     let finished = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&finished);
@@ -485,6 +492,52 @@ fn parallel_items_and_a_failed_item() {
     assert_eq!(s4["termination_reason"], "USER_ERROR");
     assert!(s4["files"].as_array().unwrap().is_empty());
     assert!(!report.is_complete());
+}
+
+// Proves an artifact-name filter downloads only the artifacts named, keeps every file in the
+// manifest (the others not verified) with the names a full download gives, and a full download
+// afterwards adds the rest. (FR-92)
+#[test]
+fn only_the_artifacts_named_are_downloaded() {
+    let platform = Platform::start("run-many");
+    let expected = three_items_and_a_failed_one(&platform);
+    let dir = temp_dir();
+    let client = client(&platform, 3);
+    let report = client
+        .run("run-many")
+        .download_to(&dir, &fast().artifacts(["readout:csv"]))
+        .unwrap();
+    let csvs: Vec<PathBuf> = expected
+        .iter()
+        .map(|(p, _)| p.clone())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    assert_eq!(csvs.len(), 3);
+    assert_eq!(files_below(&dir), csvs);
+    assert_eq!(report.downloaded.len(), 3);
+    let manifest = aignostics::RunManifest::read(dir.join("run-many")).unwrap();
+    let s1 = manifest
+        .items
+        .iter()
+        .find(|i| i.external_id == "s1")
+        .unwrap();
+    let verified: Vec<(&str, bool)> = s1
+        .files
+        .iter()
+        .map(|f| (f.file.as_str(), f.verified))
+        .collect();
+    assert_eq!(
+        verified,
+        [
+            ("s1/tissue_qc_geojson_polygons.json", false),
+            ("s1/readout_csv.csv", true)
+        ]
+    );
+    let rest = client.run("run-many").download_to(&dir, &fast()).unwrap();
+    assert_eq!((rest.downloaded.len(), rest.skipped.len()), (3, 3));
+    let mut all: Vec<PathBuf> = expected.into_iter().map(|(p, _)| p).collect();
+    all.sort();
+    assert_eq!(files_below(&dir), all);
 }
 
 // Proves external ids and artifact names that try to escape stay inside the target directory,

@@ -91,6 +91,47 @@ impl TableBuilder {
         self
     }
 
+    /// Downloads the readout artifact (and nothing else: not the large polygon files) of every
+    /// item of each run into `dir`, verified and resuming what is there, and adds the runs'
+    /// folders. `options` says whether to wait for runs still processing (their unfinished
+    /// items are rows with the state `PENDING`).
+    ///
+    /// ```no_run
+    /// use aignostics::results::CohortTable;
+    ///
+    /// let client = aignostics::Client::new()?;
+    /// let options = aignostics::DownloadOptions::default().wait_for_run(false);
+    /// let table = CohortTable::builder()
+    ///     .runs(&client, ["RUN_ID_1", "RUN_ID_2"], "results/", &options)?
+    ///     .build()?;
+    /// table.write("cohort.parquet")?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Run::download_to`](crate::Run::download_to).
+    pub fn runs<I, S>(
+        mut self,
+        client: &crate::Client,
+        runs: I,
+        dir: impl AsRef<Path>,
+        options: &crate::DownloadOptions,
+    ) -> Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let dir = dir.as_ref();
+        let options = options.clone().artifacts([self.artifact.clone()]);
+        for run in runs {
+            let run = client.run(run.as_ref());
+            run.download_to(dir, &options)?;
+            self.folders
+                .push(dir.join(crate::handlers::run::download::run_folder(run.id())));
+        }
+        Ok(self)
+    }
+
     /// Reads every run's manifest and readouts into the table.
     ///
     /// # Errors

@@ -91,6 +91,8 @@ pub struct DownloadOptions {
     poll_interval: Duration,
     timeout: Option<Duration>,
     read_timeout: Duration,
+    /// Only artifacts of these names (all when `None`).
+    only: Option<Vec<String>>,
 }
 
 impl Default for DownloadOptions {
@@ -106,6 +108,7 @@ impl Default for DownloadOptions {
             poll_interval: DEFAULT_INTERVAL,
             timeout: None,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            only: None,
         }
     }
 }
@@ -121,11 +124,31 @@ impl std::fmt::Debug for DownloadOptions {
             .field("poll_interval", &self.poll_interval)
             .field("timeout", &self.timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("only", &self.only)
             .finish()
     }
 }
 
 impl DownloadOptions {
+    /// Downloads only the output artifacts of these names, e.g.
+    /// `["readout_generation:slide_readouts"]` for a cohort table without the large polygon
+    /// files (default: every artifact). The others keep their place in the manifest, not
+    /// downloaded; file names do not depend on the choice.
+    ///
+    /// ```
+    /// let options = aignostics::DownloadOptions::default()
+    ///     .artifacts(["readout_generation:slide_readouts"]);
+    /// # let _ = options;
+    /// ```
+    pub fn artifacts<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.only = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Whether to wait for the run to terminate, downloading items as they finish (default
     /// `true`). With `false`, one pass downloads the items finished so far and lists the others
     /// in [`DownloadReport::pending_items`].
@@ -461,6 +484,14 @@ impl Engine<'_> {
         let file_names = artifact_file_names(artifacts);
         let mut jobs = Vec::new();
         for (artifact, file_name) in artifacts.iter().zip(file_names) {
+            if self
+                .options
+                .only
+                .as_ref()
+                .is_some_and(|only| !only.contains(&artifact.name))
+            {
+                continue;
+            }
             let path = item_dir.join(file_name);
             match &artifact.output {
                 ArtifactOutput::Available => jobs.push(Job {
@@ -634,6 +665,11 @@ fn check_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// The name of a run's folder inside a download's directory.
+pub(crate) fn run_folder(run_id: &str) -> String {
+    names::unique_alone(run_id)
+}
+
 /// Downloads every result of `run` into `dir`; see [`Run::download_to`].
 pub(crate) fn download_run(
     run: &Run,
@@ -641,7 +677,7 @@ pub(crate) fn download_run(
     options: &DownloadOptions,
 ) -> Result<DownloadReport> {
     check_dir(dir)?;
-    let run_dir = dir.join(names::unique_alone(run.id()));
+    let run_dir = dir.join(run_folder(run.id()));
     std::fs::create_dir_all(&run_dir).map_err(|e| Error::io(&run_dir, e))?;
 
     // One deadline for the whole call: the engine's reads stop where the poller times out.
