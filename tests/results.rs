@@ -12,7 +12,9 @@ use std::process::Command;
 use aignostics::results::arrow_array::{Array, Float64Array, Int64Array, StringArray};
 use aignostics::results::arrow_schema;
 use aignostics::results::{CohortTable, ITEM_COLUMNS, SLIDE_READOUTS};
-use local::Scratch;
+use aignostics::{DownloadOptions, WaitOptions};
+use aignostics_sandbox::{self as sandbox, Catalog, Sandbox};
+use local::{Scratch, files_below};
 use serde_json::json;
 
 /// The reference readouts: the comment line, the header, ten rows.
@@ -294,4 +296,63 @@ fn damaged_results_are_refused_and_nothing_is_half_written() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+// Proves the table straight from the platform: against the sandbox's Atlas-shaped he-tme, a
+// run of two slides and a failing one gives three rows with the real readout header, each
+// slide's own values, and the failure; only the slide readouts were downloaded. (FR-92, FR-93)
+#[test]
+fn table_from_runs_downloads_the_readouts_alone() {
+    let platform = Sandbox::builder()
+        .catalog(Catalog::atlas())
+        .processing_time(std::time::Duration::from_millis(300))
+        .start()
+        .unwrap();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let request = aignostics::models::RunCreationRequest::new(
+        "he-tme",
+        [
+            sandbox::example_item("case-1/a.svs"),
+            sandbox::example_item("case-1/b.svs"),
+            sandbox::example_item("fail-c.svs"),
+        ],
+    );
+    let run = client.runs().submit(request).unwrap();
+    run.wait(&WaitOptions::default().interval(std::time::Duration::from_millis(50)))
+        .unwrap();
+    let dir = Scratch::new("cohort-runs");
+    let table = CohortTable::builder()
+        .runs(&client, [run.id()], &*dir, &DownloadOptions::default())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batch = table.batch();
+    assert_eq!(batch.num_rows(), 3);
+    assert_eq!(batch.num_columns(), ITEM_COLUMNS.len() + 4548);
+    let schema = batch.schema();
+    let at = |name: &str| schema.index_of(name).unwrap();
+    let names: Vec<Option<String>> = (0..3)
+        .map(|r| cell(batch.column(at("SLIDE_NAME")).as_ref(), r))
+        .collect();
+    let states: Vec<Option<String>> = (0..3)
+        .map(|r| cell(batch.column(at("item_state")).as_ref(), r))
+        .collect();
+    let mut pairs: Vec<(Option<String>, Option<String>)> = names.into_iter().zip(states).collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            (None, Some("FAILED".into())),
+            (Some("case-1/a.svs".into()), Some("SUCCEEDED".into())),
+            (Some("case-1/b.svs".into()), Some("SUCCEEDED".into())),
+        ]
+    );
+    let files = files_below(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| f.ends_with("readout_generation_slide_readouts.csv")),
+        "{files:?}"
+    );
 }

@@ -83,6 +83,27 @@ impl Catalog {
         }
     }
 
+    /// [`standard`](Self::standard) with `he-tme` returning what Atlas H&E-TME returns per
+    /// slide: the nine files of [`ATLAS_OUTPUTS`](crate::ATLAS_OUTPUTS) (slide and cell
+    /// readouts, cell, tissue and QC polygons, segmentation maps, class information), with
+    /// contents derived from each slide. `aignostics sandbox` serves this catalog.
+    ///
+    /// ```
+    /// let catalog = aignostics_sandbox::Catalog::atlas();
+    /// let he_tme = &catalog.applications()[0];
+    /// assert_eq!(he_tme.versions[0].output_artifacts.len(), 9);
+    /// ```
+    #[must_use]
+    pub fn atlas() -> Self {
+        let he_tme = CatalogApplication::new("he-tme", "Atlas H&E-TME")
+            .description(
+                "Tissue quality control, tissue and cell segmentation and cell classification \
+                 of H&E stained whole-slide images (sandbox copy, Atlas-shaped results).",
+            )
+            .versions(["0.9.0-beta", "1.0.0", "1.1.0"].map(CatalogVersion::atlas));
+        Self::standard().with_application(he_tme)
+    }
+
     /// Adds an application, replacing one with the same id.
     ///
     /// ```
@@ -324,6 +345,28 @@ impl CatalogVersion {
                 .visibility(VersionDocumentVisibility::Internal),
             ],
         }
+    }
+
+    /// [`standard`](Self::standard) with the nine outputs of Atlas H&E-TME
+    /// ([`ATLAS_OUTPUTS`](crate::ATLAS_OUTPUTS)) instead of the three generated ones.
+    ///
+    /// ```
+    /// let version = aignostics_sandbox::CatalogVersion::atlas("1.0.0");
+    /// assert_eq!(version.output_artifacts[0].name, "readout_generation:slide_readouts");
+    /// ```
+    #[must_use]
+    pub fn atlas(number: &str) -> Self {
+        let mut version = Self::standard(number);
+        let template = version.output_artifacts[0].clone();
+        version.output_artifacts = crate::atlas::ATLAS_OUTPUTS
+            .iter()
+            .map(|(name, mime)| OutputArtifact {
+                name: (*name).into(),
+                mime_type: (*mime).into(),
+                ..template.clone()
+            })
+            .collect();
+        version
     }
 
     /// Adds a document.

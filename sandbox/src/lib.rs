@@ -76,6 +76,7 @@
 //! [`aignostics::cache::clear`].
 
 mod access;
+mod atlas;
 mod blob;
 mod bucket;
 mod canonical;
@@ -103,6 +104,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+pub use atlas::ATLAS_OUTPUTS;
 pub use catalog::{
     Catalog, CatalogApplication, CatalogDocument, CatalogVersion, INPUT_ARTIFACT_NAME,
     example_input_metadata, example_item, input_metadata_schema,
@@ -563,6 +565,7 @@ pub struct SandboxBuilder {
     processing_time: Duration,
     pending_time: Option<Duration>,
     artifact_size: u64,
+    atlas_cells: usize,
     default_users: bool,
     users: Vec<(String, SandboxUser)>,
     clients: Vec<OAuthClient>,
@@ -595,6 +598,7 @@ impl Default for SandboxBuilder {
             processing_time: Duration::from_secs(2),
             pending_time: None,
             artifact_size: 256 * 1024,
+            atlas_cells: 200,
             default_users: true,
             users: Vec::new(),
             clients: vec![OAuthClient {
@@ -699,6 +703,18 @@ impl SandboxBuilder {
     /// ```
     pub fn artifact_size(mut self, bytes: u64) -> Self {
         self.artifact_size = bytes;
+        self
+    }
+
+    /// Cells in each Atlas-shaped result of the [`Catalog::atlas`] catalog (default 200, so
+    /// tests stay fast; a real slide has hundreds of thousands).
+    ///
+    /// ```
+    /// let sandbox = aignostics_sandbox::Sandbox::builder().atlas_cells(10_000).start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn atlas_cells(mut self, cells: usize) -> Self {
+        self.atlas_cells = cells;
         self
     }
 
@@ -872,6 +888,7 @@ impl SandboxBuilder {
                 processing_time: self.processing_time,
                 pending_time,
                 artifact_size: self.artifact_size,
+                atlas_cells: self.atlas_cells,
                 token_lifetime: self.token_lifetime,
                 audience: self.audience,
                 signed_url_lifetime: Duration::from_secs(3600),
@@ -884,6 +901,7 @@ impl SandboxBuilder {
                 ..State::default()
             }),
             checksums: Mutex::new(HashMap::new()),
+            atlas: Mutex::new(HashMap::new()),
             faults: Mutex::new(FaultQueue::default()),
             log: Mutex::new(Vec::new()),
             base_url: base_url.clone(),

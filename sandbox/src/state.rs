@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub processing_time: Duration,
     pub pending_time: Duration,
     pub artifact_size: u64,
+    /// Cells in each Atlas-shaped result.
+    pub atlas_cells: usize,
     pub token_lifetime: Duration,
     pub audience: Option<String>,
     pub signed_url_lifetime: Duration,
@@ -51,6 +53,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     /// CRC32C (base64) per output artifact id, computed once.
     pub checksums: Mutex<HashMap<String, String>>,
+    /// The bytes of Atlas-shaped artifacts per output artifact id, rendered once.
+    pub atlas: Mutex<HashMap<String, std::sync::Arc<Vec<u8>>>>,
     pub faults: Mutex<FaultQueue>,
     pub log: Mutex<Vec<RecordedRequest>>,
     pub base_url: String,
@@ -80,6 +84,28 @@ impl Shared {
             Some(_) => Err(unauthorized("Token has expired")),
             None => Err(unauthorized("Invalid authentication credentials")),
         }
+    }
+
+    /// The bytes of an Atlas-shaped output artifact (see `atlas.rs`); `None` for the other
+    /// artifacts, whose content is generated.
+    pub(crate) fn atlas_bytes(
+        &self,
+        item: &ItemRec,
+        artifact: &ArtifactRec,
+    ) -> Option<std::sync::Arc<Vec<u8>>> {
+        if !super::atlas::is_atlas(&artifact.name) {
+            return None;
+        }
+        if let Some(bytes) = self.atlas.lock().get(&artifact.id) {
+            return Some(bytes.clone());
+        }
+        let bytes = std::sync::Arc::new(super::atlas::render(
+            &artifact.name,
+            item,
+            self.config.atlas_cells,
+        )?);
+        self.atlas.lock().insert(artifact.id.clone(), bytes.clone());
+        Some(bytes)
     }
 
     /// The CRC32C (base64) of an artifact's generated content.
@@ -353,10 +379,20 @@ impl RunRec {
                                     None,
                                 )
                             } else {
+                                let (crc, size) = match shared.atlas_bytes(item, a) {
+                                    Some(bytes) => (
+                                        crate::util::crc32c_b64(crc32c::crc32c(&bytes)),
+                                        bytes.len() as u64,
+                                    ),
+                                    None => (
+                                        shared.checksum(&self.id, &item.id, &a.id),
+                                        shared.config.artifact_size,
+                                    ),
+                                };
                                 let metadata = json!({
-                                    "checksum_base64_crc32c": shared.checksum(&self.id, &item.id, &a.id),
+                                    "checksum_base64_crc32c": crc,
                                     "media_type": a.mime_type,
-                                    "size_bytes": shared.config.artifact_size,
+                                    "size_bytes": size,
                                 });
                                 artifact(
                                     a,

@@ -64,6 +64,8 @@ enum Object {
         item_id: String,
         artifact_id: String,
         mime_type: String,
+        /// The bytes of an Atlas-shaped artifact (else generated content).
+        atlas: Option<std::sync::Arc<Vec<u8>>>,
     },
     Document {
         mime_type: String,
@@ -95,6 +97,7 @@ fn find_object(shared: &Shared, req: &Req) -> Option<Object> {
                     item_id: item.id.clone(),
                     artifact_id: a.id.clone(),
                     mime_type: a.mime_type.clone(),
+                    atlas: shared.atlas_bytes(item, a),
                 })
             })
         }
@@ -149,10 +152,20 @@ pub(crate) fn serve(shared: &Shared, req: &Req) -> Answer {
 
     let (mime_type, len, crc) = match &object {
         Object::Artifact {
+            mime_type,
+            atlas: Some(bytes),
+            ..
+        } => (
+            mime_type.clone(),
+            bytes.len() as u64,
+            crate::util::crc32c_b64(crc32c::crc32c(bytes)),
+        ),
+        Object::Artifact {
             run_id,
             item_id,
             artifact_id,
             mime_type,
+            atlas: None,
         } => (
             mime_type.clone(),
             shared.config.artifact_size,
@@ -178,6 +191,9 @@ pub(crate) fn serve(shared: &Shared, req: &Req) -> Answer {
         _ => (200, 0, len),
     };
     let body = match object {
+        Object::Artifact {
+            atlas: Some(bytes), ..
+        } => Body::Bytes(bytes[start as usize..end as usize].to_vec()),
         Object::Artifact {
             run_id,
             item_id,

@@ -10,6 +10,7 @@ use crate::context::{ACCESS_TOKEN_VAR, Ctx, Failure, Report, Result, note};
 
 pub fn serve(ctx: &Ctx, args: &SandboxArgs) -> Result<Report> {
     let sb = Sandbox::builder()
+        .catalog(sandbox::Catalog::atlas())
         .port(args.port)
         .processing_time(args.processing_time)
         .start()

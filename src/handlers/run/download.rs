@@ -19,6 +19,7 @@
 //!    the next call to resume.
 
 mod manifest;
+#[cfg(feature = "results")]
 pub(crate) use manifest::FILE as MANIFEST_FILE;
 pub use manifest::{ManifestFile, ManifestItem, RunManifest};
 mod names;
