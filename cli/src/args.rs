@@ -146,6 +146,9 @@ pub enum Command {
     /// Read slide metadata from file headers (size, resolution, checksum).
     #[command(subcommand)]
     Slides(crate::commands::slides::SlidesCommand),
+    /// Results as data: the cohort table of slide readouts across runs.
+    #[command(subcommand)]
+    Results(crate::commands::results::ResultsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -666,7 +669,7 @@ fn parse_seconds(text: &str, min: f64, max: f64) -> Result<Duration, String> {
 }
 
 /// The pause between two polls: long enough not to hammer the platform, at most an hour.
-fn parse_interval(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
     parse_seconds(text, 0.1, 3600.0)
 }
 

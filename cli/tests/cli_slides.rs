@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use aignostics_sandbox::{self as sandbox, Sandbox};
 use local::Scratch;
 use local::describe;
-use serde_json::Value;
+use serde_json::{Value, json};
 use slides_support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aignostics");
@@ -356,4 +356,77 @@ fn folders_say_what_is_read_and_what_is_not() {
         "{}",
         describe(&out)
     );
+}
+
+// Proves `results table` writes the cohort table of runs given by id (a unique prefix works),
+// downloading their slide readouts alone, and of folders `runs download` filled (--from),
+// failed items counted; an output in a missing folder is a usage error before any download.
+// (FR-91, FR-92)
+#[test]
+fn results_table_from_runs_and_folders() {
+    let platform = Sandbox::builder()
+        .catalog(sandbox::Catalog::atlas())
+        .processing_time(std::time::Duration::from_millis(200))
+        .start()
+        .unwrap();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let request = aignostics::models::RunCreationRequest::new(
+        "he-tme",
+        [
+            sandbox::example_item("a.svs"),
+            sandbox::example_item("b.svs"),
+            sandbox::example_item("fail-c.svs"),
+        ],
+    );
+    let submitted = client.runs().submit(request).unwrap();
+    let prefix = &submitted.id()[..8];
+    let scratch = Scratch::new("results-table");
+    let dir = &*scratch;
+    let root = platform.base_url();
+    let out = run(
+        dir,
+        root,
+        &["results", "table", prefix, "--out", "nodir/t.csv"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(!dir.join("results").exists());
+    let out = run(
+        dir,
+        root,
+        &[
+            "--json",
+            "results",
+            "table",
+            prefix,
+            "--out",
+            "cohort.parquet",
+            "--interval",
+            "0.1",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&summary["rows"], &summary["succeeded"], &summary["failed"]),
+        (&json!(3), &json!(2), &json!(1)),
+        "{summary}"
+    );
+    assert_eq!(summary["columns"], 4558);
+    assert!(dir.join("cohort.parquet").is_file());
+    let out = run(
+        dir,
+        root,
+        &[
+            "results",
+            "table",
+            "--from",
+            "results",
+            "--out",
+            "cohort.csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let csv = std::fs::read_to_string(dir.join("cohort.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "a header and three rows");
+    assert!(csv.starts_with("run_id,external_id,item_state,"));
 }

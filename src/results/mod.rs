@@ -92,7 +92,7 @@ impl TableBuilder {
     }
 
     /// Downloads the readout artifact (and nothing else: not the large polygon files) of every
-    /// item of each run into `dir`, verified and resuming what is there, and adds the runs'
+    /// item of each run into `dir` (created when missing), verified and resuming what is there, and adds the runs'
     /// folders. `options` says whether to wait for runs still processing (their unfinished
     /// items are rows with the state `PENDING`).
     ///
@@ -122,6 +122,7 @@ impl TableBuilder {
         S: AsRef<str>,
     {
         let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let options = options.clone().artifacts([self.artifact.clone()]);
         for run in runs {
             let run = client.run(run.as_ref());

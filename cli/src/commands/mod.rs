@@ -6,6 +6,7 @@ mod catalog;
 mod grants;
 mod health;
 pub mod prepare;
+pub mod results;
 pub mod runs;
 mod sandbox;
 mod share_tokens;
@@ -46,5 +47,6 @@ pub fn dispatch(ctx: &Ctx, command: &mut Command) -> Result<Report> {
         Command::Documents(command) => catalog::documents(ctx, command),
         Command::Grants(command) => grants::grants(ctx, command),
         Command::Slides(command) => slides::slides(ctx, command),
+        Command::Results(command) => results::results(ctx, command),
     }
 }

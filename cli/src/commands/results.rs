@@ -1,0 +1,121 @@
+//! `results table`: the cohort table of slide readouts across runs, as Parquet or CSV.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aignostics::DownloadOptions;
+use aignostics::results::CohortTable;
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::context::{Ctx, Failure, Report, Result, note};
+use crate::shared::count;
+
+#[derive(Debug, Subcommand)]
+pub enum ResultsCommand {
+    /// Write one table for a cohort: a row per item of every run (failed items included, with
+    /// their error), then every column of the slide readouts, numbers as numbers.
+    ///
+    /// For runs given by id, only their slide readouts are downloaded (verified, into --dir,
+    /// resuming what is there), never the large polygon files; folders that `runs download`
+    /// filled are read as they are (--from). The file's extension picks the format:
+    /// `.parquet` (for pandas, Polars, DuckDB, Spark) or `.csv`. It appears only complete.
+    #[command(after_help = "Examples:\n  \
+        aignostics results table RUN_1 RUN_2 --out cohort.parquet\n  \
+        aignostics results table --from results/ --out cohort.csv\n  \
+        python -c 'import pandas as pd; print(pd.read_parquet(\"cohort.parquet\"))'")]
+    Table(TableArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// Runs whose readouts to download and tabulate (ids or unique prefixes).
+    #[arg(value_name = "RUN")]
+    pub runs: Vec<String>,
+    /// Also folders `runs download` filled (a folder of runs, or one run's folder).
+    #[arg(long = "from", value_name = "DIR")]
+    pub from: Vec<PathBuf>,
+    /// The table to write: `.parquet` or `.csv`.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where the readouts of the runs are downloaded.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub dir: PathBuf,
+    /// Do not wait for runs still processing: their unfinished items are rows with the state
+    /// PENDING.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Time between looks at runs still processing, in seconds or with a unit (0.1 s to 1 h;
+    /// e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::args::parse_interval)]
+    pub interval: Duration,
+}
+
+pub fn results(ctx: &Ctx, command: &ResultsCommand) -> Result<Report> {
+    match command {
+        ResultsCommand::Table(args) => table(ctx, args),
+    }
+}
+
+fn table(ctx: &Ctx, args: &TableArgs) -> Result<Report> {
+    if args.runs.is_empty() && args.from.is_empty() {
+        return Err(Failure::Usage(
+            "name runs (`aignostics results table RUN… --out FILE`) or folders (--from DIR)".into(),
+        ));
+    }
+    crate::shared::check_output_file(&args.out, "--out")?;
+    let mut builder = CohortTable::builder();
+    for dir in &args.from {
+        builder = builder.folder(dir);
+    }
+    if !args.runs.is_empty() {
+        let client = ctx.client()?;
+        let mut runs = Vec::with_capacity(args.runs.len());
+        for run in &args.runs {
+            runs.push(super::runs::full_run_id(ctx, run)?);
+        }
+        note!(
+            "Downloading the slide readouts of {} into {}",
+            count(runs.len(), "run", "runs"),
+            args.dir.display()
+        );
+        let options = DownloadOptions::default()
+            .wait_for_run(!args.no_wait)
+            .poll_interval(args.interval);
+        builder = builder.runs(&client, &runs, &args.dir, &options)?;
+    }
+    let table = builder.build()?;
+    table.write(&args.out)?;
+    let batch = table.batch();
+    let states = batch
+        .column_by_name("item_state")
+        .and_then(|c| {
+            c.as_any()
+                .downcast_ref::<aignostics::results::arrow_array::StringArray>()
+        })
+        .map(|c| {
+            let of = |s: &str| c.iter().filter(|v| *v == Some(s)).count();
+            (of("SUCCEEDED"), of("FAILED"), of("PENDING"))
+        })
+        .unwrap_or_default();
+    note!(
+        "Wrote {} × {} columns to {} ({} succeeded, {} failed, {} pending)",
+        count(batch.num_rows(), "item", "items"),
+        batch.num_columns(),
+        args.out.display(),
+        states.0,
+        states.1,
+        states.2
+    );
+    if ctx.json {
+        return Report::json(&json!({
+            "out": args.out,
+            "rows": batch.num_rows(),
+            "columns": batch.num_columns(),
+            "succeeded": states.0,
+            "failed": states.1,
+            "pending": states.2,
+        }));
+    }
+    Ok(Report::text(format!("{}\n", args.out.display())))
+}
