@@ -447,6 +447,11 @@ struct ReadmeDoctests;
 #[doc = include_str!("../docs/FLEET_TOKENS.md")]
 struct FleetTokensDoctests;
 
+// Compiles the QuPath guide's example.
+#[cfg(all(doctest, feature = "results"))]
+#[doc = include_str!("../docs/QUPATH.md")]
+struct QupathDoctests;
+
 // Compiles the guides' examples (they use the sandbox, the async facade, slides and the bucket).
 #[cfg(all(doctest, feature = "async", feature = "slides", feature = "bucket"))]
 mod guide_doctests {

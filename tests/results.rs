@@ -356,3 +356,128 @@ fn table_from_runs_downloads_the_readouts_alone() {
         "{files:?}"
     );
 }
+
+/// Checks QuPath GeoJSON files with shapely: every geometry valid and inside the slide, holes
+/// and MultiPolygons kept, QuPath's object types and classifications present.
+const QUPATH_CHECK: &str = r#"
+import json, sys
+from shapely.geometry import shape, box
+bounds = box(0, 0, float(sys.argv[1]), float(sys.argv[2]))
+out = {"detection": 0, "annotation": 0, "holes": 0, "multi": 0}
+for path in sys.argv[3:]:
+    doc = json.load(open(path))
+    assert doc["type"] == "FeatureCollection", path
+    for f in doc["features"]:
+        p = f["properties"]
+        out[p["objectType"]] += 1
+        c = p["classification"]
+        assert isinstance(c["name"], str) and len(c["color"]) == 3, p
+        g = shape(f["geometry"])
+        assert g.is_valid, (path, f)
+        assert bounds.contains(g), (path, g.bounds)
+        if g.geom_type == "Polygon":
+            out["holes"] += len(g.interiors)
+        elif g.geom_type == "MultiPolygon":
+            out["multi"] += 1
+print(json.dumps(out))
+"#;
+
+fn python_with(module: &str) -> Option<&'static str> {
+    ["python3", "python"].into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+// Proves QuPath export of an Atlas-shaped run: one GeoJSON per slide named after the slide,
+// cells as detections and regions as annotations with classifications, every geometry valid
+// and inside the slide by shapely, holes and MultiPolygons kept; a polygon file whose bytes lack
+// their CRC32C is refused naming it. (FR-94)
+#[test]
+fn qupath_geojson_is_valid_and_keeps_holes() {
+    let platform = Sandbox::builder()
+        .catalog(Catalog::atlas())
+        .processing_time(std::time::Duration::from_millis(200))
+        .start()
+        .unwrap();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let request = aignostics::models::RunCreationRequest::new(
+        "he-tme",
+        [
+            sandbox::example_item("case-1/a.svs"),
+            sandbox::example_item("case-2/b.svs"),
+        ],
+    );
+    let run = client.runs().submit(request).unwrap();
+    let dir = Scratch::new("qupath");
+    let downloads = dir.join("results");
+    std::fs::create_dir_all(&downloads).unwrap();
+    run.download_to(
+        &downloads,
+        &DownloadOptions::default()
+            .poll_interval(std::time::Duration::from_millis(50))
+            .artifacts(aignostics::results::POLYGON_ARTIFACTS.map(|(name, _)| name)),
+    )
+    .unwrap();
+    let out = dir.join("qupath");
+    let report = aignostics::results::write_qupath(std::slice::from_ref(&downloads), &out).unwrap();
+    let mut names: Vec<String> = report
+        .files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.svs.geojson", "b.svs.geojson"]);
+    assert_eq!(report.detections, 2 * 200);
+    assert_eq!(report.annotations, 2 * (6 + 5));
+
+    match python_with("shapely") {
+        Some(python) => {
+            let metadata = sandbox::example_input_metadata();
+            let check = Command::new(python)
+                .args(["-c", QUPATH_CHECK])
+                .arg(metadata["width_px"].to_string())
+                .arg(metadata["height_px"].to_string())
+                .args(&report.files)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+            let counts: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+            assert_eq!(counts["detection"], 400, "{counts}");
+            assert!(
+                counts["holes"].as_u64() > Some(0) && counts["multi"].as_u64() > Some(0),
+                "{counts}"
+            );
+        }
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but Python with shapely is missing (pip install shapely)"
+            );
+            eprintln!("skipped: no Python with shapely");
+        }
+    }
+
+    // A changed polygon file is refused, naming it.
+    let manifest = aignostics::RunManifest::read(downloads.join(run.id())).unwrap();
+    let cells = manifest.items[0]
+        .files
+        .iter()
+        .find(|f| f.artifact == aignostics::results::CELL_POLYGONS)
+        .unwrap();
+    let path = downloads.join(run.id()).join(&cells.file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.push(b' ');
+    std::fs::write(&path, bytes).unwrap();
+    let err = aignostics::results::write_qupath(&[downloads], &dir.join("again")).unwrap_err();
+    assert!(
+        matches!(&err, aignostics::Error::Checksum { path: p, .. } if *p == path),
+        "{err}"
+    );
+}

@@ -430,3 +430,48 @@ fn results_table_from_runs_and_folders() {
     assert_eq!(csv.lines().count(), 4, "a header and three rows");
     assert!(csv.starts_with("run_id,external_id,item_state,"));
 }
+
+// Proves `results qupath` downloads the polygons of a run (by a unique prefix) and writes one
+// GeoJSON per slide, named after it, reporting detections and annotations. (FR-94)
+#[test]
+fn results_qupath_writes_one_file_per_slide() {
+    let platform = Sandbox::builder()
+        .catalog(sandbox::Catalog::atlas())
+        .atlas_cells(30)
+        .processing_time(std::time::Duration::from_millis(200))
+        .start()
+        .unwrap();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let request = aignostics::models::RunCreationRequest::new(
+        "he-tme",
+        [
+            sandbox::example_item("case/x.svs"),
+            sandbox::example_item("fail-y.svs"),
+        ],
+    );
+    let submitted = client.runs().submit(request).unwrap();
+    let scratch = Scratch::new("results-qupath");
+    let dir = &*scratch;
+    let out = run(
+        dir,
+        platform.base_url(),
+        &[
+            "--json",
+            "results",
+            "qupath",
+            &submitted.id()[..8],
+            "--out",
+            "qupath",
+            "--interval",
+            "0.1",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["detections"], 30, "{report}");
+    assert_eq!(report["annotations"], 11, "{report}");
+    assert_eq!(report["skipped_items"], json!(["fail-y.svs"]));
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("qupath/x.svs.geojson")).unwrap()).unwrap();
+    assert_eq!(doc["features"].as_array().unwrap().len(), 41);
+}

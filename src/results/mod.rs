@@ -24,9 +24,17 @@
 //! ```
 //!
 //! In pandas: `pd.read_parquet("cohort.parquet")`; in Polars: `pl.read_parquet(…)`.
+//!
+//! [`write_qupath`] turns each slide's cell, tissue and QC polygons into one GeoJSON QuPath
+//! imports: cells as detections, regions as annotations, holes and MultiPolygons kept.
 
 mod column;
+mod qupath;
 mod readout;
+
+pub use qupath::{
+    CELL_POLYGONS, POLYGON_ARTIFACTS, QC_POLYGONS, QupathReport, TISSUE_POLYGONS, write_qupath,
+};
 
 /// The Arrow crates of [`CohortTable::batch`], re-exported so your code uses the same versions.
 pub use arrow_array;

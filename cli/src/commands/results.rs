@@ -1,4 +1,5 @@
-//! `results table`: the cohort table of slide readouts across runs, as Parquet or CSV.
+//! `results table`: the cohort table of slide readouts across runs, as Parquet or CSV;
+//! `results qupath`: each slide's polygons as GeoJSON QuPath imports.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +26,41 @@ pub enum ResultsCommand {
         aignostics results table --from results/ --out cohort.csv\n  \
         python -c 'import pandas as pd; print(pd.read_parquet(\"cohort.parquet\"))'")]
     Table(TableArgs),
+    /// Write one GeoJSON per slide that QuPath imports as it is: cells as detections, tissue
+    /// and quality-control regions as annotations, with classes and colours; holes and
+    /// MultiPolygons kept, coordinates in level-0 pixels.
+    ///
+    /// For runs given by id, only the three polygon files of each slide are downloaded
+    /// (verified, into --dir, resuming what is there); --from reads folders `runs download`
+    /// filled. Files are named after the slides (`a.svs.geojson`): drag one onto its image in
+    /// QuPath, or import a whole project with the script in docs/QUPATH.md.
+    #[command(after_help = "Examples:\n  \
+        aignostics results qupath RUN_ID qupath/\n  \
+        aignostics results qupath --from results/ qupath/")]
+    Qupath(QupathArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QupathArgs {
+    /// Runs whose polygons to download and convert (ids or unique prefixes).
+    #[arg(value_name = "RUN")]
+    pub runs: Vec<String>,
+    /// Also folders `runs download` filled (a folder of runs, or one run's folder).
+    #[arg(long = "from", value_name = "DIR")]
+    pub from: Vec<PathBuf>,
+    /// The folder to write the GeoJSON files into (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Where the polygons of the runs are downloaded.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub dir: PathBuf,
+    /// Do not wait for runs still processing.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Time between looks at runs still processing, in seconds or with a unit (0.1 s to 1 h;
+    /// e.g. 30s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::args::parse_interval)]
+    pub interval: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -54,7 +90,59 @@ pub struct TableArgs {
 pub fn results(ctx: &Ctx, command: &ResultsCommand) -> Result<Report> {
     match command {
         ResultsCommand::Table(args) => table(ctx, args),
+        ResultsCommand::Qupath(args) => qupath(ctx, args),
     }
+}
+
+fn qupath(ctx: &Ctx, args: &QupathArgs) -> Result<Report> {
+    if args.runs.is_empty() && args.from.is_empty() {
+        return Err(Failure::Usage(
+            "name runs (`aignostics results qupath RUN… --out DIR`) or folders (--from DIR)".into(),
+        ));
+    }
+    let mut folders = args.from.clone();
+    if !args.runs.is_empty() {
+        let client = ctx.client()?;
+        std::fs::create_dir_all(&args.dir)
+            .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", args.dir.display())))?;
+        let options = DownloadOptions::default()
+            .wait_for_run(!args.no_wait)
+            .poll_interval(args.interval)
+            .artifacts(aignostics::results::POLYGON_ARTIFACTS.map(|(name, _)| name));
+        for run in &args.runs {
+            let run = super::runs::full_run_id(ctx, run)?;
+            note!(
+                "Downloading the polygons of run {run} into {}",
+                args.dir.display()
+            );
+            client.run(&run).download_to(&args.dir, &options)?;
+            folders.push(args.dir.join(&run));
+        }
+    }
+    let report = aignostics::results::write_qupath(&folders, &args.out)?;
+    note!(
+        "Wrote {} for QuPath into {} ({} annotations, {} detections){}",
+        count(report.files.len(), "slide", "slides"),
+        args.out.display(),
+        report.annotations,
+        report.detections,
+        if report.skipped_items.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} without polygons",
+                count(report.skipped_items.len(), "item", "items")
+            )
+        }
+    );
+    if ctx.json {
+        return Report::json(&report);
+    }
+    let mut text = String::new();
+    for file in &report.files {
+        text.push_str(&format!("{}\n", file.display()));
+    }
+    Ok(Report::text(text))
 }
 
 fn table(ctx: &Ctx, args: &TableArgs) -> Result<Report> {
