@@ -481,3 +481,64 @@ fn qupath_geojson_is_valid_and_keeps_holes() {
         "{err}"
     );
 }
+
+// Proves the cells of a cohort go into one Parquet file, one row group per slide (written as
+// the slides are read), with run and external id in front and numbers as numbers, as pyarrow
+// reads it; a failed item is skipped and named. (FR-95)
+#[test]
+fn cohort_cells_as_one_parquet_file() {
+    let platform = Sandbox::builder()
+        .catalog(Catalog::atlas())
+        .atlas_cells(120)
+        .processing_time(std::time::Duration::from_millis(200))
+        .start()
+        .unwrap();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let request = aignostics::models::RunCreationRequest::new(
+        "he-tme",
+        [
+            sandbox::example_item("a.svs"),
+            sandbox::example_item("b.svs"),
+            sandbox::example_item("fail-c.svs"),
+        ],
+    );
+    let run = client.runs().submit(request).unwrap();
+    let dir = Scratch::new("cells");
+    let options = DownloadOptions::default().poll_interval(std::time::Duration::from_millis(50));
+    let builder = CohortTable::builder()
+        .with_cells(true)
+        .runs(&client, [run.id()], dir.join("results"), &options)
+        .unwrap();
+    let out = dir.join("cells.parquet");
+    let report = aignostics::results::write_cells(builder.folders(), &out).unwrap();
+    assert_eq!((report.slides, report.cells), (2, 240));
+    assert_eq!(report.skipped_items, ["fail-c.svs"]);
+    let Some(python) = python() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but Python with pandas and pyarrow is missing"
+        );
+        return;
+    };
+    let check = Command::new(python)
+        .args([
+            "-c",
+            "import sys, pyarrow.parquet as pq\n\
+             f = pq.ParquetFile(sys.argv[1])\n\
+             t = f.read()\n\
+             print(f.num_row_groups, t.num_rows, t.schema.names[:3], str(t.schema.field('CENTROID_X').type), \
+             sorted(set(t.column('external_id').to_pylist())))",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "2 240 ['run_id', 'external_id', 'CELL_ID'] double ['a.svs', 'b.svs']"
+    );
+}

@@ -388,6 +388,10 @@ pub struct SubmitArgs {
     /// Wait, then download the results into OUT/RUN_ID/, every file verified (implies --wait).
     #[arg(long, value_name = "OUT")]
     pub download: Option<PathBuf>,
+    /// With --slides and --download: also write the cohort table of the run's slide readouts
+    /// (`.parquet` or `.csv`; see `results table`) once the results are in.
+    #[arg(long, value_name = "FILE", requires = "download", requires = "slides")]
+    pub table: Option<PathBuf>,
     /// With --wait or --download: time between two looks at the run, in seconds or with a
     /// unit (0.1 s to 1 h; e.g. 30s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "5", value_parser = parse_interval)]

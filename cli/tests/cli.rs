@@ -1477,7 +1477,7 @@ fn sandbox_keeps_uploads_on_disk() {
 // --example-slides DIR` writes three slides, and from another process, with only the printed
 // settings, `slides inspect DIR` lists them and the printed `runs submit … --slides DIR
 // --download results` uploads, runs and downloads every result verified (exit 0), with the
-// manifest beside them. (FR-45, FR-84)
+// manifest beside them, and `--table` writes the cohort table. (FR-45, FR-84, FR-91)
 #[test]
 fn example_slides_walkthrough() {
     let scratch = Scratch::new("walkthrough");
@@ -1545,6 +1545,8 @@ fn example_slides_walkthrough() {
         ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E",
         "--interval",
         "0.2",
+        "--table",
+        "cohort.csv",
     ]);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -1569,5 +1571,15 @@ fn example_slides_walkthrough() {
         !String::from_utf8_lossy(&submitted.stderr).contains("warning"),
         "{}",
         describe(&submitted)
+    );
+    // The cohort table of the three slides' Atlas-shaped readouts.
+    let table = std::fs::read_to_string(scratch.join("cohort.csv")).unwrap();
+    assert_eq!(table.lines().count(), 4, "{}", describe(&submitted));
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .contains(",SLIDE_UUID,SLIDE_NAME,")
     );
 }

@@ -400,6 +400,8 @@ fn results_table_from_runs_and_folders() {
             prefix,
             "--out",
             "cohort.parquet",
+            "--cells",
+            "cells.parquet",
             "--interval",
             "0.1",
         ],
@@ -413,6 +415,8 @@ fn results_table_from_runs_and_folders() {
     );
     assert_eq!(summary["columns"], 4558);
     assert!(dir.join("cohort.parquet").is_file());
+    assert_eq!(summary["cells"]["cells"], 400, "{summary}");
+    assert!(dir.join("cells.parquet").is_file());
     let out = run(
         dir,
         root,

@@ -103,6 +103,19 @@ impl Column {
         }
     }
 
+    /// The column as decimals (integers converted), for a schema that says `Float64`; text
+    /// stays text.
+    pub(crate) fn into_float_array(self) -> ArrayRef {
+        match self {
+            Self::Int(v) => Arc::new(Float64Array::from(
+                v.into_iter()
+                    .map(|c| c.map(|i| i as f64))
+                    .collect::<Vec<_>>(),
+            )),
+            other => other.into_array(),
+        }
+    }
+
     pub(crate) fn into_array(self) -> ArrayRef {
         match self {
             Self::Int(v) => Arc::new(Int64Array::from(v)),

@@ -28,10 +28,12 @@
 //! [`write_qupath`] turns each slide's cell, tissue and QC polygons into one GeoJSON QuPath
 //! imports: cells as detections, regions as annotations, holes and MultiPolygons kept.
 
+mod cells;
 mod column;
 mod qupath;
 mod readout;
 
+pub use cells::{CELL_READOUTS, CellsReport, write_cells};
 pub use qupath::{
     CELL_POLYGONS, POLYGON_ARTIFACTS, QC_POLYGONS, QupathReport, TISSUE_POLYGONS, write_qupath,
 };
@@ -81,6 +83,7 @@ pub struct CohortTable {
 pub struct TableBuilder {
     folders: Vec<PathBuf>,
     artifact: String,
+    cells: bool,
 }
 
 impl TableBuilder {
@@ -97,6 +100,19 @@ impl TableBuilder {
     pub fn readout_artifact(mut self, name: impl Into<String>) -> Self {
         self.artifact = name.into();
         self
+    }
+
+    /// Whether [`runs`](Self::runs) also downloads the cell readouts ([`CELL_READOUTS`]), for
+    /// [`write_cells`] (default no).
+    #[must_use]
+    pub fn with_cells(mut self, cells: bool) -> Self {
+        self.cells = cells;
+        self
+    }
+
+    /// The run folders (or folders of them) added so far, e.g. for [`write_cells`].
+    pub fn folders(&self) -> &[PathBuf] {
+        &self.folders
     }
 
     /// Downloads the readout artifact (and nothing else: not the large polygon files) of every
@@ -131,7 +147,11 @@ impl TableBuilder {
     {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let options = options.clone().artifacts([self.artifact.clone()]);
+        let mut wanted = vec![self.artifact.clone()];
+        if self.cells {
+            wanted.push(CELL_READOUTS.to_string());
+        }
+        let options = options.clone().artifacts(wanted);
         for run in runs {
             let run = client.run(run.as_ref());
             run.download_to(dir, &options)?;
@@ -170,6 +190,7 @@ impl CohortTable {
         TableBuilder {
             folders: Vec::new(),
             artifact: SLIDE_READOUTS.to_string(),
+            cells: false,
         }
     }
 

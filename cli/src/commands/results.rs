@@ -74,6 +74,10 @@ pub struct TableArgs {
     /// The table to write: `.parquet` or `.csv`.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Also write every cell of the cohort into this Parquet file (run and external id, then
+    /// the cell readouts' columns; one row group per slide).
+    #[arg(long, value_name = "FILE.parquet")]
+    pub cells: Option<PathBuf>,
     /// Where the readouts of the runs are downloaded.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub dir: PathBuf,
@@ -152,7 +156,10 @@ fn table(ctx: &Ctx, args: &TableArgs) -> Result<Report> {
         ));
     }
     crate::shared::check_output_file(&args.out, "--out")?;
-    let mut builder = CohortTable::builder();
+    if let Some(cells) = &args.cells {
+        crate::shared::check_output_file(cells, "--cells")?;
+    }
+    let mut builder = CohortTable::builder().with_cells(args.cells.is_some());
     for dir in &args.from {
         builder = builder.folder(dir);
     }
@@ -174,6 +181,19 @@ fn table(ctx: &Ctx, args: &TableArgs) -> Result<Report> {
     }
     let table = builder.build()?;
     table.write(&args.out)?;
+    let cells = match &args.cells {
+        Some(path) => {
+            let report = aignostics::results::write_cells(builder.folders(), path)?;
+            note!(
+                "Wrote {} of {} to {}",
+                count(report.cells, "cell", "cells"),
+                count(report.slides, "slide", "slides"),
+                path.display()
+            );
+            Some(report)
+        }
+        None => None,
+    };
     let batch = table.batch();
     let states = batch
         .column_by_name("item_state")
@@ -203,6 +223,7 @@ fn table(ctx: &Ctx, args: &TableArgs) -> Result<Report> {
             "succeeded": states.0,
             "failed": states.1,
             "pending": states.2,
+            "cells": cells,
         }));
     }
     Ok(Report::text(format!("{}\n", args.out.display())))

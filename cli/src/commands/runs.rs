@@ -864,6 +864,7 @@ mod tests {
             upload_concurrency: None,
             wait: false,
             download: None,
+            table: None,
             interval: std::time::Duration::from_secs(5),
             application: application.map(str::to_string),
             version: Some("1.0.0".into()),

@@ -47,6 +47,9 @@ pub fn submit(
         )));
     }
     let metadata = super::submit_flags::check(&args.flags)?;
+    if let Some(table) = &args.table {
+        crate::shared::check_output_file(table, "--table")?;
+    }
     let client = ctx.client()?;
     if !args.flags.force {
         check_before_submit(&client)?;
@@ -141,6 +144,23 @@ pub fn submit(
             None => err.into(),
         }
     })?;
+    if let (Some(table), Some(out)) = (&args.table, &args.download) {
+        let written = aignostics::results::CohortTable::from_folder(out.join(&outcome.run_id))
+            .and_then(|t| t.write(table).map(|()| t.batch().num_rows()));
+        match written {
+            Ok(rows) => note!(
+                "Wrote the table of {} to {}",
+                count(rows, "item", "items"),
+                table.display()
+            ),
+            // The results are in; only the table failed: say so, and how to make it again.
+            Err(e) => note!(
+                "warning: the results are downloaded, but the table was not written: {e};                  `aignostics results table --from {} --out {}` writes it",
+                out.join(&outcome.run_id).display(),
+                table.display()
+            ),
+        }
+    }
     report(ctx, &client, &outcome, &args.flags)
 }
 
