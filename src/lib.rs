@@ -447,13 +447,23 @@ struct ReadmeDoctests;
 #[doc = include_str!("../docs/FLEET_TOKENS.md")]
 struct FleetTokensDoctests;
 
-// Compiles the QuPath guide's example.
+// Compiles the results guides' examples.
 #[cfg(all(doctest, feature = "results"))]
-#[doc = include_str!("../docs/QUPATH.md")]
-struct QupathDoctests;
+mod results_doctests {
+    #[doc = include_str!("../docs/QUPATH.md")]
+    struct Qupath;
+    #[doc = include_str!("../docs/RESULTS.md")]
+    struct Results;
+}
 
 // Compiles the guides' examples (they use the sandbox, the async facade, slides and the bucket).
-#[cfg(all(doctest, feature = "async", feature = "slides", feature = "bucket"))]
+#[cfg(all(
+    doctest,
+    feature = "async",
+    feature = "slides",
+    feature = "bucket",
+    feature = "results"
+))]
 mod guide_doctests {
     #[doc = include_str!("../docs/ARCHITECTURE.md")]
     struct Architecture;
