@@ -35,7 +35,7 @@ fn cells(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Bytes(bytes));
     group.bench_function("200_slides_10000_cells_to_parquet", |b| {
-        b.iter(|| black_box(write_cells(&[dir.clone()], &out).unwrap()))
+        b.iter(|| black_box(write_cells(std::slice::from_ref(&dir), &out).unwrap()))
     });
     group.finish();
 }
