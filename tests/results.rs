@@ -231,7 +231,8 @@ fn parquet_and_csv_read_back_in_pandas() {
 }
 
 // Proves damage is refused with the file named and nothing written: a readout whose bytes
-// lack their CRC32C, one cut short, one with a duplicate column, a folder without runs; and a
+// lack their CRC32C, one cut short, one with a duplicate column, one of 100 MB, a folder
+// without runs; and a
 // table whose write fails leaves no file. (FR-91)
 #[test]
 fn damaged_results_are_refused_and_nothing_is_half_written() {
@@ -278,6 +279,13 @@ fn damaged_results_are_refused_and_nothing_is_half_written() {
             "{err}"
         );
     }
+
+    // A file past the readout size limit (a 100 MB line) is refused before it is read.
+    let huge = std::fs::File::create(&file).unwrap();
+    huge.set_len(100 * 1024 * 1024).unwrap();
+    drop(huge);
+    let err = CohortTable::from_folder(&results).unwrap_err().to_string();
+    assert!(err.contains("too large for a slide readout"), "{err}");
 
     let err = CohortTable::from_folder(dir.join("nothing-here")).unwrap_err();
     assert!(err.to_string().contains("nothing-here"), "{err}");
@@ -347,6 +355,11 @@ fn table_from_runs_downloads_the_readouts_alone() {
             (Some("case-1/b.svs".into()), Some("SUCCEEDED".into())),
         ]
     );
+    // Each succeeded row names the artifact its numbers came from.
+    let ids = (0..3)
+        .filter_map(|r| cell(batch.column(at("readout_artifact_id")).as_ref(), r))
+        .count();
+    assert_eq!(ids, 2);
     let files = files_below(&dir);
     assert_eq!(files.len(), 2, "{files:?}");
     assert!(

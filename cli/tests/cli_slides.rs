@@ -413,7 +413,7 @@ fn results_table_from_runs_and_folders() {
         (&json!(3), &json!(2), &json!(1)),
         "{summary}"
     );
-    assert_eq!(summary["columns"], 4558);
+    assert_eq!(summary["columns"], 4559);
     assert!(dir.join("cohort.parquet").is_file());
     assert_eq!(summary["cells"]["cells"], 400, "{summary}");
     assert!(dir.join("cells.parquet").is_file());

@@ -8,7 +8,8 @@
 //!
 //! - one row per item, failed ones included, with `run_id`, `external_id`, `item_state`,
 //!   `termination_reason`, `error_code`, `error_message`, `application_id`,
-//!   `version_number`, and where the numbers came from (`readout_file`, `readout_crc32c`);
+//!   `version_number`, and where the numbers came from (`readout_file`,
+//!   `readout_artifact_id`, `readout_crc32c`);
 //! - then every readout column (the union across slides, in the order first seen), typed:
 //!   integers, decimals or text, with `N/A` as null;
 //! - every readout is checked against its published CRC32C before it is read.
@@ -58,7 +59,7 @@ use column::Column;
 pub const SLIDE_READOUTS: &str = "readout_generation:slide_readouts";
 
 /// The columns before the readout's, in order.
-pub const ITEM_COLUMNS: [&str; 10] = [
+pub const ITEM_COLUMNS: [&str; 11] = [
     "run_id",
     "external_id",
     "item_state",
@@ -68,6 +69,7 @@ pub const ITEM_COLUMNS: [&str; 10] = [
     "application_id",
     "version_number",
     "readout_file",
+    "readout_artifact_id",
     "readout_crc32c",
 ];
 
@@ -309,7 +311,7 @@ impl Builder {
             }
             _ => None,
         };
-        let meta: [Option<&str>; 10] = [
+        let meta: [Option<&str>; 11] = [
             Some(&manifest.run_id),
             Some(&item.external_id),
             Some(&item.state),
@@ -319,6 +321,7 @@ impl Builder {
             Some(&manifest.application_id),
             Some(&manifest.version_number),
             file.map(|f| f.file.as_str()),
+            file.and_then(|f| f.artifact_id.as_deref()),
             file.and_then(|f| f.crc32c.as_deref()),
         ];
         let rows = readout.as_ref().map_or(1, |r| r.rows.len());

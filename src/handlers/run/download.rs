@@ -624,7 +624,12 @@ fn manifest_entries(items: &[Planned], dirs: &[String]) -> Vec<manifest::Entry> 
                     let files = artifacts
                         .iter()
                         .zip(artifact_file_names(artifacts))
-                        .map(|(a, file)| (file, a.name.clone(), a.expected.clone()))
+                        .map(|(a, file)| manifest::EntryFile {
+                            file,
+                            artifact: a.name.clone(),
+                            artifact_id: a.id.clone(),
+                            crc32c: a.expected.clone(),
+                        })
                         .collect();
                     (manifest::ItemState::Succeeded, files)
                 }

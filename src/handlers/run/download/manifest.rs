@@ -22,8 +22,16 @@ pub(super) struct Entry {
     pub(super) external_id: String,
     pub(super) folder: String,
     pub(super) state: ItemState,
-    /// Files: file name, artifact name, published CRC32C.
-    pub(super) files: Vec<(String, String, Option<String>)>,
+    pub(super) files: Vec<EntryFile>,
+}
+
+/// One file of an [`Entry`]: its name in the item's folder, and its artifact.
+pub(super) struct EntryFile {
+    pub(super) file: String,
+    pub(super) artifact: String,
+    pub(super) artifact_id: String,
+    /// The published CRC32C.
+    pub(super) crc32c: Option<String>,
 }
 
 /// Where an item stands.
@@ -90,6 +98,9 @@ pub struct ManifestFile {
     pub file: String,
     /// The output artifact's name, e.g. `readout_generation:slide_readouts`.
     pub artifact: String,
+    /// The output artifact's id on the platform (absent in manifests of earlier versions).
+    #[serde(default)]
+    pub artifact_id: Option<String>,
     /// Its published CRC32C (base64).
     pub crc32c: Option<String>,
     /// Whether it is on disk and verified against that CRC32C.
@@ -124,11 +135,12 @@ pub(super) fn write(
             let files = e
                 .files
                 .iter()
-                .map(|(file, artifact, crc)| ManifestFile {
-                    file: format!("{}/{file}", e.folder),
-                    artifact: artifact.clone(),
-                    crc32c: crc.clone(),
-                    verified: verified.contains(&run_dir.join(&e.folder).join(file)),
+                .map(|f| ManifestFile {
+                    file: format!("{}/{}", e.folder, f.file),
+                    artifact: f.artifact.clone(),
+                    artifact_id: Some(f.artifact_id.clone()),
+                    crc32c: f.crc32c.clone(),
+                    verified: verified.contains(&run_dir.join(&e.folder).join(&f.file)),
                 })
                 .collect();
             let (state, failure) = match &e.state {
