@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use clap_complete::Shell;
 
+use crate::shared::{parse_interval, parse_seconds};
+
 const ENVIRONMENT_HELP: &str = "\
 Environment:
   AIGNOSTICS_ACCESS_TOKEN  Bearer token to send (CI, service accounts, the sandbox); without it
@@ -640,41 +642,6 @@ pub struct SandboxArgs {
     /// into DIR, to practise `runs prepare` and `runs submit --slides` with.
     #[arg(long, value_name = "DIR")]
     pub example_slides: Option<std::path::PathBuf>,
-}
-
-/// A duration from `min` to `max` seconds: seconds as a decimal number (`5`, `0.5`), or a
-/// number with a unit, `s`, `m`, `h` or `d` (`90m`, `2h`, `1.5d`).
-fn parse_seconds(text: &str, min: f64, max: f64) -> Result<Duration, String> {
-    let trimmed = text.trim();
-    let (number, unit) = match trimmed.char_indices().last() {
-        Some((at, c)) if c.is_ascii_alphabetic() => (&trimmed[..at], c.to_ascii_lowercase()),
-        _ => (trimmed, 's'),
-    };
-    let scale = match unit {
-        's' => 1.0,
-        'm' => 60.0,
-        'h' => 3600.0,
-        'd' => 86_400.0,
-        _ => {
-            return Err(format!(
-                "`{text}`: the unit is s, m, h or d (e.g. 90m, 2h, 1d)"
-            ));
-        }
-    };
-    let secs = number
-        .trim()
-        .parse::<f64>()
-        .map_err(|_| format!("`{text}` is not a duration (seconds, or e.g. 90m, 2h, 1d)"))?
-        * scale;
-    if !(min..=max).contains(&secs) {
-        return Err(format!("must be from {min} to {max} seconds, got {text}"));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a valid duration"))
-}
-
-/// The pause between two polls: long enough not to hammer the platform, at most an hour.
-pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
-    parse_seconds(text, 0.1, 3600.0)
 }
 
 /// A timeout: at most a year (a longer one is no timeout at all; leave the option out).

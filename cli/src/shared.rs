@@ -3,6 +3,7 @@
 //! the ones beside it (context, tables, progress), never each other.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use aignostics::bucket::Bucket;
 use aignostics::health::{Health, HealthStatus};
@@ -377,9 +378,102 @@ pub fn check_output_file(path: &std::path::Path, flag: &str) -> Result<()> {
         })
 }
 
+/// A duration from `min` to `max` seconds: seconds as a decimal number (`5`, `0.5`), or a
+/// number with a unit, `s`, `m`, `h` or `d` (`90m`, `2h`, `1.5d`).
+pub fn parse_seconds(text: &str, min: f64, max: f64) -> std::result::Result<Duration, String> {
+    let trimmed = text.trim();
+    let (number, unit) = match trimmed.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&trimmed[..at], c.to_ascii_lowercase()),
+        _ => (trimmed, 's'),
+    };
+    let scale = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => {
+            return Err(format!(
+                "`{text}`: the unit is s, m, h or d (e.g. 90m, 2h, 1d)"
+            ));
+        }
+    };
+    let secs = number
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| format!("`{text}` is not a duration (seconds, or e.g. 90m, 2h, 1d)"))?
+        * scale;
+    if !(min..=max).contains(&secs) {
+        return Err(format!("must be from {min} to {max} seconds, got {text}"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a valid duration"))
+}
+
+/// The pause between two polls: long enough not to hammer the platform, at most an hour.
+pub fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
+    parse_seconds(text, 0.1, 3600.0)
+}
+
+/// The full id of the run `given` names: `given` itself unless it looks like the start of an
+/// id (4 to 35 hex digits and dashes), else the one visible run whose id starts with it (as
+/// `git` and `docker` accept unique prefixes).
+pub fn full_run_id(ctx: &Ctx, given: &str) -> Result<String> {
+    let id_like =
+        (4..36).contains(&given.len()) && given.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if !id_like {
+        return Ok(given.to_string());
+    }
+    let prefix = given.to_ascii_lowercase();
+    let mut found = Vec::new();
+    for run in ctx.client()?.runs().list().page_size(100).iter() {
+        let id = run?.run_id;
+        if id.starts_with(&prefix) {
+            found.push(id);
+            if found.len() > 3 {
+                break;
+            }
+        }
+    }
+    one_run(given, found)
+}
+
+/// The one run id of those `found` starting with `given`.
+fn one_run(given: &str, mut found: Vec<String>) -> Result<String> {
+    match found.len() {
+        0 => Err(Failure::Runtime(format!(
+            "no run visible to you has an id starting with {given}: `aignostics runs list` lists \
+             them, and a run shared with you needs its full id and --share-token"
+        ))),
+        1 => Ok(found.remove(0)),
+        n => Err(Failure::Usage(format!(
+            "the run id prefix {given} is ambiguous ({}{}); give more of the id",
+            found[..n.min(3)].join(", "),
+            if n > 3 { ", …" } else { "" }
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Proves a prefix matching one run gives its id, none is an error pointing at `runs list`,
+    // and several is a usage error naming at most three. (FR-74)
+    #[test]
+    fn run_id_prefixes() {
+        let ids = |n: usize| (0..n).map(|i| format!("abcd{i}-rest")).collect::<Vec<_>>();
+        assert_eq!(one_run("abcd", ids(1)).unwrap(), "abcd0-rest");
+        let Err(Failure::Runtime(none)) = one_run("abcd", Vec::new()) else {
+            panic!("no match is an error");
+        };
+        assert!(none.contains("aignostics runs list"), "{none}");
+        for n in [2, 4] {
+            let Err(Failure::Usage(message)) = one_run("abcd", ids(n)) else {
+                panic!("{n} matches are ambiguous");
+            };
+            assert!(message.contains("abcd0-rest, abcd1-rest"), "{message}");
+            assert_eq!(message.contains("…"), n > 3, "{message}");
+        }
+    }
 
     // Proves a typo finds the intended id (a transposition being one edit), and an unrelated
     // word finds nothing (FR-74, NFR-30).

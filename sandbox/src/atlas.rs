@@ -14,7 +14,16 @@
 use serde_json::{Value, json};
 
 use crate::content::content_seed;
-use crate::state::ItemRec;
+
+/// What the results of one item derive from.
+pub(crate) struct Item<'a> {
+    /// The platform's id of the item.
+    pub id: &'a str,
+    /// The caller's id (the slide's name).
+    pub external_id: &'a str,
+    /// The input slide's metadata (size, resolution, checksum).
+    pub metadata: Option<&'a Value>,
+}
 
 /// The output artifacts, with their media types, in the platform's order.
 pub const ATLAS_OUTPUTS: [(&str, &str); 9] = [
@@ -80,7 +89,7 @@ pub(crate) fn is_atlas(name: &str) -> bool {
 
 /// The bytes of the Atlas output `name` for `item`, with `cells` cells; `None` for any other
 /// name.
-pub(crate) fn render(name: &str, item: &ItemRec, cells: usize) -> Option<Vec<u8>> {
+pub(crate) fn render(name: &str, item: &Item<'_>, cells: usize) -> Option<Vec<u8>> {
     let slide = Slide::of(item);
     Some(match name {
         "readout_generation:slide_readouts" => slide.slide_readouts(item),
@@ -105,8 +114,8 @@ struct Slide {
 }
 
 impl Slide {
-    fn of(item: &ItemRec) -> Self {
-        let metadata = item.inputs.first().map(|i| &i.metadata);
+    fn of(item: &Item<'_>) -> Self {
+        let metadata = item.metadata;
         let number = |key: &str, default: f64| {
             metadata
                 .and_then(|m| m.get(key))
@@ -122,7 +131,7 @@ impl Slide {
             width: number("width_px", 20_000.0).min(1e7),
             height: number("height_px", 15_000.0).min(1e7),
             mpp: number("resolution_mpp", 0.25),
-            seed: content_seed(&[&item.external_id, checksum]),
+            seed: content_seed(&[item.external_id, checksum]),
         }
     }
 
@@ -140,15 +149,15 @@ impl Slide {
     /// One row under the real header: ids, the resolution, the cell classes, then a number per
     /// column shaped by its name (counts are whole, ratios and relative areas fractions);
     /// about one value in twenty is `N/A`.
-    fn slide_readouts(&self, item: &ItemRec) -> Vec<u8> {
+    fn slide_readouts(&self, item: &Item<'_>) -> Vec<u8> {
         let header = SLIDE_COLUMNS.trim_end();
         let classes: Vec<&str> = CELL_CLASSES.iter().map(|(n, _)| *n).collect();
         let mut row = Vec::new();
         for (i, column) in header.split(',').enumerate() {
             let u = self.unit(1, i as u64);
             let value = match column {
-                "SLIDE_UUID" => item.id.clone(),
-                "SLIDE_NAME" => item.external_id.clone(),
+                "SLIDE_UUID" => item.id.to_string(),
+                "SLIDE_NAME" => item.external_id.to_string(),
                 "IMAGE_RESOLUTION" => format!("{:.4}", self.mpp),
                 "CELL_CLASSES" => classes.join(";"),
                 _ if self.unit(2, i as u64) < 0.05 => "N/A".into(),
@@ -343,22 +352,17 @@ fn gray_tiff(width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::InputRec;
 
-    fn item(external_id: &str, checksum: &str) -> ItemRec {
-        ItemRec {
-            id: "item-1".into(),
-            external_id: external_id.into(),
-            custom_metadata: None,
-            checksum: None,
-            inputs: vec![InputRec {
-                id: "in".into(),
-                name: "whole_slide_image".into(),
-                metadata: json!({"width_px": 20000, "height_px": 10000, "resolution_mpp": 0.25,
-                    "checksum_base64_crc32c": checksum}),
-                download_url: String::new(),
-            }],
-            artifacts: Vec::new(),
+    fn metadata(checksum: &str) -> Value {
+        json!({"width_px": 20000, "height_px": 10000, "resolution_mpp": 0.25,
+            "checksum_base64_crc32c": checksum})
+    }
+
+    fn item<'a>(external_id: &'a str, metadata: &'a Value) -> Item<'a> {
+        Item {
+            id: "item-1",
+            external_id,
+            metadata: Some(metadata),
         }
     }
 
@@ -367,8 +371,9 @@ mod tests {
     // of as many values. (FR-93)
     #[test]
     fn nine_outputs_deterministic_per_slide() {
-        let a = item("case/a.svs", "AAAAAA==");
-        let b = item("case/b.svs", "AAAAAQ==");
+        let (ma, mb) = (metadata("AAAAAA=="), metadata("AAAAAQ=="));
+        let a = item("case/a.svs", &ma);
+        let b = item("case/b.svs", &mb);
         for (name, _) in ATLAS_OUTPUTS {
             let one = render(name, &a, 20).unwrap();
             assert!(!one.is_empty(), "{name}");
@@ -396,7 +401,8 @@ mod tests {
     // closed rings, counter-clockwise exteriors, clockwise holes, and a MultiPolygon. (FR-93)
     #[test]
     fn regions_are_closed_oriented_and_inside() {
-        let a = item("case/a.svs", "AAAAAA==");
+        let ma = metadata("AAAAAA==");
+        let a = item("case/a.svs", &ma);
         let doc: Value =
             serde_json::from_slice(&render("tissue_segmentation:geojson_polygons", &a, 0).unwrap())
                 .unwrap();

@@ -99,9 +99,14 @@ impl Shared {
         if let Some(bytes) = self.atlas.lock().get(&artifact.id) {
             return Some(bytes.clone());
         }
+        let source = super::atlas::Item {
+            id: &item.id,
+            external_id: &item.external_id,
+            metadata: item.inputs.first().map(|i| &i.metadata),
+        };
         let bytes = std::sync::Arc::new(super::atlas::render(
             &artifact.name,
-            item,
+            &source,
             self.config.atlas_cells,
         )?);
         self.atlas.lock().insert(artifact.id.clone(), bytes.clone());

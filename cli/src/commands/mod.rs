@@ -26,7 +26,7 @@ pub fn dispatch(ctx: &Ctx, command: &mut Command) -> Result<Report> {
         Command::Versions(command) => catalog::versions(ctx, command),
         Command::Runs(command) => {
             if let Some(run) = command.run_id_mut() {
-                *run = runs::full_run_id(ctx, run)?;
+                *run = crate::shared::full_run_id(ctx, run)?;
             }
             runs::runs(ctx, command)
         }

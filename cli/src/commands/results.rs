@@ -59,7 +59,7 @@ pub struct QupathArgs {
     pub no_wait: bool,
     /// Time between looks at runs still processing, in seconds or with a unit (0.1 s to 1 h;
     /// e.g. 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::args::parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::shared::parse_interval)]
     pub interval: Duration,
 }
 
@@ -87,7 +87,7 @@ pub struct TableArgs {
     pub no_wait: bool,
     /// Time between looks at runs still processing, in seconds or with a unit (0.1 s to 1 h;
     /// e.g. 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::args::parse_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::shared::parse_interval)]
     pub interval: Duration,
 }
 
@@ -114,7 +114,7 @@ fn qupath(ctx: &Ctx, args: &QupathArgs) -> Result<Report> {
             .poll_interval(args.interval)
             .artifacts(aignostics::results::POLYGON_ARTIFACTS.map(|(name, _)| name));
         for run in &args.runs {
-            let run = super::runs::full_run_id(ctx, run)?;
+            let run = crate::shared::full_run_id(ctx, run)?;
             note!(
                 "Downloading the polygons of run {run} into {}",
                 args.dir.display()
@@ -167,7 +167,7 @@ fn table(ctx: &Ctx, args: &TableArgs) -> Result<Report> {
         let client = ctx.client()?;
         let mut runs = Vec::with_capacity(args.runs.len());
         for run in &args.runs {
-            runs.push(super::runs::full_run_id(ctx, run)?);
+            runs.push(crate::shared::full_run_id(ctx, run)?);
         }
         note!(
             "Downloading the slide readouts of {} into {}",

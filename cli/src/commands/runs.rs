@@ -74,45 +74,6 @@ pub fn runs(ctx: &Ctx, command: &RunsCommand) -> Result<Report> {
     }
 }
 
-/// The full id of the run `given` names: `given` itself unless it looks like the start of an
-/// id (4 to 35 hex digits and dashes), else the one visible run whose id starts with it (as
-/// `git` and `docker` accept unique prefixes).
-pub fn full_run_id(ctx: &Ctx, given: &str) -> Result<String> {
-    let id_like =
-        (4..36).contains(&given.len()) && given.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    if !id_like {
-        return Ok(given.to_string());
-    }
-    let prefix = given.to_ascii_lowercase();
-    let mut found = Vec::new();
-    for run in ctx.client()?.runs().list().page_size(100).iter() {
-        let id = run?.run_id;
-        if id.starts_with(&prefix) {
-            found.push(id);
-            if found.len() > 3 {
-                break;
-            }
-        }
-    }
-    one_run(given, found)
-}
-
-/// The one run id of those `found` starting with `given`.
-fn one_run(given: &str, mut found: Vec<String>) -> Result<String> {
-    match found.len() {
-        0 => Err(Failure::Runtime(format!(
-            "no run visible to you has an id starting with {given}: `aignostics runs list` lists \
-             them, and a run shared with you needs its full id and --share-token"
-        ))),
-        1 => Ok(found.remove(0)),
-        n => Err(Failure::Usage(format!(
-            "the run id prefix {given} is ambiguous ({}{}); give more of the id",
-            found[..n.min(3)].join(", "),
-            if n > 3 { ", …" } else { "" }
-        ))),
-    }
-}
-
 /// A 404 or 403 for a run: where run ids come from, and how a run of someone else is read.
 fn not_found(err: aignostics::Error, run: &str) -> Failure {
     if err.is_not_found() {
@@ -831,25 +792,6 @@ fn metadata(ctx: &Ctx, args: &MetadataArgs) -> Result<Report> {
 mod tests {
     use super::*;
     use std::path::PathBuf;
-
-    // Proves a prefix matching one run gives its id, none is an error pointing at `runs list`,
-    // and several is a usage error naming at most three. (FR-74)
-    #[test]
-    fn run_id_prefixes() {
-        let ids = |n: usize| (0..n).map(|i| format!("abcd{i}-rest")).collect::<Vec<_>>();
-        assert_eq!(one_run("abcd", ids(1)).unwrap(), "abcd0-rest");
-        let Err(Failure::Runtime(none)) = one_run("abcd", Vec::new()) else {
-            panic!("no match is an error");
-        };
-        assert!(none.contains("aignostics runs list"), "{none}");
-        for n in [2, 4] {
-            let Err(Failure::Usage(message)) = one_run("abcd", ids(n)) else {
-                panic!("{n} matches are ambiguous");
-            };
-            assert!(message.contains("abcd0-rest, abcd1-rest"), "{message}");
-            assert_eq!(message.contains("…"), n > 3, "{message}");
-        }
-    }
 
     fn args(application: Option<&str>) -> SubmitArgs {
         SubmitArgs {
