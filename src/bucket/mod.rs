@@ -26,6 +26,9 @@
 
 mod key;
 mod objects;
+mod read;
+mod url_source;
+pub use url_source::{GCS_KEY_VARS, S3_KEY_VARS};
 mod upload;
 mod xml;
 
@@ -40,6 +43,7 @@ use crate::models::MeReadResponse;
 
 pub use key::KeyTemplate;
 pub use objects::ObjectInfo;
+pub use read::{ChecksumSource, ObjectChecksum};
 pub use upload::{
     DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MAX_PART_SIZE,
     MIN_PART_SIZE, Upload, UploadEvent, UploadOutcome, UploadProgress, UploadReport, Verification,
@@ -143,6 +147,7 @@ impl Bucket {
             name: name.to_string(),
             region: "us-east-1".into(),
             key_id: String::new(),
+            token: None,
             secret: String::new(),
             virtual_host: false,
             part_checksums: true,
@@ -416,6 +421,7 @@ pub struct BucketBuilder {
     region: String,
     key_id: String,
     secret: String,
+    token: Option<String>,
     virtual_host: bool,
     part_checksums: bool,
     timeout: Duration,
@@ -440,6 +446,13 @@ impl BucketBuilder {
     pub fn credentials(mut self, access_key_id: &str, secret_access_key: &str) -> Self {
         self.key_id = access_key_id.to_string();
         self.secret = secret_access_key.to_string();
+        self
+    }
+
+    /// A session token of temporary credentials (`AWS_SESSION_TOKEN`), sent with every
+    /// request. URLs such credentials sign die with the session.
+    pub fn session_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string()).filter(|t| !t.is_empty());
         self
     }
 
@@ -522,7 +535,10 @@ impl BucketBuilder {
             .build();
         Ok(Bucket {
             inner,
-            credentials: Credentials::new(self.key_id, self.secret),
+            credentials: match self.token {
+                Some(token) => Credentials::new_with_token(self.key_id, self.secret, token),
+                None => Credentials::new(self.key_id, self.secret),
+            },
             endpoint: self.endpoint,
             agent: ureq::Agent::new_with_config(config),
             part_checksums: self.part_checksums,

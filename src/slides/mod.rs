@@ -78,6 +78,8 @@ mod fields;
 mod header;
 mod items;
 mod prepare_error;
+#[cfg(feature = "bucket")]
+mod remote;
 mod source;
 mod tiff;
 mod xml;
@@ -96,6 +98,8 @@ pub use fields::{MetadataField, MissingField, metadata_fields};
 pub use items::{
     CsvUrls, DownloadUrls, Mapping, PrepareError, Prepared, SlideItems, UrlTemplate, media_type_for,
 };
+#[cfg(feature = "bucket")]
+pub use remote::{RemoteSlide, find_objects};
 
 use crate::checksum::ChecksumIndex;
 use header::{Header, Resolution};

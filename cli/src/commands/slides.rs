@@ -25,9 +25,14 @@ pub enum SlidesCommand {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Slide files or folders.
+    /// Slide files or folders, or bucket prefixes read in place (`s3://bucket/prefix/`,
+    /// `gs://bucket/prefix/`; keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or
+    /// GCS_HMAC_ACCESS_KEY_ID and GCS_HMAC_SECRET).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// The S3-compatible endpoint of s3:// prefixes (default: AWS_ENDPOINT_URL, else AWS's).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
     /// Microns per pixel for slides whose header has none (instead of an error).
     #[arg(long, value_name = "MPP", value_parser = positive)]
     pub mpp: Option<f64>,
@@ -48,7 +53,22 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
     let mut errors = Vec::new();
     // Paths holding no slide file at all, each with one message saying what is read.
     let mut empty = Vec::new();
+    let mut remote = Vec::new();
     for path in &args.paths {
+        let text = path.to_string_lossy();
+        if text.starts_with("s3://") || text.starts_with("gs://") {
+            match inspect_prefix(&inspector, &text, args.endpoint_url.as_deref()) {
+                Ok((read, failed)) if read.is_empty() && failed.is_empty() => {
+                    empty.push(format!("{text}: no slide objects under the prefix"));
+                }
+                Ok((read, failed)) => {
+                    remote.extend(read);
+                    errors.extend(failed);
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+            continue;
+        }
         match slides::scan_folder(path) {
             Ok(scan) => {
                 if scan.slides.is_empty() && scan.skipped.is_empty() {
@@ -60,10 +80,10 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    if paths.is_empty() && errors.is_empty() {
+    if paths.is_empty() && remote.is_empty() && errors.is_empty() {
         return Err(Failure::Runtime(empty.join("\n")));
     }
-    let mut found: Vec<Slide> = Vec::new();
+    let mut found: Vec<Slide> = remote.iter().map(|r| r.slide.clone()).collect();
     for result in inspector.inspect_all(&paths) {
         match result {
             Ok(slide) => found.push(slide),
@@ -73,7 +93,18 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
     for error in empty.iter().chain(&errors) {
         note!("error: {error}");
     }
-    let report = if ctx.json {
+    let report = if ctx.json && !remote.is_empty() {
+        // Slides read in place carry what reading them cost.
+        let mut values: Vec<serde_json::Value> = remote
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        for slide in &found[remote.len()..] {
+            values.push(serde_json::to_value(slide).map_err(|e| Failure::Runtime(e.to_string()))?);
+        }
+        Report::json(&values)?
+    } else if ctx.json {
         Report::json(&found)?
     } else {
         let mut table = Table::new([
@@ -122,4 +153,22 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
             count(found.len() + n, "slide", "slides")
         ))),
     })
+}
+
+/// The slides under a bucket prefix, read in place, and the errors of those that could not be.
+fn inspect_prefix(
+    inspector: &aignostics::slides::Inspector,
+    url: &str,
+    endpoint: Option<&str>,
+) -> aignostics::Result<(Vec<slides::RemoteSlide>, Vec<String>)> {
+    let (bucket, prefix) = aignostics::bucket::Bucket::from_url(url, endpoint)?;
+    let mut read = Vec::new();
+    let mut failed = Vec::new();
+    for object in slides::find_objects(&bucket, &prefix)? {
+        match inspector.inspect_object(&bucket, &object.key) {
+            Ok(slide) => read.push(slide),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    Ok((read, failed))
 }

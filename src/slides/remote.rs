@@ -1,0 +1,206 @@
+//! Slides read where they are, in a bucket: the header walk by HTTP `Range` through a small
+//! block cache (a handful of requests, a tiny share of the slide), the CRC32C from the store
+//! or one streamed pass. Nothing is written to disk.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use super::source::{Fault, Source};
+use super::{HEAD, Inspector, SLIDE_EXTENSIONS, Slide, SlideError, SlideErrorKind, read_header};
+use crate::bucket::{Bucket, ChecksumSource, ObjectInfo};
+
+/// Block size of the range cache: one request fetches at least this much.
+const BLOCK: u64 = 64 * 1024;
+
+/// Blocks kept (4 MiB): enough for any header walk.
+const CACHED_BLOCKS: usize = 64;
+
+/// A slide read in a bucket, and what reading it cost.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct RemoteSlide {
+    /// The slide; its path is `s3://{bucket}/{key}`.
+    #[serde(flatten)]
+    pub slide: Slide,
+    /// The object's key.
+    pub key: String,
+    /// Range requests of the header walk.
+    pub header_requests: usize,
+    /// Bytes fetched by the header walk.
+    pub header_bytes: u64,
+    /// Where the CRC32C came from (`None` when checksums are off).
+    pub checksum_source: Option<ChecksumSource>,
+    /// Bytes read for the CRC32C (0 when the store had it).
+    pub checksum_bytes: u64,
+}
+
+/// The slide objects under `prefix` (the extensions of [`SLIDE_EXTENSIONS`], any case), in
+/// key order.
+///
+/// # Errors
+/// As [`Bucket::list`].
+pub fn find_objects(bucket: &Bucket, prefix: &str) -> crate::Result<Vec<ObjectInfo>> {
+    Ok(bucket
+        .list(prefix)?
+        .into_iter()
+        .filter(|o| {
+            let ext = Path::new(&o.key)
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            ext.is_some_and(|e| SLIDE_EXTENSIONS.contains(&e.as_str()))
+        })
+        .collect())
+}
+
+impl Inspector {
+    /// Reads the slide `key` of `bucket` in place: its header through ranged reads, its
+    /// CRC32C from the store when it holds the whole object's, else by one streamed pass (see
+    /// [`Bucket::object_crc32c`]). DICOM is read as single files here (a series' level is not
+    /// chosen across objects).
+    ///
+    /// ```no_run
+    /// # let bucket: aignostics::bucket::Bucket = todo!();
+    /// let read = aignostics::slides::Inspector::new().inspect_object(&bucket, "cohort/a.svs")?;
+    /// println!("{} × {} px, {} requests", read.slide.width_px, read.slide.height_px, read.header_requests);
+    /// # Ok::<(), aignostics::slides::SlideError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A [`SlideError`] naming `s3://bucket/key`: the object is missing or unreadable
+    /// (`Io`), or not a slide.
+    pub fn inspect_object(&self, bucket: &Bucket, key: &str) -> Result<RemoteSlide, SlideError> {
+        let path = PathBuf::from(format!("s3://{}/{key}", bucket.name()));
+        let fail = |e: crate::Error| {
+            SlideError::new(&path, SlideErrorKind::Io(io::Error::other(e.to_string())))
+        };
+        let size = bucket
+            .head(key)
+            .map_err(fail)?
+            .ok_or_else(|| {
+                SlideError::new(
+                    &path,
+                    SlideErrorKind::Io(io::Error::new(io::ErrorKind::NotFound, "no such object")),
+                )
+            })?
+            .size;
+        let src = Ranged::new(bucket, key, size);
+        let head = src
+            .bytes(0, size.min(HEAD as u64), "the file's first bytes")
+            .map_err(|f| SlideError::fault(&path, f))?;
+        let header = read_header(&src, &head).map_err(|e| match e {
+            Ok(kind) => SlideError::new(&path, kind),
+            Err(fault) => SlideError::fault(&path, fault),
+        })?;
+        let mut slide = self.slide(&path, header, size)?;
+        let (requests, bytes) = src.counts();
+        let mut read = RemoteSlide {
+            slide: slide.clone(),
+            key: key.to_string(),
+            header_requests: requests,
+            header_bytes: bytes,
+            checksum_source: None,
+            checksum_bytes: 0,
+        };
+        if self.checksum {
+            let sum = bucket.object_crc32c(key).map_err(fail)?;
+            slide.checksum_base64_crc32c = Some(sum.crc32c);
+            read.checksum_source = Some(sum.source);
+            read.checksum_bytes = sum.bytes_read;
+        }
+        read.slide = slide;
+        Ok(read)
+    }
+}
+
+/// An object read by ranges, through a cache of aligned blocks.
+struct Ranged<'a> {
+    bucket: &'a Bucket,
+    key: &'a str,
+    len: u64,
+    state: Mutex<RangeState>,
+}
+
+#[derive(Default)]
+struct RangeState {
+    blocks: HashMap<u64, Vec<u8>>,
+    requests: usize,
+    bytes: u64,
+}
+
+impl<'a> Ranged<'a> {
+    fn new(bucket: &'a Bucket, key: &'a str, len: u64) -> Self {
+        Self {
+            bucket,
+            key,
+            len,
+            state: Mutex::new(RangeState::default()),
+        }
+    }
+
+    /// Range requests made and bytes fetched so far.
+    fn counts(&self) -> (usize, u64) {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (state.requests, state.bytes)
+    }
+}
+
+impl Source for Ranged<'_> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&end| end <= self.len)
+            .ok_or_else(|| Fault::Truncated(String::new()))?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.blocks.len() >= CACHED_BLOCKS {
+            state.blocks.clear();
+        }
+        // The missing blocks of the span, fetched in one request.
+        let missing: Vec<u64> = (first..=last)
+            .filter(|b| !state.blocks.contains_key(b))
+            .collect();
+        if let (Some(&from), Some(&to)) = (missing.first(), missing.last()) {
+            let start = from * BLOCK;
+            let stop = ((to + 1) * BLOCK).min(self.len);
+            let bytes = self
+                .bucket
+                .read_range(self.key, start, stop - start)
+                .map_err(|e| Fault::Io(io::Error::other(e.to_string())))?;
+            if (bytes.len() as u64) < stop - start {
+                return Err(Fault::Truncated(String::new()));
+            }
+            state.requests += 1;
+            state.bytes += bytes.len() as u64;
+            for (i, block) in (from..=to).enumerate() {
+                let at = i * BLOCK as usize;
+                let chunk = bytes[at..(at + BLOCK as usize).min(bytes.len())].to_vec();
+                state.blocks.insert(block, chunk);
+            }
+        }
+        let mut filled = 0usize;
+        for block in first..=last {
+            let data = state
+                .blocks
+                .get(&block)
+                .ok_or_else(|| Fault::Truncated(String::new()))?;
+            let block_start = block * BLOCK;
+            let from = (offset + filled as u64 - block_start) as usize;
+            let take = (data.len() - from).min(buf.len() - filled);
+            buf[filled..filled + take].copy_from_slice(&data[from..from + take]);
+            filled += take;
+        }
+        Ok(())
+    }
+}
