@@ -340,6 +340,10 @@ pub struct SlidesToResults<'a> {
     include: Option<String>,
     inspector: Inspector,
     index: Option<Arc<ChecksumIndex>>,
+    /// Slides read in place in a bucket of the user's: the bucket and the key prefix.
+    source: Option<(Bucket, String)>,
+    /// Whether URLs signed with temporary credentials are accepted.
+    session_urls: bool,
     bucket: Option<Bucket>,
     bucket_endpoint: Option<String>,
     key_template: KeyTemplate,
@@ -384,6 +388,8 @@ impl<'a> SlidesToResults<'a> {
             index: Some(Arc::new(ChecksumIndex::in_cache_dir(
                 client.api().settings(),
             ))),
+            source: None,
+            session_urls: false,
             bucket: None,
             bucket_endpoint: None,
             key_template: KeyTemplate::default(),
@@ -398,6 +404,41 @@ impl<'a> SlidesToResults<'a> {
             download: DownloadOptions::default(),
             progress: None,
         }
+    }
+
+    /// The chain for the slides under `prefix` of a bucket of your own (see
+    /// [`Bucket::from_url`]), read where they are: their headers by ranged reads, their
+    /// CRC32Cs from the store or one streamed pass, and each item's download URL signed with
+    /// the bucket's keys. Nothing is downloaded or uploaded. The idempotency key covers each
+    /// object's bucket, key and CRC32C, so a changed object is a new submission.
+    ///
+    /// ```no_run
+    /// use aignostics::bucket::Bucket;
+    /// use aignostics::pipeline::SlidesToResults;
+    ///
+    /// let client = aignostics::Client::new()?;
+    /// let (bucket, prefix) = Bucket::from_url("s3://my-lab/cohort-7/", None)?;
+    /// let outcome = SlidesToResults::in_bucket(&client, "he-tme", bucket, &prefix)
+    ///     .mapping(".*:tissue=LUNG,disease=LUNG_CANCER".parse()?)
+    ///     .submit()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn in_bucket(client: &'a Client, application: &str, bucket: Bucket, prefix: &str) -> Self {
+        let mut chain = Self::new(
+            client,
+            application,
+            format!("s3://{}/{prefix}", bucket.name()),
+        );
+        chain.source = Some((bucket, prefix.to_string()));
+        chain
+    }
+
+    /// Accepts download URLs signed with temporary credentials (a session token), which stop
+    /// working when the session ends, usually hours later (default: refused before anything
+    /// is submitted, as the platform may fetch a slide days after the submission).
+    pub fn accept_session_urls(mut self, accept: bool) -> Self {
+        self.session_urls = accept;
+        self
     }
 
     /// Where checksums of unchanged slides are remembered between attempts, so a re-run
@@ -679,6 +720,9 @@ impl<'a> SlidesToResults<'a> {
             let media = vec![None; rows.len()];
             return Ok((rows, media, Vec::new(), 0));
         }
+        if let Some((bucket, prefix)) = &self.source {
+            return self.remote_rows(bucket, prefix);
+        }
         let prepared = builder.scan(&self.slides).map_err(prepare)?;
         let failures = prepared
             .failures
@@ -695,6 +739,46 @@ impl<'a> SlidesToResults<'a> {
             failures,
             prepared.checksums_from_index,
         ))
+    }
+
+    /// The rows of the slides under `prefix` of `bucket`, read in place; each row names its
+    /// object (`s3://bucket/key`), whose URL is signed at submission.
+    fn remote_rows(&self, bucket: &Bucket, prefix: &str) -> Result<Rows> {
+        let inspector = self.inspector.clone();
+        let mut rows = Vec::new();
+        let mut media = Vec::new();
+        let mut failures = Vec::new();
+        for object in slides::find_objects(bucket, prefix)? {
+            match inspector.inspect_object(bucket, &object.key) {
+                Ok(read) => {
+                    let slide = read.slide;
+                    let mut row = MetadataRow {
+                        external_id: object
+                            .key
+                            .strip_prefix(prefix)
+                            .unwrap_or(&object.key)
+                            .trim_start_matches('/')
+                            .to_string(),
+                        checksum_base64_crc32c: slide.checksum_base64_crc32c.unwrap_or_default(),
+                        resolution_mpp: slide.resolution_mpp,
+                        width_px: slide.width_px,
+                        height_px: slide.height_px,
+                        platform_bucket_url: Some(format!("s3://{}/{}", bucket.name(), object.key)),
+                        ..MetadataRow::default()
+                    };
+                    for rule in &self.mappings {
+                        rule.apply(&mut row);
+                    }
+                    rows.push(row);
+                    media.push(Some(slide.format.media_type()));
+                }
+                Err(e) => failures.push(SlideFailure {
+                    slide: e.path().to_path_buf(),
+                    message: e.to_string(),
+                }),
+            }
+        }
+        Ok((rows, media, failures, 0))
     }
 
     fn open_bucket(&self) -> Result<Bucket> {
@@ -797,12 +881,42 @@ impl<'a> SlidesToResults<'a> {
         let (builder, rows, media, slide_errors, version_number) = self.checked_rows()?;
 
         check_url_validity(self.url_validity)?;
-        let bucket = self.open_bucket()?;
+        if let Some((source, _)) = &self.source
+            && source.has_session_token()
+            && !self.session_urls
+        {
+            return Err(Error::Config(format!(
+                "the keys for s3://{} are temporary (a session token is set): the download URLs \
+                 they sign stop working when the session ends, usually hours from now, while the \
+                 platform may fetch a slide days later. Use the long-lived keys of a read-only \
+                 user (s3:GetObject and s3:ListBucket on the prefix), or accept short-lived URLs \
+                 knowingly (accept_session_urls, CLI --url-validity). Nothing was submitted",
+                source.name()
+            )));
+        }
+        let bucket = match &self.source {
+            // Slides in the user's own bucket: nothing is uploaded to the organization's.
+            Some((source, _)) => source.clone(),
+            None => self.open_bucket()?,
+        };
         // Every object key is known, and every URL checked against the API's limit, before
         // the first byte is sent: a URL the platform would refuse costs no upload.
         let mut plans = Vec::with_capacity(rows.len());
         for row in &rows {
             let (plan, url) = match self.given_url(&bucket, row)? {
+                // An object of the user's bucket: its identity (bucket, key, CRC32C) keys the
+                // submission, so a changed object is a new one.
+                Some((url, Some(key))) if self.source.is_some() => (
+                    Source::InPlace(
+                        url.clone(),
+                        format!(
+                            "s3://{}/{key}#{}",
+                            bucket.name(),
+                            row.checksum_base64_crc32c
+                        ),
+                    ),
+                    url,
+                ),
                 Some((url, key)) => (Source::Given(url.clone(), key), url),
                 None => {
                     let path = self.slide_path(row)?;
@@ -820,12 +934,20 @@ impl<'a> SlidesToResults<'a> {
         let count = rows.len();
         let mut uploads = Vec::with_capacity(count);
         let mut objects: Vec<Option<String>> = Vec::with_capacity(count);
+        // What keys each item's submission: its object in either bucket.
+        let mut identities: Vec<Option<String>> = Vec::with_capacity(count);
         let mut urls: Vec<String> = Vec::with_capacity(count);
         for (i, (row, plan)) in rows.iter().zip(plans).enumerate() {
             match plan {
                 Source::Given(url, key) => {
                     urls.push(url);
+                    identities.push(key.clone());
                     objects.push(key);
+                }
+                Source::InPlace(url, identity) => {
+                    urls.push(url);
+                    identities.push(Some(identity));
+                    objects.push(None);
                 }
                 Source::Upload(path, crc, key) => {
                     let report = self.upload(&bucket, row, &path, crc, &key, i + 1, count)?;
@@ -838,6 +960,7 @@ impl<'a> SlidesToResults<'a> {
                     });
                     urls.push(bucket.signed_url(&key, self.url_validity)?);
                     uploads.push(report);
+                    identities.push(Some(key.clone()));
                     objects.push(Some(key));
                 }
             }
@@ -873,7 +996,7 @@ impl<'a> SlidesToResults<'a> {
                 "sdk": self.sdk.chosen(),
             }));
         }
-        for (item, object) in keyed.items.iter_mut().zip(&objects) {
+        for (item, object) in keyed.items.iter_mut().zip(&identities) {
             if let Some(object) = object {
                 item.custom_metadata = Some(json!({"object_key": object}));
             }
@@ -1076,6 +1199,9 @@ fn check_writable(out: &Path) -> Result<()> {
 enum Source {
     /// A URL the CSV gave (and the object key, when it names one of the bucket).
     Given(String, Option<String>),
+    /// An object of the user's own bucket, read in place: its signed URL and identity
+    /// (`s3://bucket/key#crc32c`).
+    InPlace(String, String),
     /// A local file to upload: path, CRC32C, object key.
     Upload(PathBuf, u32, String),
 }

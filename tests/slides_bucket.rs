@@ -218,3 +218,95 @@ fn store_checksums_taken_only_when_they_are_the_objects() {
     );
     check_errors(&inspector, &bucket);
 }
+
+// Proves slides in the user's own bucket go to a run without a byte downloaded or uploaded:
+// the items' URLs are signed with the bucket's keys and fetch the exact bytes (their CRC32C as
+// the item says); the same call again finds the run; a changed object makes a new submission;
+// temporary keys are refused before anything is submitted. (FR-96)
+#[test]
+fn a_run_from_slides_in_a_bucket() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("lab");
+    let lab = bucket(&moto.endpoint(), "lab");
+    let dir = TempDir::new("remote-run");
+    aperio(20_000, 15_000, "0.2520")
+        .tile(256)
+        .write(&dir.path().join("a.svs"));
+    generic(16_000, 12_000, 40_000, 1, 3)
+        .tile(256)
+        .write(&dir.path().join("b.tif"));
+    for name in ["a.svs", "b.tif"] {
+        lab.upload(dir.path().join(name), &format!("study/{name}"))
+            .send()
+            .unwrap();
+    }
+    let platform = aignostics_sandbox::Sandbox::start().unwrap();
+    let client = platform.client(aignostics_sandbox::ALICE_TOKEN).unwrap();
+    let submit = |bucket: aignostics::bucket::Bucket| {
+        aignostics::pipeline::SlidesToResults::in_bucket(&client, "he-tme", bucket, "study/")
+            .mapping(
+                ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E"
+                    .parse()
+                    .unwrap(),
+            )
+            .submit()
+    };
+    let first = submit(lab.clone()).unwrap();
+    assert!(first.uploads.is_empty() && !first.existing);
+    let run = client.run(&first.run_id);
+    let mut items: Vec<_> = run.items().iter().map(Result::unwrap).collect();
+    items.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+    assert_eq!(
+        items
+            .iter()
+            .map(|i| i.external_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a.svs", "b.tif"]
+    );
+    for input in platform.submitted_inputs(&first.run_id).unwrap() {
+        let bytes = ureq::get(&input.download_url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap();
+        assert_eq!(
+            aignostics::checksum::crc32c_base64(&bytes),
+            input.metadata["checksum_base64_crc32c"].as_str().unwrap()
+        );
+    }
+    let again = submit(lab.clone()).unwrap();
+    assert_eq!(
+        (again.run_id.as_str(), again.existing),
+        (first.run_id.as_str(), true)
+    );
+
+    // The same key, other bytes: a new submission.
+    generic(16_000, 12_000, 41_000, 1, 3)
+        .tile(256)
+        .write(&dir.path().join("b.tif"));
+    lab.delete("study/b.tif").unwrap();
+    lab.upload(dir.path().join("b.tif"), "study/b.tif")
+        .send()
+        .unwrap();
+    let changed = submit(lab.clone()).unwrap();
+    assert!(!changed.existing && changed.run_id != first.run_id);
+
+    // Temporary keys: refused, nothing submitted.
+    let runs_before = client.runs().list().iter().count();
+    let temporary = aignostics::bucket::Bucket::builder(&moto.endpoint(), "lab")
+        .credentials(KEY_ID, SECRET)
+        .session_token("session-token-of-an-assumed-role")
+        .build()
+        .unwrap();
+    let err = submit(temporary).unwrap_err().to_string();
+    assert!(
+        err.contains("temporary")
+            && err.contains("read-only user")
+            && !err.contains("session-token-of"),
+        "{err}"
+    );
+    assert_eq!(client.runs().list().iter().count(), runs_before);
+}

@@ -360,9 +360,21 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "FILE", required_unless_present_any = ["slides", "csv"], conflicts_with_all = ["slides", "csv"])]
     pub items: Option<PathBuf>,
     /// Folder of slides (searched recursively): each is inspected, uploaded to the bucket
-    /// (skipped when already there) and submitted with a signed URL valid 6 days.
-    #[arg(long, value_name = "DIR")]
+    /// (skipped when already there) and submitted with a signed URL valid 6 days. Or a prefix
+    /// of your own bucket, `s3://bucket/prefix/` or `gs://bucket/prefix/`: the slides are read
+    /// there and their URLs signed with your keys (AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY, or GCS_HMAC_ACCESS_KEY_ID and GCS_HMAC_SECRET); nothing is
+    /// downloaded or uploaded.
+    #[arg(long, value_name = "DIR|URL")]
     pub slides: Option<PathBuf>,
+    /// With --slides s3://…: the S3-compatible endpoint (default: AWS_ENDPOINT_URL, else
+    /// AWS's).
+    #[arg(long, value_name = "URL", requires = "slides")]
+    pub endpoint_url: Option<String>,
+    /// With --slides s3://…: accept download URLs signed with temporary keys
+    /// (AWS_SESSION_TOKEN), which stop working when the session ends.
+    #[arg(long, requires = "slides")]
+    pub accept_session_urls: bool,
     /// The metadata CSV `runs prepare` wrote (slides relative to --slides, default: the CSV's
     /// folder); a row's `platform_bucket_url` is used (an http(s) URL as is, a bucket object
     /// signed), an empty one is uploaded.

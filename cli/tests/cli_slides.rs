@@ -573,3 +573,91 @@ fn slides_inspect_a_bucket_prefix() {
         describe(&out)
     );
 }
+
+// Proves `runs submit APP --slides s3://bucket/prefix/` submits the slides where they are: one
+// run whose items' URLs fetch the exact bytes from the bucket, nothing uploaded to the
+// organization's bucket; temporary keys are refused unless --accept-session-urls. (FR-96)
+#[test]
+fn runs_submit_from_a_bucket_prefix() {
+    let Some(moto) = bucket_support::Moto::start() else {
+        return;
+    };
+    moto.create_bucket("lab");
+    let platform = Sandbox::start().unwrap();
+    let scratch = Scratch::new("submit-s3");
+    let dir = &*scratch;
+    slides(dir);
+    let lab = bucket_support::bucket(&moto.endpoint(), "lab");
+    for name in ["case-1/lung.svs", "liver.tif"] {
+        lab.upload(dir.join("slides").join(name), &format!("cohort/{name}"))
+            .send()
+            .unwrap();
+    }
+    let submit = |session: bool, accept: bool| {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET)
+            .env("AIGNOSTICS_API_ROOT", platform.base_url())
+            .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
+            .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
+            .env("AIGNOSTICS_ENV_FILE", dir.join("none.env"))
+            .current_dir(dir)
+            .args([
+                "--json",
+                "runs",
+                "submit",
+                "he-tme",
+                "--slides",
+                "s3://lab/cohort/",
+            ])
+            .args(["--endpoint-url", &moto.endpoint()])
+            .args([
+                "--mapping",
+                ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E",
+            ]);
+        if session {
+            cmd.env("AWS_SESSION_TOKEN", "token-of-a-session");
+        }
+        if accept {
+            cmd.arg("--accept-session-urls");
+        }
+        cmd.output().unwrap()
+    };
+    let out = submit(true, false);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("temporary") && !stderr.contains("token-of-a-session"),
+        "{stderr}"
+    );
+    let out = submit(false, false);
+    assert!(out.status.success(), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = report["run_id"].as_str().unwrap();
+    let inputs = platform.submitted_inputs(run_id).unwrap();
+    assert_eq!(inputs.len(), 2);
+    for input in inputs {
+        let bytes = ureq::get(&input.download_url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap();
+        let local = std::fs::read(dir.join("slides").join(&input.external_id)).unwrap();
+        assert_eq!(bytes, local, "{}", input.external_id);
+    }
+    assert!(
+        !platform
+            .requests()
+            .iter()
+            .any(|r| r.method == "PUT" && r.path.starts_with("/s3/")),
+        "nothing uploaded to the organization's bucket"
+    );
+    let out = submit(true, true);
+    assert!(out.status.success(), "{}", describe(&out));
+}

@@ -152,6 +152,20 @@ pub struct RecordedRequest {
     pub authorization: bool,
 }
 
+/// One input artifact of a submitted item (see [`Sandbox::submitted_inputs`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SubmittedInput {
+    /// The item's external id.
+    pub external_id: String,
+    /// The input artifact's name.
+    pub name: String,
+    /// The URL the platform would fetch.
+    pub download_url: String,
+    /// The artifact's metadata as submitted.
+    pub metadata: serde_json::Value,
+}
+
 /// A running sandbox platform; stops when dropped (or on [`shutdown`](Self::shutdown)).
 ///
 /// `Send + Sync`: share it between test threads by reference or in an `Arc`.
@@ -483,6 +497,38 @@ impl Sandbox {
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.log.lock().clone()
+    }
+
+    /// The input artifacts of a run's items as they were submitted: what the platform would
+    /// fetch (`None` for an unknown run).
+    ///
+    /// ```
+    /// use aignostics::models::RunCreationRequest;
+    /// use aignostics_sandbox::{self as sandbox, Sandbox};
+    /// let sandbox = Sandbox::start()?;
+    /// let client = sandbox.client(sandbox::ALICE_TOKEN)?;
+    /// let run = client.runs().submit(RunCreationRequest::new("he-tme", [sandbox::example_item("a")]))?;
+    /// let inputs = sandbox.submitted_inputs(run.id()).unwrap();
+    /// assert_eq!(inputs[0].external_id, "a");
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    #[must_use]
+    pub fn submitted_inputs(&self, run_id: &str) -> Option<Vec<SubmittedInput>> {
+        let state = self.shared.state.lock();
+        let run = state.run(run_id)?;
+        Some(
+            run.items
+                .iter()
+                .flat_map(|item| {
+                    item.inputs.iter().map(|input| SubmittedInput {
+                        external_id: item.external_id.clone(),
+                        name: input.name.clone(),
+                        download_url: input.download_url.clone(),
+                        metadata: input.metadata.clone(),
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// Forgets the recorded requests (counters start again from zero).

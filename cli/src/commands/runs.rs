@@ -807,6 +807,8 @@ mod tests {
             wait: false,
             download: None,
             table: None,
+            endpoint_url: None,
+            accept_session_urls: false,
             interval: std::time::Duration::from_secs(5),
             application: application.map(str::to_string),
             version: Some("1.0.0".into()),

@@ -40,12 +40,22 @@ pub fn submit(
             .unwrap_or(Path::new("."))
             .to_path_buf(),
     };
-    if !slides.exists() {
-        return Err(Failure::Runtime(format!(
-            "{}: no such folder",
-            slides.display()
-        )));
-    }
+    let text = slides.to_string_lossy();
+    // A prefix of the user's own bucket: read in place, nothing uploaded.
+    let in_bucket = if text.starts_with("s3://") || text.starts_with("gs://") {
+        Some(aignostics::bucket::Bucket::from_url(
+            &text,
+            args.endpoint_url.as_deref(),
+        )?)
+    } else {
+        if !slides.exists() {
+            return Err(Failure::Runtime(format!(
+                "{}: no such folder",
+                slides.display()
+            )));
+        }
+        None
+    };
     let metadata = super::submit_flags::check(&args.flags)?;
     if let Some(table) = &args.table {
         crate::shared::check_output_file(table, "--table")?;
@@ -58,14 +68,19 @@ pub fn submit(
     client
         .application_version(application, version)
         .map_err(|e| unknown_version(&client, application, version, e))?;
-    let bucket = organization_bucket(ctx)?;
+    let chain = match in_bucket {
+        Some((bucket, prefix)) => SlidesToResults::in_bucket(&client, application, bucket, &prefix)
+            .accept_session_urls(args.accept_session_urls),
+        None => {
+            SlidesToResults::new(&client, application, &slides).bucket(organization_bucket(ctx)?)
+        }
+    };
 
     // The run, once submitted: an error after that point names it and the way to finish.
     let submitted = std::sync::Arc::new(Mutex::new(None::<String>));
     let print = printer(ctx);
     let seen = std::sync::Arc::clone(&submitted);
-    let mut chain = SlidesToResults::new(&client, application, &slides)
-        .bucket(bucket)
+    let mut chain = chain
         .sdk_metadata(metadata)
         .wait_options(match args.timeout {
             Some(timeout) => WaitOptions::default()
