@@ -222,7 +222,7 @@ fn store_checksums_taken_only_when_they_are_the_objects() {
 // Proves slides in the user's own bucket go to a run without a byte downloaded or uploaded:
 // the items' URLs are signed with the bucket's keys and fetch the exact bytes (their CRC32C as
 // the item says); the same call again finds the run; a changed object makes a new submission;
-// temporary keys are refused before anything is submitted. (FR-96)
+// temporary keys are refused before anything is submitted. (FR-97)
 #[test]
 fn a_run_from_slides_in_a_bucket() {
     let Some(moto) = Moto::start() else { return };

@@ -576,7 +576,7 @@ fn slides_inspect_a_bucket_prefix() {
 
 // Proves `runs submit APP --slides s3://bucket/prefix/` submits the slides where they are: one
 // run whose items' URLs fetch the exact bytes from the bucket, nothing uploaded to the
-// organization's bucket; temporary keys are refused unless --accept-session-urls. (FR-96)
+// organization's bucket; temporary keys are refused unless --accept-session-urls. (FR-97)
 #[test]
 fn runs_submit_from_a_bucket_prefix() {
     let Some(moto) = bucket_support::Moto::start() else {
