@@ -477,4 +477,6 @@ mod guide_doctests {
     struct MigratingFromPython;
     #[doc = include_str!("../docs/TESTING.md")]
     struct Testing;
+    #[doc = include_str!("../docs/SLIDES_IN_YOUR_BUCKET.md")]
+    struct SlidesInYourBucket;
 }
