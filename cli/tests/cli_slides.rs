@@ -483,8 +483,8 @@ fn results_qupath_writes_one_file_per_slide() {
 }
 
 // Proves `slides inspect s3://bucket/prefix/` reads slides where they are (a real S3 server):
-// the same values as from disk, what each read cost, keys from the AWS variables and never
-// shown; a missing key variable is named. (FR-96)
+// the same values as from disk, what each read cost, keys from the AWS variables or a profile
+// of the shared credentials file and never shown; a missing key or profile is named. (FR-96)
 #[test]
 fn slides_inspect_a_bucket_prefix() {
     let Some(moto) = bucket_support::Moto::start() else {
@@ -501,16 +501,28 @@ fn slides_inspect_a_bucket_prefix() {
             .send()
             .unwrap();
     }
-    let inspect = |with_keys: bool| {
+    let credentials = dir.join("aws-credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = other\n\n[lab]\naws_access_key_id = {}\n\
+             aws_secret_access_key = {}\n",
+            bucket_support::KEY_ID,
+            bucket_support::SECRET
+        ),
+    )
+    .unwrap();
+    let inspect_with = |env: &[(&str, &str)]| {
         let mut cmd = Command::new(BIN);
         for (key, _) in std::env::vars() {
             if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
                 cmd.env_remove(key);
             }
         }
-        if with_keys {
-            cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
-                .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET);
+        // No real ~/.aws is read.
+        cmd.env("HOME", dir);
+        for (key, value) in env {
+            cmd.env(key, value);
         }
         cmd.args([
             "--json",
@@ -524,6 +536,16 @@ fn slides_inspect_a_bucket_prefix() {
         .current_dir(dir)
         .output()
         .unwrap()
+    };
+    let inspect = |with_keys: bool| {
+        if with_keys {
+            inspect_with(&[
+                ("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID),
+                ("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET),
+            ])
+        } else {
+            inspect_with(&[])
+        }
     };
     let out = inspect(true);
     assert!(out.status.success(), "{}", describe(&out));
@@ -572,6 +594,21 @@ fn slides_inspect_a_bucket_prefix() {
         "{}",
         describe(&out)
     );
+    // The keys of a profile in the shared credentials file, as the AWS tools read them.
+    let file = credentials.to_str().unwrap();
+    let out = inspect_with(&[
+        ("AWS_SHARED_CREDENTIALS_FILE", file),
+        ("AWS_PROFILE", "lab"),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = inspect_with(&[("AWS_SHARED_CREDENTIALS_FILE", file)]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the profile [default] of") && stderr.contains("aws-credentials"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(bucket_support::SECRET), "{stderr}");
 }
 
 // Proves `runs submit APP --slides s3://bucket/prefix/` submits the slides where they are: one

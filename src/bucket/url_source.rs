@@ -22,8 +22,11 @@ impl Bucket {
     /// The bucket and key prefix a URL names: `s3://bucket/prefix/` or `gs://bucket/prefix/`.
     ///
     /// - `s3://`: the keys of `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and
-    ///   `AWS_SESSION_TOKEN` when set), the region of `AWS_REGION` or `AWS_DEFAULT_REGION`
-    ///   (default `us-east-1`), and the endpoint given, else `AWS_ENDPOINT_URL_S3`, else
+    ///   `AWS_SESSION_TOKEN` when set), else those of the profile `AWS_PROFILE` (default
+    ///   `default`) in the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, else
+    ///   `~/.aws/credentials`); the region of `AWS_REGION` or `AWS_DEFAULT_REGION`, else the
+    ///   profile's in the config file (`AWS_CONFIG_FILE`, else `~/.aws/config`), else
+    ///   `us-east-1`; and the endpoint given, else `AWS_ENDPOINT_URL_S3`, else
     ///   `AWS_ENDPOINT_URL`, else AWS's (`https://s3.{region}.amazonaws.com`). MinIO, Ceph and
     ///   other S3-compatible stores are reached through the endpoint.
     /// - `gs://`: Google's S3-compatible endpoint with the HMAC key of `GCS_HMAC_ACCESS_KEY_ID`
@@ -62,9 +65,15 @@ impl Bucket {
         };
         let builder = match scheme {
             "s3" => {
-                let keys = need(&S3_KEY_VARS[..2])?;
+                let profile = var("AWS_PROFILE").unwrap_or_else(|| "default".into());
+                let (keys, token) = match need(&S3_KEY_VARS[..2]) {
+                    Ok(keys) => (keys, var(S3_KEY_VARS[2])),
+                    // No keys in the environment: the profile of the shared credentials file.
+                    Err(missing) => profile_keys(&profile)?.ok_or(missing)?,
+                };
                 let region = var("AWS_REGION")
                     .or_else(|| var("AWS_DEFAULT_REGION"))
+                    .or_else(|| profile_region(&profile))
                     .unwrap_or_else(|| "us-east-1".into());
                 let endpoint = endpoint
                     .map(str::to_string)
@@ -74,7 +83,7 @@ impl Bucket {
                 let mut builder = Bucket::builder(&endpoint, name)
                     .region(&region)
                     .credentials(&keys[0], &keys[1]);
-                if let Some(token) = var(S3_KEY_VARS[2]) {
+                if let Some(token) = token {
                     builder = builder.session_token(&token);
                 }
                 builder
@@ -99,6 +108,62 @@ impl Bucket {
     pub fn has_session_token(&self) -> bool {
         self.credentials.token().is_some()
     }
+}
+
+/// A file of the user's `~/.aws` folder, or the one a variable names.
+fn aws_file(variable: &str, name: &str) -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
+        return Some(path.into());
+    }
+    let home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"))?;
+    Some(std::path::Path::new(&home).join(".aws").join(name))
+}
+
+/// The INI file at `path`, `None` when there is none. Its parser's message is not repeated: it
+/// may quote a line holding a secret.
+fn ini(path: &std::path::Path) -> Result<Option<configparser::ini::Ini>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let mut ini = configparser::ini::Ini::new_cs();
+    ini.load(path).map_err(|_| {
+        Error::Config(format!(
+            "{} is not an INI file of AWS profiles",
+            path.display()
+        ))
+    })?;
+    Ok(Some(ini))
+}
+
+/// The keys of `profile` in the shared credentials file: `None` when there is no file;
+/// an error naming the profile and file when the file lacks them.
+fn profile_keys(profile: &str) -> Result<Option<(Vec<String>, Option<String>)>> {
+    let Some(path) = aws_file("AWS_SHARED_CREDENTIALS_FILE", "credentials") else {
+        return Ok(None);
+    };
+    let Some(ini) = ini(&path)? else {
+        return Ok(None);
+    };
+    let get = |key: &str| ini.get(profile, key).filter(|v| !v.trim().is_empty());
+    match (get("aws_access_key_id"), get("aws_secret_access_key")) {
+        (Some(id), Some(secret)) => Ok(Some((vec![id, secret], get("aws_session_token")))),
+        _ => Err(Error::Config(format!(
+            "the profile [{profile}] of {} has no aws_access_key_id and aws_secret_access_key \
+             (set AWS_PROFILE to another, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+            path.display()
+        ))),
+    }
+}
+
+/// The region of `profile` in the config file (`[profile NAME]`, or `[default]`).
+fn profile_region(profile: &str) -> Option<String> {
+    let ini = ini(&aws_file("AWS_CONFIG_FILE", "config")?).ok()??;
+    let section = if profile == "default" {
+        "default".to_string()
+    } else {
+        format!("profile {profile}")
+    };
+    ini.get(&section, "region").filter(|r| !r.trim().is_empty())
 }
 
 #[cfg(test)]
