@@ -720,10 +720,11 @@ impl<'a> SlidesToResults<'a> {
             let media = vec![None; rows.len()];
             return Ok((rows, media, Vec::new(), 0));
         }
-        if let Some((bucket, prefix)) = &self.source {
-            return self.remote_rows(bucket, prefix);
+        let prepared = match &self.source {
+            Some((bucket, prefix)) => builder.scan_bucket(bucket, prefix),
+            None => builder.scan(&self.slides),
         }
-        let prepared = builder.scan(&self.slides).map_err(prepare)?;
+        .map_err(prepare)?;
         let failures = prepared
             .failures
             .iter()
@@ -739,46 +740,6 @@ impl<'a> SlidesToResults<'a> {
             failures,
             prepared.checksums_from_index,
         ))
-    }
-
-    /// The rows of the slides under `prefix` of `bucket`, read in place; each row names its
-    /// object (`s3://bucket/key`), whose URL is signed at submission.
-    fn remote_rows(&self, bucket: &Bucket, prefix: &str) -> Result<Rows> {
-        let inspector = self.inspector.clone();
-        let mut rows = Vec::new();
-        let mut media = Vec::new();
-        let mut failures = Vec::new();
-        for object in slides::find_objects(bucket, prefix)? {
-            match inspector.inspect_object(bucket, &object.key) {
-                Ok(read) => {
-                    let slide = read.slide;
-                    let mut row = MetadataRow {
-                        external_id: object
-                            .key
-                            .strip_prefix(prefix)
-                            .unwrap_or(&object.key)
-                            .trim_start_matches('/')
-                            .to_string(),
-                        checksum_base64_crc32c: slide.checksum_base64_crc32c.unwrap_or_default(),
-                        resolution_mpp: slide.resolution_mpp,
-                        width_px: slide.width_px,
-                        height_px: slide.height_px,
-                        platform_bucket_url: Some(format!("s3://{}/{}", bucket.name(), object.key)),
-                        ..MetadataRow::default()
-                    };
-                    for rule in &self.mappings {
-                        rule.apply(&mut row);
-                    }
-                    rows.push(row);
-                    media.push(Some(slide.format.media_type()));
-                }
-                Err(e) => failures.push(SlideFailure {
-                    slide: e.path().to_path_buf(),
-                    message: e.to_string(),
-                }),
-            }
-        }
-        Ok((rows, media, failures, 0))
     }
 
     fn open_bucket(&self) -> Result<Bucket> {

@@ -613,7 +613,9 @@ fn slides_inspect_a_bucket_prefix() {
 
 // Proves `runs submit APP --slides s3://bucket/prefix/` submits the slides where they are: one
 // run whose items' URLs fetch the exact bytes from the bucket, nothing uploaded to the
-// organization's bucket; temporary keys are refused unless --accept-session-urls. (FR-97)
+// organization's bucket; temporary keys are refused unless --accept-session-urls; `runs
+// prepare` of the prefix writes the CSV naming the objects, and that CSV submits in place.
+// (FR-97)
 #[test]
 fn runs_submit_from_a_bucket_prefix() {
     let Some(moto) = bucket_support::Moto::start() else {
@@ -697,4 +699,55 @@ fn runs_submit_from_a_bucket_prefix() {
     );
     let out = submit(true, true);
     assert!(out.status.success(), "{}", describe(&out));
+
+    // `runs prepare` of the prefix writes the CSV naming each object; submitted with the
+    // prefix, its rows are signed in place.
+    let with_keys = |args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET)
+            .env("AIGNOSTICS_API_ROOT", platform.base_url())
+            .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
+            .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
+            .env("AIGNOSTICS_ENV_FILE", dir.join("none.env"))
+            .current_dir(dir)
+            .args(args)
+            .args(["--endpoint-url", &moto.endpoint()])
+            .output()
+            .unwrap()
+    };
+    let out = with_keys(&[
+        "runs",
+        "prepare",
+        "he-tme",
+        "s3://lab/cohort/",
+        "--csv",
+        "items.csv",
+        "--mapping",
+        ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let csv = std::fs::read_to_string(dir.join("items.csv")).unwrap();
+    assert!(csv.contains(";s3://lab/cohort/liver.tif"), "{csv}");
+    let out = with_keys(&[
+        "--json",
+        "runs",
+        "submit",
+        "he-tme",
+        "--csv",
+        "items.csv",
+        "--slides",
+        "s3://lab/cohort/",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inputs = platform
+        .submitted_inputs(report["run_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(inputs.len(), 2);
 }

@@ -389,6 +389,63 @@ impl SlideItems {
         Ok(prepared)
     }
 
+    /// [`scan`](Self::scan) for the slides under `prefix` of a bucket of your own, read in
+    /// place ([`Inspector::inspect_object`](super::Inspector::inspect_object)): each row's
+    /// external id is the key below the prefix and its `platform_bucket_url` the object
+    /// (`s3://bucket/key`), whose URL is signed at submission.
+    ///
+    /// # Errors
+    /// [`PrepareError::Invalid`] when the bucket cannot be listed.
+    #[cfg(feature = "bucket")]
+    pub fn scan_bucket(
+        &self,
+        bucket: &crate::bucket::Bucket,
+        prefix: &str,
+    ) -> Result<Prepared, PrepareError> {
+        let mut prepared = Prepared {
+            rows: Vec::new(),
+            media_types: Vec::new(),
+            failures: Vec::new(),
+            checksums_from_index: 0,
+        };
+        for object in super::find_objects(bucket, prefix).map_err(PrepareError::Invalid)? {
+            let relative = object
+                .key
+                .strip_prefix(prefix)
+                .unwrap_or(&object.key)
+                .trim_start_matches('/')
+                .to_string();
+            if self
+                .include
+                .as_ref()
+                .is_some_and(|g| !g.is_match(&relative))
+            {
+                continue;
+            }
+            match self.inspector.inspect_object(bucket, &object.key) {
+                Ok(read) => {
+                    let slide = read.slide;
+                    let mut row = MetadataRow {
+                        external_id: relative,
+                        checksum_base64_crc32c: slide.checksum_base64_crc32c.unwrap_or_default(),
+                        resolution_mpp: slide.resolution_mpp,
+                        width_px: slide.width_px,
+                        height_px: slide.height_px,
+                        platform_bucket_url: Some(format!("s3://{}/{}", bucket.name(), object.key)),
+                        ..MetadataRow::default()
+                    };
+                    for rule in &self.mappings {
+                        rule.apply(&mut row);
+                    }
+                    prepared.rows.push(row);
+                    prepared.media_types.push(slide.format.media_type());
+                }
+                Err(e) => prepared.failures.push(e),
+            }
+        }
+        Ok(prepared)
+    }
+
     /// The input artifact's metadata for a row: checksum, size, resolution, media type under
     /// the key the version's schema uses (`media_type` or `media-type`), and `specimen`
     /// (tissue, disease) and `staining_method` when given.

@@ -18,8 +18,14 @@ pub struct PrepareArgs {
     /// Application and optional version, e.g. `he-tme` or `he-tme:1.0.0` (default: latest).
     #[arg(value_name = "APP[:VERSION]")]
     pub application: String,
-    /// Folder of slides (searched recursively; a DICOM series counts once).
+    /// Folder of slides (searched recursively; a DICOM series counts once), or a prefix of your
+    /// own bucket read in place (`s3://bucket/prefix/`, `gs://bucket/prefix/`): each row's
+    /// platform_bucket_url then names its object.
+    #[arg(value_name = "DIR|URL")]
     pub dir: PathBuf,
+    /// With an s3:// prefix: the S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS's).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
     /// The metadata CSV to write (the Python SDK's format; edit it, then submit it).
     #[arg(long, value_name = "FILE")]
     pub csv: PathBuf,
@@ -52,12 +58,21 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
         .map(UrlTemplate::new)
         .transpose()
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    if !args.dir.exists() {
-        return Err(Failure::Runtime(format!(
-            "{}: no such folder",
-            args.dir.display()
-        )));
-    }
+    let text = args.dir.to_string_lossy();
+    let in_bucket = if text.starts_with("s3://") || text.starts_with("gs://") {
+        Some(aignostics::bucket::Bucket::from_url(
+            &text,
+            args.endpoint_url.as_deref(),
+        )?)
+    } else {
+        if !args.dir.exists() {
+            return Err(Failure::Runtime(format!(
+                "{}: no such folder",
+                args.dir.display()
+            )));
+        }
+        None
+    };
     // Both outputs are proven writable before a slide is read (a large folder takes minutes).
     check_output_file(&args.csv, "--csv")?;
     if let Some(items) = &args.items {
@@ -79,7 +94,11 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
             .include(glob)
             .map_err(|e| Failure::Usage(e.to_string()))?;
     }
-    let prepared = builder.scan(&args.dir).map_err(runtime)?;
+    let prepared = match &in_bucket {
+        Some((bucket, prefix)) => builder.scan_bucket(bucket, prefix),
+        None => builder.scan(&args.dir),
+    }
+    .map_err(runtime)?;
     for failure in &prepared.failures {
         note!("error: {failure}");
     }
