@@ -221,7 +221,8 @@ fn store_checksums_taken_only_when_they_are_the_objects() {
 
 // Proves slides in the user's own bucket go to a run without a byte downloaded or uploaded:
 // the items' URLs are signed with the bucket's keys and fetch the exact bytes (their CRC32C as
-// the item says); the same call again finds the run; a changed object makes a new submission;
+// the item says, checked by the platform, which fetches them: the items succeed; an unreachable
+// input fails its item); the same call again finds the run; a changed object makes a new submission;
 // temporary keys are refused before anything is submitted. (FR-97)
 #[test]
 fn a_run_from_slides_in_a_bucket() {
@@ -240,7 +241,12 @@ fn a_run_from_slides_in_a_bucket() {
             .send()
             .unwrap();
     }
-    let platform = aignostics_sandbox::Sandbox::start().unwrap();
+    // The platform fetches each input as the real one does, checking its CRC32C.
+    let platform = aignostics_sandbox::Sandbox::builder()
+        .fetch_inputs(true)
+        .processing_time(std::time::Duration::from_millis(200))
+        .start()
+        .unwrap();
     let client = platform.client(aignostics_sandbox::ALICE_TOKEN).unwrap();
     let submit = |bucket: aignostics::bucket::Bucket| {
         aignostics::pipeline::SlidesToResults::in_bucket(&client, "he-tme", bucket, "study/")
@@ -277,6 +283,31 @@ fn a_run_from_slides_in_a_bucket() {
             input.metadata["checksum_base64_crc32c"].as_str().unwrap()
         );
     }
+    let done = run
+        .wait(&aignostics::WaitOptions::default().interval(std::time::Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(done.statistics.item_succeeded_count, 2, "{done:?}");
+    // An input the platform cannot fetch fails its item, saying why (a loopback port that
+    // refuses: no test reaches the network).
+    let mut unreachable = aignostics_sandbox::example_item("unreachable.svs");
+    unreachable.input_artifacts[0].download_url = "http://127.0.0.1:9/unreachable.svs".into();
+    let bad = client
+        .runs()
+        .submit(aignostics::models::RunCreationRequest::new(
+            "he-tme",
+            [unreachable],
+        ))
+        .unwrap();
+    bad.wait(&aignostics::WaitOptions::default().interval(std::time::Duration::from_millis(50)))
+        .unwrap();
+    let item = bad.items().iter().next().unwrap().unwrap();
+    assert_eq!(item.error_code.as_deref(), Some("SANDBOX_INPUT_UNUSABLE"));
+    assert!(
+        item.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("could not be fetched")),
+        "{item:?}"
+    );
     let again = submit(lab.clone()).unwrap();
     assert_eq!(
         (again.run_id.as_str(), again.existing),

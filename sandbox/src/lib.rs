@@ -612,6 +612,7 @@ pub struct SandboxBuilder {
     pending_time: Option<Duration>,
     artifact_size: u64,
     atlas_cells: usize,
+    fetch_inputs: bool,
     default_users: bool,
     users: Vec<(String, SandboxUser)>,
     clients: Vec<OAuthClient>,
@@ -645,6 +646,7 @@ impl Default for SandboxBuilder {
             pending_time: None,
             artifact_size: 256 * 1024,
             atlas_cells: 200,
+            fetch_inputs: false,
             default_users: true,
             users: Vec::new(),
             clients: vec![OAuthClient {
@@ -749,6 +751,19 @@ impl SandboxBuilder {
     /// ```
     pub fn artifact_size(mut self, bytes: u64) -> Self {
         self.artifact_size = bytes;
+        self
+    }
+
+    /// Fetches each submitted item's input URL as the platform would, and fails the item
+    /// (`USER_ERROR`, `SANDBOX_INPUT_UNUSABLE`) when the URL does not answer or its bytes lack
+    /// the CRC32C the item's metadata names (default off: example items name made-up URLs).
+    ///
+    /// ```
+    /// let sandbox = aignostics_sandbox::Sandbox::builder().fetch_inputs(true).start()?;
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn fetch_inputs(mut self, fetch: bool) -> Self {
+        self.fetch_inputs = fetch;
         self
     }
 
@@ -935,6 +950,7 @@ impl SandboxBuilder {
                 pending_time,
                 artifact_size: self.artifact_size,
                 atlas_cells: self.atlas_cells,
+                fetch_inputs: self.fetch_inputs,
                 token_lifetime: self.token_lifetime,
                 audience: self.audience,
                 signed_url_lifetime: Duration::from_secs(3600),

@@ -477,6 +477,11 @@ pub(crate) fn create(shared: &Shared, req: &Req, user: &SandboxUser) -> Answer {
                         mime_type: o.mime_type.clone(),
                     })
                     .collect(),
+                input_error: shared
+                    .config
+                    .fetch_inputs
+                    .then(|| unusable_input(item))
+                    .flatten(),
                 id: item_id,
             }
         })
@@ -622,4 +627,48 @@ fn validate_shape(request: &RunCreationRequest) -> Result<(), Resp> {
         }
     }
     Ok(())
+}
+
+/// Why an item's inputs cannot be used, fetched as the platform would fetch them: a URL that
+/// does not answer with the bytes, or bytes without the CRC32C their metadata names.
+fn unusable_input(item: &aignostics::models::ItemCreationRequest) -> Option<String> {
+    for input in &item.input_artifacts {
+        let expected = input
+            .metadata
+            .get("checksum_base64_crc32c")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let fetched = ureq::get(&input.download_url)
+            .call()
+            .map_err(|e| e.to_string());
+        let mut response = match fetched {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(format!(
+                    "the input `{}` could not be fetched: {e}",
+                    input.name
+                ));
+            }
+        };
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        let mut crc = 0u32;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => crc = crc32c::crc32c_append(crc, &buf[..n]),
+                Err(e) => {
+                    return Some(format!("the input `{}` could not be read: {e}", input.name));
+                }
+            }
+        }
+        let actual = crate::util::crc32c_b64(crc);
+        if actual != expected {
+            return Some(format!(
+                "the input `{}` has the CRC32C {actual}, its metadata says {expected:?}",
+                input.name
+            ));
+        }
+    }
+    None
 }

@@ -41,6 +41,8 @@ pub(crate) struct Config {
     pub artifact_size: u64,
     /// Cells in each Atlas-shaped result.
     pub atlas_cells: usize,
+    /// Whether each submitted input is fetched and checked against its CRC32C.
+    pub fetch_inputs: bool,
     pub token_lifetime: Duration,
     pub audience: Option<String>,
     pub signed_url_lifetime: Duration,
@@ -172,11 +174,13 @@ pub(crate) struct ItemRec {
     pub checksum: Option<String>,
     pub inputs: Vec<InputRec>,
     pub artifacts: Vec<ArtifactRec>,
+    /// Why its input could not be used, when the sandbox fetched it (`fetch_inputs`).
+    pub input_error: Option<String>,
 }
 
 impl ItemRec {
     fn fails(&self) -> bool {
-        self.external_id.starts_with("fail-")
+        self.external_id.starts_with("fail-") || self.input_error.is_some()
     }
 }
 
@@ -439,6 +443,10 @@ impl RunRec {
             }
         };
         let (error_code, error_message) = match reason {
+            Some(ItemTerminationReason::UserError) if item.input_error.is_some() => (
+                Some("SANDBOX_INPUT_UNUSABLE".to_string()),
+                item.input_error.clone(),
+            ),
             Some(ItemTerminationReason::UserError) => (
                 Some("SANDBOX_INVALID_INPUT".to_string()),
                 Some(
