@@ -8,6 +8,7 @@ mod local;
 #[path = "../../tests/slides_support/mod.rs"]
 mod slides_support;
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -750,4 +751,103 @@ fn runs_submit_from_a_bucket_prefix() {
         .submitted_inputs(report["run_id"].as_str().unwrap())
         .unwrap();
     assert_eq!(inputs.len(), 2);
+}
+
+// Proves the in-place path is crash-safe as a folder's: `runs submit --slides s3://…` killed
+// with SIGKILL during the metadata pass, then after the submission, and run again, ends with
+// exactly one run holding every slide. (FR-97)
+#[test]
+fn in_place_submission_killed_and_run_again() {
+    let Some(moto) = bucket_support::Moto::start() else {
+        return;
+    };
+    moto.create_bucket("lab");
+    let platform = Sandbox::start().unwrap();
+    let scratch = Scratch::new("kill-s3");
+    let dir = &*scratch;
+    let lab = bucket_support::bucket(&moto.endpoint(), "lab");
+    for i in 0..4 {
+        let path = dir.join(format!("s{i}.svs"));
+        // Large enough that reading them for their CRC32C takes a while.
+        aperio(8_000 + i, 6_000, "0.2520")
+            .tile(256)
+            .body_at(24 << 20)
+            .write(&path);
+        lab.upload(&path, &format!("cohort/s{i}.svs"))
+            .send()
+            .unwrap();
+    }
+    let command = || {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET)
+            .env("AIGNOSTICS_API_ROOT", platform.base_url())
+            .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
+            .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
+            .env("AIGNOSTICS_ENV_FILE", dir.join("none.env"))
+            .current_dir(dir)
+            .args([
+                "--json",
+                "runs",
+                "submit",
+                "he-tme",
+                "--slides",
+                "s3://lab/cohort/",
+            ])
+            .args(["--endpoint-url", &moto.endpoint()])
+            .args([
+                "--mapping",
+                ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E",
+            ]);
+        cmd
+    };
+    let runs = || {
+        platform
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/api/v1/runs")
+            .count()
+    };
+    // Killed while the slides are read (before anything is submitted).
+    let mut child = command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("inspecting"), "{first}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(runs(), 0, "killed before the submission");
+    // Killed after the submission.
+    let mut child = command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines {
+        if line.unwrap().starts_with("submitted run") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(runs(), 1);
+    // Run again: the same run, found by its key.
+    let out = command().output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["existing"], true, "{report}");
+    assert_eq!(runs(), 1, "exactly one run");
+    let inputs = platform
+        .submitted_inputs(report["run_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(inputs.len(), 4);
 }
