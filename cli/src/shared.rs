@@ -315,6 +315,25 @@ pub fn bucket(ctx: &Ctx, endpoint: Option<&str>, name: Option<&str>) -> Result<B
     })
 }
 
+/// The bucket and prefix `path` names when it is a bucket URL (`s3://…`, `gs://…`) read in
+/// place; `None` for a local path, which must exist.
+pub fn bucket_source(
+    path: &std::path::Path,
+    endpoint: Option<&str>,
+) -> Result<Option<(Bucket, String)>> {
+    let text = path.to_string_lossy();
+    if text.starts_with("s3://") || text.starts_with("gs://") {
+        return Ok(Some(Bucket::from_url(&text, endpoint)?));
+    }
+    if !path.exists() {
+        return Err(Failure::Runtime(format!(
+            "{}: no such folder",
+            path.display()
+        )));
+    }
+    Ok(None)
+}
+
 /// The table of slides as items: the columns `runs prepare` and `runs submit --dry-run` show.
 pub fn slides_table() -> crate::table::Table {
     crate::table::Table::new([

@@ -634,32 +634,7 @@ fn runs_submit_from_a_bucket_prefix() {
             .unwrap();
     }
     let submit = |session: bool, accept: bool| {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET)
-            .env("AIGNOSTICS_API_ROOT", platform.base_url())
-            .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
-            .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
-            .env("AIGNOSTICS_ENV_FILE", dir.join("none.env"))
-            .current_dir(dir)
-            .args([
-                "--json",
-                "runs",
-                "submit",
-                "he-tme",
-                "--slides",
-                "s3://lab/cohort/",
-            ])
-            .args(["--endpoint-url", &moto.endpoint()])
-            .args([
-                "--mapping",
-                ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E",
-            ]);
+        let mut cmd = s3_cli(dir, &platform, &moto.endpoint(), &SUBMIT_S3);
         if session {
             cmd.env("AWS_SESSION_TOKEN", "token-of-a-session");
         }
@@ -704,21 +679,7 @@ fn runs_submit_from_a_bucket_prefix() {
     // `runs prepare` of the prefix writes the CSV naming each object; submitted with the
     // prefix, its rows are signed in place.
     let with_keys = |args: &[&str]| {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET)
-            .env("AIGNOSTICS_API_ROOT", platform.base_url())
-            .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
-            .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
-            .env("AIGNOSTICS_ENV_FILE", dir.join("none.env"))
-            .current_dir(dir)
-            .args(args)
-            .args(["--endpoint-url", &moto.endpoint()])
+        s3_cli(dir, &platform, &moto.endpoint(), args)
             .output()
             .unwrap()
     };
@@ -777,35 +738,7 @@ fn in_place_submission_killed_and_run_again() {
             .send()
             .unwrap();
     }
-    let command = || {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET)
-            .env("AIGNOSTICS_API_ROOT", platform.base_url())
-            .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
-            .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
-            .env("AIGNOSTICS_ENV_FILE", dir.join("none.env"))
-            .current_dir(dir)
-            .args([
-                "--json",
-                "runs",
-                "submit",
-                "he-tme",
-                "--slides",
-                "s3://lab/cohort/",
-            ])
-            .args(["--endpoint-url", &moto.endpoint()])
-            .args([
-                "--mapping",
-                ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E",
-            ]);
-        cmd
-    };
+    let command = || s3_cli(dir, &platform, &moto.endpoint(), &SUBMIT_S3);
     let runs = || {
         platform
             .requests()
@@ -851,3 +784,38 @@ fn in_place_submission_killed_and_run_again() {
         .unwrap();
     assert_eq!(inputs.len(), 4);
 }
+
+/// The CLI in `dir` against the sandbox `platform`, with the test's AWS keys (and no variable of
+/// the test's own environment), its `args` followed by `--endpoint-url` of the S3 server.
+fn s3_cli(dir: &Path, platform: &Sandbox, endpoint: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET)
+        .env("AIGNOSTICS_API_ROOT", platform.base_url())
+        .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)
+        .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
+        .env("AIGNOSTICS_ENV_FILE", dir.join("none.env"))
+        .current_dir(dir)
+        .args(args)
+        .args(["--endpoint-url", endpoint]);
+    cmd
+}
+
+/// The arguments of `runs submit` from the S3 prefix `s3://lab/cohort/`.
+const SUBMIT_S3: [&str; 10] = [
+    "--json",
+    "runs",
+    "submit",
+    "he-tme",
+    "--slides",
+    "s3://lab/cohort/",
+    "--mapping",
+    ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E",
+    "--interval",
+    "0.1",
+];

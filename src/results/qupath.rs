@@ -135,26 +135,7 @@ fn output_names(items: &[(PathBuf, ManifestItem)]) -> Vec<String> {
 
 /// The features of one polygon file as QuPath objects of `kind`.
 fn convert(path: &Path, crc: Option<&str>, kind: &str) -> Result<Vec<Feature>> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    if size > MAX_POLYGON_BYTES {
-        return Err(Error::InvalidInput(format!(
-            "{}: {size} bytes is too large for a polygon file",
-            path.display()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if let Some(expected) = crc {
-        let actual = crc32c::crc32c(&bytes);
-        if !crate::checksum::matches(expected, actual) {
-            return Err(Error::Checksum {
-                path: path.to_path_buf(),
-                expected: expected.to_string(),
-                actual: crate::checksum::encode(actual),
-            });
-        }
-    }
+    let bytes = super::readout::read_verified(path, crc, MAX_POLYGON_BYTES, "a polygon file")?;
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Error::InvalidInput(format!("{}: not UTF-8 text, not GeoJSON", path.display()))
     })?;

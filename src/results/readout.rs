@@ -19,14 +19,26 @@ pub(crate) struct Readout {
 /// Reads the readout at `path`, whose bytes must have the CRC32C `expected` (base64) when one
 /// is given.
 pub(crate) fn read(path: &Path, expected: Option<&str>) -> Result<Readout> {
+    let bytes = read_verified(path, expected, MAX_READOUT_BYTES, "a slide readout")?;
+    parse(path, &bytes)
+}
+
+/// The bytes of a results file, refused when larger than `max` (before they fill memory) or
+/// when they lack the CRC32C `expected` (base64) the platform published.
+pub(crate) fn read_verified(
+    path: &Path,
+    expected: Option<&str>,
+    max: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
-    if size > MAX_READOUT_BYTES {
-        return Err(invalid(
-            path,
-            &format!("{size} bytes is too large for a slide readout (at most {MAX_READOUT_BYTES})"),
-        ));
+    if size > max {
+        return Err(Error::InvalidInput(format!(
+            "{}: {size} bytes is too large for {what} (at most {max})",
+            path.display()
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if let Some(expected) = expected {
@@ -39,7 +51,7 @@ pub(crate) fn read(path: &Path, expected: Option<&str>) -> Result<Readout> {
             });
         }
     }
-    parse(path, &bytes)
+    Ok(bytes)
 }
 
 /// Parses readout bytes; `path` names them in errors.

@@ -235,6 +235,13 @@ pub struct Prepared {
     pub checksums_from_index: usize,
 }
 
+impl Prepared {
+    fn push(&mut self, (row, media_type): (MetadataRow, &'static str)) {
+        self.rows.push(row);
+        self.media_types.push(media_type);
+    }
+}
+
 /// Builds run items for one application version from a folder of slides or from metadata
 /// rows (the Python SDK's CSV).
 ///
@@ -369,19 +376,8 @@ impl SlideItems {
             match result {
                 Ok(slide) => {
                     prepared.checksums_from_index += usize::from(slide.checksum_from_index);
-                    let mut row = MetadataRow {
-                        external_id: relative(&slide.path),
-                        checksum_base64_crc32c: slide.checksum_base64_crc32c.unwrap_or_default(),
-                        resolution_mpp: slide.resolution_mpp,
-                        width_px: slide.width_px,
-                        height_px: slide.height_px,
-                        ..MetadataRow::default()
-                    };
-                    for rule in &self.mappings {
-                        rule.apply(&mut row);
-                    }
-                    prepared.rows.push(row);
-                    prepared.media_types.push(slide.format.media_type());
+                    let external_id = relative(&slide.path);
+                    prepared.push(self.row(external_id, slide, None));
                 }
                 Err(e) => prepared.failures.push(e),
             }
@@ -424,26 +420,35 @@ impl SlideItems {
             }
             match self.inspector.inspect_object(bucket, &object.key) {
                 Ok(read) => {
-                    let slide = read.slide;
-                    let mut row = MetadataRow {
-                        external_id: relative,
-                        checksum_base64_crc32c: slide.checksum_base64_crc32c.unwrap_or_default(),
-                        resolution_mpp: slide.resolution_mpp,
-                        width_px: slide.width_px,
-                        height_px: slide.height_px,
-                        platform_bucket_url: Some(format!("s3://{}/{}", bucket.name(), object.key)),
-                        ..MetadataRow::default()
-                    };
-                    for rule in &self.mappings {
-                        rule.apply(&mut row);
-                    }
-                    prepared.rows.push(row);
-                    prepared.media_types.push(slide.format.media_type());
+                    let object = format!("s3://{}/{}", bucket.name(), object.key);
+                    prepared.push(self.row(relative, read.slide, Some(object)));
                 }
                 Err(e) => prepared.failures.push(e),
             }
         }
         Ok(prepared)
+    }
+
+    /// The row of a slide read, its mapping rules applied, with its media type.
+    fn row(
+        &self,
+        external_id: String,
+        slide: super::Slide,
+        object: Option<String>,
+    ) -> (MetadataRow, &'static str) {
+        let mut row = MetadataRow {
+            external_id,
+            checksum_base64_crc32c: slide.checksum_base64_crc32c.unwrap_or_default(),
+            resolution_mpp: slide.resolution_mpp,
+            width_px: slide.width_px,
+            height_px: slide.height_px,
+            platform_bucket_url: object,
+            ..MetadataRow::default()
+        };
+        for rule in &self.mappings {
+            rule.apply(&mut row);
+        }
+        (row, slide.format.media_type())
     }
 
     /// The input artifact's metadata for a row: checksum, size, resolution, media type under

@@ -58,21 +58,7 @@ pub fn prepare(ctx: &Ctx, args: &PrepareArgs) -> Result<Report> {
         .map(UrlTemplate::new)
         .transpose()
         .map_err(|e| Failure::Usage(e.to_string()))?;
-    let text = args.dir.to_string_lossy();
-    let in_bucket = if text.starts_with("s3://") || text.starts_with("gs://") {
-        Some(aignostics::bucket::Bucket::from_url(
-            &text,
-            args.endpoint_url.as_deref(),
-        )?)
-    } else {
-        if !args.dir.exists() {
-            return Err(Failure::Runtime(format!(
-                "{}: no such folder",
-                args.dir.display()
-            )));
-        }
-        None
-    };
+    let in_bucket = crate::shared::bucket_source(&args.dir, args.endpoint_url.as_deref())?;
     // Both outputs are proven writable before a slide is read (a large folder takes minutes).
     check_output_file(&args.csv, "--csv")?;
     if let Some(items) = &args.items {

@@ -35,26 +35,24 @@ pub enum ResultsCommand {
     /// filled. Files are named after the slides (`a.svs.geojson`): drag one onto its image in
     /// QuPath, or import a whole project with the script in docs/QUPATH.md.
     #[command(after_help = "Examples:\n  \
-        aignostics results qupath RUN_ID qupath/\n  \
-        aignostics results qupath --from results/ qupath/")]
+        aignostics results qupath RUN_ID --out qupath/\n  \
+        aignostics results qupath --from results/ --out qupath/")]
     Qupath(QupathArgs),
 }
 
+/// Where results come from: runs (downloaded, only what is needed) and folders.
 #[derive(Debug, Args)]
-pub struct QupathArgs {
-    /// Runs whose polygons to download and convert (ids or unique prefixes).
+pub struct Sources {
+    /// Runs to download from and use (ids or unique prefixes).
     #[arg(value_name = "RUN")]
     pub runs: Vec<String>,
     /// Also folders `runs download` filled (a folder of runs, or one run's folder).
     #[arg(long = "from", value_name = "DIR")]
     pub from: Vec<PathBuf>,
-    /// The folder to write the GeoJSON files into (created when missing).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Where the polygons of the runs are downloaded.
+    /// Where the runs' files are downloaded.
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub dir: PathBuf,
-    /// Do not wait for runs still processing.
+    /// Do not wait for runs still processing (their unfinished items are PENDING).
     #[arg(long)]
     pub no_wait: bool,
     /// Time between looks at runs still processing, in seconds or with a unit (0.1 s to 1 h;
@@ -63,14 +61,46 @@ pub struct QupathArgs {
     pub interval: Duration,
 }
 
+impl Sources {
+    /// A usage error when neither runs nor folders are named.
+    fn check(&self, command: &str) -> Result<()> {
+        if self.runs.is_empty() && self.from.is_empty() {
+            return Err(Failure::Usage(format!(
+                "name runs (`aignostics results {command} RUN… --out …`) or folders (--from DIR)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// How the runs are downloaded.
+    fn options(&self) -> DownloadOptions {
+        DownloadOptions::default()
+            .wait_for_run(!self.no_wait)
+            .poll_interval(self.interval)
+    }
+
+    /// The full ids of the runs named.
+    fn run_ids(&self, ctx: &Ctx) -> Result<Vec<String>> {
+        self.runs
+            .iter()
+            .map(|run| crate::shared::full_run_id(ctx, run))
+            .collect()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct QupathArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    /// The folder to write the GeoJSON files into (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub struct TableArgs {
-    /// Runs whose readouts to download and tabulate (ids or unique prefixes).
-    #[arg(value_name = "RUN")]
-    pub runs: Vec<String>,
-    /// Also folders `runs download` filled (a folder of runs, or one run's folder).
-    #[arg(long = "from", value_name = "DIR")]
-    pub from: Vec<PathBuf>,
+    #[command(flatten)]
+    pub sources: Sources,
     /// The table to write: `.parquet` or `.csv`.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
@@ -78,17 +108,6 @@ pub struct TableArgs {
     /// the cell readouts' columns; one row group per slide).
     #[arg(long, value_name = "FILE.parquet")]
     pub cells: Option<PathBuf>,
-    /// Where the readouts of the runs are downloaded.
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    pub dir: PathBuf,
-    /// Do not wait for runs still processing: their unfinished items are rows with the state
-    /// PENDING.
-    #[arg(long)]
-    pub no_wait: bool,
-    /// Time between looks at runs still processing, in seconds or with a unit (0.1 s to 1 h;
-    /// e.g. 30s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "5", value_parser = crate::shared::parse_interval)]
-    pub interval: Duration,
 }
 
 pub fn results(ctx: &Ctx, command: &ResultsCommand) -> Result<Report> {
@@ -99,28 +118,25 @@ pub fn results(ctx: &Ctx, command: &ResultsCommand) -> Result<Report> {
 }
 
 fn qupath(ctx: &Ctx, args: &QupathArgs) -> Result<Report> {
-    if args.runs.is_empty() && args.from.is_empty() {
-        return Err(Failure::Usage(
-            "name runs (`aignostics results qupath RUN… --out DIR`) or folders (--from DIR)".into(),
-        ));
-    }
-    let mut folders = args.from.clone();
-    if !args.runs.is_empty() {
+    let sources = &args.sources;
+    sources.check("qupath")?;
+    let mut folders = sources.from.clone();
+    let runs = sources.run_ids(ctx)?;
+    if !runs.is_empty() {
         let client = ctx.client()?;
-        std::fs::create_dir_all(&args.dir)
-            .map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", args.dir.display())))?;
-        let options = DownloadOptions::default()
-            .wait_for_run(!args.no_wait)
-            .poll_interval(args.interval)
+        std::fs::create_dir_all(&sources.dir).map_err(|e| {
+            Failure::Runtime(format!("cannot create {}: {e}", sources.dir.display()))
+        })?;
+        let options = sources
+            .options()
             .artifacts(aignostics::results::POLYGON_ARTIFACTS.map(|(name, _)| name));
-        for run in &args.runs {
-            let run = crate::shared::full_run_id(ctx, run)?;
+        for run in runs {
             note!(
                 "Downloading the polygons of run {run} into {}",
-                args.dir.display()
+                sources.dir.display()
             );
-            client.run(&run).download_to(&args.dir, &options)?;
-            folders.push(args.dir.join(&run));
+            client.run(&run).download_to(&sources.dir, &options)?;
+            folders.push(sources.dir.join(&run));
         }
     }
     let report = aignostics::results::write_qupath(&folders, &args.out)?;
@@ -150,34 +166,24 @@ fn qupath(ctx: &Ctx, args: &QupathArgs) -> Result<Report> {
 }
 
 fn table(ctx: &Ctx, args: &TableArgs) -> Result<Report> {
-    if args.runs.is_empty() && args.from.is_empty() {
-        return Err(Failure::Usage(
-            "name runs (`aignostics results table RUN… --out FILE`) or folders (--from DIR)".into(),
-        ));
-    }
+    let sources = &args.sources;
+    sources.check("table")?;
     crate::shared::check_output_file(&args.out, "--out")?;
     if let Some(cells) = &args.cells {
         crate::shared::check_output_file(cells, "--cells")?;
     }
     let mut builder = CohortTable::builder().with_cells(args.cells.is_some());
-    for dir in &args.from {
+    for dir in &sources.from {
         builder = builder.folder(dir);
     }
-    if !args.runs.is_empty() {
-        let client = ctx.client()?;
-        let mut runs = Vec::with_capacity(args.runs.len());
-        for run in &args.runs {
-            runs.push(crate::shared::full_run_id(ctx, run)?);
-        }
+    let runs = sources.run_ids(ctx)?;
+    if !runs.is_empty() {
         note!(
             "Downloading the slide readouts of {} into {}",
             count(runs.len(), "run", "runs"),
-            args.dir.display()
+            sources.dir.display()
         );
-        let options = DownloadOptions::default()
-            .wait_for_run(!args.no_wait)
-            .poll_interval(args.interval);
-        builder = builder.runs(&client, &runs, &args.dir, &options)?;
+        builder = builder.runs(&ctx.client()?, &runs, &sources.dir, &sources.options())?;
     }
     let table = builder.build()?;
     table.write(&args.out)?;

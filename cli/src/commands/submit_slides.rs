@@ -40,22 +40,8 @@ pub fn submit(
             .unwrap_or(Path::new("."))
             .to_path_buf(),
     };
-    let text = slides.to_string_lossy();
     // A prefix of the user's own bucket: read in place, nothing uploaded.
-    let in_bucket = if text.starts_with("s3://") || text.starts_with("gs://") {
-        Some(aignostics::bucket::Bucket::from_url(
-            &text,
-            args.endpoint_url.as_deref(),
-        )?)
-    } else {
-        if !slides.exists() {
-            return Err(Failure::Runtime(format!(
-                "{}: no such folder",
-                slides.display()
-            )));
-        }
-        None
-    };
+    let in_bucket = crate::shared::bucket_source(&slides, args.endpoint_url.as_deref())?;
     let metadata = super::submit_flags::check(&args.flags)?;
     if let Some(table) = &args.table {
         crate::shared::check_output_file(table, "--table")?;
