@@ -311,21 +311,8 @@ fn damaged_results_are_refused_and_nothing_is_half_written() {
 // slide's own values, and the failure; only the slide readouts were downloaded. (FR-92, FR-93)
 #[test]
 fn table_from_runs_downloads_the_readouts_alone() {
-    let platform = Sandbox::builder()
-        .catalog(Catalog::atlas())
-        .processing_time(std::time::Duration::from_millis(300))
-        .start()
-        .unwrap();
-    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let request = aignostics::models::RunCreationRequest::new(
-        "he-tme",
-        [
-            sandbox::example_item("case-1/a.svs"),
-            sandbox::example_item("case-1/b.svs"),
-            sandbox::example_item("fail-c.svs"),
-        ],
-    );
-    let run = client.runs().submit(request).unwrap();
+    let (_platform, client) = atlas(200);
+    let run = submit(&client, &["case-1/a.svs", "case-1/b.svs", "fail-c.svs"]);
     run.wait(&WaitOptions::default().interval(std::time::Duration::from_millis(50)))
         .unwrap();
     let dir = Scratch::new("cohort-runs");
@@ -410,20 +397,8 @@ fn python_with(module: &str) -> Option<&'static str> {
 // their CRC32C is refused naming it. (FR-94)
 #[test]
 fn qupath_geojson_is_valid_and_keeps_holes() {
-    let platform = Sandbox::builder()
-        .catalog(Catalog::atlas())
-        .processing_time(std::time::Duration::from_millis(200))
-        .start()
-        .unwrap();
-    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let request = aignostics::models::RunCreationRequest::new(
-        "he-tme",
-        [
-            sandbox::example_item("case-1/a.svs"),
-            sandbox::example_item("case-2/b.svs"),
-        ],
-    );
-    let run = client.runs().submit(request).unwrap();
+    let (_platform, client) = atlas(200);
+    let run = submit(&client, &["case-1/a.svs", "case-2/b.svs"]);
     let dir = Scratch::new("qupath");
     let downloads = dir.join("results");
     std::fs::create_dir_all(&downloads).unwrap();
@@ -500,22 +475,8 @@ fn qupath_geojson_is_valid_and_keeps_holes() {
 // reads it; a failed item is skipped and named. (FR-95)
 #[test]
 fn cohort_cells_as_one_parquet_file() {
-    let platform = Sandbox::builder()
-        .catalog(Catalog::atlas())
-        .atlas_cells(120)
-        .processing_time(std::time::Duration::from_millis(200))
-        .start()
-        .unwrap();
-    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let request = aignostics::models::RunCreationRequest::new(
-        "he-tme",
-        [
-            sandbox::example_item("a.svs"),
-            sandbox::example_item("b.svs"),
-            sandbox::example_item("fail-c.svs"),
-        ],
-    );
-    let run = client.runs().submit(request).unwrap();
+    let (_platform, client) = atlas(120);
+    let run = submit(&client, &["a.svs", "b.svs", "fail-c.svs"]);
     let dir = Scratch::new("cells");
     let options = DownloadOptions::default().poll_interval(std::time::Duration::from_millis(50));
     let builder = CohortTable::builder()
@@ -554,4 +515,25 @@ fn cohort_cells_as_one_parquet_file() {
         String::from_utf8_lossy(&check.stdout).trim(),
         "2 240 ['run_id', 'external_id', 'CELL_ID'] double ['a.svs', 'b.svs']"
     );
+}
+
+/// The sandbox with Atlas-shaped results of `cells` cells per slide, and Alice's client.
+fn atlas(cells: usize) -> (Sandbox, aignostics::Client) {
+    let platform = Sandbox::builder()
+        .catalog(Catalog::atlas())
+        .atlas_cells(cells)
+        .processing_time(std::time::Duration::from_millis(200))
+        .start()
+        .unwrap();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    (platform, client)
+}
+
+/// A he-tme run of the example items `ids` (`fail-…` ones fail).
+fn submit(client: &aignostics::Client, ids: &[&str]) -> aignostics::Run {
+    let items: Vec<_> = ids.iter().map(|id| sandbox::example_item(id)).collect();
+    client
+        .runs()
+        .submit(aignostics::models::RunCreationRequest::new("he-tme", items))
+        .unwrap()
 }
