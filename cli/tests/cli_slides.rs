@@ -587,6 +587,14 @@ fn slides_inspect_a_bucket_prefix() {
             .starts_with("s3://lab/cohort/")
     );
     assert!(remote[0]["header_requests"].as_u64().unwrap() >= 1);
+    // moto keeps no CRC32C: the report says each slide was read whole, and why.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("read whole for its CRC32C")
+            && String::from_utf8_lossy(&out.stderr)
+                .contains("the store keeps none of the whole object"),
+        "{}",
+        describe(&out)
+    );
     let out = inspect(false);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
@@ -877,6 +885,13 @@ fn slides_inspect_a_gs_prefix() {
     );
     assert_eq!(remote[0]["width_px"], local[0]["width_px"]);
     assert_eq!(remote[0]["checksum_source"], "store");
+    // The report says what reading cost and where the checksum came from.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("gcs/liver.tif: header in ")
+            && String::from_utf8_lossy(&out.stderr).contains("; CRC32C from the store"),
+        "{}",
+        describe(&out)
+    );
 }
 
 /// `slides inspect --json` of a local path.

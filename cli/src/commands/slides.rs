@@ -93,6 +93,25 @@ fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<Report> {
     for error in empty.iter().chain(&errors) {
         note!("error: {error}");
     }
+    // What reading in place cost, and why a slide was read whole.
+    for read in &remote {
+        let why = match read.checksum_source {
+            Some(aignostics::bucket::ChecksumSource::ReadWhole) => format!(
+                "; read whole for its CRC32C ({} bytes): the store keeps none of the whole object",
+                read.checksum_bytes
+            ),
+            Some(aignostics::bucket::ChecksumSource::Store) => {
+                "; CRC32C from the store".to_string()
+            }
+            _ => String::new(),
+        };
+        note!(
+            "{}: header in {} ({} bytes){why}",
+            read.slide.path.display(),
+            count(read.header_requests, "request", "requests"),
+            read.header_bytes
+        );
+    }
     let report = if ctx.json && !remote.is_empty() {
         // Slides read in place carry what reading them cost.
         let mut values: Vec<serde_json::Value> = remote
