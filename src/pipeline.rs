@@ -424,11 +424,7 @@ impl<'a> SlidesToResults<'a> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn in_bucket(client: &'a Client, application: &str, bucket: Bucket, prefix: &str) -> Self {
-        let mut chain = Self::new(
-            client,
-            application,
-            format!("s3://{}/{prefix}", bucket.name()),
-        );
+        let mut chain = Self::new(client, application, bucket.object_url(prefix));
         chain.source = Some((bucket, prefix.to_string()));
         chain
     }
@@ -847,12 +843,12 @@ impl<'a> SlidesToResults<'a> {
             && !self.session_urls
         {
             return Err(Error::Config(format!(
-                "the keys for s3://{} are temporary (a session token is set): the download URLs \
+                "the keys for {} are temporary (a session token is set): the download URLs \
                  they sign stop working when the session ends, usually hours from now, while the \
                  platform may fetch a slide days later. Use the long-lived keys of a read-only \
                  user (s3:GetObject and s3:ListBucket on the prefix), or accept short-lived URLs \
                  knowingly (accept_session_urls, CLI --url-validity). Nothing was submitted",
-                source.name()
+                source.object_url("")
             )));
         }
         let bucket = match &self.source {
@@ -870,11 +866,7 @@ impl<'a> SlidesToResults<'a> {
                 Some((url, Some(key))) if self.source.is_some() => (
                     Source::InPlace(
                         url.clone(),
-                        format!(
-                            "s3://{}/{key}#{}",
-                            bucket.name(),
-                            row.checksum_base64_crc32c
-                        ),
+                        format!("{}#{}", bucket.object_url(&key), row.checksum_base64_crc32c),
                     ),
                     url,
                 ),

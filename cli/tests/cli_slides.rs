@@ -885,6 +885,10 @@ fn slides_inspect_a_gs_prefix() {
     );
     assert_eq!(remote[0]["width_px"], local[0]["width_px"]);
     assert_eq!(remote[0]["checksum_source"], "store");
+    assert_eq!(
+        remote[0]["path"],
+        format!("gs://{}/gcs/liver.tif", org.aignostics_bucket_name)
+    );
     // The report says what reading cost and where the checksum came from.
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("gcs/liver.tif: header in ")

@@ -76,6 +76,8 @@ pub struct Bucket {
     part_checksums: bool,
     user: Option<String>,
     organization: Option<String>,
+    /// The scheme of its objects' URLs: `s3`, or `gs` for a bucket opened from a `gs://` URL.
+    scheme: &'static str,
 }
 
 impl fmt::Debug for Bucket {
@@ -155,6 +157,18 @@ impl Bucket {
             user: None,
             organization: None,
         }
+    }
+
+    /// The URL of the object `key`: `s3://bucket/key`, or `gs://bucket/key` for a bucket
+    /// opened from a `gs://` URL ([`Bucket::from_url`]).
+    ///
+    /// ```no_run
+    /// let (bucket, _) = aignostics::bucket::Bucket::from_url("gs://my-lab/cohort/", None)?;
+    /// assert_eq!(bucket.object_url("cohort/a.svs"), "gs://my-lab/cohort/a.svs");
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn object_url(&self, key: &str) -> String {
+        format!("{}://{}/{key}", self.scheme, self.name())
     }
 
     /// The bucket's name.
@@ -544,6 +558,7 @@ impl BucketBuilder {
             part_checksums: self.part_checksums,
             user: self.user,
             organization: self.organization,
+            scheme: "s3",
         })
     }
 }

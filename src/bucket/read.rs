@@ -9,6 +9,7 @@ use rusty_s3::S3Action;
 use rusty_s3::actions::GetObject;
 use serde::Serialize;
 
+use super::upload::Head;
 use super::{Bucket, REQUEST_VALIDITY, Req, check_key};
 use crate::error::{Error, Result};
 
@@ -96,6 +97,12 @@ impl Bucket {
         let head = self.head(key)?.ok_or_else(|| {
             Error::InvalidInput(format!("no object `{key}` in bucket `{}`", self.name()))
         })?;
+        self.checksum_of(key, &head)
+    }
+
+    /// [`object_crc32c`](Self::object_crc32c) of the object `key` whose `HEAD` answer is
+    /// `head` (asked once by a caller that needed it anyway).
+    pub(crate) fn checksum_of(&self, key: &str, head: &Head) -> Result<ObjectChecksum> {
         if let Some(crc) = head.crc() {
             return Ok(ObjectChecksum {
                 size: head.size,

@@ -100,7 +100,11 @@ impl Bucket {
                 )));
             }
         };
-        Ok((builder.build()?, prefix.to_string()))
+        let mut bucket = builder.build()?;
+        if scheme == "gs" {
+            bucket.scheme = "gs";
+        }
+        Ok((bucket, prefix.to_string()))
     }
 
     /// Whether the handle signs with temporary credentials (a session token): URLs it signs

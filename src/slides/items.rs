@@ -420,7 +420,7 @@ impl SlideItems {
             }
             match self.inspector.inspect_object(bucket, &object.key) {
                 Ok(read) => {
-                    let object = format!("s3://{}/{}", bucket.name(), object.key);
+                    let object = bucket.object_url(&object.key);
                     prepared.push(self.row(relative, read.slide, Some(object)));
                 }
                 Err(e) => prepared.failures.push(e),

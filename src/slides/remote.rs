@@ -23,7 +23,7 @@ const CACHED_BLOCKS: usize = 64;
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct RemoteSlide {
-    /// The slide; its path is `s3://{bucket}/{key}`.
+    /// The slide; its path is the object's URL ([`Bucket::object_url`]).
     #[serde(flatten)]
     pub slide: Slide,
     /// The object's key.
@@ -74,20 +74,17 @@ impl Inspector {
     /// A [`SlideError`] naming `s3://bucket/key`: the object is missing or unreadable
     /// (`Io`), or not a slide.
     pub fn inspect_object(&self, bucket: &Bucket, key: &str) -> Result<RemoteSlide, SlideError> {
-        let path = PathBuf::from(format!("s3://{}/{key}", bucket.name()));
+        let path = PathBuf::from(bucket.object_url(key));
         let fail = |e: crate::Error| {
             SlideError::new(&path, SlideErrorKind::Io(io::Error::other(e.to_string())))
         };
-        let size = bucket
-            .head(key)
-            .map_err(fail)?
-            .ok_or_else(|| {
-                SlideError::new(
-                    &path,
-                    SlideErrorKind::Io(io::Error::new(io::ErrorKind::NotFound, "no such object")),
-                )
-            })?
-            .size;
+        let object = bucket.head(key).map_err(fail)?.ok_or_else(|| {
+            SlideError::new(
+                &path,
+                SlideErrorKind::Io(io::Error::new(io::ErrorKind::NotFound, "no such object")),
+            )
+        })?;
+        let size = object.size;
         let src = Ranged::new(bucket, key, size);
         let head = src
             .bytes(0, size.min(HEAD as u64), "the file's first bytes")
@@ -97,23 +94,22 @@ impl Inspector {
             Err(fault) => SlideError::fault(&path, fault),
         })?;
         let mut slide = self.slide(&path, header, size)?;
-        let (requests, bytes) = src.counts();
-        let mut read = RemoteSlide {
-            slide: slide.clone(),
-            key: key.to_string(),
-            header_requests: requests,
-            header_bytes: bytes,
-            checksum_source: None,
-            checksum_bytes: 0,
+        // The HEAD answer already read holds the store's checksums: no second HEAD.
+        let sum = if self.checksum {
+            Some(bucket.checksum_of(key, &object).map_err(fail)?)
+        } else {
+            None
         };
-        if self.checksum {
-            let sum = bucket.object_crc32c(key).map_err(fail)?;
-            slide.checksum_base64_crc32c = Some(sum.crc32c);
-            read.checksum_source = Some(sum.source);
-            read.checksum_bytes = sum.bytes_read;
-        }
-        read.slide = slide;
-        Ok(read)
+        let (header_requests, header_bytes) = src.counts();
+        slide.checksum_base64_crc32c = sum.as_ref().map(|s| s.crc32c.clone());
+        Ok(RemoteSlide {
+            slide,
+            key: key.to_string(),
+            header_requests,
+            header_bytes,
+            checksum_source: sum.as_ref().map(|s| s.source),
+            checksum_bytes: sum.map_or(0, |s| s.bytes_read),
+        })
     }
 }
 
