@@ -393,8 +393,9 @@ fn python_with(module: &str) -> Option<&'static str> {
 
 // Proves QuPath export of an Atlas-shaped run: one GeoJSON per slide named after the slide,
 // cells as detections and regions as annotations with classifications, every geometry valid
-// and inside the slide by shapely, holes and MultiPolygons kept; a polygon file whose bytes lack
-// their CRC32C is refused naming it. (FR-94)
+// and inside the slide by shapely, holes and MultiPolygons kept; the run's segmentation maps
+// open as grayscale TIFFs in Pillow; a polygon file whose bytes lack their CRC32C is refused
+// naming it. (FR-93, FR-94)
 #[test]
 fn qupath_geojson_is_valid_and_keeps_holes() {
     let (_platform, client) = atlas(200);
@@ -450,6 +451,48 @@ fn qupath_geojson_is_valid_and_keeps_holes() {
             );
             eprintln!("skipped: no Python with shapely");
         }
+    }
+
+    // The segmentation maps are valid TIFFs: Pillow opens them as 64-pixel-wide grayscale
+    // images of class ids.
+    run.download_to(
+        &downloads,
+        &DownloadOptions::default().artifacts([
+            "tissue_segmentation:segmentation_map_image",
+            "tissue_qc:segmentation_map_image",
+        ]),
+    )
+    .unwrap();
+    let maps: Vec<std::path::PathBuf> = files_below(&downloads)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "tiff"))
+        .map(|f| downloads.join(f))
+        .collect();
+    assert_eq!(maps.len(), 4, "{maps:?}");
+    match python_with("PIL") {
+        Some(python) => {
+            let check = Command::new(python)
+                .args([
+                    "-c",
+                    "import sys\nfrom PIL import Image\nfor p in sys.argv[1:]:\n    \
+                     i = Image.open(p); i.load(); print(i.mode, i.size[0], min(i.getdata()) >= 1)",
+                ])
+                .args(&maps)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+            for line in String::from_utf8_lossy(&check.stdout).lines() {
+                assert!(line.starts_with("L 64 True"), "{line}");
+            }
+        }
+        None => assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but Python with Pillow is missing"
+        ),
     }
 
     // A changed polygon file is refused, naming it.

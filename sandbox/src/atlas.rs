@@ -314,39 +314,20 @@ fn quote(value: &str) -> String {
     }
 }
 
-/// A little-endian classic TIFF of one uncompressed 8-bit grayscale strip.
+/// A TIFF of one uncompressed 8-bit grayscale strip.
 fn gray_tiff(width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
-    let entries: [(u16, u16, u32); 9] = [
-        (256, 4, width),
-        (257, 4, height),
-        (258, 3, 8),
-        (259, 3, 1),
-        (262, 3, 1),
-        (273, 4, 0), // the strip's offset, set below
-        (277, 3, 1),
-        (278, 4, height),
-        (279, 4, pixels.len() as u32),
+    use crate::tiff::{long, short};
+    let entries = vec![
+        (256, 4, 1, long(width)),
+        (257, 4, 1, long(height)),
+        (258, 3, 1, short(8)),
+        (259, 3, 1, short(1)),
+        (262, 3, 1, short(1)),
+        (277, 3, 1, short(1)),
+        (278, 4, 1, long(height)),
+        (279, 4, 1, long(pixels.len() as u32)),
     ];
-    let ifd_len = 2 + entries.len() as u32 * 12 + 4;
-    let data_at = 8 + ifd_len;
-    let mut out = b"II\x2a\x00".to_vec();
-    out.extend_from_slice(&8u32.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    for (tag, kind, value) in entries {
-        let value = if tag == 273 { data_at } else { value };
-        out.extend_from_slice(&tag.to_le_bytes());
-        out.extend_from_slice(&kind.to_le_bytes());
-        out.extend_from_slice(&1u32.to_le_bytes());
-        if kind == 3 {
-            out.extend_from_slice(&(value as u16).to_le_bytes());
-            out.extend_from_slice(&[0, 0]);
-        } else {
-            out.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(pixels);
-    out
+    crate::tiff::write(entries, 273, 1, pixels)
 }
 
 #[cfg(test)]

@@ -84,75 +84,37 @@ fn tiled_tiff(
     mpp: f64,
     rgb: [u8; 3],
 ) -> Vec<u8> {
+    use crate::tiff::{long, short};
     let tiles = width.div_ceil(TILE) * height.div_ceil(TILE);
-    let tile_bytes = TILE * TILE * 3;
-    // Layout: header, IFD, out-of-line values, then the one tile's bytes.
-    let mut entries: Vec<(u16, u16, u32, Vec<u8>)> = Vec::new();
-    let short = |v: u16| v.to_le_bytes().to_vec();
-    let long = |v: u32| v.to_le_bytes().to_vec();
-    entries.push((256, 4, 1, long(width)));
-    entries.push((257, 4, 1, long(height)));
-    entries.push((258, 3, 3, [short(8), short(8), short(8)].concat()));
-    entries.push((259, 3, 1, short(1)));
-    entries.push((262, 3, 1, short(2)));
-    if let Some(text) = description {
-        let mut ascii = text.as_bytes().to_vec();
-        ascii.push(0);
-        entries.push((270, 2, ascii.len() as u32, ascii));
-    }
-    entries.push((277, 3, 1, short(3)));
-    entries.push((284, 3, 1, short(1)));
-    if description.is_none() {
-        // Pixels per centimetre as a rational: 10,000 / mpp.
-        let per_cm = (10_000.0 / mpp * 1000.0).round() as u32;
-        let rational = [long(per_cm), long(1000)].concat();
-        entries.push((282, 5, 1, rational.clone()));
-        entries.push((283, 5, 1, rational));
-        entries.push((296, 3, 1, short(3)));
-    }
-    entries.push((322, 3, 1, short(TILE as u16)));
-    entries.push((323, 3, 1, short(TILE as u16)));
-    // Offsets are filled in below, once the tile's place is known.
-    entries.push((324, 4, tiles, vec![0; tiles as usize * 4]));
-    entries.push((325, 4, tiles, long(tile_bytes).repeat(tiles as usize)));
-    entries.sort_by_key(|e| e.0);
-
-    let ifd_len = 2 + entries.len() * 12 + 4;
-    let mut extra_at = 8 + ifd_len as u32;
-    let mut ifd = (entries.len() as u16).to_le_bytes().to_vec();
-    let mut extra = Vec::new();
-    let mut offsets_at = 0;
-    for (tag, kind, count, value) in &entries {
-        ifd.extend_from_slice(&tag.to_le_bytes());
-        ifd.extend_from_slice(&kind.to_le_bytes());
-        ifd.extend_from_slice(&count.to_le_bytes());
-        if value.len() <= 4 {
-            let mut inline = value.clone();
-            inline.resize(4, 0);
-            ifd.extend_from_slice(&inline);
-        } else {
-            if *tag == 324 {
-                offsets_at = extra.len();
-            }
-            ifd.extend_from_slice(&extra_at.to_le_bytes());
-            extra.extend_from_slice(value);
-            if extra.len() % 2 == 1 {
-                extra.push(0);
-            }
-            extra_at = 8 + ifd_len as u32 + extra.len() as u32;
+    let mut entries = vec![
+        (256, 4, 1, long(width)),
+        (257, 4, 1, long(height)),
+        (258, 3, 3, [short(8), short(8), short(8)].concat()),
+        (259, 3, 1, short(1)),
+        (262, 3, 1, short(2)),
+        (277, 3, 1, short(3)),
+        (284, 3, 1, short(1)),
+        (322, 3, 1, short(TILE as u16)),
+        (323, 3, 1, short(TILE as u16)),
+        (325, 4, tiles, long(TILE * TILE * 3).repeat(tiles as usize)),
+    ];
+    match description {
+        Some(text) => {
+            let mut ascii = text.as_bytes().to_vec();
+            ascii.push(0);
+            entries.push((270, 2, ascii.len() as u32, ascii));
+        }
+        None => {
+            // Pixels per centimetre as a rational: 10,000 / mpp.
+            let per_cm = (10_000.0 / mpp * 1000.0).round() as u32;
+            let rational = [long(per_cm), long(1000)].concat();
+            entries.push((282, 5, 1, rational.clone()));
+            entries.push((283, 5, 1, rational));
+            entries.push((296, 3, 1, short(3)));
         }
     }
-    ifd.extend_from_slice(&0u32.to_le_bytes());
-    let tile_at = 8 + ifd_len as u32 + extra.len() as u32;
-    let offsets = long(tile_at).repeat(tiles as usize);
-    extra[offsets_at..offsets_at + offsets.len()].copy_from_slice(&offsets);
-
-    let mut out = b"II\x2a\x00".to_vec();
-    out.extend_from_slice(&8u32.to_le_bytes());
-    out.extend_from_slice(&ifd);
-    out.extend_from_slice(&extra);
-    out.extend_from_slice(&tile(rgb));
-    out
+    // Every tile points at the one tile's bytes.
+    crate::tiff::write(entries, 324, tiles, &tile(rgb))
 }
 
 /// One tile: the stain's colour with darker purple "nuclei" on a regular grid.

@@ -95,6 +95,7 @@ mod server;
 mod signing;
 mod state;
 mod storage;
+mod tiff;
 mod users;
 mod util;
 

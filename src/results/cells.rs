@@ -163,16 +163,9 @@ fn batch_of(
         } else {
             Column::nulls(0)
         };
+        // A text column stays text; `push` reads `N/A` and empty cells as null either way.
         for row in &readout.rows {
-            if field.data_type() == &DataType::Utf8 {
-                column.push_text(
-                    Some(&row[i])
-                        .filter(|v| !matches!(v.trim(), "" | "N/A"))
-                        .map(String::as_str),
-                );
-            } else {
-                column.push(&row[i]);
-            }
+            column.push(&row[i]);
         }
         let array = match (field.data_type(), column.data_type()) {
             (DataType::Utf8, _) => column.into_array(),
@@ -197,4 +190,49 @@ fn parquet_error(e: parquet::errors::ParquetError) -> Error {
 
 fn unexpected(what: &str) -> Error {
     Error::InvalidInput(format!("writing Parquet: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves the first slide sets the dataset's schema (numbers as decimals, text as text),
+    // and a later slide with other columns, or text where the schema has numbers, is refused
+    // naming its file. (FR-95)
+    #[test]
+    fn later_slides_must_fit_the_first() {
+        let p = Path::new("first.csv");
+        let first = super::super::readout::parse(p, b"ID,X,CLASS\n1,2.5,Other\n2,N/A,Lymphocyte\n")
+            .unwrap();
+        let schema = schema_of(&first);
+        let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
+        assert_eq!(
+            types,
+            [
+                &DataType::Utf8,
+                &DataType::Utf8,
+                &DataType::Float64,
+                &DataType::Float64,
+                &DataType::Utf8
+            ]
+        );
+        let batch = batch_of(p, &schema, "run", "a.svs", &first).unwrap();
+        assert_eq!((batch.num_rows(), batch.column(3).null_count()), (2, 1));
+        for (bytes, says) in [
+            (
+                &b"ID,X\n1,2\n"[..],
+                "its columns differ from the first slide's",
+            ),
+            (
+                b"ID,X,CLASS\n1,wide,Other\n",
+                "column \"X\" holds text where the first slide has numbers",
+            ),
+        ] {
+            let later = super::super::readout::parse(Path::new("later.csv"), bytes).unwrap();
+            let err = batch_of(Path::new("later.csv"), &schema, "run", "b.svs", &later)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("later.csv") && err.contains(says), "{err}");
+        }
+    }
 }
