@@ -161,15 +161,6 @@ fn reference_readouts_become_the_cohort_table() {
     );
 }
 
-fn python() -> Option<&'static str> {
-    ["python3", "python"].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", "import pandas, pyarrow"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 /// Compares a written table with the reference in pandas: every reference column's values
 /// (numbers as numbers, `N/A` as missing) and numeric types where the reference is numeric.
 const READ_BACK: &str = r#"
@@ -197,14 +188,6 @@ print(len(ref.columns))
 // Parquet) with every reference value equal and numeric columns numeric. (FR-91)
 #[test]
 fn parquet_and_csv_read_back_in_pandas() {
-    let Some(python) = python() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but Python with pandas and pyarrow is missing (pip install pandas pyarrow)"
-        );
-        eprintln!("skipped: no Python with pandas and pyarrow");
-        return;
-    };
     let dir = Scratch::new("cohort-pandas");
     let (header, rows) = reference();
     let results = dir.join("results");
@@ -215,18 +198,14 @@ fn parquet_and_csv_read_back_in_pandas() {
     for name in ["cohort.parquet", "cohort.csv"] {
         let out = dir.join(name);
         table.write(&out).unwrap();
-        let check = Command::new(python)
-            .args(["-c", READ_BACK])
-            .arg(&reference)
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "4548");
+        let Some(printed) = python(
+            "pandas, pyarrow",
+            READ_BACK,
+            &[reference.as_os_str(), out.as_os_str()],
+        ) else {
+            return;
+        };
+        assert_eq!(printed.trim(), "4548", "{name}");
     }
 }
 
@@ -382,15 +361,6 @@ for path in sys.argv[3:]:
 print(json.dumps(out))
 "#;
 
-fn python_with(module: &str) -> Option<&'static str> {
-    ["python3", "python"].into_iter().find(|p| {
-        Command::new(p)
-            .args(["-c", &format!("import {module}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
-}
-
 // Proves QuPath export of an Atlas-shaped run: one GeoJSON per slide named after the slide,
 // cells as detections and regions as annotations with classifications, every geometry valid
 // and inside the slide by shapely, holes and MultiPolygons kept; the run's segmentation maps
@@ -422,35 +392,20 @@ fn qupath_geojson_is_valid_and_keeps_holes() {
     assert_eq!(report.detections, 2 * 200);
     assert_eq!(report.annotations, 2 * (6 + 5));
 
-    match python_with("shapely") {
-        Some(python) => {
-            let metadata = sandbox::example_input_metadata();
-            let check = Command::new(python)
-                .args(["-c", QUPATH_CHECK])
-                .arg(metadata["width_px"].to_string())
-                .arg(metadata["height_px"].to_string())
-                .args(&report.files)
-                .output()
-                .unwrap();
-            assert!(
-                check.status.success(),
-                "{}",
-                String::from_utf8_lossy(&check.stderr)
-            );
-            let counts: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
-            assert_eq!(counts["detection"], 400, "{counts}");
-            assert!(
-                counts["holes"].as_u64() > Some(0) && counts["multi"].as_u64() > Some(0),
-                "{counts}"
-            );
-        }
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but Python with shapely is missing (pip install shapely)"
-            );
-            eprintln!("skipped: no Python with shapely");
-        }
+    let metadata = sandbox::example_input_metadata();
+    let (width, height) = (
+        metadata["width_px"].to_string(),
+        metadata["height_px"].to_string(),
+    );
+    let mut args = vec![std::ffi::OsStr::new(&width), std::ffi::OsStr::new(&height)];
+    args.extend(report.files.iter().map(|f| f.as_os_str()));
+    if let Some(printed) = python("shapely", QUPATH_CHECK, &args) {
+        let counts: serde_json::Value = serde_json::from_str(&printed).unwrap();
+        assert_eq!(counts["detection"], 400, "{counts}");
+        assert!(
+            counts["holes"].as_u64() > Some(0) && counts["multi"].as_u64() > Some(0),
+            "{counts}"
+        );
     }
 
     // The segmentation maps are valid TIFFs: Pillow opens them as 64-pixel-wide grayscale
@@ -469,30 +424,13 @@ fn qupath_geojson_is_valid_and_keeps_holes() {
         .map(|f| downloads.join(f))
         .collect();
     assert_eq!(maps.len(), 4, "{maps:?}");
-    match python_with("PIL") {
-        Some(python) => {
-            let check = Command::new(python)
-                .args([
-                    "-c",
-                    "import sys\nfrom PIL import Image\nfor p in sys.argv[1:]:\n    \
-                     i = Image.open(p); i.load(); print(i.mode, i.size[0], min(i.getdata()) >= 1)",
-                ])
-                .args(&maps)
-                .output()
-                .unwrap();
-            assert!(
-                check.status.success(),
-                "{}",
-                String::from_utf8_lossy(&check.stderr)
-            );
-            for line in String::from_utf8_lossy(&check.stdout).lines() {
-                assert!(line.starts_with("L 64 True"), "{line}");
-            }
+    let args: Vec<&std::ffi::OsStr> = maps.iter().map(|m| m.as_os_str()).collect();
+    let script = "import sys\nfrom PIL import Image\nfor p in sys.argv[1:]:\n    \
+                  i = Image.open(p); i.load(); print(i.mode, i.size[0], min(i.getdata()) >= 1)";
+    if let Some(printed) = python("PIL", script, &args) {
+        for line in printed.lines() {
+            assert!(line.starts_with("L 64 True"), "{line}");
         }
-        None => assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but Python with Pillow is missing"
-        ),
     }
 
     // A changed polygon file is refused, naming it.
@@ -530,34 +468,18 @@ fn cohort_cells_as_one_parquet_file() {
     let report = aignostics::results::write_cells(builder.folders(), &out).unwrap();
     assert_eq!((report.slides, report.cells), (2, 240));
     assert_eq!(report.skipped_items, ["fail-c.svs"]);
-    let Some(python) = python() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but Python with pandas and pyarrow is missing"
+    let script = "import sys, pyarrow.parquet as pq\n\
+                  f = pq.ParquetFile(sys.argv[1])\n\
+                  t = f.read()\n\
+                  print(f.num_row_groups, t.num_rows, t.schema.names[:3], \
+                  str(t.schema.field('CENTROID_X').type), \
+                  sorted(set(t.column('external_id').to_pylist())))";
+    if let Some(printed) = python("pyarrow", script, &[out.as_os_str()]) {
+        assert_eq!(
+            printed.trim(),
+            "2 240 ['run_id', 'external_id', 'CELL_ID'] double ['a.svs', 'b.svs']"
         );
-        return;
-    };
-    let check = Command::new(python)
-        .args([
-            "-c",
-            "import sys, pyarrow.parquet as pq\n\
-             f = pq.ParquetFile(sys.argv[1])\n\
-             t = f.read()\n\
-             print(f.num_row_groups, t.num_rows, t.schema.names[:3], str(t.schema.field('CENTROID_X').type), \
-             sorted(set(t.column('external_id').to_pylist())))",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&check.stdout).trim(),
-        "2 240 ['run_id', 'external_id', 'CELL_ID'] double ['a.svs', 'b.svs']"
-    );
+    }
 }
 
 /// The sandbox with Atlas-shaped results of `cells` cells per slide, and Alice's client.
@@ -579,4 +501,35 @@ fn submit(client: &aignostics::Client, ids: &[&str]) -> aignostics::Run {
         .runs()
         .submit(aignostics::models::RunCreationRequest::new("he-tme", items))
         .unwrap()
+}
+
+/// Runs the Python `script` with `args` where Python has `modules` (e.g. `"pandas, pyarrow"`)
+/// and returns what it printed; a failing script fails the test. `None`, after saying so,
+/// without them, except under `CI=true` (which installs them), where that fails.
+fn python(modules: &str, script: &str, args: &[&std::ffi::OsStr]) -> Option<String> {
+    let found = ["python3", "python"].into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", &format!("import {modules}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(python) = found else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but Python with {modules} is missing (pip install {modules})"
+        );
+        eprintln!("skipped: no Python with {modules}");
+        return None;
+    };
+    let out = Command::new(python)
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
