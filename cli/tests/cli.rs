@@ -42,12 +42,7 @@ impl Fixture {
     /// The CLI with this fixture's environment only (no AIGNOSTICS_* of the test's own
     /// environment, no env files, the scratch directory as cache and working directory).
     fn command(&self, token: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_") {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = local::clean_command(BIN);
         cmd.args(args)
             .current_dir(self.dir())
             .env("AIGNOSTICS_API_ROOT", self.sandbox.base_url())
@@ -1508,12 +1503,7 @@ fn example_slides_walkthrough() {
         "{info}"
     );
     let cli = |args: &[&str]| {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_") {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = local::clean_command(BIN);
         cmd.args(args)
             .current_dir(&*scratch)
             .env("AIGNOSTICS_API_ROOT", info["api_root"].as_str().unwrap())

@@ -21,12 +21,7 @@ use slides_support::*;
 const BIN: &str = env!("CARGO_BIN_EXE_aignostics");
 /// The CLI without the test's own AIGNOSTICS_* environment, against `api_root`.
 fn run(dir: &Path, api_root: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AIGNOSTICS_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = local::clean_command(BIN);
     cmd.args(args)
         .current_dir(dir)
         .env("AIGNOSTICS_API_ROOT", api_root)
@@ -514,12 +509,7 @@ fn slides_inspect_a_bucket_prefix() {
     )
     .unwrap();
     let inspect_with = |env: &[(&str, &str)]| {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = local::clean_command(BIN);
         // No real ~/.aws is read.
         cmd.env("HOME", dir);
         for (key, value) in env {
@@ -796,12 +786,7 @@ fn in_place_submission_killed_and_run_again() {
 /// The CLI in `dir` against the sandbox `platform`, with the test's AWS keys (and no variable of
 /// the test's own environment), its `args` followed by `--endpoint-url` of the S3 server.
 fn s3_cli(dir: &Path, platform: &Sandbox, endpoint: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = local::clean_command(BIN);
     cmd.env("AWS_ACCESS_KEY_ID", bucket_support::KEY_ID)
         .env("AWS_SECRET_ACCESS_KEY", bucket_support::SECRET)
         .env("AIGNOSTICS_API_ROOT", platform.base_url())
@@ -845,12 +830,7 @@ fn slides_inspect_a_gs_prefix() {
         .upload(dir.join("slides/liver.tif"), "gcs/liver.tif")
         .send()
         .unwrap();
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AIGNOSTICS_") || key.starts_with("AWS_") || key.starts_with("GCS_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = local::clean_command(BIN);
     let out = cmd
         .env(
             "GCS_HMAC_ACCESS_KEY_ID",

@@ -90,15 +90,7 @@ impl Fixture {
     /// The CLI without the test's own environment (AIGNOSTICS_*, CI variables the SDK
     /// metadata reads), pointed at this sandbox and its bucket, run in the scratch directory.
     fn cli(&self) -> Command {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_")
-                || key.starts_with("GITHUB_")
-                || key.starts_with("PYTEST_")
-            {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = local::clean_command(BIN);
         cmd.current_dir(&*self.dir)
             .env("AIGNOSTICS_API_ROOT", self.sandbox.base_url())
             .env("AIGNOSTICS_ACCESS_TOKEN", sandbox::ALICE_TOKEN)

@@ -37,15 +37,7 @@ impl Fixture {
     /// The CLI with this fixture's environment only (none of the test's `AIGNOSTICS_*`,
     /// `GITHUB_*` or pytest variables).
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("AIGNOSTICS_")
-                || key.starts_with("GITHUB_")
-                || key.starts_with("PYTEST_")
-            {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = local::clean_command(BIN);
         cmd.args(args)
             .current_dir(&self.dir)
             .env("AIGNOSTICS_API_ROOT", self.sandbox.base_url())

@@ -120,12 +120,7 @@ fn health(
     port: u16,
     bundle: Option<&std::path::Path>,
 ) -> std::process::Output {
-    let mut cmd = Command::new(BIN);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AIGNOSTICS_") || key == "SSL_CERT_FILE" {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = local::clean_command(BIN);
     cmd.args(["health", "--api-root", &format!("https://127.0.0.1:{port}")])
         .env("AIGNOSTICS_ACCESS_TOKEN", "t")
         .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))

@@ -1,9 +1,10 @@
 //! What many test binaries need of the machine they run on: a scratch directory, the files
-//! below a directory, a child process's output for a failure message, the peak resident set.
+//! below a directory, a child process's output for a failure message, the peak resident set,
+//! a child command without the test's own settings.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A fresh, empty directory under the system temp dir (unique per process and call), removed
@@ -111,4 +112,20 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+}
+
+/// A command for `program` that sees none of the test's own variables that steer the SDK, the
+/// CLI or a store (`AIGNOSTICS_*`, `AWS_*`, `GCS_*`, `SSL_CERT_FILE`) or the SDK metadata
+/// (`GITHUB_*`, `PYTEST_*`): each test sets what it means.
+pub fn clean_command(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars() {
+        let steering = ["AIGNOSTICS_", "AWS_", "GCS_", "GITHUB_", "PYTEST_"]
+            .iter()
+            .any(|prefix| key.starts_with(prefix));
+        if steering || key == "SSL_CERT_FILE" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
