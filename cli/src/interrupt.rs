@@ -2,7 +2,7 @@
 //! shell's status for SIGINT). Runs live on the platform, and every transfer resumes, so
 //! stopping is always safe; the user is told so instead of being left guessing.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 
 /// What an interruption leaves behind, as the running command last described it.
 static LEFT_BEHIND: Mutex<Option<String>> = Mutex::new(None);
@@ -10,9 +10,9 @@ static LEFT_BEHIND: Mutex<Option<String>> = Mutex::new(None);
 /// The exit status of an interrupted command.
 pub const INTERRUPTED: u8 = 130;
 
-/// Installs the handler (once, at start). Without a handler (another one installed, an
-/// unsupported platform) Ctrl-C ends the process as usual.
-pub fn install() {
+/// Installs the handler. Without a handler (another one installed, an unsupported platform)
+/// Ctrl-C ends the process as usual.
+fn install() {
     let _ = ctrlc::set_handler(|| {
         let left = LEFT_BEHIND
             .lock()
@@ -27,7 +27,10 @@ pub fn install() {
     });
 }
 
-/// Describes what an interruption from now on leaves behind and how to resume it.
+/// Describes what an interruption from now on leaves behind and how to resume it. The handler
+/// is installed on the first call, so short commands start with no extra thread.
 pub fn leaves(text: impl Into<String>) {
+    static INSTALLED: Once = Once::new();
     *LEFT_BEHIND.lock().unwrap_or_else(|p| p.into_inner()) = Some(text.into());
+    INSTALLED.call_once(install);
 }

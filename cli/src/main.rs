@@ -56,7 +56,6 @@ fn main() -> ExitCode {
 }
 
 fn run() -> ExitCode {
-    interrupt::install();
     // clap prints help, version and usage errors itself, exiting 0 or 2.
     let matches = Cli::command_tree().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
