@@ -74,6 +74,7 @@
 //! reuses the port of an earlier one in the same process can see that one's cached reads for
 //! the same token. Give each test its own token ([`SandboxBuilder::user`]), or call
 //! [`aignostics::cache::clear`].
+#![deny(missing_docs)]
 
 mod access;
 mod atlas;
