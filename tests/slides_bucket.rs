@@ -220,10 +220,10 @@ fn store_checksums_taken_only_when_they_are_the_objects() {
 }
 
 // Proves slides in the user's own bucket go to a run without a byte downloaded or uploaded:
-// the items' URLs are signed with the bucket's keys and fetch the exact bytes (their CRC32C as
-// the item says, checked by the platform, which fetches them: the items succeed; an unreachable
-// input fails its item); the same call again finds the run; a changed object makes a new submission;
-// temporary keys are refused before anything is submitted. (FR-97)
+// the items' URLs are signed with the bucket's keys for 6 days and fetch the exact bytes (their
+// CRC32C as the item says, checked by the platform, which fetches them: the items succeed; an
+// unreachable input fails its item); the same call again finds the run; a changed object makes
+// a new submission; temporary keys are refused before anything is submitted. (FR-97)
 #[test]
 fn a_run_from_slides_in_a_bucket() {
     let Some(moto) = Moto::start() else { return };
@@ -270,6 +270,12 @@ fn a_run_from_slides_in_a_bucket() {
         ["a.svs", "b.tif"]
     );
     for input in platform.submitted_inputs(&first.run_id).unwrap() {
+        // Signed for the 6 days the platform asks for (SigV4 allows at most 7).
+        assert!(
+            input.download_url.contains("X-Amz-Expires=518400"),
+            "{}",
+            input.download_url
+        );
         let bytes = ureq::get(&input.download_url)
             .call()
             .unwrap()
