@@ -391,6 +391,8 @@ pub mod cache;
 mod cancel;
 pub mod checksum;
 mod client;
+#[cfg(all(feature = "slides", feature = "bucket"))]
+pub mod cohort;
 mod error;
 mod handlers;
 pub mod health;

@@ -308,7 +308,7 @@ type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// The checked rows: their builder, the rows, their media types, the unreadable slides and the
 /// pinned version number.
-type Checked = (
+pub(crate) type Checked = (
     SlideItems,
     Vec<MetadataRow>,
     Vec<Option<&'static str>>,
@@ -330,6 +330,7 @@ type Rows = (
 /// Required parts are positional ([`new`](Self::new): client, application, folder;
 /// [`run_to`](Self::run_to): the results folder); everything else is a builder method.
 #[must_use]
+#[derive(Clone)]
 pub struct SlidesToResults<'a> {
     client: &'a Client,
     application: String,
@@ -344,6 +345,8 @@ pub struct SlidesToResults<'a> {
     source: Option<(Bucket, String)>,
     /// Whether URLs signed with temporary credentials are accepted.
     session_urls: bool,
+    /// Only the slides with these external ids (a cohort's retry).
+    only: Option<Arc<std::collections::HashSet<String>>>,
     bucket: Option<Bucket>,
     bucket_endpoint: Option<String>,
     key_template: KeyTemplate,
@@ -390,6 +393,7 @@ impl<'a> SlidesToResults<'a> {
             ))),
             source: None,
             session_urls: false,
+            only: None,
             bucket: None,
             bucket_endpoint: None,
             key_template: KeyTemplate::default(),
@@ -427,6 +431,55 @@ impl<'a> SlidesToResults<'a> {
         let mut chain = Self::new(client, application, bucket.object_url(prefix));
         chain.source = Some((bucket, prefix.to_string()));
         chain
+    }
+
+    pub(crate) fn client(&self) -> &'a Client {
+        self.client
+    }
+
+    pub(crate) fn application(&self) -> &str {
+        &self.application
+    }
+
+    pub(crate) fn version_asked(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    pub(crate) fn custom_metadata_value(&self) -> Option<&Value> {
+        self.custom_metadata.as_ref()
+    }
+
+    pub(crate) fn mapping_texts(&self) -> Vec<String> {
+        self.mappings.iter().map(ToString::to_string).collect()
+    }
+
+    pub(crate) fn include_glob(&self) -> Option<&str> {
+        self.include.as_deref()
+    }
+
+    /// Where the slides are, as text any machine can be told (an absolute folder, a CSV file
+    /// with its slides' folder, or a bucket URL).
+    pub(crate) fn source_description(&self) -> (String, Option<String>) {
+        let absolute = |path: &Path| {
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
+                .to_string()
+        };
+        let slides = match &self.source {
+            Some(_) => self.slides.display().to_string(),
+            None => absolute(&self.slides),
+        };
+        match &self.csv {
+            Some(csv) => (absolute(csv), Some(slides)),
+            None => (slides, None),
+        }
+    }
+
+    /// Only the slides with these external ids are read and submitted.
+    pub(crate) fn only(mut self, ids: Arc<std::collections::HashSet<String>>) -> Self {
+        self.only = Some(ids);
+        self
     }
 
     /// Accepts download URLs signed with temporary credentials (a session token), which stop
@@ -708,6 +761,9 @@ impl<'a> SlidesToResults<'a> {
     fn rows(&self, builder: &SlideItems) -> Result<Rows> {
         if let Some(csv) = &self.csv {
             let mut rows = slides::read_csv_file(csv).map_err(prepare)?;
+            if let Some(ids) = &self.only {
+                rows.retain(|row| ids.contains(&row.external_id));
+            }
             for row in &mut rows {
                 for rule in &self.mappings {
                     rule.apply(row);
@@ -784,7 +840,7 @@ impl<'a> SlidesToResults<'a> {
 
     /// The rows to submit, checked, with their builder, media types, the unreadable slides
     /// and the pinned version number.
-    fn checked_rows(&self) -> Result<Checked> {
+    pub(crate) fn checked_rows(&self) -> Result<Checked> {
         self.emit(&Progress::Inspecting {
             source: self.csv.clone().unwrap_or_else(|| self.slides.clone()),
         });
@@ -804,6 +860,9 @@ impl<'a> SlidesToResults<'a> {
         }
         if let Some(glob) = &self.include {
             builder = builder.include(glob).map_err(prepare)?;
+        }
+        if let Some(ids) = &self.only {
+            builder = builder.only(ids.clone());
         }
         let (rows, media, slide_errors, unchanged) = self.rows(&builder)?;
         self.emit(&Progress::Inspected {
@@ -836,7 +895,19 @@ impl<'a> SlidesToResults<'a> {
 
     fn submit_inner(&self) -> Result<Outcome> {
         let (builder, rows, media, slide_errors, version_number) = self.checked_rows()?;
+        self.submit_rows(&builder, &rows, &media, slide_errors, &version_number)
+    }
 
+    /// Uploads (or signs in place) and submits `rows`, checked by
+    /// [`checked_rows`](Self::checked_rows), as one run.
+    pub(crate) fn submit_rows(
+        &self,
+        builder: &SlideItems,
+        rows: &[MetadataRow],
+        media: &[Option<&'static str>],
+        slide_errors: Vec<SlideFailure>,
+        version_number: &str,
+    ) -> Result<Outcome> {
         check_url_validity(self.url_validity)?;
         if let Some((source, _)) = &self.source
             && source.has_session_token()
@@ -859,7 +930,7 @@ impl<'a> SlidesToResults<'a> {
         // Every object key is known, and every URL checked against the API's limit, before
         // the first byte is sent: a URL the platform would refuse costs no upload.
         let mut plans = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
             let (plan, url) = match self.given_url(&bucket, row)? {
                 // An object of the user's bucket: its identity (bucket, key, CRC32C) keys the
                 // submission, so a changed object is a new one.
@@ -932,7 +1003,7 @@ impl<'a> SlidesToResults<'a> {
         };
         let media: Option<Vec<&'static str>> = media.iter().copied().collect();
         let items = builder
-            .items_with(&rows, media.as_deref(), &url_of)
+            .items_with(rows, media.as_deref(), &url_of)
             .map_err(prepare)?;
         let mut request =
             RunCreationRequest::new(self.application.clone(), items).version_number(version_number);

@@ -421,6 +421,31 @@ impl Sandbox {
         self.shared.faults.lock().push(fault);
     }
 
+    /// Items with these external ids fail (`USER_ERROR`, `SANDBOX_INPUT_UNUSABLE`) in runs
+    /// submitted from now on; an empty list ends it. A transient failure that a retry
+    /// overcomes.
+    ///
+    /// ```
+    /// use aignostics::models::RunCreationRequest;
+    /// use aignostics_sandbox::{self as sandbox, Sandbox};
+    /// let sandbox = Sandbox::builder().processing_time(std::time::Duration::ZERO).start()?;
+    /// sandbox.fail_items(["slide-2"]);
+    /// let client = sandbox.client(sandbox::ALICE_TOKEN)?;
+    /// let items = ["slide-1", "slide-2"].map(sandbox::example_item);
+    /// let run = client.runs().submit(RunCreationRequest::new("he-tme", items))?;
+    /// let failed: Vec<_> = run.items().iter().filter_map(|i| i.ok()).filter(|i| i.error_code.is_some()).collect();
+    /// assert_eq!(failed.len(), 1);
+    /// assert_eq!(failed[0].external_id, "slide-2");
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    pub fn fail_items<I, S>(&self, external_ids: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        *self.shared.failing.lock() = external_ids.into_iter().map(Into::into).collect();
+    }
+
     /// Sets what the health endpoint (`GET /api/v1/health`) reports from now on.
     ///
     /// ```
@@ -974,6 +999,7 @@ impl SandboxBuilder {
             bucket: bucket::Store::new(self.bucket_keeps_bytes, self.bucket_list_page).map_err(
                 |e| aignostics::Error::Config(format!("sandbox: no folder for the bucket: {e}")),
             )?,
+            failing: Mutex::default(),
         });
         let running = server::start(listener, Arc::clone(&shared))?;
         Ok(Sandbox {

@@ -477,11 +477,15 @@ pub(crate) fn create(shared: &Shared, req: &Req, user: &SandboxUser) -> Answer {
                         mime_type: o.mime_type.clone(),
                     })
                     .collect(),
-                input_error: shared
-                    .config
-                    .fetch_inputs
-                    .then(|| unusable_input(item))
-                    .flatten(),
+                input_error: if shared.failing.lock().contains(&item.external_id) {
+                    Some("the sandbox was told to fail this item (Sandbox::fail_items)".into())
+                } else {
+                    shared
+                        .config
+                        .fetch_inputs
+                        .then(|| unusable_input(item))
+                        .flatten()
+                },
                 id: item_id,
             }
         })

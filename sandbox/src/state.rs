@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub health: Mutex<super::SandboxHealth>,
     /// The S3-compatible bucket's objects and uploads.
     pub bucket: super::bucket::Store,
+    /// External ids whose items fail in runs submitted from now on (`Sandbox::fail_items`).
+    pub failing: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Shared {

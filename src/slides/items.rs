@@ -43,6 +43,15 @@ const MAPPING_KEYS: [&str; 5] = [
 pub struct Mapping {
     pattern: regex::Regex,
     pairs: Vec<(String, String)>,
+    /// The rule as written.
+    text: String,
+}
+
+impl std::fmt::Display for Mapping {
+    /// The rule as it was written (it parses back to the same rule).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 impl FromStr for Mapping {
@@ -94,6 +103,7 @@ impl FromStr for Mapping {
         Ok(Self {
             pattern,
             pairs: parsed,
+            text: text.to_string(),
         })
     }
 }
@@ -265,6 +275,8 @@ pub struct SlideItems {
     mappings: Vec<Mapping>,
     inspector: Inspector,
     include: Option<regex::Regex>,
+    /// Only these external ids (a cohort's retry), checked before a slide is read.
+    only: Option<Arc<std::collections::HashSet<String>>>,
 }
 
 impl SlideItems {
@@ -296,6 +308,7 @@ impl SlideItems {
             mappings: Vec::new(),
             inspector: Inspector::new(),
             include: None,
+            only: None,
         })
     }
 
@@ -322,6 +335,19 @@ impl SlideItems {
     pub fn include(mut self, pattern: &str) -> Result<Self, PrepareError> {
         self.include = Some(glob(pattern)?);
         Ok(self)
+    }
+
+    /// Only the slides with these external ids are read (the rest are left out silently).
+    #[cfg(feature = "bucket")]
+    pub(crate) fn only(mut self, ids: Arc<std::collections::HashSet<String>>) -> Self {
+        self.only = Some(ids);
+        self
+    }
+
+    /// Whether the include glob and the id filter let the slide `relative` through.
+    fn wanted(&self, relative: &str) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(relative))
+            && self.only.as_ref().is_none_or(|ids| ids.contains(relative))
     }
 
     /// Reads every slide under `root` (in parallel) into rows: external id = the path
@@ -351,11 +377,7 @@ impl SlideItems {
         let paths: Vec<PathBuf> = scan
             .slides
             .into_iter()
-            .filter(|p| {
-                self.include
-                    .as_ref()
-                    .is_none_or(|g| g.is_match(&relative(p)))
-            })
+            .filter(|p| self.wanted(&relative(p)))
             .collect();
         let mut prepared = Prepared {
             rows: Vec::new(),
@@ -364,11 +386,7 @@ impl SlideItems {
             failures: scan
                 .skipped
                 .into_iter()
-                .filter(|e| {
-                    self.include
-                        .as_ref()
-                        .is_none_or(|g| g.is_match(&relative(e.path())))
-                })
+                .filter(|e| self.wanted(&relative(e.path())))
                 .collect(),
             checksums_from_index: 0,
         };
@@ -411,11 +429,7 @@ impl SlideItems {
                 .unwrap_or(&object.key)
                 .trim_start_matches('/')
                 .to_string();
-            if self
-                .include
-                .as_ref()
-                .is_some_and(|g| !g.is_match(&relative))
-            {
+            if !self.wanted(&relative) {
                 continue;
             }
             match self.inspector.inspect_object(bucket, &object.key) {
