@@ -151,6 +151,10 @@ pub enum Command {
     /// Results as data: the cohort table of slide readouts across runs.
     #[command(subcommand)]
     Results(crate::commands::results::ResultsCommand),
+    /// A study of many slides in many runs, from any number of machines: submit in batches,
+    /// status of every slide, retry the failed ones, cancel, download.
+    #[command(subcommand)]
+    Cohort(crate::commands::cohort::CohortCommand),
 }
 
 #[derive(Debug, Args)]

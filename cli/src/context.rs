@@ -22,6 +22,11 @@ pub enum Failure {
     /// The command worked, but the run's result is incomplete: items failed, were skipped or
     /// have not finished (exit 3).
     Incomplete(String),
+    /// Everything finished, and some slides failed (exit 4).
+    Failed(String),
+    /// The platform refused a submission, e.g. over a quota: what was submitted stays, the
+    /// same command later continues (exit 5).
+    Refused(String),
 }
 
 impl From<aignostics::Error> for Failure {

@@ -14,8 +14,9 @@
 //! has the command tree and worked examples. Conventions: results on stdout (aligned tables,
 //! or exactly one JSON document with `--json`), messages and progress on stderr (none with
 //! `--quiet`), server text with its control characters shown escaped. Exit status 0 on
-//! success, 1 when a command fails, 2 for usage errors, 3 for an incomplete run result, 130
-//! when interrupted (Ctrl-C: what continues on the platform and how to resume is printed), and
+//! success, 1 when a command fails, 2 for usage errors, 3 for an incomplete run result (or a
+//! cohort not done yet), 4 for a cohort finished with failed slides, 5 when the platform
+//! refused a submission (a quota; run the command again later), 130 when interrupted (Ctrl-C: what continues on the platform and how to resume is printed), and
 //! nothing else (an internal error is reported and exits 1). The bearer token comes from
 //! `AIGNOSTICS_ACCESS_TOKEN` when set (CI, service accounts, the sandbox), else from the
 //! stored login. No token ever appears in an error message.
@@ -124,6 +125,14 @@ fn fail(failure: Failure, ctx: Option<&Ctx>) -> ExitCode {
         Failure::Incomplete(message) => {
             say(&format!("error: {message}"));
             ExitCode::from(3)
+        }
+        Failure::Failed(message) => {
+            say(&format!("error: {message}"));
+            ExitCode::from(4)
+        }
+        Failure::Refused(message) => {
+            say(&format!("error: {message}"));
+            ExitCode::from(5)
         }
         Failure::Sdk(err, hint) => {
             say(&format!("error: {err}"));

@@ -3,6 +3,7 @@
 mod account;
 pub mod bucket;
 mod catalog;
+pub mod cohort;
 mod grants;
 mod health;
 pub mod prepare;
@@ -48,5 +49,6 @@ pub fn dispatch(ctx: &Ctx, command: &mut Command) -> Result<Report> {
         Command::Grants(command) => grants::grants(ctx, command),
         Command::Slides(command) => slides::slides(ctx, command),
         Command::Results(command) => results::results(ctx, command),
+        Command::Cohort(command) => cohort::cohort(ctx, command),
     }
 }

@@ -1,0 +1,361 @@
+//! `cohort::Cohort` against the in-process sandbox: batches as runs with the platform as the
+//! ledger, shards, the version pinned by the first run, a quota refusal in the middle, a
+//! changed source refused, retries of failed slides, and the status every machine sees.
+#![cfg(all(feature = "slides", feature = "bucket"))]
+
+mod local;
+mod slides_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aignostics::cohort::{self, Cohort, Progress, Shard, SlideState};
+use aignostics::pipeline::SlidesToResults;
+use aignostics_sandbox::{self as sandbox, Fault, Sandbox};
+use local::Scratch;
+use slides_support::generic;
+
+const MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
+
+/// `n` small distinct slides `s-000.tif`, … in `root`.
+fn write_slides(root: &Path, n: u32) {
+    std::fs::create_dir_all(root).unwrap();
+    for i in 0..n {
+        generic(1000 + i, 800, 40_000, 1, 3)
+            .tile(256)
+            .write(&root.join(format!("s-{i:03}.tif")));
+    }
+}
+
+fn platform(processing: Duration) -> Sandbox {
+    Sandbox::builder()
+        .processing_time(processing)
+        .artifact_size(1024)
+        .start()
+        .unwrap()
+}
+
+fn slides<'a>(
+    client: &'a aignostics::Client,
+    platform: &Sandbox,
+    dir: &Path,
+) -> SlidesToResults<'a> {
+    SlidesToResults::new(client, "he-tme", dir)
+        .bucket_endpoint(platform.bucket_endpoint())
+        .mapping(MAPPING.parse().unwrap())
+        .checksum_index(None)
+}
+
+/// Each external id with the runs it is in, from the sandbox's own records.
+fn items_by_slide(client: &aignostics::Client) -> BTreeMap<String, Vec<String>> {
+    let mut by_slide: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for run in client.nocache().runs().list().iter() {
+        let run = run.unwrap();
+        for item in client.nocache().run(&run.run_id).items().iter() {
+            by_slide
+                .entry(item.unwrap().external_id)
+                .or_default()
+                .push(run.run_id.clone());
+        }
+    }
+    by_slide
+}
+
+// Proves a cohort is cut into batches of runs with the cohort's record, shards split the batches, a second call submits nothing, and the status agrees with the platform's records. (FR-98, FR-99)
+#[test]
+fn shards_cover_every_batch_once() {
+    let dir = Scratch::new("cohort-shards");
+    write_slides(&dir.join("slides"), 23);
+    let platform = platform(Duration::ZERO);
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    for k in 0..3 {
+        let report = Cohort::new("study-1", slides(&client, &platform, &dir.join("slides")))
+            .unwrap()
+            .batch_size(5)
+            .shard(Shard::new(k, 3).unwrap())
+            .submit()
+            .unwrap();
+        assert_eq!((report.slides, report.batches), (23, 5));
+        let expected: Vec<usize> = (0..5).filter(|b| b % 3 == k as usize).collect();
+        assert_eq!(report.owned, expected);
+        assert_eq!(report.submitted.len(), expected.len(), "{report:?}");
+    }
+    let by_slide = items_by_slide(&client);
+    assert_eq!(by_slide.len(), 23);
+    assert!(
+        by_slide.values().all(|runs| runs.len() == 1),
+        "{by_slide:?}"
+    );
+    // Batches are the slides in order: batch 0 holds s-000 to s-004.
+    let runs = cohort::runs(&client, "study-1").unwrap();
+    assert_eq!(runs.len(), 5);
+    let first = runs.iter().find(|r| r.batch == 0).unwrap();
+    let ids: BTreeSet<String> = client
+        .run(&first.run_id)
+        .items()
+        .iter()
+        .map(|i| i.unwrap().external_id)
+        .collect();
+    assert_eq!(ids, (0..5).map(|i| format!("s-{i:03}.tif")).collect());
+    assert_eq!(first.definition.batch_size, 5);
+    assert_eq!(first.definition.mappings, [MAPPING]);
+
+    // Again, unsharded: everything is there, nothing is submitted or uploaded.
+    platform.reset_requests();
+    let again = Cohort::new("study-1", slides(&client, &platform, &dir.join("slides")))
+        .unwrap()
+        .batch_size(5)
+        .submit()
+        .unwrap();
+    assert!(again.submitted.is_empty());
+    assert_eq!(again.existing.len(), 5);
+    assert_eq!(platform.request_count("/s3/"), 0, "no upload");
+    assert!(
+        platform
+            .requests()
+            .iter()
+            .all(|r| !(r.method == "POST" && r.path == "/api/v1/runs")),
+        "no submission"
+    );
+
+    let status = cohort::status(&client, "study-1").unwrap();
+    let totals = status.totals();
+    assert_eq!((totals.slides, totals.succeeded), (23, 23), "{totals:?}");
+    assert!(status.is_finished() && status.missing_batches.is_empty());
+    for slide in &status.slides {
+        assert_eq!(by_slide[&slide.external_id], [slide.run_id.clone()]);
+        assert!(slide.results_until.is_some(), "{slide:?}");
+    }
+    assert_eq!(status.version_number(), Some("1.1.0"));
+}
+
+// Proves the version is pinned by the cohort's first run: a later call without a version continues on it, one asking for another is refused. (FR-98)
+#[test]
+fn the_first_run_pins_the_version() {
+    let dir = Scratch::new("cohort-version");
+    write_slides(&dir.join("slides"), 4);
+    let platform = platform(Duration::ZERO);
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let cohort = |shard: u32, version: Option<&str>| {
+        let mut chain = slides(&client, &platform, &dir.join("slides"));
+        if let Some(v) = version {
+            chain = chain.version(v);
+        }
+        Cohort::new("pinned", chain)
+            .unwrap()
+            .batch_size(2)
+            .shard(Shard::new(shard, 2).unwrap())
+    };
+    // Started on 1.0.0 while 1.1.0 is the latest: the next call, asking for no version,
+    // stays on 1.0.0.
+    cohort(0, Some("1.0.0")).submit().unwrap();
+    let report = cohort(1, None).submit().unwrap();
+    assert_eq!(report.version_number, "1.0.0");
+    let versions: BTreeSet<String> = cohort::runs(&client, "pinned")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.version_number)
+        .collect();
+    assert_eq!(versions, BTreeSet::from(["1.0.0".to_string()]));
+    let err = cohort(1, Some("1.1.0")).submit().unwrap_err().to_string();
+    assert!(err.contains("pinned to he-tme 1.0.0"), "{err}");
+    // Another batch size would cut other batches: refused, naming the one to use.
+    let err = Cohort::new("pinned", slides(&client, &platform, &dir.join("slides")))
+        .unwrap()
+        .batch_size(3)
+        .submit()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--batch-size 2"), "{err}");
+}
+
+// Proves a quota refusal stops the submission with what is on the platform and what remains, and a later call completes the cohort. (FR-100)
+#[test]
+fn a_quota_refusal_stops_and_a_later_call_continues() {
+    let dir = Scratch::new("cohort-quota");
+    write_slides(&dir.join("slides"), 9);
+    let platform = Arc::new(platform(Duration::ZERO));
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let seen = Arc::clone(&platform);
+    // After the first batch is on the platform, the platform refuses the next run.
+    let report = Cohort::new("quota", slides(&client, &platform, &dir.join("slides")))
+        .unwrap()
+        .batch_size(3)
+        .on_progress(move |step| {
+            if let Progress::Batch { batch: 0, .. } = step {
+                seen.inject(Fault::status("/api/v1/runs", 403).method("POST").times(1));
+            }
+        })
+        .submit()
+        .unwrap();
+    let refusal = report.refused.as_ref().expect("refused");
+    assert_eq!(refusal.batch, 1);
+    assert_eq!(refusal.error.status(), Some(403));
+    assert_eq!((report.on_platform(), report.remaining()), (1, 2));
+    assert_eq!(items_by_slide(&client).len(), 3);
+
+    let report = Cohort::new("quota", slides(&client, &platform, &dir.join("slides")))
+        .unwrap()
+        .batch_size(3)
+        .submit()
+        .unwrap();
+    assert!(report.refused.is_none());
+    assert_eq!((report.existing.len(), report.submitted.len()), (1, 2));
+    let by_slide = items_by_slide(&client);
+    assert_eq!(by_slide.len(), 9);
+    assert!(by_slide.values().all(|runs| runs.len() == 1));
+}
+
+// Proves a source that changed after the cohort started is refused before anything is sent, and a slide changed in place too. (FR-98)
+#[test]
+fn a_changed_source_is_refused() {
+    let dir = Scratch::new("cohort-changed");
+    write_slides(&dir.join("slides"), 4);
+    let platform = platform(Duration::ZERO);
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    Cohort::new("changing", slides(&client, &platform, &dir.join("slides")))
+        .unwrap()
+        .batch_size(2)
+        .shard(Shard::new(0, 2).unwrap())
+        .submit()
+        .unwrap();
+    // A slide added before s-000 shifts every batch.
+    generic(999, 800, 40_000, 1, 3)
+        .tile(256)
+        .write(&dir.join("slides/a-first.tif"));
+    platform.reset_requests();
+    let err = Cohort::new("changing", slides(&client, &platform, &dir.join("slides")))
+        .unwrap()
+        .batch_size(2)
+        .submit()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("batch 0 of round 0") && err.contains("new cohort"),
+        "{err}"
+    );
+    assert_eq!(platform.request_count("/s3/"), 0, "nothing uploaded");
+    assert_eq!(items_by_slide(&client).len(), 2);
+}
+
+// Proves retry submits exactly the failed slides in a new round, twice in a row submits nothing the second time, and status follows each slide's latest run. (FR-99)
+#[test]
+fn retry_submits_exactly_the_failed_slides() {
+    let dir = Scratch::new("cohort-retry");
+    write_slides(&dir.join("slides"), 10);
+    let platform = platform(Duration::ZERO);
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let cohort = || {
+        Cohort::new("retried", slides(&client, &platform, &dir.join("slides")))
+            .unwrap()
+            .batch_size(4)
+    };
+    platform.fail_items(["s-002.tif", "s-007.tif"]);
+    cohort().submit().unwrap();
+    let status = cohort::status(&client, "retried").unwrap();
+    let failed: BTreeSet<&str> = status.failed().map(|s| s.external_id.as_str()).collect();
+    assert_eq!(failed, BTreeSet::from(["s-002.tif", "s-007.tif"]));
+    let record = status.failed().next().unwrap();
+    assert_eq!(record.error_code.as_deref(), Some("SANDBOX_INPUT_UNUSABLE"));
+    assert!(
+        record
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("fail_items")
+    );
+    assert!(status.is_finished());
+
+    // The failure was transient.
+    platform.fail_items(Vec::<String>::new());
+    let steps = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&steps);
+    let retried = cohort()
+        .on_progress(move |step| {
+            if let Progress::Slides(aignostics::pipeline::Progress::Inspected { slides, .. }) = step
+            {
+                seen.lock().unwrap().push(*slides);
+            }
+        })
+        .retry_failed()
+        .unwrap();
+    assert_eq!(
+        *steps.lock().unwrap(),
+        [2],
+        "only the failed slides are read again"
+    );
+    assert_eq!(
+        (retried.round, retried.submitted.len(), retried.slides),
+        (1, 1, 2)
+    );
+    let ids: BTreeSet<String> = client
+        .run(&retried.submitted[0].run_id)
+        .items()
+        .iter()
+        .map(|i| i.unwrap().external_id)
+        .collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from(["s-002.tif".into(), "s-007.tif".into()])
+    );
+
+    let again = cohort().retry_failed().unwrap();
+    assert_eq!((again.batches, again.submitted.len()), (0, 0), "{again:?}");
+    let status = cohort::status(&client, "retried").unwrap();
+    assert_eq!(status.totals().succeeded, 10);
+    assert!(
+        status
+            .slides
+            .iter()
+            .all(|s| s.state == SlideState::Succeeded)
+    );
+    let retried_slide = status
+        .slides
+        .iter()
+        .find(|s| s.external_id == "s-007.tif")
+        .unwrap();
+    assert_eq!(retried_slide.round, 1);
+    let by_slide = items_by_slide(&client);
+    assert_eq!(
+        by_slide["s-007.tif"].len(),
+        2,
+        "the failed run and its retry"
+    );
+    assert_eq!(by_slide["s-001.tif"].len(), 1);
+}
+
+// Proves cancel stops the cohort's runs still going (dry run first), and submit then submits their batches again. (FR-99)
+#[test]
+fn cancel_then_submit_again() {
+    let dir = Scratch::new("cohort-cancel");
+    write_slides(&dir.join("slides"), 4);
+    let platform = platform(Duration::from_secs(3600));
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let cohort = || {
+        Cohort::new("cancelled", slides(&client, &platform, &dir.join("slides")))
+            .unwrap()
+            .batch_size(2)
+    };
+    cohort().submit().unwrap();
+    let status = cohort::status(&client, "cancelled").unwrap();
+    assert!(!status.is_finished());
+    assert_eq!(status.totals().pending + status.totals().processing, 4);
+    let would = cohort::cancel(&client, "cancelled", true).unwrap();
+    assert_eq!(would.len(), 2);
+    assert!(!cohort::status(&client, "cancelled").unwrap().is_finished());
+    assert_eq!(cohort::cancel(&client, "cancelled", false).unwrap(), would);
+    let status = cohort::status(&client, "cancelled").unwrap();
+    assert_eq!(status.totals().skipped, 4);
+    assert_eq!(status.missing_batches, [0, 1]);
+    let report = cohort().submit().unwrap();
+    assert_eq!(report.submitted.len(), 2, "{report:?}");
+    assert_eq!(
+        cohort::status(&client, "cancelled")
+            .unwrap()
+            .totals()
+            .pending,
+        4
+    );
+}
