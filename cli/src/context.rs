@@ -125,12 +125,55 @@ impl Ctx {
         }
     }
 
-    /// The client of the settings: it sends AIGNOSTICS_ACCESS_TOKEN when that is set, else
-    /// uses the stored login (logging in when needed).
+    /// The client of the settings: it sends AIGNOSTICS_ACCESS_TOKEN when that is set; else,
+    /// with AIGNOSTICS_CLIENT_ID and AIGNOSTICS_CLIENT_SECRET, a machine token of the client
+    /// credentials grant (shared by every process through Redis when AIGNOSTICS_REDIS_URL is
+    /// set: one token for a whole fleet of workers); else the stored login (logging in when
+    /// needed).
     pub fn client(&self) -> Result<Client> {
-        Ok(Client::builder().settings(self.settings()?).build()?)
+        let settings = self.settings()?;
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let machine = match (var(CLIENT_ID_VAR), var(CLIENT_SECRET_VAR)) {
+            (Some(id), Some(secret)) if settings.access_token.is_none() => Some((id, secret)),
+            (Some(_), None) | (None, Some(_)) if settings.access_token.is_none() => {
+                return Err(Failure::Usage(format!(
+                    "machine credentials need both {CLIENT_ID_VAR} and {CLIENT_SECRET_VAR}"
+                )));
+            }
+            _ => None,
+        };
+        let Some((id, secret)) = machine else {
+            return Ok(Client::builder().settings(settings).build()?);
+        };
+        let auth = settings.auth.clone().ok_or_else(|| {
+            Failure::Usage(format!(
+                "{CLIENT_ID_VAR} is set, but the API root {} has no login settings: set                  AIGNOSTICS_TOKEN_URL and AIGNOSTICS_AUDIENCE (see docs/SETTINGS.md)",
+                settings.api_root
+            ))
+        })?;
+        let credentials =
+            aignostics::auth::ClientCredentials::new(auth.token_url, &id, secret, auth.audience);
+        let provider = match var(REDIS_URL_VAR) {
+            Some(url) => aignostics::TokenProvider::from(aignostics::auth::RedisTokenCache::new(
+                &url,
+                format!("aignostics:m2m:{id}"),
+                credentials,
+            )?),
+            None => aignostics::TokenProvider::from(credentials),
+        };
+        Ok(Client::builder()
+            .settings(settings)
+            .token_provider(provider)
+            .build()?)
     }
 }
+
+/// The machine client id of the client credentials grant (with [`CLIENT_SECRET_VAR`]).
+pub const CLIENT_ID_VAR: &str = "AIGNOSTICS_CLIENT_ID";
+/// The machine client's secret.
+pub const CLIENT_SECRET_VAR: &str = "AIGNOSTICS_CLIENT_SECRET";
+/// Redis shared by a fleet of workers for one machine token (`redis://[:password@]host:port/db`).
+pub const REDIS_URL_VAR: &str = "AIGNOSTICS_REDIS_URL";
 
 /// Whether the settings hold an access token (AIGNOSTICS_ACCESS_TOKEN, from the environment
 /// or an env file, as the client reads it).

@@ -54,7 +54,12 @@ fn submit(platform: &Sandbox, dir: &Path, name: &str, extra: &[&str]) -> Command
 
 /// Each external id with the runs it is in, from the sandbox's own records.
 fn items_by_slide(platform: &Sandbox) -> BTreeMap<String, Vec<String>> {
-    let client = platform.client(sandbox::ALICE_TOKEN).unwrap().nocache();
+    items_of(platform, sandbox::ALICE_TOKEN)
+}
+
+/// [`items_by_slide`] of the user of `token`.
+fn items_of(platform: &Sandbox, token: &str) -> BTreeMap<String, Vec<String>> {
+    let client = platform.client(token).unwrap().nocache();
     let mut by_slide: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for run in client.runs().list().iter() {
         let run = run.unwrap();
@@ -278,4 +283,240 @@ fn a_refused_submission_exits_5_and_continues_later() {
         .unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(items_by_slide(&platform).len(), 4);
+}
+
+/// A private `redis-server` on a free port, killed on drop; `None` outside CI when it is not
+/// installed (under `CI=true` that fails).
+struct Redis(std::process::Child, u16);
+
+impl Redis {
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("redis-server is not installed, but CI must run the fleet tests")
+            }
+            Err(_) => {
+                eprintln!("SKIPPED: redis-server not installed");
+                return None;
+            }
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self(child, port))
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The CLI's environment for machine credentials against the sandbox, with Redis: the
+/// sandbox's login settings and client, no access token.
+fn fleet_env(platform: &Sandbox, redis: &Redis, dir: &Path) -> Vec<(String, String)> {
+    let mut env = platform.login_env();
+    env.extend([
+        (
+            "AIGNOSTICS_API_ROOT".into(),
+            platform.base_url().to_string(),
+        ),
+        ("AIGNOSTICS_CLIENT_ID".into(), sandbox::CLIENT_ID.into()),
+        (
+            "AIGNOSTICS_CLIENT_SECRET".into(),
+            sandbox::CLIENT_SECRET.into(),
+        ),
+        (
+            "AIGNOSTICS_REDIS_URL".into(),
+            format!("redis://127.0.0.1:{}/0", redis.1),
+        ),
+        (
+            "AIGNOSTICS_BUCKET_ENDPOINT".into(),
+            platform.bucket_endpoint(),
+        ),
+        (
+            "AIGNOSTICS_CACHE_DIR".into(),
+            dir.join("cache").display().to_string(),
+        ),
+        (
+            "AIGNOSTICS_ENV_FILE".into(),
+            dir.join("none.env").display().to_string(),
+        ),
+        ("COHORT".into(), "templated".into()),
+        ("SLIDES".into(), dir.join("slides").display().to_string()),
+        ("BATCH_SIZE".into(), "2".into()),
+    ]);
+    let bin_dir = Path::new(BIN).parent().unwrap().display().to_string();
+    env.push((
+        "PATH".into(),
+        format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()),
+    ));
+    env
+}
+
+fn template(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs/cohort")
+        .join(name)
+}
+
+/// Every batch of the cohort `templated` is on the platform, each slide in one run, all
+/// submitted by one machine token (the first the token endpoint issued).
+fn assert_all_submitted(platform: &Sandbox, slides: usize) {
+    assert_eq!(
+        platform.request_count("/oauth/token"),
+        1,
+        "one machine token for all workers"
+    );
+    let answer: Value = ureq::post(platform.token_url())
+        .send_form([
+            ("grant_type", "client_credentials"),
+            ("client_id", sandbox::CLIENT_ID),
+            ("client_secret", sandbox::CLIENT_SECRET),
+        ])
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let by_slide = items_of(platform, answer["access_token"].as_str().unwrap());
+    assert_eq!(by_slide.len(), slides, "{by_slide:?}");
+    assert!(
+        by_slide.values().all(|runs| runs.len() == 1),
+        "{by_slide:?}"
+    );
+}
+
+// Proves the Slurm template's tasks, run with the variables Slurm sets for its array, submit every batch once and share one machine token through Redis. (FR-101)
+#[test]
+fn slurm_template_runs_as_an_array() {
+    let Some(redis) = Redis::start() else { return };
+    let dir = Scratch::new("cli-cohort-slurm");
+    write_slides(&dir.join("slides"), 20);
+    let platform = Sandbox::start().unwrap();
+    let script = std::fs::read_to_string(template("slurm-array.sh")).unwrap();
+    let array = script
+        .lines()
+        .find_map(|l| l.strip_prefix("#SBATCH --array="))
+        .expect("an --array line");
+    let (first, last) = array.split_once('-').unwrap();
+    let (first, last): (u32, u32) = (first.parse().unwrap(), last.parse().unwrap());
+    assert!(
+        script.contains("--shard auto"),
+        "the tasks read their shard from Slurm"
+    );
+    let tasks = last - first + 1;
+    assert_eq!(tasks, 8);
+    for id in first..=last {
+        let out = Command::new("bash")
+            .arg(template("slurm-array.sh"))
+            .env_clear()
+            .envs(fleet_env(&platform, &redis, &dir))
+            .env("HOME", &*dir)
+            .env("SLURM_ARRAY_TASK_ID", id.to_string())
+            .env("SLURM_ARRAY_TASK_MIN", first.to_string())
+            .env("SLURM_ARRAY_TASK_COUNT", tasks.to_string())
+            .current_dir(&*dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "task {id}: {}", describe(&out));
+    }
+    assert_all_submitted(&platform, 20);
+}
+
+// Proves the Kubernetes template is an Indexed Job whose completions, parallelism and --shard agree, and its pods' command, run with the index Kubernetes sets, submits every batch once. (FR-101)
+#[test]
+fn kubernetes_template_runs_as_an_indexed_job() {
+    let Some(redis) = Redis::start() else { return };
+    let yaml = template("kubernetes-indexed-job.yaml");
+    let parsed = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(&yaml)
+        .output()
+        .unwrap();
+    if !parsed.status.success() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "PyYAML is missing, but CI must check the template: {}",
+            describe(&parsed)
+        );
+        eprintln!("SKIPPED: python3 with PyYAML is missing");
+        return;
+    }
+    let job: Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    assert_eq!(job["kind"], "Job");
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    let completions = job["spec"]["completions"].as_u64().unwrap();
+    assert_eq!(job["spec"]["parallelism"], completions);
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["command"], serde_json::json!(["aignostics"]));
+    let mut args: Vec<String> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let shard = args.iter().position(|a| a == "--shard").unwrap();
+    assert_eq!(args[shard + 1], format!("auto/{completions}"));
+    let env: Vec<&str> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "AIGNOSTICS_CLIENT_ID",
+        "AIGNOSTICS_CLIENT_SECRET",
+        "AIGNOSTICS_REDIS_URL",
+    ] {
+        assert!(env.contains(&name), "{name} in {env:?}");
+    }
+    // The pods' command with the slides here instead of the placeholder bucket.
+    let dir = Scratch::new("cli-cohort-k8s");
+    write_slides(&dir.join("slides"), 20);
+    let slides = args.iter().position(|a| a == "--slides").unwrap();
+    args[slides + 1] = dir.join("slides").display().to_string();
+    let size = args.iter().position(|a| a == "--batch-size").unwrap();
+    args[size + 1] = "2".into();
+    let platform = Sandbox::start().unwrap();
+    for index in 0..completions {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env_clear()
+            .envs(fleet_env(&platform, &redis, &dir))
+            .env("HOME", &*dir)
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .current_dir(&*dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pod {index}: {}", describe(&out));
+    }
+    assert_all_submitted(&platform, 20);
 }
