@@ -229,6 +229,12 @@
 //! progress stream; killed anywhere and called again, it repeats nothing. The CLI's
 //! `aignostics runs submit APP --slides DIR --download OUT` is that call.
 //!
+//! A study of many slides is a [`cohort::Cohort`]: its slides cut into batches, one run
+//! each, keyed by cohort, batch and content, with the platform as the ledger: any number of
+//! machines ([`cohort::Shard`], set by Kubernetes, Slurm or AWS Batch arrays) submit it,
+//! [`cohort::status`] gives every slide's state from anywhere, failed slides are retried in
+//! new rounds. The guide is `docs/COHORTS.md`; the CLI has `aignostics cohort …`.
+//!
 //! # Submitting safely: SDK metadata, idempotency, health
 //!
 //! [`Runs::submit`] records `custom_metadata.sdk` on the run and its items as the Python SDK
@@ -372,7 +378,7 @@
 //! | `validation` (default) | item metadata checked against the version's JSON Schema before a run is submitted ([`Runs::validate`]); about 40 crates (`jsonschema`). Without it, artifact names, external ids and URL lengths are still checked and the platform validates the rest |
 //! | `async` | [`nonblocking`], on tokio's blocking pool (tokio with `rt` only) |
 //! | `bucket` (default) | [`bucket`]: uploads to the organization's bucket, signed URLs (rusty-s3) |
-//! | `slides` (default) | [`slides`]: slide metadata from headers, items from a folder, the metadata CSV; with `bucket`, [`pipeline`] |
+//! | `slides` (default) | [`slides`]: slide metadata from headers, items from a folder, the metadata CSV; with `bucket`, [`pipeline`] and [`cohort`] |
 //! | `redis` | a Redis-shared client-credentials token for fleets of workers |
 //! | `platform-verifier` | TLS verification with the operating system's trust store |
 //! | `results` | `results`: the cohort table of slide readouts across runs, as an Arrow `RecordBatch`, Parquet or CSV (arrow, parquet, csv) |
@@ -481,4 +487,6 @@ mod guide_doctests {
     struct Testing;
     #[doc = include_str!("../docs/SLIDES_IN_YOUR_BUCKET.md")]
     struct SlidesInYourBucket;
+    #[doc = include_str!("../docs/COHORTS.md")]
+    struct Cohorts;
 }
