@@ -125,7 +125,10 @@ fn shards_cover_every_batch_once() {
     assert_eq!((totals.slides, totals.succeeded), (23, 23), "{totals:?}");
     assert!(status.is_finished() && status.missing_batches.is_empty());
     for slide in &status.slides {
-        assert_eq!(by_slide[&slide.external_id], std::slice::from_ref(&slide.run_id));
+        assert_eq!(
+            by_slide[&slide.external_id],
+            std::slice::from_ref(&slide.run_id)
+        );
         assert!(slide.results_until.is_some(), "{slide:?}");
     }
     assert_eq!(status.version_number(), Some("1.1.0"));
