@@ -1,5 +1,5 @@
 //! How a cohort scales against the sandbox (client and sandbox in this process, on loopback):
-//! a cohort of N slides (default 10,000) in batches of 100 — time to read and plan it, to
+//! a cohort of N slides (default 10,000; at least 1,000) in batches of 100 — time to read and plan it, to
 //! submit it, and to compute its status, with the requests each costs and the growth of the
 //! resident set; then the status of a 10-run cohort before and after 20,000 other runs are in
 //! the user's listing (it asks by the cohort's record, not by listing every run).
@@ -24,15 +24,6 @@ mod slides_support;
 use rss::rss_kib;
 
 const MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
-
-fn write_slides(root: &Path, n: u32) {
-    std::fs::create_dir_all(root).unwrap();
-    for i in 0..n {
-        slides_support::generic(1000 + i % 50_000, 800 + i / 50_000, 40_000, 1, 3)
-            .tile(256)
-            .write(&root.join(format!("s-{i:05}.tif")));
-    }
-}
 
 fn chain<'a>(
     client: &'a aignostics::Client,
@@ -62,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let slides: u32 = args.next().map_or(Ok(10_000), |a| a.parse())?;
     let others: usize = args.next().map_or(Ok(20_000), |a| a.parse())?;
     let dir = std::env::temp_dir().join(format!("aignostics-cohort-scale-{}", std::process::id()));
-    write_slides(&dir.join("slides"), slides);
+    slides_support::numbered(&dir.join("slides"), slides);
     let platform = Sandbox::builder()
         .processing_time(Duration::from_secs(24 * 3600))
         .start()?;
@@ -122,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A 10-run cohort's status (100 slides), before and after `others` other runs.
     Cohort::new(
         "small",
-        chain(&client, &platform, &dir.join("slides")).include("s-000??.tif"),
+        chain(&client, &platform, &dir.join("slides")).include("s-00??.tif"),
     )?
     .batch_size(10)
     .submit()?;

@@ -15,19 +15,9 @@ use aignostics::cohort::{self, Cohort, Progress, Shard, SlideState};
 use aignostics::pipeline::SlidesToResults;
 use aignostics_sandbox::{self as sandbox, Fault, Sandbox};
 use local::Scratch;
-use slides_support::generic;
+use slides_support::{generic, numbered};
 
 const MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
-
-/// `n` small distinct slides `s-000.tif`, … in `root`.
-fn write_slides(root: &Path, n: u32) {
-    std::fs::create_dir_all(root).unwrap();
-    for i in 0..n {
-        generic(1000 + i, 800, 40_000, 1, 3)
-            .tile(256)
-            .write(&root.join(format!("s-{i:03}.tif")));
-    }
-}
 
 fn platform(processing: Duration) -> Sandbox {
     Sandbox::builder()
@@ -67,7 +57,7 @@ fn items_by_slide(client: &aignostics::Client) -> BTreeMap<String, Vec<String>> 
 #[test]
 fn shards_cover_every_batch_once() {
     let dir = Scratch::new("cohort-shards");
-    write_slides(&dir.join("slides"), 23);
+    numbered(&dir.join("slides"), 23);
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     for k in 0..3 {
@@ -138,7 +128,7 @@ fn shards_cover_every_batch_once() {
 #[test]
 fn the_first_run_pins_the_version() {
     let dir = Scratch::new("cohort-version");
-    write_slides(&dir.join("slides"), 4);
+    numbered(&dir.join("slides"), 4);
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let cohort = |shard: u32, version: Option<&str>| {
@@ -178,7 +168,7 @@ fn the_first_run_pins_the_version() {
 #[test]
 fn a_quota_refusal_stops_and_a_later_call_continues() {
     let dir = Scratch::new("cohort-quota");
-    write_slides(&dir.join("slides"), 9);
+    numbered(&dir.join("slides"), 9);
     let platform = Arc::new(platform(Duration::ZERO));
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let seen = Arc::clone(&platform);
@@ -215,7 +205,7 @@ fn a_quota_refusal_stops_and_a_later_call_continues() {
 #[test]
 fn a_changed_source_is_refused() {
     let dir = Scratch::new("cohort-changed");
-    write_slides(&dir.join("slides"), 4);
+    numbered(&dir.join("slides"), 4);
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     Cohort::new("changing", slides(&client, &platform, &dir.join("slides")))
@@ -247,7 +237,7 @@ fn a_changed_source_is_refused() {
 #[test]
 fn retry_submits_exactly_the_failed_slides() {
     let dir = Scratch::new("cohort-retry");
-    write_slides(&dir.join("slides"), 10);
+    numbered(&dir.join("slides"), 10);
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let cohort = || {
@@ -333,7 +323,7 @@ fn retry_submits_exactly_the_failed_slides() {
 #[test]
 fn cancel_then_submit_again() {
     let dir = Scratch::new("cohort-cancel");
-    write_slides(&dir.join("slides"), 4);
+    numbered(&dir.join("slides"), 4);
     let platform = platform(Duration::from_secs(3600));
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let cohort = || {

@@ -334,6 +334,22 @@ pub fn bucket_source(
     Ok(None)
 }
 
+/// The slides' folder of `--slides` and `--csv`: the folder given, else the CSV's folder
+/// (its rows name slides beside it), else the current folder.
+pub fn slides_folder(
+    slides: Option<&std::path::Path>,
+    csv: Option<&std::path::Path>,
+) -> std::path::PathBuf {
+    match slides {
+        Some(dir) => dir.to_path_buf(),
+        None => csv
+            .and_then(std::path::Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf(),
+    }
+}
+
 /// The table of slides as items: the columns `runs prepare` and `runs submit --dry-run` show.
 pub fn slides_table() -> crate::table::Table {
     crate::table::Table::new([

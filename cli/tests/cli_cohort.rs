@@ -17,19 +17,10 @@ use std::time::Duration;
 use aignostics_sandbox::{self as sandbox, Fault, Sandbox};
 use local::{Scratch, describe};
 use serde_json::Value;
-use slides_support::generic;
+use slides_support::numbered;
 
 const BIN: &str = env!("CARGO_BIN_EXE_aignostics");
 const MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
-
-fn write_slides(root: &Path, n: u32) {
-    std::fs::create_dir_all(root).unwrap();
-    for i in 0..n {
-        generic(1000 + i, 800, 40_000, 1, 3)
-            .tile(256)
-            .write(&root.join(format!("s-{i:03}.tif")));
-    }
-}
 
 fn cli(platform: &Sandbox, dir: &Path) -> Command {
     let mut cmd = local::clean_command(BIN);
@@ -89,7 +80,7 @@ fn status_json(platform: &Sandbox, dir: &Path, name: &str) -> (i32, Value) {
 #[test]
 fn eight_shards_one_killed_mid_submit() {
     let dir = Scratch::new("cli-cohort-shards");
-    write_slides(&dir.join("slides"), 400);
+    numbered(&dir.join("slides"), 400);
     let platform = Sandbox::builder()
         .processing_time(Duration::from_secs(3600))
         .artifact_size(1024)
@@ -193,7 +184,7 @@ fn eight_shards_one_killed_mid_submit() {
 #[test]
 fn retry_failed_then_download() {
     let dir = Scratch::new("cli-cohort-retry");
-    write_slides(&dir.join("slides"), 6);
+    numbered(&dir.join("slides"), 6);
     let platform = Sandbox::builder()
         .processing_time(Duration::ZERO)
         .artifact_size(1024)
@@ -262,7 +253,7 @@ fn retry_failed_then_download() {
 #[test]
 fn a_refused_submission_exits_5_and_continues_later() {
     let dir = Scratch::new("cli-cohort-quota");
-    write_slides(&dir.join("slides"), 4);
+    numbered(&dir.join("slides"), 4);
     let platform = Sandbox::builder()
         .processing_time(Duration::ZERO)
         .start()
@@ -416,7 +407,7 @@ fn assert_all_submitted(platform: &Sandbox, slides: usize) {
 fn slurm_template_runs_as_an_array() {
     let Some(redis) = Redis::start() else { return };
     let dir = Scratch::new("cli-cohort-slurm");
-    write_slides(&dir.join("slides"), 20);
+    numbered(&dir.join("slides"), 20);
     let platform = Sandbox::start().unwrap();
     let script = std::fs::read_to_string(template("slurm-array.sh")).unwrap();
     let array = script
@@ -500,7 +491,7 @@ fn kubernetes_template_runs_as_an_indexed_job() {
     }
     // The pods' command with the slides here instead of the placeholder bucket.
     let dir = Scratch::new("cli-cohort-k8s");
-    write_slides(&dir.join("slides"), 20);
+    numbered(&dir.join("slides"), 20);
     let slides = args.iter().position(|a| a == "--slides").unwrap();
     args[slides + 1] = dir.join("slides").display().to_string();
     let size = args.iter().position(|a| a == "--batch-size").unwrap();

@@ -377,6 +377,18 @@ pub fn ndpi(width: u32, height: u32, pixels_per_cm: u32) -> Tiff {
     ])
 }
 
+/// `n` small distinct tiled TIFFs `s-000.tif`, `s-001.tif`, … in `root` (created when
+/// missing), each of another width: a cohort of slides in a few KB each.
+pub fn numbered(root: &Path, n: u32) {
+    std::fs::create_dir_all(root).unwrap();
+    let digits = n.saturating_sub(1).max(1).ilog10() as usize + 1;
+    for i in 0..n {
+        generic(1000 + i, 800, 40_000, 1, 3)
+            .tile(256)
+            .write(&root.join(format!("s-{i:0width$}.tif", width = digits.max(3))));
+    }
+}
+
 /// A generic tiled TIFF with XResolution `num/den` in `unit`.
 pub fn generic(width: u32, height: u32, num: u32, den: u32, unit: u16) -> Tiff {
     Tiff::new(pyramid(width, height, 3, |l| l.resolution(num, den, unit)))

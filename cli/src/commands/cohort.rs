@@ -247,15 +247,7 @@ fn submit(ctx: &Ctx, args: &SubmitArgs) -> Result<Report> {
     client
         .application_version(application, version)
         .map_err(|e| unknown_version(&client, application, version, e))?;
-    let slides = match (&args.slides, &args.csv) {
-        (Some(dir), _) => dir.clone(),
-        (None, csv) => csv
-            .as_deref()
-            .and_then(Path::parent)
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf(),
-    };
+    let slides = crate::shared::slides_folder(args.slides.as_deref(), args.csv.as_deref());
     let mut chain = chain(
         ctx,
         &client,

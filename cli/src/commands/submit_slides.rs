@@ -1,7 +1,6 @@
 //! `runs submit --slides DIR | --csv FILE [--wait] [--download OUT]`: the whole chain from
 //! slides to results through `aignostics::pipeline::SlidesToResults`.
 
-use std::path::Path;
 use std::sync::Mutex;
 
 use aignostics::pipeline::{Outcome, Progress, SlidesToResults};
@@ -31,15 +30,7 @@ pub fn submit(
         .map(|text| json_object(text, "--custom-metadata"))
         .transpose()?;
     // Without --items, clap requires --slides or --csv; the slides of a CSV lie beside it.
-    let slides = match (&args.slides, &args.csv) {
-        (Some(dir), _) => dir.clone(),
-        (None, csv) => csv
-            .as_deref()
-            .and_then(Path::parent)
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf(),
-    };
+    let slides = crate::shared::slides_folder(args.slides.as_deref(), args.csv.as_deref());
     // A prefix of the user's own bucket: read in place, nothing uploaded.
     let in_bucket = crate::shared::bucket_source(&slides, args.endpoint_url.as_deref())?;
     let metadata = super::submit_flags::check(&args.flags)?;
