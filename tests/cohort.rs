@@ -124,7 +124,7 @@ fn shards_cover_every_batch_once() {
     assert_eq!(status.version_number(), Some("1.1.0"));
 }
 
-// Proves the version is pinned by the cohort's first run: a later call without a version continues on it, one asking for another is refused. (FR-98)
+// Proves the version is pinned by the cohort's first run: a version released between two invocations does not change it, asking for another is refused, and so is another batch size. (FR-98)
 #[test]
 fn the_first_run_pins_the_version() {
     let dir = Scratch::new("cohort-version");
@@ -141,19 +141,27 @@ fn the_first_run_pins_the_version() {
             .batch_size(2)
             .shard(Shard::new(shard, 2).unwrap())
     };
-    // Started on 1.0.0 while 1.1.0 is the latest: the next call, asking for no version,
-    // stays on 1.0.0.
-    cohort(0, Some("1.0.0")).submit().unwrap();
+    // The first invocation takes the latest version, 1.1.0.
+    assert_eq!(cohort(0, None).submit().unwrap().version_number, "1.1.0");
+    platform
+        .release("he-tme", sandbox::CatalogVersion::standard("1.2.0"))
+        .unwrap();
+    let latest = client
+        .nocache()
+        .application_version("he-tme", None)
+        .unwrap();
+    assert_eq!(latest.version_number, "1.2.0", "released");
+    // The next invocation, asking for no version, stays on the cohort's.
     let report = cohort(1, None).submit().unwrap();
-    assert_eq!(report.version_number, "1.0.0");
+    assert_eq!(report.version_number, "1.1.0");
     let versions: BTreeSet<String> = cohort::runs(&client, "pinned")
         .unwrap()
         .into_iter()
         .map(|r| r.version_number)
         .collect();
-    assert_eq!(versions, BTreeSet::from(["1.0.0".to_string()]));
-    let err = cohort(1, Some("1.1.0")).submit().unwrap_err().to_string();
-    assert!(err.contains("pinned to he-tme 1.0.0"), "{err}");
+    assert_eq!(versions, BTreeSet::from(["1.1.0".to_string()]));
+    let err = cohort(1, Some("1.2.0")).submit().unwrap_err().to_string();
+    assert!(err.contains("pinned to he-tme 1.1.0"), "{err}");
     // Another batch size would cut other batches: refused, naming the one to use.
     let err = Cohort::new("pinned", slides(&client, &platform, &dir.join("slides")))
         .unwrap()

@@ -137,6 +137,21 @@ impl Catalog {
         self
     }
 
+    /// Adds `version` to the application `application_id` (replacing one of the same number);
+    /// `false` when there is no such application.
+    pub(crate) fn release(&mut self, application_id: &str, version: CatalogVersion) -> bool {
+        let Some(application) = self
+            .applications
+            .iter_mut()
+            .find(|a| a.application_id == application_id)
+        else {
+            return false;
+        };
+        application.versions.retain(|v| v.number != version.number);
+        application.versions.push(version);
+        true
+    }
+
     /// The applications, in listing order.
     ///
     /// ```

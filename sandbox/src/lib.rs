@@ -421,6 +421,33 @@ impl Sandbox {
         self.shared.faults.lock().push(fault);
     }
 
+    /// Releases `version` of the application `application_id` now, as the platform does
+    /// between two calls of a long job: it is listed, and it is the latest when its number is
+    /// the highest.
+    ///
+    /// ```
+    /// use aignostics_sandbox::{self as sandbox, CatalogVersion, Sandbox};
+    /// let sandbox = Sandbox::start()?;
+    /// sandbox.release("he-tme", CatalogVersion::standard("2.0.0"))?;
+    /// let client = sandbox.client(sandbox::ALICE_TOKEN)?;
+    /// assert_eq!(client.application_version("he-tme", None)?.version_number, "2.0.0");
+    /// # Ok::<(), aignostics::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`aignostics::Error::InvalidInput`] when the catalog has no such application.
+    pub fn release(&self, application_id: &str, version: CatalogVersion) -> Result<()> {
+        let mut catalog = self.shared.catalog_now.lock();
+        let mut next = Catalog::clone(&catalog);
+        if !next.release(application_id, version) {
+            return Err(aignostics::Error::InvalidInput(format!(
+                "the sandbox's catalog has no application {application_id}"
+            )));
+        }
+        *catalog = Arc::new(next);
+        Ok(())
+    }
+
     /// Items with these external ids fail (`USER_ERROR`, `SANDBOX_INPUT_UNUSABLE`) in runs
     /// submitted from now on; an empty list ends it. A transient failure that a retry
     /// overcomes.
@@ -982,7 +1009,7 @@ impl SandboxBuilder {
                 audience: self.audience,
                 signed_url_lifetime: Duration::from_secs(3600),
             },
-            catalog: self.catalog,
+            catalog_now: Mutex::new(Arc::new(self.catalog)),
             state: Mutex::new(State {
                 tokens,
                 refresh_tokens: self.refresh_tokens.into_iter().collect(),

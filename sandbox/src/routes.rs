@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::catalog::{CatalogApplication, CatalogVersion};
+use super::catalog::{Catalog, CatalogApplication, CatalogVersion};
 use super::http::{Answer, Req, Resp, page_of, paging, sort_rows};
 use super::ids::derived_uuid;
 use super::state::Shared;
@@ -198,20 +198,18 @@ fn version_summary(v: &CatalogVersion) -> ApplicationVersion {
     }
 }
 
-fn application_of<'a>(shared: &'a Shared, id: &str) -> Result<&'a CatalogApplication, Resp> {
-    shared
-        .catalog
+fn application_of<'a>(catalog: &'a Catalog, id: &str) -> Result<&'a CatalogApplication, Resp> {
+    catalog
         .application(id)
         .ok_or_else(|| Resp::detail(404, "Application not found"))
 }
 
 fn version_of<'a>(
-    shared: &'a Shared,
+    catalog: &'a Catalog,
     application_id: &str,
     version: &str,
 ) -> Result<&'a CatalogVersion, Resp> {
-    shared
-        .catalog
+    catalog
         .application(application_id)
         .and_then(|a| a.find_version(version))
         .ok_or_else(|| Resp::detail(404, "Application version not found"))
@@ -220,7 +218,7 @@ fn version_of<'a>(
 fn list_applications(shared: &Shared, req: &Req) -> Answer {
     let paging = paging(req, "page-size")?;
     let mut rows: Vec<(Value, ApplicationReadShortResponse)> = shared
-        .catalog
+        .catalog()
         .applications()
         .iter()
         .map(|a| {
@@ -249,7 +247,8 @@ fn list_applications(shared: &Shared, req: &Req) -> Answer {
 }
 
 fn get_application(shared: &Shared, application_id: &str) -> Answer {
-    let a = application_of(shared, application_id)?;
+    let catalog = shared.catalog();
+    let a = application_of(&catalog, application_id)?;
     Ok(Resp::json(
         200,
         &ApplicationReadResponse {
@@ -272,8 +271,9 @@ fn get_version(shared: &Shared, application_id: &str, version: &str) -> Answer {
             Some(serde_json::json!({ "pattern": SEMVER_PATTERN })),
         ));
     }
-    application_of(shared, application_id)?;
-    let v = version_of(shared, application_id, version)?;
+    let catalog = shared.catalog();
+    application_of(&catalog, application_id)?;
+    let v = version_of(&catalog, application_id, version)?;
     Ok(Resp::json(
         200,
         &VersionReadResponse {
@@ -309,14 +309,15 @@ fn not_accessible_version(
     application_id: &str,
     version: &str,
 ) -> Result<(), Resp> {
-    version_of(shared, application_id, version)
+    version_of(&shared.catalog(), application_id, version)
         .map(drop)
         .map_err(|_| Resp::detail(404, "Application version not found or not accessible"))
 }
 
 fn list_documents(shared: &Shared, application_id: &str, version: &str) -> Answer {
     not_accessible_version(shared, application_id, version)?;
-    let v = version_of(shared, application_id, version)?;
+    let catalog = shared.catalog();
+    let v = version_of(&catalog, application_id, version)?;
     let docs: Vec<VersionDocumentResponse> = v
         .documents
         .iter()
@@ -332,7 +333,8 @@ fn find_document(
     name: &str,
 ) -> Result<VersionDocumentResponse, Resp> {
     not_accessible_version(shared, application_id, version)?;
-    let v = version_of(shared, application_id, version)?;
+    let catalog = shared.catalog();
+    let v = version_of(&catalog, application_id, version)?;
     document_view(application_id, v, name).ok_or_else(|| {
         Resp::detail(
             404,

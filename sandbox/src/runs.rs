@@ -380,8 +380,8 @@ pub(crate) fn artifact_file(
 pub(crate) fn create(shared: &Shared, req: &Req, user: &SandboxUser) -> Answer {
     let request: RunCreationRequest = json_body(req)?;
     validate_shape(&request)?;
-    let application = shared
-        .catalog
+    let catalog = shared.catalog();
+    let application = catalog
         .application(&request.application_id)
         .ok_or_else(|| Resp::detail(404, "Application not found"))?;
     let version = match &request.version_number {

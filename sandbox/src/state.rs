@@ -51,7 +51,8 @@ pub(crate) struct Config {
 /// Everything the request handlers share.
 pub(crate) struct Shared {
     pub config: Config,
-    pub catalog: Catalog,
+    /// The catalog as it is now (`Sandbox::release` adds versions).
+    pub catalog_now: Mutex<std::sync::Arc<Catalog>>,
     pub state: Mutex<State>,
     /// CRC32C (base64) per output artifact id, computed once.
     pub checksums: Mutex<HashMap<String, String>>,
@@ -71,6 +72,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The catalog as it is now.
+    pub(crate) fn catalog(&self) -> std::sync::Arc<Catalog> {
+        self.catalog_now.lock().clone()
+    }
+
     /// The user behind the request's bearer token, or FastAPI's 401.
     pub(crate) fn authenticate(&self, req: &Req) -> Result<SandboxUser, Resp> {
         let unauthorized =

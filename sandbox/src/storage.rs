@@ -102,7 +102,7 @@ fn find_object(shared: &Shared, req: &Req) -> Option<Object> {
             })
         }
         ["storage", "documents", application_id, version, name] => shared
-            .catalog
+            .catalog()
             .application(application_id)?
             .find_version(version)?
             .documents

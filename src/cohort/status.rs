@@ -328,6 +328,14 @@ impl CohortStatus {
         self.slides.iter().filter(|s| s.state == SlideState::Failed)
     }
 
+    /// Each slide's latest record as (run id, external id): the rows of the cohort's table
+    /// ([`TableBuilder::items`](crate::results::TableBuilder::items), feature `results`).
+    pub fn latest_items(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.slides
+            .iter()
+            .map(|s| (s.run_id.as_str(), s.external_id.as_str()))
+    }
+
     /// The earliest time the platform deletes results of this cohort (RFC 3339).
     pub fn earliest_deletion(&self) -> Option<&str> {
         self.slides

@@ -86,6 +86,8 @@ pub struct TableBuilder {
     folders: Vec<PathBuf>,
     artifact: String,
     cells: bool,
+    /// Only these items (run id, external id), when set.
+    only: Option<std::collections::HashSet<(String, String)>>,
 }
 
 impl TableBuilder {
@@ -109,6 +111,25 @@ impl TableBuilder {
     #[must_use]
     pub fn with_cells(mut self, cells: bool) -> Self {
         self.cells = cells;
+        self
+    }
+
+    /// Only rows of these items, each named by its run id and external id: e.g. each slide's
+    /// latest record of a cohort ([`cohort::CohortStatus`](crate::cohort)), leaving out a
+    /// failed attempt that a retry superseded. Default: every item of every run.
+    #[must_use]
+    pub fn items<I, R, E>(mut self, items: I) -> Self
+    where
+        I: IntoIterator<Item = (R, E)>,
+        R: Into<String>,
+        E: Into<String>,
+    {
+        self.only = Some(
+            items
+                .into_iter()
+                .map(|(run, id)| (run.into(), id.into()))
+                .collect(),
+        );
         self
     }
 
@@ -178,7 +199,12 @@ impl TableBuilder {
         for run_dir in &runs {
             let manifest = RunManifest::read(run_dir)?;
             for item in &manifest.items {
-                table.item(run_dir, &manifest, item, &self.artifact)?;
+                let wanted = self.only.as_ref().is_none_or(|only| {
+                    only.contains(&(manifest.run_id.clone(), item.external_id.clone()))
+                });
+                if wanted {
+                    table.item(run_dir, &manifest, item, &self.artifact)?;
+                }
             }
         }
         table.finish()
@@ -193,6 +219,7 @@ impl CohortTable {
             folders: Vec::new(),
             artifact: SLIDE_READOUTS.to_string(),
             cells: false,
+            only: None,
         }
     }
 

@@ -43,7 +43,8 @@ pub enum CohortCommand {
     #[command(after_help = "Examples:\n  aignostics cohort cancel study-17 --dry-run")]
     Cancel(CancelArgs),
     /// Download every run's results into OUT/RUN_ID/EXTERNAL_ID/, verified and resuming what
-    /// is there, waiting for runs still going; --table writes the cohort table at the end.
+    /// is there, waiting for runs still going; --table writes the cohort table at the end,
+    /// one row per slide (its latest run: a failed attempt a retry replaced is left out).
     #[command(after_help = "Examples:\n  \
         aignostics cohort download study-17 results/ --table study-17.parquet")]
     Download(DownloadArgs),
@@ -540,7 +541,12 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
         }
     }
     if let Some(table) = &args.table {
-        let table_of = aignostics::results::CohortTable::from_folder(&args.out)?;
+        // One row per slide: its latest record, not a failed attempt a retry superseded.
+        let status = cohort::status(&client, &args.name)?;
+        let table_of = aignostics::results::CohortTable::builder()
+            .folder(&args.out)
+            .items(status.latest_items())
+            .build()?;
         table_of.write(table)?;
         note!(
             "Wrote the table of {} to {}",
