@@ -21,7 +21,7 @@ use aignostics_sandbox::{self as sandbox, Sandbox};
 mod rss;
 #[path = "../tests/slides_support/mod.rs"]
 mod slides_support;
-use rss::rss_kib;
+use rss::{peak_kib, rss_kib};
 
 const MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
 
@@ -48,8 +48,26 @@ fn measured<T>(platform: &Sandbox, f: impl FnOnce() -> T) -> (T, f64, usize) {
     )
 }
 
+/// `status API_ROOT NAME`: the client alone (this example run again as a child process)
+/// computes the cohort's status and prints its peak resident set, which the sandbox's memory
+/// does not blur.
+fn status_only(api_root: &str, name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = aignostics::Settings::default().with_api_root(api_root)?;
+    let client = aignostics::Client::builder()
+        .settings(settings)
+        .token_provider(aignostics::TokenProvider::fixed(sandbox::ALICE_TOKEN))
+        .build()?;
+    let status = cohort::status(&client, name)?;
+    println!("{} {}", status.slides.len(), peak_kib());
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    if std::env::args().nth(1).as_deref() == Some("status") {
+        let (root, name) = (std::env::args().nth(2), std::env::args().nth(3));
+        return status_only(&root.unwrap_or_default(), &name.unwrap_or_default());
+    }
     let slides: u32 = args.next().map_or(Ok(10_000), |a| a.parse())?;
     let others: usize = args.next().map_or(Ok(20_000), |a| a.parse())?;
     let dir = std::env::temp_dir().join(format!("aignostics-cohort-scale-{}", std::process::id()));
@@ -95,6 +113,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         status.runs.len(),
         status_requests as f64 / status.slides.len().max(1) as f64,
         (rss_kib().saturating_sub(rss_before)) / 1024
+    );
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(["status", platform.base_url(), "scale"])
+        .output()?;
+    let told = String::from_utf8_lossy(&child.stdout);
+    let mut parts = told.split_whitespace();
+    println!(
+        "status in a process of its own (the client alone): {} slides, peak RSS {} MiB",
+        parts.next().unwrap_or("?"),
+        parts
+            .next()
+            .and_then(|k| k.parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1024
     );
     let (again, again_s, again_requests) = measured(&platform, || {
         Cohort::new("scale", chain(&client, &platform, &dir.join("slides")))

@@ -11,3 +11,16 @@ pub fn rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The peak resident set of this process in KiB (0 where `/proc` is not there).
+#[allow(dead_code)]
+pub fn peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -140,7 +140,7 @@ pub fn runs(client: &Client, name: &str) -> Result<Vec<CohortRun>> {
     super::check_name(name)?;
     let me = client.me()?;
     let list = client
-        .nocache()
+        .bypass_cache()
         .runs()
         .list()
         .custom_metadata(filter(name))
@@ -369,7 +369,9 @@ pub fn status(client: &Client, name: &str) -> Result<CohortStatus> {
 }
 
 pub(crate) fn status_of(client: &Client, name: &str, runs: Vec<CohortRun>) -> Result<CohortStatus> {
-    let fresh = client.nocache();
+    // Read past the cache and not stored in it: a cohort's item pages are read once, and
+    // would otherwise stay in memory for the cache's lifetime.
+    let fresh = client.bypass_cache();
     let mut latest: BTreeMap<String, SlideRecord> = BTreeMap::new();
     for run in &runs {
         for item in fresh.run(&run.run_id).items().page_size(100).iter() {
