@@ -5,7 +5,6 @@
 //! 10,000-slide figures and memory are in `examples/cohort_scale.rs`.
 
 #[path = "../tests/local/mod.rs"]
-#[allow(dead_code)]
 mod local;
 #[path = "../tests/slides_support/mod.rs"]
 mod slides_support;
