@@ -6,10 +6,13 @@
 //! moto_server -p 5000 &                         # or any S3-compatible store
 //! cargo run --release --example slides_in_place -- http://127.0.0.1:5000 20 100
 //! ```
-//! Arguments: the store's endpoint, the number of slides, their size in MiB. The slides are
+//! Arguments: the store's endpoint, the number of slides, their size in MiB, and `store-only`
+//! to leave out the sandbox's bucket as a source (half the disk for large runs). The slides are
 //! written to the store first (bucket `bench`, keys `slides/…`); the keys are those of
-//! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (any for moto). A second pass uses the sandbox's
-//! own bucket, which keeps each object's CRC32C, so nothing but headers is read.
+//! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (any for moto). The sandbox's own bucket (a
+//! store in Rust, in this process) holds them twice: uploaded whole (`slides/`, with the
+//! object's CRC32C, so nothing but headers is read) and in parts (`parts/`, with a composite
+//! checksum only, so each slide is read once). Today's path is timed from both stores.
 
 #[path = "../tests/slides_support/mod.rs"]
 mod slides_support;
@@ -30,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: slides_in_place ENDPOINT [SLIDES] [MIB]")?;
     let count: usize = args.get(1).map_or(Ok(20), |a| a.parse())?;
     let mib: u64 = args.get(2).map_or(Ok(100), |a| a.parse())?;
+    let store_only = args.get(3).is_some_and(|a| a == "store-only");
     let key = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "bench".into());
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "bench-secret".into());
     let _ = ureq::put(&format!("{endpoint}/bench")).send_empty();
@@ -51,26 +55,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .write(&path);
         let key = format!("slides/slide-{i:03}.svs");
         store.upload(&path, &key).send()?;
-        own.upload(&path, &key)
-            .multipart_threshold(u64::MAX)
-            .send()?;
+        if !store_only {
+            own.upload(&path, &key)
+                .multipart_threshold(u64::MAX)
+                .send()?;
+            own.upload(&path, &format!("parts/slide-{i:03}.svs"))
+                .part_size(16 << 20)
+                .multipart_threshold(16 << 20)
+                .send()?;
+        }
         std::fs::remove_file(&path)?;
     }
     let total = count as u64 * (mib << 20);
 
-    for (label, source) in [
-        ("store without CRC32C", &store),
-        ("store with CRC32C", &own),
-    ] {
+    for (label, source, prefix) in [
+        ("the store, no CRC32C", &store, "slides/"),
+        ("sandbox, no whole-object CRC32C", &own, "parts/"),
+        ("sandbox, with CRC32C", &own, "slides/"),
+    ]
+    .into_iter()
+    .take(if store_only { 1 } else { 3 })
+    {
         let started = Instant::now();
-        let outcome = SlidesToResults::in_bucket(&client, "he-tme", source.clone(), "slides/")
+        let outcome = SlidesToResults::in_bucket(&client, "he-tme", source.clone(), prefix)
             .mapping(MAPPING.parse()?)
-            .idempotency_key(format!("in-place-{}", label.replace(' ', "-")))
+            .idempotency_key(format!(
+                "in-place-{}",
+                label.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+            ))
             .submit()?;
         let elapsed = started.elapsed();
         // The bytes the same reads move, counted in a second, untimed pass.
         let mut moved = 0u64;
-        for object in slides::find_objects(source, "slides/")? {
+        for object in slides::find_objects(source, prefix)? {
             let read = Inspector::new().inspect_object(source, &object.key)?;
             moved += read.header_bytes + read.checksum_bytes;
         }
@@ -85,30 +102,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Today: download the prefix, then submit the folder (every slide uploaded again).
-    let started = Instant::now();
-    let local = dir.join("copy");
-    std::fs::create_dir_all(&local)?;
-    for object in store.list("slides/")? {
-        store.download(
-            &object.key,
-            local.join(object.key.trim_start_matches("slides/")),
-        )?;
+    for (label, tag, source, prefix) in [
+        ("the store", "store", &store, "slides/"),
+        ("sandbox", "sandbox", &own, "parts/"),
+    ]
+    .into_iter()
+    .take(if store_only { 1 } else { 2 })
+    {
+        let started = Instant::now();
+        let local = dir.join(format!("copy-{tag}"));
+        std::fs::create_dir_all(&local)?;
+        for object in source.list(prefix)? {
+            source.download(
+                &object.key,
+                local.join(object.key.trim_start_matches(prefix)),
+            )?;
+        }
+        let outcome = SlidesToResults::new(&client, "he-tme", &local)
+            .bucket(own.clone())
+            .key_template(aignostics::bucket::KeyTemplate::new(format!(
+                "copies-{tag}/{{name}}"
+            )))
+            .checksum_index(None)
+            .mapping(MAPPING.parse()?)
+            .idempotency_key(format!("copied-{tag}"))
+            .submit()?;
+        let sent: u64 = outcome.uploads.iter().map(|u| u.bytes_sent).sum();
+        println!(
+            "download from {label}, then upload: {:.1} s to run {}, {:.1} MiB moved (downloaded {} MiB, uploaded {:.1} MiB)",
+            started.elapsed().as_secs_f64(),
+            outcome.run_id,
+            (total + sent) as f64 / 1048576.0,
+            total >> 20,
+            sent as f64 / 1048576.0
+        );
+        std::fs::remove_dir_all(&local)?;
     }
-    let outcome = SlidesToResults::new(&client, "he-tme", &local)
-        .bucket(own.clone())
-        .checksum_index(None)
-        .mapping(MAPPING.parse()?)
-        .idempotency_key("copied")
-        .submit()?;
-    let sent: u64 = outcome.uploads.iter().map(|u| u.bytes_sent).sum();
-    println!(
-        "download, then upload: {:.1} s to run {}, {:.1} MiB moved (downloaded {} MiB, uploaded {:.1} MiB)",
-        started.elapsed().as_secs_f64(),
-        outcome.run_id,
-        (total + sent) as f64 / 1048576.0,
-        total >> 20,
-        sent as f64 / 1048576.0
-    );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -217,6 +217,40 @@ fn store_checksums_taken_only_when_they_are_the_objects() {
         ChecksumSource::ReadWhole,
     );
     check_errors(&inspector, &bucket);
+
+    // The checksum pass: a few ranges, each streamed; a stream cut midway is read again from
+    // its start, and one cut every time is an error, never a wrong CRC32C.
+    let file = std::fs::read(dir.path().join("parts.tif")).unwrap();
+    let expected = aignostics::checksum::crc32c_base64(&file);
+    platform.reset_requests();
+    platform.inject(
+        aignostics_sandbox::Fault::truncate_body("/s3/", 4096)
+            .method("GET")
+            .times(1),
+    );
+    let sum = bucket.object_crc32c("cohort/parts.tif").unwrap();
+    assert_eq!(
+        (sum.crc32c.as_str(), sum.source),
+        (expected.as_str(), ChecksumSource::ReadWhole)
+    );
+    assert_eq!(sum.bytes_read, file.len() as u64);
+    let ranges = platform
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/cohort/parts.tif"))
+        .count();
+    assert_eq!(ranges, 2 + 1, "two ranges of 12 MiB, one read again");
+    platform.inject(
+        aignostics_sandbox::Fault::truncate_body("/s3/", 4096)
+            .method("GET")
+            .times(100),
+    );
+    let err = bucket
+        .object_crc32c("cohort/parts.tif")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("truncated"), "{err}");
+    platform.clear_faults();
 }
 
 // Proves slides in the user's own bucket go to a run without a byte downloaded or uploaded:

@@ -1,9 +1,10 @@
 //! Reading objects in place: byte ranges, and the object's CRC32C from the store's own
-//! checksum when it holds the whole object's, else from one streamed pass over parallel ranges
-//! (combined with `crc32c_combine`), never touching the disk.
+//! checksum when it holds the whole object's, else from one streamed pass over a few parallel
+//! ranges (combined with `crc32c_combine`), never touching the disk.
 
+use std::io::Read;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusty_s3::S3Action;
 use rusty_s3::actions::GetObject;
@@ -13,11 +14,19 @@ use super::upload::Head;
 use super::{Bucket, REQUEST_VALIDITY, Req, check_key};
 use crate::error::{Error, Result};
 
-/// Range size of the checksum pass.
-const CHUNK: u64 = 16 * 1024 * 1024;
+/// Smallest range of the checksum pass: smaller objects are read in fewer ranges.
+const MIN_RANGE: u64 = 16 * 1024 * 1024;
 
-/// Ranges of the checksum pass in flight at once.
-const PARALLEL: usize = 4;
+/// Ranges of the checksum pass, all in flight at once, each streamed through a small buffer.
+/// As few as give the parallelism: a store that reads the whole object for every range
+/// request (some S3-compatible servers do) then pays a few reads, not one per 16 MiB.
+const PARALLEL: u64 = 4;
+
+/// Reads of a range whose stream broke midway, the first included.
+const STREAM_ATTEMPTS: u32 = 3;
+
+/// Buffer of each streamed range.
+const BUFFER: usize = 1024 * 1024;
 
 /// Where an object's CRC32C came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -112,61 +121,45 @@ impl Bucket {
             });
         }
         let size = head.size;
-        let ranges = size.div_ceil(CHUNK).max(1) as usize;
-        let parts: Vec<Mutex<Option<(u32, u64)>>> = (0..ranges).map(|_| Mutex::new(None)).collect();
-        let next = AtomicUsize::new(0);
+        let ranges = PARALLEL.min(size.div_ceil(MIN_RANGE)).max(1);
+        let span = size.div_ceil(ranges).max(1);
         let read = AtomicU64::new(0);
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         let token = crate::cancel::current();
-        std::thread::scope(|s| {
-            for _ in 0..PARALLEL.min(ranges) {
-                s.spawn(|| {
-                    token.enter(|| {
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= ranges || lock(&failed).is_some() {
-                                return;
+        let parts: Vec<Option<(u32, u64)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..ranges)
+                .map(|i| {
+                    let (read, failed, token) = (&read, &failed, &token);
+                    s.spawn(move || {
+                        let start = (i * span).min(size);
+                        let len = span.min(size - start);
+                        token.enter(|| match self.crc_of_range_again(key, start, len, size) {
+                            Ok(crc) => {
+                                read.fetch_add(len, Ordering::Relaxed);
+                                Some((crc, len))
                             }
-                            let start = i as u64 * CHUNK;
-                            let len = CHUNK.min(size - start.min(size));
-                            match self.read_range(key, start, len) {
-                                Ok(bytes) if bytes.len() as u64 == len => {
-                                    read.fetch_add(len, Ordering::Relaxed);
-                                    *lock(&parts[i]) = Some((crc32c::crc32c(&bytes), len));
-                                }
-                                Ok(bytes) => {
-                                    *lock(&failed) = Some(Error::UnexpectedResponse {
-                                        operation: "bucket_get_object_range".into(),
-                                        message: format!(
-                                            "`{key}` ended at {} of {size} bytes: it changed \
-                                             while it was read",
-                                            start + bytes.len() as u64
-                                        ),
-                                    });
-                                    return;
-                                }
-                                Err(e) => {
-                                    lock(&failed).get_or_insert(e);
-                                    return;
-                                }
+                            Err(e) => {
+                                lock(failed).get_or_insert(e);
+                                None
                             }
-                        }
-                    });
-                });
-            }
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect()
         });
         if let Some(e) = lock(&failed).take() {
             return Err(e);
         }
         let mut crc = 0u32;
         for part in parts {
-            let (c, len) = part
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .ok_or_else(|| Error::UnexpectedResponse {
-                    operation: "bucket_get_object_range".into(),
-                    message: format!("a range of `{key}` was not read"),
-                })?;
+            let (c, len) = part.ok_or_else(|| Error::UnexpectedResponse {
+                operation: "bucket_get_object_range".into(),
+                message: format!("a range of `{key}` was not read"),
+            })?;
             crc = crc32c::crc32c_combine(crc, c, len as usize);
         }
         Ok(ObjectChecksum {
@@ -175,6 +168,75 @@ impl Bucket {
             source: ChecksumSource::ReadWhole,
             bytes_read: read.into_inner(),
         })
+    }
+}
+
+impl Bucket {
+    /// [`crc_of_range`](Self::crc_of_range), read again from its start when the stream
+    /// breaks (the request's own retries cover only its answer's head).
+    fn crc_of_range_again(&self, key: &str, start: u64, len: u64, size: u64) -> Result<u32> {
+        let mut attempt = 1;
+        loop {
+            match self.crc_of_range(key, start, len, size) {
+                Err(e) if e.is_retryable() && attempt < STREAM_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// The CRC32C of `len` bytes of `key` from `start` (of an object of `size`), by one ranged
+    /// `GET` streamed through a small buffer. A store that ignores `Range` answers the whole
+    /// object: the bytes before `start` are skipped.
+    fn crc_of_range(&self, key: &str, start: u64, len: u64, size: u64) -> Result<u32> {
+        const OP: &str = "bucket_get_object_range";
+        if len == 0 {
+            return Ok(0);
+        }
+        let action = GetObject::new(&self.inner, Some(&self.credentials), key);
+        let mut req = Req::new("GET", action.sign(REQUEST_VALIDITY));
+        req.headers
+            .push(("range", format!("bytes={start}-{}", start + len - 1)));
+        req.stream = true;
+        let resp = self.request(OP, req)?;
+        let mut reader = resp
+            .stream
+            .ok_or_else(|| Error::UnexpectedResponse {
+                operation: OP.into(),
+                message: "no body".into(),
+            })?
+            .into_reader();
+        if resp.status == 200 && start > 0 {
+            let skipped = std::io::copy(&mut (&mut reader).take(start), &mut std::io::sink())
+                .map_err(|e| Error::from_read(OP, e))?;
+            if skipped < start {
+                return Err(changed(key, skipped, size));
+            }
+        }
+        let mut reader = reader.take(len);
+        let mut buf = vec![0u8; BUFFER.min(usize::try_from(len).unwrap_or(BUFFER))];
+        let (mut crc, mut got) = (0u32, 0u64);
+        loop {
+            match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    crc = crc32c::crc32c_append(crc, &buf[..n]);
+                    got += n as u64;
+                }
+                Err(e) => return Err(Error::from_read(OP, e)),
+            }
+        }
+        if got < len {
+            return Err(changed(key, start + got, size));
+        }
+        Ok(crc)
+    }
+}
+
+/// An object that ended early: it changed (or was cut) while it was read.
+fn changed(key: &str, at: u64, size: u64) -> Error {
+    Error::UnexpectedResponse {
+        operation: "bucket_get_object_range".into(),
+        message: format!("`{key}` ended at {at} of {size} bytes: it changed while it was read"),
     }
 }
 
