@@ -1081,6 +1081,18 @@ impl<'a> SlidesToResults<'a> {
                 bucket.signed_url(key, self.url_validity)?,
                 Some(key.to_string()),
             ))),
+            // Slides read in place: an object of another bucket of the same account and store
+            // is signed with the same keys (the item's checksum keys its submission).
+            Some((name, key))
+                if self.source.is_some()
+                    && !key.is_empty()
+                    && url.starts_with(&format!("{}://", bucket.scheme())) =>
+            {
+                Ok(Some((
+                    bucket.sibling(name)?.signed_url(key, self.url_validity)?,
+                    None,
+                )))
+            }
             _ => Err(Error::InvalidInput(format!(
                 "item {:?}: platform_bucket_url {url:?} is neither an http(s) URL nor an object of \
                  the bucket {}",

@@ -365,6 +365,53 @@ fn a_run_from_slides_in_a_bucket() {
     let changed = submit(lab.clone()).unwrap();
     assert!(!changed.existing && changed.run_id != first.run_id);
 
+    // A CSV whose rows name objects of two buckets of the same account: each URL is signed
+    // with the same keys for its own bucket, and the platform fetches the exact bytes.
+    moto.create_bucket("lab-archive");
+    let archive = bucket(&moto.endpoint(), "lab-archive");
+    archive
+        .upload(dir.path().join("a.svs"), "old/c.svs")
+        .send()
+        .unwrap();
+    let mut rows = Vec::new();
+    for (source, prefix) in [(&lab, "study/"), (&archive, "old/")] {
+        let version = client.application_version("he-tme", None).unwrap();
+        let items = aignostics::slides::SlideItems::new("he-tme", version)
+            .unwrap()
+            .mapping(
+                ".*:tissue=LUNG,disease=LUNG_CANCER,staining_method=H&E"
+                    .parse()
+                    .unwrap(),
+            );
+        rows.extend(items.scan_bucket(source, prefix).unwrap().rows);
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r.platform_bucket_url.as_deref() == Some("s3://lab-archive/old/c.svs"))
+    );
+    let csv = dir.path().join("two-buckets.csv");
+    aignostics::slides::write_csv_file(&csv, &rows).unwrap();
+    let from_csv =
+        aignostics::pipeline::SlidesToResults::in_bucket(&client, "he-tme", lab.clone(), "study/")
+            .csv(&csv)
+            .submit()
+            .unwrap();
+    let inputs = platform.submitted_inputs(&from_csv.run_id).unwrap();
+    assert_eq!(inputs.len(), 3);
+    assert!(
+        inputs
+            .iter()
+            .any(|i| i.download_url.contains("/lab-archive/old/c.svs"))
+    );
+    let done = client
+        .run(&from_csv.run_id)
+        .wait(&aignostics::WaitOptions::default().interval(std::time::Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(
+        done.statistics.item_succeeded_count, 3,
+        "fetched and checked: {done:?}"
+    );
+
     // Temporary keys: refused, nothing submitted.
     let runs_before = client.runs().list().iter().count();
     let temporary = aignostics::bucket::Bucket::builder(&moto.endpoint(), "lab")

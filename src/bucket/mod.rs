@@ -78,6 +78,8 @@ pub struct Bucket {
     organization: Option<String>,
     /// The scheme of its objects' URLs: `s3`, or `gs` for a bucket opened from a `gs://` URL.
     scheme: &'static str,
+    /// Addressed as `{bucket}.{host}` rather than `{host}/{bucket}`.
+    virtual_host: bool,
 }
 
 impl fmt::Debug for Bucket {
@@ -559,7 +561,44 @@ impl BucketBuilder {
             user: self.user,
             organization: self.organization,
             scheme: "s3",
+            virtual_host: self.virtual_host,
         })
+    }
+}
+
+impl Bucket {
+    /// The bucket `name` at the same endpoint, with the same keys and settings (a CSV row may
+    /// name an object of another bucket of the same account).
+    pub(crate) fn sibling(&self, name: &str) -> Result<Bucket> {
+        let endpoint = url::Url::parse(&self.endpoint).map_err(|e| {
+            Error::Config(format!("invalid bucket endpoint `{}`: {e}", self.endpoint))
+        })?;
+        let style = if self.virtual_host {
+            UrlStyle::VirtualHost
+        } else {
+            UrlStyle::Path
+        };
+        let inner = rusty_s3::Bucket::new(
+            endpoint,
+            style,
+            name.to_string(),
+            self.inner.region().to_string(),
+        )
+        .map_err(|e| {
+            Error::Config(format!(
+                "invalid bucket `{name}` at `{}`: {e}",
+                self.endpoint
+            ))
+        })?;
+        Ok(Bucket {
+            inner,
+            ..self.clone()
+        })
+    }
+
+    /// The scheme of this bucket's object URLs (`s3` or `gs`).
+    pub(crate) fn scheme(&self) -> &'static str {
+        self.scheme
     }
 }
 
