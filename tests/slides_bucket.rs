@@ -84,6 +84,44 @@ fn slides_read_in_place_match_the_local_reader() {
         );
     }
     check_errors(&inspector, &bucket);
+
+    // A DICOM series in a folder counts once, as on disk: its level 0, chosen by reading each
+    // instance's header in place; a label and the other level are left out.
+    let series = dir.path().join("case-d");
+    std::fs::create_dir_all(&series).unwrap();
+    Dicom::new(10_000, 8_000, "0.001\\0.001").write(&series.join("level-1.dcm"));
+    Dicom::new(40_000, 32_000, "0.00025\\0.00025").write(&series.join("level-0.dcm"));
+    let mut label = Dicom::new(500, 400, "0.1\\0.1");
+    label.image_type = "ORIGINAL\\PRIMARY\\LABEL\\NONE".into();
+    label.write(&series.join("label.dcm"));
+    for name in ["level-1.dcm", "level-0.dcm", "label.dcm"] {
+        bucket
+            .upload(series.join(name), &format!("dicom/case-d/{name}"))
+            .send()
+            .unwrap();
+    }
+    let found: Vec<String> = slides::find_objects(&bucket, "dicom/")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(found, ["dicom/case-d/level-0.dcm"]);
+    let local = slides::inspect(&series).unwrap();
+    let remote = inspector
+        .inspect_object(&bucket, "dicom/case-d/level-0.dcm")
+        .unwrap();
+    assert_eq!(
+        (
+            remote.slide.width_px,
+            remote.slide.height_px,
+            remote.slide.resolution_mpp
+        ),
+        (local.width_px, local.height_px, local.resolution_mpp)
+    );
+    assert_eq!(
+        remote.slide.checksum_base64_crc32c,
+        local.checksum_base64_crc32c
+    );
 }
 
 /// The object `cohort/{name}` reads as the file `dir/name` does, its checksum from `source`,

@@ -776,11 +776,22 @@ fn dicom_instance(path: &Path) -> Result<dicom::Instance, SlideError> {
 /// The level-0 file of each series among `files` (all in one folder); unreadable files are
 /// kept as they are.
 fn dicom_levels0(files: &[PathBuf]) -> Vec<PathBuf> {
-    let mut best: Vec<(String, u64, PathBuf)> = Vec::new();
+    levels0(files, |path| dicom_instance(path).ok())
+}
+
+/// The level-0 instance (the widest of the `VOLUME` whole-slide instances) of each series among
+/// `instances` of one folder, whose headers `read` gives; labels, overviews and other levels
+/// are left out, and instances `read` cannot read are kept as they are (their reading fails
+/// later, naming them). For files on disk and objects in a bucket alike.
+pub(crate) fn levels0<T: Clone>(
+    instances: &[T],
+    read: impl Fn(&T) -> Option<dicom::Instance>,
+) -> Vec<T> {
+    let mut best: Vec<(String, u64, T)> = Vec::new();
     let mut kept = Vec::new();
-    for path in files {
-        match dicom_instance(path) {
-            Ok(instance) => {
+    for candidate in instances {
+        match read(candidate) {
+            Some(instance) => {
                 if instance.sop_class.as_deref() != Some(dicom::WSI_SOP_CLASS)
                     || !matches!(instance.flavor(), None | Some("VOLUME"))
                 {
@@ -789,15 +800,17 @@ fn dicom_levels0(files: &[PathBuf]) -> Vec<PathBuf> {
                 let series = instance.series_uid.clone().unwrap_or_default();
                 let width = instance.size().map_or(0, |(w, _)| w);
                 match best.iter_mut().find(|(s, _, _)| *s == series) {
-                    Some(entry) if entry.1 < width => *entry = (series, width, path.clone()),
+                    Some(entry) if entry.1 < width => {
+                        *entry = (series, width, candidate.clone());
+                    }
                     Some(_) => {}
-                    None => best.push((series, width, path.clone())),
+                    None => best.push((series, width, candidate.clone())),
                 }
             }
-            Err(_) => kept.push(path.clone()),
+            None => kept.push(candidate.clone()),
         }
     }
-    kept.extend(best.into_iter().map(|(_, _, path)| path));
+    kept.extend(best.into_iter().map(|(_, _, c)| c));
     kept
 }
 

@@ -39,29 +39,62 @@ pub struct RemoteSlide {
 }
 
 /// The slide objects under `prefix` (the extensions of [`SLIDE_EXTENSIONS`], any case), in
-/// key order.
+/// key order. The DICOM objects of one series in one folder count once, as on disk: its
+/// level-0 instance (the widest `VOLUME` one), chosen by reading each instance's header in
+/// place (a few ranged requests each; a folder's single DICOM object is not read).
 ///
 /// # Errors
 /// As [`Bucket::list`].
 pub fn find_objects(bucket: &Bucket, prefix: &str) -> crate::Result<Vec<ObjectInfo>> {
-    Ok(bucket
-        .list(prefix)?
-        .into_iter()
-        .filter(|o| {
-            let ext = Path::new(&o.key)
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            ext.is_some_and(|e| SLIDE_EXTENSIONS.contains(&e.as_str()))
-        })
-        .collect())
+    let mut slides = Vec::new();
+    let mut dicom: std::collections::BTreeMap<String, Vec<ObjectInfo>> = Default::default();
+    for object in bucket.list(prefix)? {
+        let ext = Path::new(&object.key)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("dcm") => {
+                let folder = object
+                    .key
+                    .rsplit_once('/')
+                    .map_or("", |(f, _)| f)
+                    .to_string();
+                dicom.entry(folder).or_default().push(object);
+            }
+            Some(e) if SLIDE_EXTENSIONS.contains(&e) => slides.push(object),
+            _ => {}
+        }
+    }
+    for (_, objects) in dicom {
+        if objects.len() == 1 {
+            slides.extend(objects);
+            continue;
+        }
+        slides.extend(super::levels0(&objects, |object| {
+            remote_instance(bucket, &object.key, object.size)
+        }));
+    }
+    slides.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(slides)
+}
+
+/// The DICOM header of the object `key` (of `size` bytes), read in place; `None` when it is
+/// not DICOM or cannot be read.
+fn remote_instance(bucket: &Bucket, key: &str, size: u64) -> Option<super::dicom::Instance> {
+    let src = Ranged::new(bucket, key, size);
+    let head = src.bytes(0, size.min(132), "the file's first bytes").ok()?;
+    if !super::dicom::sniff(&head) {
+        return None;
+    }
+    super::dicom::parse(&src).ok()
 }
 
 impl Inspector {
     /// Reads the slide `key` of `bucket` in place: its header through ranged reads, its
     /// CRC32C from the store when it holds the whole object's, else by one streamed pass (see
-    /// [`Bucket::object_crc32c`]). DICOM is read as single files here (a series' level is not
-    /// chosen across objects).
+    /// [`Bucket::object_crc32c`]). A DICOM object is read as the level it holds;
+    /// [`find_objects`] picks each series' level 0.
     ///
     /// ```no_run
     /// # let bucket: aignostics::bucket::Bucket = todo!();
