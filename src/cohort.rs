@@ -344,6 +344,22 @@ impl<'a> Cohort<'a> {
         runs: &[CohortRun],
         only: Option<Arc<HashSet<String>>>,
     ) -> Result<SubmitReport> {
+        // Checked before any slide is read.
+        if let Some(other) = runs
+            .iter()
+            .find(|r| r.definition.batch_size != 0 && r.definition.batch_size != self.batch_size)
+        {
+            return Err(Error::InvalidInput(format!(
+                "cohort {} was started with batches of {} slides (run {}); this call asks for \
+                 {}: the batches would be cut differently. Use --batch-size {} or a new cohort \
+                 name. Nothing was submitted",
+                self.name,
+                other.definition.batch_size,
+                other.run_id,
+                self.batch_size,
+                other.definition.batch_size
+            )));
+        }
         let version = self.pinned_version(runs)?;
         let forward = self.progress.clone();
         let mut chain = self
@@ -364,21 +380,6 @@ impl<'a> Cohort<'a> {
         order.sort_by(|&a, &b| rows[a].external_id.cmp(&rows[b].external_id));
         let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
         let definition = self.definition();
-        if let Some(other) = runs
-            .iter()
-            .find(|r| r.definition.batch_size != 0 && r.definition.batch_size != self.batch_size)
-        {
-            return Err(Error::InvalidInput(format!(
-                "cohort {} was started with batches of {} slides (run {}); this call asks for \
-                 {}: the batches would be cut differently. Use --batch-size {} or a new cohort \
-                 name. Nothing was submitted",
-                self.name,
-                other.definition.batch_size,
-                other.run_id,
-                self.batch_size,
-                other.definition.batch_size
-            )));
-        }
         let on_platform: HashMap<usize, &CohortRun> = runs
             .iter()
             .filter(|r| r.round == round && !r.cancelled)
