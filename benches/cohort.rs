@@ -10,27 +10,12 @@ mod local;
 mod slides_support;
 
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Duration;
 
 use aignostics::cohort::{self, Cohort};
 use aignostics::models::RunCreationRequest;
-use aignostics::pipeline::SlidesToResults;
 use aignostics_sandbox::{self as sandbox, Sandbox};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-const MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
-
-fn chain<'a>(
-    client: &'a aignostics::Client,
-    platform: &Sandbox,
-    dir: &Path,
-) -> SlidesToResults<'a> {
-    SlidesToResults::new(client, "he-tme", dir)
-        .bucket_endpoint(platform.bucket_endpoint())
-        .mapping(MAPPING.parse().unwrap())
-        .checksum_index(None)
-}
 
 fn cohorts(c: &mut Criterion) {
     let dir = local::Scratch::new("bench-cohort");
@@ -40,14 +25,18 @@ fn cohorts(c: &mut Criterion) {
         .start()
         .unwrap();
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    Cohort::new("big", chain(&client, &platform, &dir.join("slides")))
-        .unwrap()
-        .batch_size(25)
-        .submit()
-        .unwrap();
+    Cohort::new(
+        "big",
+        slides_support::sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(25)
+    .submit()
+    .unwrap();
     Cohort::new(
         "small",
-        chain(&client, &platform, &dir.join("slides")).include("s-0??.tif"),
+        slides_support::sandbox_slides(&client, &platform, &dir.join("slides"))
+            .include("s-0??.tif"),
     )
     .unwrap()
     .batch_size(10)
@@ -59,11 +48,14 @@ fn cohorts(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1000));
     group.bench_function("submit_again_1000_slides_40_batches", |b| {
         b.iter(|| {
-            let report = Cohort::new("big", chain(&client, &platform, &dir.join("slides")))
-                .unwrap()
-                .batch_size(25)
-                .submit()
-                .unwrap();
+            let report = Cohort::new(
+                "big",
+                slides_support::sandbox_slides(&client, &platform, &dir.join("slides")),
+            )
+            .unwrap()
+            .batch_size(25)
+            .submit()
+            .unwrap();
             assert_eq!(report.existing.len(), 40);
         })
     });

@@ -8,13 +8,11 @@
 //! cargo run --release --example cohort_scale --features slides,bucket -- [SLIDES] [OTHER_RUNS]
 //! ```
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aignostics::cohort::{self, Cohort, Progress};
 use aignostics::models::RunCreationRequest;
-use aignostics::pipeline::SlidesToResults;
 use aignostics_sandbox::{self as sandbox, Sandbox};
 
 #[path = "support/rss.rs"]
@@ -22,19 +20,6 @@ mod rss;
 #[path = "../tests/slides_support/mod.rs"]
 mod slides_support;
 use rss::{peak_kib, rss_kib};
-
-const MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
-
-fn chain<'a>(
-    client: &'a aignostics::Client,
-    platform: &Sandbox,
-    dir: &Path,
-) -> SlidesToResults<'a> {
-    SlidesToResults::new(client, "he-tme", dir)
-        .bucket_endpoint(platform.bucket_endpoint())
-        .mapping(MAPPING.parse().unwrap())
-        .checksum_index(None)
-}
 
 /// Seconds and the API requests (`/api/v1/`) of `f`.
 fn measured<T>(platform: &Sandbox, f: impl FnOnce() -> T) -> (T, f64, usize) {
@@ -82,15 +67,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seen = Arc::clone(&planned_at);
     let start = Instant::now();
     let (report, submit_s, submit_requests) = measured(&platform, || {
-        Cohort::new("scale", chain(&client, &platform, &dir.join("slides")))
-            .unwrap()
-            .batch_size(100)
-            .on_progress(move |step| {
-                if let Progress::Planned { .. } = step {
-                    *seen.lock().unwrap() = Some(start.elapsed().as_secs_f64());
-                }
-            })
-            .submit()
+        Cohort::new(
+            "scale",
+            slides_support::sandbox_slides(&client, &platform, &dir.join("slides")),
+        )
+        .unwrap()
+        .batch_size(100)
+        .on_progress(move |step| {
+            if let Progress::Planned { .. } = step {
+                *seen.lock().unwrap() = Some(start.elapsed().as_secs_f64());
+            }
+        })
+        .submit()
     });
     let report = report?;
     let plan_s = planned_at.lock().unwrap().unwrap_or(0.0);
@@ -129,10 +117,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             / 1024
     );
     let (again, again_s, again_requests) = measured(&platform, || {
-        Cohort::new("scale", chain(&client, &platform, &dir.join("slides")))
-            .unwrap()
-            .batch_size(100)
-            .submit()
+        Cohort::new(
+            "scale",
+            slides_support::sandbox_slides(&client, &platform, &dir.join("slides")),
+        )
+        .unwrap()
+        .batch_size(100)
+        .submit()
     });
     let again = again?;
     println!(
@@ -145,7 +136,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A 10-run cohort's status (100 slides), before and after `others` other runs.
     Cohort::new(
         "small",
-        chain(&client, &platform, &dir.join("slides")).include("s-00??.tif"),
+        slides_support::sandbox_slides(&client, &platform, &dir.join("slides"))
+            .include("s-00??.tif"),
     )?
     .batch_size(10)
     .submit()?;

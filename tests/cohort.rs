@@ -7,17 +7,13 @@ mod local;
 mod slides_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aignostics::cohort::{self, Cohort, Progress, Shard, SlideState};
-use aignostics::pipeline::SlidesToResults;
 use aignostics_sandbox::{self as sandbox, Fault, Sandbox};
 use local::Scratch;
-use slides_support::{generic, numbered};
-
-const MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
+use slides_support::{HE_TME_MAPPING, generic, numbered, sandbox_slides};
 
 fn platform(processing: Duration) -> Sandbox {
     Sandbox::builder()
@@ -25,17 +21,6 @@ fn platform(processing: Duration) -> Sandbox {
         .artifact_size(1024)
         .start()
         .unwrap()
-}
-
-fn slides<'a>(
-    client: &'a aignostics::Client,
-    platform: &Sandbox,
-    dir: &Path,
-) -> SlidesToResults<'a> {
-    SlidesToResults::new(client, "he-tme", dir)
-        .bucket_endpoint(platform.bucket_endpoint())
-        .mapping(MAPPING.parse().unwrap())
-        .checksum_index(None)
 }
 
 /// Each external id with the runs it is in, from the sandbox's own records.
@@ -61,12 +46,15 @@ fn shards_cover_every_batch_once() {
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     for k in 0..3 {
-        let report = Cohort::new("study-1", slides(&client, &platform, &dir.join("slides")))
-            .unwrap()
-            .batch_size(5)
-            .shard(Shard::new(k, 3).unwrap())
-            .submit()
-            .unwrap();
+        let report = Cohort::new(
+            "study-1",
+            sandbox_slides(&client, &platform, &dir.join("slides")),
+        )
+        .unwrap()
+        .batch_size(5)
+        .shard(Shard::new(k, 3).unwrap())
+        .submit()
+        .unwrap();
         assert_eq!((report.slides, report.batches), (23, 5));
         let expected: Vec<usize> = (0..5).filter(|b| b % 3 == k as usize).collect();
         assert_eq!(report.owned, expected);
@@ -90,15 +78,18 @@ fn shards_cover_every_batch_once() {
         .collect();
     assert_eq!(ids, (0..5).map(|i| format!("s-{i:03}.tif")).collect());
     assert_eq!(first.definition.batch_size, 5);
-    assert_eq!(first.definition.mappings, [MAPPING]);
+    assert_eq!(first.definition.mappings, [HE_TME_MAPPING]);
 
     // Again, unsharded: everything is there, nothing is submitted or uploaded.
     platform.reset_requests();
-    let again = Cohort::new("study-1", slides(&client, &platform, &dir.join("slides")))
-        .unwrap()
-        .batch_size(5)
-        .submit()
-        .unwrap();
+    let again = Cohort::new(
+        "study-1",
+        sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(5)
+    .submit()
+    .unwrap();
     assert!(again.submitted.is_empty());
     assert_eq!(again.existing.len(), 5);
     assert_eq!(platform.request_count("/s3/"), 0, "no upload");
@@ -132,7 +123,7 @@ fn the_first_run_pins_the_version() {
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let cohort = |shard: u32, version: Option<&str>| {
-        let mut chain = slides(&client, &platform, &dir.join("slides"));
+        let mut chain = sandbox_slides(&client, &platform, &dir.join("slides"));
         if let Some(v) = version {
             chain = chain.version(v);
         }
@@ -163,12 +154,15 @@ fn the_first_run_pins_the_version() {
     let err = cohort(1, Some("1.2.0")).submit().unwrap_err().to_string();
     assert!(err.contains("pinned to he-tme 1.1.0"), "{err}");
     // Another batch size would cut other batches: refused, naming the one to use.
-    let err = Cohort::new("pinned", slides(&client, &platform, &dir.join("slides")))
-        .unwrap()
-        .batch_size(3)
-        .submit()
-        .unwrap_err()
-        .to_string();
+    let err = Cohort::new(
+        "pinned",
+        sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(3)
+    .submit()
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("--batch-size 2"), "{err}");
 }
 
@@ -181,27 +175,33 @@ fn a_quota_refusal_stops_and_a_later_call_continues() {
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let seen = Arc::clone(&platform);
     // After the first batch is on the platform, the platform refuses the next run.
-    let report = Cohort::new("quota", slides(&client, &platform, &dir.join("slides")))
-        .unwrap()
-        .batch_size(3)
-        .on_progress(move |step| {
-            if let Progress::Batch { batch: 0, .. } = step {
-                seen.inject(Fault::status("/api/v1/runs", 403).method("POST").times(1));
-            }
-        })
-        .submit()
-        .unwrap();
+    let report = Cohort::new(
+        "quota",
+        sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(3)
+    .on_progress(move |step| {
+        if let Progress::Batch { batch: 0, .. } = step {
+            seen.inject(Fault::status("/api/v1/runs", 403).method("POST").times(1));
+        }
+    })
+    .submit()
+    .unwrap();
     let refusal = report.refused.as_ref().expect("refused");
     assert_eq!(refusal.batch, 1);
     assert_eq!(refusal.error.status(), Some(403));
     assert_eq!((report.on_platform(), report.remaining()), (1, 2));
     assert_eq!(items_by_slide(&client).len(), 3);
 
-    let report = Cohort::new("quota", slides(&client, &platform, &dir.join("slides")))
-        .unwrap()
-        .batch_size(3)
-        .submit()
-        .unwrap();
+    let report = Cohort::new(
+        "quota",
+        sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(3)
+    .submit()
+    .unwrap();
     assert!(report.refused.is_none());
     assert_eq!((report.existing.len(), report.submitted.len()), (1, 2));
     let by_slide = items_by_slide(&client);
@@ -216,23 +216,29 @@ fn a_changed_source_is_refused() {
     numbered(&dir.join("slides"), 4);
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    Cohort::new("changing", slides(&client, &platform, &dir.join("slides")))
-        .unwrap()
-        .batch_size(2)
-        .shard(Shard::new(0, 2).unwrap())
-        .submit()
-        .unwrap();
+    Cohort::new(
+        "changing",
+        sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(2)
+    .shard(Shard::new(0, 2).unwrap())
+    .submit()
+    .unwrap();
     // A slide added before s-000 shifts every batch.
     generic(999, 800, 40_000, 1, 3)
         .tile(256)
         .write(&dir.join("slides/a-first.tif"));
     platform.reset_requests();
-    let err = Cohort::new("changing", slides(&client, &platform, &dir.join("slides")))
-        .unwrap()
-        .batch_size(2)
-        .submit()
-        .unwrap_err()
-        .to_string();
+    let err = Cohort::new(
+        "changing",
+        sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(2)
+    .submit()
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("batch 0 of round 0") && err.contains("new cohort"),
         "{err}"
@@ -249,9 +255,12 @@ fn retry_submits_exactly_the_failed_slides() {
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let cohort = || {
-        Cohort::new("retried", slides(&client, &platform, &dir.join("slides")))
-            .unwrap()
-            .batch_size(4)
+        Cohort::new(
+            "retried",
+            sandbox_slides(&client, &platform, &dir.join("slides")),
+        )
+        .unwrap()
+        .batch_size(4)
     };
     platform.fail_items(["s-002.tif", "s-007.tif"]);
     cohort().submit().unwrap();
@@ -335,9 +344,12 @@ fn cancel_then_submit_again() {
     let platform = platform(Duration::from_secs(3600));
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let cohort = || {
-        Cohort::new("cancelled", slides(&client, &platform, &dir.join("slides")))
-            .unwrap()
-            .batch_size(2)
+        Cohort::new(
+            "cancelled",
+            sandbox_slides(&client, &platform, &dir.join("slides")),
+        )
+        .unwrap()
+        .batch_size(2)
     };
     cohort().submit().unwrap();
     let status = cohort::status(&client, "cancelled").unwrap();

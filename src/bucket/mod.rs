@@ -526,21 +526,7 @@ impl BucketBuilder {
         if self.name.is_empty() {
             return Err(Error::Config("the bucket name is empty".into()));
         }
-        let endpoint = url::Url::parse(&self.endpoint).map_err(|e| {
-            Error::Config(format!("invalid bucket endpoint `{}`: {e}", self.endpoint))
-        })?;
-        let style = if self.virtual_host {
-            UrlStyle::VirtualHost
-        } else {
-            UrlStyle::Path
-        };
-        let inner = rusty_s3::Bucket::new(endpoint, style, self.name.clone(), self.region)
-            .map_err(|e| {
-                Error::Config(format!(
-                    "invalid bucket `{}` at `{}`: {e}",
-                    self.name, self.endpoint
-                ))
-            })?;
+        let inner = addressed(&self.endpoint, self.virtual_host, &self.name, self.region)?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(crate::user_agent())
@@ -566,30 +552,31 @@ impl BucketBuilder {
     }
 }
 
+/// The bucket `name` at `endpoint` in `region`, addressed as `{bucket}.{host}` when
+/// `virtual_host`, else as `{host}/{bucket}`.
+fn addressed(
+    endpoint: &str,
+    virtual_host: bool,
+    name: &str,
+    region: String,
+) -> Result<rusty_s3::Bucket> {
+    let url = url::Url::parse(endpoint)
+        .map_err(|e| Error::Config(format!("invalid bucket endpoint `{endpoint}`: {e}")))?;
+    let style = if virtual_host {
+        UrlStyle::VirtualHost
+    } else {
+        UrlStyle::Path
+    };
+    rusty_s3::Bucket::new(url, style, name.to_string(), region)
+        .map_err(|e| Error::Config(format!("invalid bucket `{name}` at `{endpoint}`: {e}")))
+}
+
 impl Bucket {
     /// The bucket `name` at the same endpoint, with the same keys and settings (a CSV row may
     /// name an object of another bucket of the same account).
     pub(crate) fn sibling(&self, name: &str) -> Result<Bucket> {
-        let endpoint = url::Url::parse(&self.endpoint).map_err(|e| {
-            Error::Config(format!("invalid bucket endpoint `{}`: {e}", self.endpoint))
-        })?;
-        let style = if self.virtual_host {
-            UrlStyle::VirtualHost
-        } else {
-            UrlStyle::Path
-        };
-        let inner = rusty_s3::Bucket::new(
-            endpoint,
-            style,
-            name.to_string(),
-            self.inner.region().to_string(),
-        )
-        .map_err(|e| {
-            Error::Config(format!(
-                "invalid bucket `{name}` at `{}`: {e}",
-                self.endpoint
-            ))
-        })?;
+        let region = self.inner.region().to_string();
+        let inner = addressed(&self.endpoint, self.virtual_host, name, region)?;
         Ok(Bucket {
             inner,
             ..self.clone()

@@ -1,7 +1,10 @@
 //! Writes small synthetic whole-slide files of every format the crate reads: TIFF (classic
 //! and BigTIFF, either byte order, tiled pyramids, vendor descriptions and tags) and DICOM VL
-//! Whole Slide Microscopy. Tiles hold zeros (one shared block); nothing here decodes.
+//! Whole Slide Microscopy. Tiles hold zeros (one shared block); nothing here decodes. Also the
+//! sandbox source the cohort tests, bench and example share ([`sandbox_slides`]).
 #![allow(dead_code)]
+// The CLI's tests include this file too; their crate has no `slides` or `bucket` features.
+#![allow(unexpected_cfgs)]
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
@@ -387,6 +390,24 @@ pub fn numbered(root: &Path, n: u32) {
             .tile(256)
             .write(&root.join(format!("s-{i:0width$}.tif", width = digits.max(3))));
     }
+}
+
+/// The mapping that gives every slide what Atlas H&E-TME requires.
+pub const HE_TME_MAPPING: &str = ".*:staining_method=H&E,tissue=LUNG,disease=LUNG_CANCER";
+
+/// The slides of `dir` for he-tme on `platform` (its bucket), mapped with [`HE_TME_MAPPING`],
+/// without a checksum index (nothing is written outside the test's folder): a cohort's source.
+/// (The CLI's tests, whose crate has no such features, leave it out.)
+#[cfg(all(feature = "slides", feature = "bucket"))]
+pub fn sandbox_slides<'a>(
+    client: &'a aignostics::Client,
+    platform: &aignostics_sandbox::Sandbox,
+    dir: &Path,
+) -> aignostics::pipeline::SlidesToResults<'a> {
+    aignostics::pipeline::SlidesToResults::new(client, "he-tme", dir)
+        .bucket_endpoint(platform.bucket_endpoint())
+        .mapping(HE_TME_MAPPING.parse().unwrap())
+        .checksum_index(None)
 }
 
 /// A generic tiled TIFF with XResolution `num/den` in `unit`.
