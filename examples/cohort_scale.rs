@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = report?;
     let plan_s = planned_at.lock().unwrap().unwrap_or(0.0);
     println!(
-        "cohort of {} slides in {} batches: read and planned in {plan_s:.2} s; submitted in \
+        "cohort of {} slides in {} batches: listed and planned in {plan_s:.2} s; read and submitted in \
          {submit_s:.2} s ({submit_requests} API requests, {} bucket requests); RSS +{} MiB",
         report.slides,
         report.batches,

@@ -3,7 +3,9 @@
 //!
 //! A cohort is a name, a slide source (a folder, a bucket prefix or the metadata CSV, set up
 //! as a [`SlidesToResults`]), an application version, the mapping and a batch size. Its slides
-//! are ordered by external id and cut into batches; each batch is one run whose custom
+//! are listed, ordered by external id and cut into batches before any is read (a worker reads
+//! only its own batches' slides, and an unreadable slide leaves its batch smaller); each
+//! batch is one run whose custom
 //! metadata records the cohort (name, round, batch, a digest of its slides, the definition)
 //! and whose idempotency key derives from the cohort, the round, the batch and that digest.
 //! So the platform itself is the ledger:
@@ -362,23 +364,28 @@ impl<'a> Cohort<'a> {
         }
         let version = self.pinned_version(runs)?;
         let forward = self.progress.clone();
-        let mut chain = self
+        let chain = self
             .slides
             .clone()
-            .version(version)
+            .version(version.clone())
             .tags([format!("cohort:{}", self.name)])
             .on_progress(move |step| {
                 if let Some(f) = &forward {
                     f(&Progress::Slides(step.clone()));
                 }
             });
-        if let Some(ids) = only {
-            chain = chain.only(ids);
-        }
-        let (builder, rows, media, slide_errors, version_number) = chain.checked_rows()?;
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by(|&a, &b| rows[a].external_id.cmp(&rows[b].external_id));
-        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        // Batches are cut from the listing, before any slide is read: each worker reads only
+        // the slides of its own batches, and a slide that cannot be read leaves its batch
+        // smaller instead of moving every later slide to another batch.
+        let ids: Vec<String> = match only {
+            Some(ids) => {
+                let mut ids: Vec<String> = ids.iter().cloned().collect();
+                ids.sort();
+                ids
+            }
+            None => chain.listed_ids()?,
+        };
+        let batches: Vec<&[String]> = ids.chunks(self.batch_size).collect();
         let definition = self.definition();
         let on_platform: HashMap<usize, &CohortRun> = runs
             .iter()
@@ -386,7 +393,58 @@ impl<'a> Cohort<'a> {
             .map(|r| (r.batch, r))
             .collect();
         let owned: Vec<usize> = (0..batches.len()).filter(|&b| self.shard.owns(b)).collect();
-        let digests: Vec<String> = batches
+        self.emit(&Progress::Planned {
+            round,
+            slides: ids.len(),
+            batches: batches.len(),
+            owned: owned.len(),
+            on_platform: owned.iter().filter(|b| on_platform.contains_key(b)).count(),
+            version_number: version.clone(),
+        });
+        let mut report = SubmitReport {
+            round,
+            version_number: version.clone(),
+            slides: ids.len(),
+            batches: batches.len(),
+            owned: owned.clone(),
+            submitted: Vec::new(),
+            existing: Vec::new(),
+            slide_errors: Vec::new(),
+            refused: None,
+        };
+        let wanted: HashSet<String> = owned
+            .iter()
+            .flat_map(|&b| batches[b].iter().cloned())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(report);
+        }
+        let (builder, rows, media, slide_errors, version_number) =
+            chain.clone().only(Arc::new(wanted)).checked_rows()?;
+        report.slide_errors = slide_errors;
+        let index: HashMap<&str, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (row.external_id.as_str(), i))
+            .collect();
+        // Each batch's rows; a slide listed but neither read nor reported went away between
+        // the listing and the reading.
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); batches.len()];
+        for &b in &owned {
+            for id in batches[b] {
+                match index.get(id.as_str()) {
+                    Some(&i) => members[b].push(i),
+                    None if !report.slide_errors.iter().any(|f| f.slide.ends_with(id)) => {
+                        report.slide_errors.push(SlideFailure {
+                            slide: id.into(),
+                            message: format!("{id}: listed, then gone before it was read"),
+                        });
+                    }
+                    None => {}
+                }
+            }
+        }
+        let digests: Vec<String> = members
             .iter()
             .map(|batch| content_digest(&builder, &rows, &media, batch, &version_number))
             .collect();
@@ -405,27 +463,12 @@ impl<'a> Cohort<'a> {
                 )));
             }
         }
-        self.emit(&Progress::Planned {
-            round,
-            slides: rows.len(),
-            batches: batches.len(),
-            owned: owned.len(),
-            on_platform: owned.iter().filter(|b| on_platform.contains_key(b)).count(),
-            version_number: version_number.clone(),
-        });
-        let mut report = SubmitReport {
-            round,
-            version_number: version_number.clone(),
-            slides: rows.len(),
-            batches: batches.len(),
-            owned: owned.clone(),
-            submitted: Vec::new(),
-            existing: Vec::new(),
-            slide_errors,
-            refused: None,
-        };
         for &b in &owned {
-            let batch = batches[b];
+            let batch = &members[b];
+            if batch.is_empty() {
+                // Not one of its slides could be read: they are in the slide errors.
+                continue;
+            }
             if let Some(run) = on_platform.get(&b) {
                 let found = BatchRun {
                     round,
@@ -444,7 +487,7 @@ impl<'a> Cohort<'a> {
                 round,
                 b,
                 batches.len(),
-                rows.len(),
+                ids.len(),
                 &digests[b],
                 &definition,
             );

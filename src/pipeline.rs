@@ -476,6 +476,26 @@ impl<'a> SlidesToResults<'a> {
         }
     }
 
+    /// The external ids of the slides this chain would read, sorted, without reading any:
+    /// the folder's or bucket prefix's slides (include glob applied), or the CSV's rows.
+    pub(crate) fn listed_ids(&self) -> Result<Vec<String>> {
+        let mut ids = match (&self.csv, &self.source) {
+            (Some(csv), _) => slides::read_csv_file(csv)
+                .map_err(prepare)?
+                .into_iter()
+                .map(|row| row.external_id)
+                .collect(),
+            (None, Some((bucket, prefix))) => {
+                slides::list_bucket(bucket, prefix, self.include.as_deref()).map_err(prepare)?
+            }
+            (None, None) => {
+                slides::list_folder(&self.slides, self.include.as_deref()).map_err(prepare)?
+            }
+        };
+        ids.sort();
+        Ok(ids)
+    }
+
     /// Only the slides with these external ids are read and submitted.
     pub(crate) fn only(mut self, ids: Arc<std::collections::HashSet<String>>) -> Self {
         self.only = Some(ids);

@@ -45,7 +45,10 @@ fn shards_cover_every_batch_once() {
     numbered(&dir.join("slides"), 23);
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    for k in 0..3 {
+    // Batches of 5, 5, 5, 5 and 3 slides: each shard reads only its own batches' slides.
+    for (k, reads) in [(0, 10), (1, 8), (2, 5)] {
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&read);
         let report = Cohort::new(
             "study-1",
             sandbox_slides(&client, &platform, &dir.join("slides")),
@@ -53,12 +56,19 @@ fn shards_cover_every_batch_once() {
         .unwrap()
         .batch_size(5)
         .shard(Shard::new(k, 3).unwrap())
+        .on_progress(move |step| {
+            if let Progress::Slides(aignostics::pipeline::Progress::Inspected { slides, .. }) = step
+            {
+                seen.lock().unwrap().push(*slides);
+            }
+        })
         .submit()
         .unwrap();
         assert_eq!((report.slides, report.batches), (23, 5));
         let expected: Vec<usize> = (0..5).filter(|b| b % 3 == k as usize).collect();
         assert_eq!(report.owned, expected);
         assert_eq!(report.submitted.len(), expected.len(), "{report:?}");
+        assert_eq!(*read.lock().unwrap(), [reads], "shard {k}");
     }
     let by_slide = items_by_slide(&client);
     assert_eq!(by_slide.len(), 23);
@@ -207,6 +217,42 @@ fn a_quota_refusal_stops_and_a_later_call_continues() {
     let by_slide = items_by_slide(&client);
     assert_eq!(by_slide.len(), 9);
     assert!(by_slide.values().all(|runs| runs.len() == 1));
+}
+
+// Proves batches are cut from the listing: a slide that cannot be read is reported and leaves its batch smaller, while the other batches keep their slides. (FR-98)
+#[test]
+fn an_unreadable_slide_leaves_its_batch_smaller() {
+    let dir = Scratch::new("cohort-unreadable");
+    numbered(&dir.join("slides"), 6);
+    std::fs::write(dir.join("slides/s-002.tif"), b"not a slide at all").unwrap();
+    let platform = platform(Duration::ZERO);
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let report = Cohort::new(
+        "holes",
+        sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(2)
+    .submit()
+    .unwrap();
+    assert_eq!((report.slides, report.batches), (6, 3));
+    assert_eq!(report.slide_errors.len(), 1, "{report:?}");
+    assert!(report.slide_errors[0].message.contains("s-002.tif"));
+    let runs = cohort::runs(&client, "holes").unwrap();
+    let batch = |b: usize| -> BTreeSet<String> {
+        let run = runs.iter().find(|r| r.batch == b).unwrap();
+        client
+            .run(&run.run_id)
+            .items()
+            .iter()
+            .map(|i| i.unwrap().external_id)
+            .collect()
+    };
+    assert_eq!(batch(1), BTreeSet::from(["s-003.tif".to_string()]));
+    assert_eq!(
+        batch(2),
+        BTreeSet::from(["s-004.tif".to_string(), "s-005.tif".to_string()])
+    );
 }
 
 // Proves a source that changed after the cohort started is refused before anything is sent, and a slide changed in place too. (FR-98)

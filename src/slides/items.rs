@@ -360,19 +360,7 @@ impl SlideItems {
     /// in [`Prepared::failures`].
     pub fn scan(&self, root: impl AsRef<Path>) -> Result<Prepared, PrepareError> {
         let root = root.as_ref();
-        let base = if root.is_file() {
-            root.parent().unwrap_or(Path::new("")).to_path_buf()
-        } else {
-            root.to_path_buf()
-        };
-        let relative = |path: &Path| {
-            path.strip_prefix(&base)
-                .unwrap_or(path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/")
-        };
+        let relative = relative_to(root);
         let scan = super::scan_folder(root)?;
         let paths: Vec<PathBuf> = scan
             .slides
@@ -423,12 +411,7 @@ impl SlideItems {
             checksums_from_index: 0,
         };
         for object in super::find_objects(bucket, prefix).map_err(PrepareError::Invalid)? {
-            let relative = object
-                .key
-                .strip_prefix(prefix)
-                .unwrap_or(&object.key)
-                .trim_start_matches('/')
-                .to_string();
+            let relative = key_below(prefix, &object.key);
             if !self.wanted(&relative) {
                 continue;
             }
@@ -622,6 +605,66 @@ impl SlideItems {
 }
 
 /// A glob over `/`-separated relative paths as a regular expression.
+/// How [`SlideItems::scan`] names the slides under `root`: the path relative to `root` (or to
+/// its folder, for a single file) with `/` separators, stable across machines.
+fn relative_to(root: &Path) -> impl Fn(&Path) -> String + use<> {
+    let base = if root.is_file() {
+        root.parent().unwrap_or(Path::new("")).to_path_buf()
+    } else {
+        root.to_path_buf()
+    };
+    move |path: &Path| {
+        path.strip_prefix(&base)
+            .unwrap_or(path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// How [`SlideItems::scan_bucket`] names the object `key` under `prefix`.
+fn key_below(prefix: &str, key: &str) -> String {
+    key.strip_prefix(prefix)
+        .unwrap_or(key)
+        .trim_start_matches('/')
+        .to_string()
+}
+
+/// The external ids the scan of the slides under `root` (a folder or a file) would give,
+/// sorted, with the `include` glob applied, without reading any slide.
+#[cfg(feature = "bucket")]
+pub(crate) fn list_folder(root: &Path, include: Option<&str>) -> Result<Vec<String>, PrepareError> {
+    let include = include.map(glob).transpose()?;
+    let relative = relative_to(root);
+    let mut ids: Vec<String> = super::scan_folder(root)?
+        .slides
+        .iter()
+        .map(|p| relative(p))
+        .filter(|id| include.as_ref().is_none_or(|g| g.is_match(id)))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// [`list_folder`] for the slide objects under `prefix` of a bucket.
+#[cfg(feature = "bucket")]
+pub(crate) fn list_bucket(
+    bucket: &crate::bucket::Bucket,
+    prefix: &str,
+    include: Option<&str>,
+) -> Result<Vec<String>, PrepareError> {
+    let include = include.map(glob).transpose()?;
+    let mut ids: Vec<String> = super::find_objects(bucket, prefix)
+        .map_err(PrepareError::Invalid)?
+        .iter()
+        .map(|o| key_below(prefix, &o.key))
+        .filter(|id| include.as_ref().is_none_or(|g| g.is_match(id)))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
 fn glob(pattern: &str) -> Result<regex::Regex, PrepareError> {
     let mut re = String::from("^");
     let mut chars = pattern.chars().peekable();

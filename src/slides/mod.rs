@@ -77,6 +77,8 @@ mod dicom;
 mod fields;
 mod header;
 mod items;
+#[cfg(feature = "bucket")]
+pub(crate) use items::{list_bucket, list_folder};
 mod prepare_error;
 #[cfg(feature = "bucket")]
 mod remote;

@@ -15,10 +15,10 @@ use crate::shared::{count, organization_bucket, split_app, unknown_version};
 
 #[derive(Debug, Subcommand)]
 pub enum CohortCommand {
-    /// Submit a cohort's batches that are not on the platform yet: the slides, ordered by
-    /// path, cut into batches of --batch-size, one run each, tagged with the cohort and keyed
-    /// by cohort, batch and content. Safe to kill and run again, on any machine: a batch is
-    /// never submitted twice. The version is pinned by the cohort's first run. Exit 5 when
+    /// Submit a cohort's batches that are not on the platform yet: the slides, listed and
+    /// ordered by path, cut into batches of --batch-size, one run each, tagged with the cohort
+    /// and keyed by cohort, batch and content; a worker reads only its own batches' slides.
+    /// Safe to kill and run again, on any machine: a batch is never submitted twice. The version is pinned by the cohort's first run. Exit 5 when
     /// the platform refuses a submission (a quota): run again later to continue.
     #[command(after_help = "Examples:\n  \
         aignostics cohort submit study-17 --slides /data/study-17 --app he-tme \\\n      \
