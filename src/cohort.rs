@@ -16,7 +16,8 @@
 //! - [`status`] gives every slide's state across all the cohort's runs, from any machine.
 //! - [`Cohort::retry_failed`] submits the failed slides again in a new round (its number is
 //!   in the key), never a slide that succeeded or is still going.
-//! - [`cancel`] cancels the runs still going; [`download`] fetches every run's results.
+//! - [`cancel`] cancels the runs still going; [`download`] fetches every run's results and
+//!   gives each slide's latest results one folder of their own.
 //! - [`Shard`]: `N` workers, each with its own index `K`, split the batches among them
 //!   (Kubernetes Indexed Jobs, Slurm and AWS Batch arrays set `K` for you, see
 //!   [`Shard::from_env`]); they can share one token through [`RedisTokenCache`](crate::auth).
@@ -39,9 +40,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod download;
 mod shard;
 mod status;
 
+pub use download::{CohortDownload, RUNS_FOLDER, SLIDES_FOLDER, download};
 pub use shard::Shard;
 pub use status::{
     CohortRun, CohortStatus, Definition, SlideRecord, SlideState, Totals, runs, status,
@@ -49,7 +52,6 @@ pub use status::{
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -58,7 +60,6 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::pipeline::{self, SlideFailure, SlidesToResults};
 use crate::slides::MetadataRow;
-use crate::{DownloadOptions, DownloadReport};
 
 /// Slides per run unless [`Cohort::batch_size`] says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 25;
@@ -650,30 +651,6 @@ pub fn cancel(client: &Client, name: &str, dry_run: bool) -> Result<Vec<String>>
         cancelled.push(run.run_id);
     }
     Ok(cancelled)
-}
-
-/// Downloads the results of every run of the cohort into `out` (`out/{run_id}/{external_id}/…`,
-/// verified, resuming what is there), one run after another, each waited for as `options`
-/// says. Failed items have no files: their retries' runs hold their results.
-///
-/// # Errors
-/// The listing's errors and [`Run::download_to`](crate::Run::download_to)'s.
-pub fn download(
-    client: &Client,
-    name: &str,
-    out: impl AsRef<Path>,
-    options: &DownloadOptions,
-) -> Result<Vec<(String, DownloadReport)>> {
-    let out = out.as_ref();
-    let mut reports = Vec::new();
-    for run in status::runs(client, name)? {
-        if run.cancelled {
-            continue;
-        }
-        let report = client.run(&run.run_id).download_to(out, options)?;
-        reports.push((run.run_id, report));
-    }
-    Ok(reports)
 }
 
 #[cfg(test)]

@@ -255,11 +255,49 @@ fn retry_failed_then_download() {
         "{rows:?}"
     );
     // Every run's files are there: the two first-round runs and the retry's.
-    let runs = std::fs::read_dir(dir.join("results"))
+    let runs = std::fs::read_dir(dir.join("results/runs"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().join("manifest.json").is_file())
         .count();
     assert_eq!(runs, 3);
+    // One folder per slide with its latest results, the same files (hard links) as the runs'.
+    let slides = dir.join("results/slides");
+    let mut folders: Vec<String> = std::fs::read_dir(&slides)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert_eq!(folders.len(), 6, "{folders:?}");
+    let retried = local::files_below(&slides.join(&folders[1]));
+    assert!(!retried.is_empty(), "s-001.tif (retried) has its results");
+    use std::os::unix::fs::MetadataExt;
+    let linked = slides.join(&folders[1]).join(&retried[0]);
+    assert!(
+        std::fs::metadata(&linked).unwrap().nlink() >= 2,
+        "a link, not a copy"
+    );
+    // Again: everything verified, nothing downloaded, the same tree and no temporary files.
+    let out = cli(&platform, &dir)
+        .args(["--json", "cohort", "download", "retry-me", "results"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["slides"], 6);
+    assert!(
+        again["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["downloaded"] == 0),
+        "{again}"
+    );
+    let all = local::files_below(&slides);
+    assert!(
+        all.iter().all(|f| !f.to_string_lossy().ends_with(".link")),
+        "{all:?}"
+    );
+    assert_eq!(all.len(), again["files"].as_u64().unwrap() as usize);
 }
 
 // Proves a refused submission exits 5 saying what is on the platform and what remains, and the same command later completes the cohort. (FR-100)

@@ -42,9 +42,10 @@ pub enum CohortCommand {
     /// Cancel the cohort's runs still going; `cohort submit` submits their batches again.
     #[command(after_help = "Examples:\n  aignostics cohort cancel study-17 --dry-run")]
     Cancel(CancelArgs),
-    /// Download every run's results into OUT/RUN_ID/EXTERNAL_ID/, verified and resuming what
-    /// is there, waiting for runs still going; --table writes the cohort table at the end,
-    /// one row per slide (its latest run: a failed attempt a retry replaced is left out).
+    /// Download every run's results into OUT/runs/RUN_ID/, verified and resuming what is
+    /// there, waiting for runs still going; then give each slide OUT/slides/EXTERNAL_ID/ with
+    /// the files of its latest run (hard links, no second copy). --table writes the cohort
+    /// table at the end, one row per slide (a failed attempt a retry replaced is left out).
     #[command(after_help = "Examples:\n  \
         aignostics cohort download study-17 results/ --table study-17.parquet")]
     Download(DownloadArgs),
@@ -528,9 +529,9 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
     let options = DownloadOptions::default()
         .wait_for_run(!args.no_wait)
         .poll_interval(args.interval);
-    let reports = cohort::download(&client, &args.name, &args.out, &options)?;
+    let done = cohort::download(&client, &args.name, &args.out, &options)?;
     let mut incomplete = Vec::new();
-    for (run, report) in &reports {
+    for (run, report) in &done.runs {
         note!(
             "run {run}: {} downloaded, {} already there",
             count(report.downloaded.len(), "file", "files"),
@@ -540,24 +541,31 @@ fn download(ctx: &Ctx, args: &DownloadArgs) -> Result<Report> {
             incomplete.push(run.clone());
         }
     }
+    note!(
+        "{} with their latest results in {}",
+        count(done.slides, "slide", "slides"),
+        args.out.join(cohort::SLIDES_FOLDER).display()
+    );
     if let Some(table) = &args.table {
         // One row per slide: its latest record, not a failed attempt a retry superseded.
         let status = cohort::status(&client, &args.name)?;
         let table_of = aignostics::results::CohortTable::builder()
-            .folder(&args.out)
+            .folder(args.out.join(cohort::RUNS_FOLDER))
             .items(status.latest_items())
             .build()?;
         table_of.write(table)?;
         note!(
             "Wrote the table of {} to {}",
-            count(table_of.batch().num_rows(), "item", "items"),
+            count(table_of.batch().num_rows(), "slide", "slides"),
             table.display()
         );
     }
     let out = if ctx.json {
         Report::json(&json!({
             "cohort": args.name,
-            "runs": reports.iter().map(|(run, r)| json!({
+            "slides": done.slides,
+            "files": done.files,
+            "runs": done.runs.iter().map(|(run, r)| json!({
                 "run_id": run,
                 "downloaded": r.downloaded.len(),
                 "skipped": r.skipped.len(),
