@@ -209,14 +209,15 @@ pub struct SubmitReport {
     pub submitted: Vec<BatchRun>,
     /// Batches found on the platform; nothing was submitted for them.
     pub existing: Vec<BatchRun>,
-    /// Slides that could not be read and are in no batch.
+    /// Slides of this worker's batches that could not be read: their batches went without
+    /// them.
     pub slide_errors: Vec<SlideFailure>,
     /// Set when the platform refused a submission: what remains is for a later call.
     pub refused: Option<Refusal>,
 }
 
 impl SubmitReport {
-    /// Batches of the round on the platform after this call (this worker's and others').
+    /// This worker's batches on the platform after this call.
     pub fn on_platform(&self) -> usize {
         self.submitted.len() + self.existing.len()
     }
@@ -483,6 +484,11 @@ impl<'a> Cohort<'a> {
             }
             let batch_rows: Vec<MetadataRow> = batch.iter().map(|&i| rows[i].clone()).collect();
             let batch_media: Vec<_> = batch.iter().map(|&i| media[i]).collect();
+            let unreadable: Vec<String> = batches[b]
+                .iter()
+                .filter(|id| !index.contains_key(id.as_str()))
+                .cloned()
+                .collect();
             let record = status::record(
                 &self.name,
                 round,
@@ -490,6 +496,7 @@ impl<'a> Cohort<'a> {
                 batches.len(),
                 ids.len(),
                 &digests[b],
+                &unreadable,
                 &definition,
             );
             let mut metadata = self

@@ -253,6 +253,35 @@ fn an_unreadable_slide_leaves_its_batch_smaller() {
         batch(2),
         BTreeSet::from(["s-004.tif".to_string(), "s-005.tif".to_string()])
     );
+    // The platform's records say which slide the batch went without: the cohort is finished,
+    // with one slide to retry, and a retry once it is readable completes it.
+    let status = cohort::status(&client, "holes").unwrap();
+    assert!(status.is_finished());
+    let totals = status.totals();
+    assert_eq!(
+        (totals.unreadable, totals.succeeded, totals.not_submitted),
+        (1, 5, 0)
+    );
+    assert_eq!(
+        status
+            .failed()
+            .map(|s| s.external_id.as_str())
+            .collect::<Vec<_>>(),
+        ["s-002.tif"]
+    );
+    numbered(&dir.join("fixed"), 3);
+    std::fs::rename(dir.join("fixed/s-002.tif"), dir.join("slides/s-002.tif")).unwrap();
+    let retried = Cohort::new(
+        "holes",
+        sandbox_slides(&client, &platform, &dir.join("slides")),
+    )
+    .unwrap()
+    .batch_size(2)
+    .retry_failed()
+    .unwrap();
+    assert_eq!((retried.round, retried.submitted.len()), (1, 1));
+    let totals = cohort::status(&client, "holes").unwrap().totals();
+    assert_eq!((totals.unreadable, totals.succeeded), (0, 6));
 }
 
 // Proves a source that changed after the cohort started is refused before anything is sent, and a slide changed in place too. (FR-98)

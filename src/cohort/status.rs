@@ -57,6 +57,8 @@ pub struct CohortRun {
     pub version_number: String,
     /// Cancelled without results (see `cohort cancel`): its slides are submitted again.
     pub cancelled: bool,
+    /// Slides of its batch that could not be read when it was submitted.
+    pub unreadable: Vec<String>,
     /// When it was submitted (RFC 3339).
     pub submitted_at: String,
     /// What the cohort was started with.
@@ -79,6 +81,7 @@ impl CohortRun {
             application_id: run.application_id.clone(),
             version_number: run.version_number.clone(),
             cancelled: crate::idempotency::cancelled(run),
+            unreadable: strings(record.get("unreadable")),
             submitted_at: run.submitted_at.clone(),
             definition: Definition {
                 source: text("source").unwrap_or_default(),
@@ -100,6 +103,19 @@ impl CohortRun {
     }
 }
 
+/// The strings of a JSON array (none for anything else).
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The record a cohort run carries in its custom metadata.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record(
@@ -109,9 +125,11 @@ pub(crate) fn record(
     batches: usize,
     slides: usize,
     content: &str,
+    unreadable: &[String],
     definition: &Definition,
 ) -> Value {
     json!({
+        "unreadable": unreadable,
         "name": name,
         "round": round,
         "batch": batch,
@@ -188,6 +206,9 @@ pub enum SlideState {
     Failed,
     /// Not processed: its run was cancelled.
     Skipped,
+    /// It could not be read when its batch was submitted, so its batch went without it;
+    /// `cohort retry --failed` reads it again.
+    Unreadable,
 }
 
 impl SlideState {
@@ -200,6 +221,7 @@ impl SlideState {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Unreadable => "unreadable",
         }
     }
 
@@ -258,6 +280,8 @@ pub struct Totals {
     pub failed: usize,
     /// Not processed (cancelled).
     pub skipped: usize,
+    /// Not read when their batch was submitted.
+    pub unreadable: usize,
 }
 
 /// Every slide of a cohort across all its runs; see [`status`].
@@ -312,6 +336,7 @@ impl CohortStatus {
                 SlideState::Succeeded => totals.succeeded += 1,
                 SlideState::Failed => totals.failed += 1,
                 SlideState::Skipped => totals.skipped += 1,
+                SlideState::Unreadable => totals.unreadable += 1,
             }
         }
         totals
@@ -323,9 +348,12 @@ impl CohortStatus {
         !self.runs.is_empty() && t.not_submitted == 0 && t.pending == 0 && t.processing == 0
     }
 
-    /// The slides whose latest record failed.
+    /// The slides whose latest record failed, or that could not be read: what
+    /// [`Cohort::retry_failed`](super::Cohort::retry_failed) submits again.
     pub fn failed(&self) -> impl Iterator<Item = &SlideRecord> {
-        self.slides.iter().filter(|s| s.state == SlideState::Failed)
+        self.slides
+            .iter()
+            .filter(|s| matches!(s.state, SlideState::Failed | SlideState::Unreadable))
     }
 
     /// Each slide's latest record as (run id, external id): the rows of the cohort's table
@@ -403,6 +431,29 @@ pub(crate) fn status_of(client: &Client, name: &str, runs: Vec<CohortRun>) -> Re
             });
             if newer {
                 latest.insert(record.external_id.clone(), record);
+            }
+        }
+    }
+    // Slides a batch went without: their record, unless a later round holds them.
+    for run in &runs {
+        for id in &run.unreadable {
+            if latest.get(id).is_none_or(|old| old.round < run.round) {
+                latest.insert(
+                    id.clone(),
+                    SlideRecord {
+                        external_id: id.clone(),
+                        state: SlideState::Unreadable,
+                        run_id: run.run_id.clone(),
+                        round: run.round,
+                        batch: run.batch,
+                        error_code: None,
+                        error_message: Some(
+                            "it could not be read when its batch was submitted".into(),
+                        ),
+                        queue_position: None,
+                        results_until: None,
+                    },
+                );
             }
         }
     }

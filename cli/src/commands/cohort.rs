@@ -27,16 +27,18 @@ pub enum CohortCommand {
         aignostics cohort submit study-17 --slides /data/study-17 --app he-tme --shard 3/8")]
     Submit(SubmitArgs),
     /// Every slide's state across all the cohort's runs, from any machine: pending,
-    /// processing, succeeded, failed (with the platform's error), skipped, not submitted;
+    /// processing, succeeded, failed (with the platform's error), unreadable, skipped, not
+    /// submitted;
     /// queue positions and when results are deleted. Exit 0 when every slide succeeded, 3
     /// while slides are still to do, 4 when all finished and some failed.
     #[command(after_help = "Examples:\n  \
         aignostics cohort status study-17\n  \
         aignostics cohort status study-17 --json | jq '.slides[] | select(.state == \"failed\")'")]
     Status(NameArgs),
-    /// Submit the slides whose latest run failed again, in new runs of a new round (never a
-    /// slide that succeeded or is still going; twice in a row submits nothing the second
-    /// time). The slides are read again from where the cohort recorded them, or --slides.
+    /// Submit the slides whose latest run failed (or that could not be read) again, in new
+    /// runs of a new round: never a slide that succeeded or is still going, and twice in a
+    /// row submits nothing the second time. The slides are read again from where the cohort
+    /// recorded them, or --slides.
     #[command(after_help = "Examples:\n  aignostics cohort retry study-17 --failed")]
     Retry(RetryArgs),
     /// Cancel the cohort's runs still going; `cohort submit` submits their batches again.
@@ -330,7 +332,7 @@ fn retry(ctx: &Ctx, args: &RetryArgs) -> Result<Report> {
 /// What a submission did, and its exit status: 5 when the platform refused a submission.
 fn told(ctx: &Ctx, name: &str, report: &SubmitReport, again: &str) -> Result<Report> {
     for failure in &report.slide_errors {
-        note!("not in the cohort: {}", failure.message);
+        note!("not submitted: {}", failure.message);
     }
     let out = if ctx.json {
         Report::json(&json!({
@@ -368,13 +370,9 @@ fn told(ctx: &Ctx, name: &str, report: &SubmitReport, again: &str) -> Result<Rep
     }
     if !report.slide_errors.is_empty() {
         return Ok(out.failing(Failure::Incomplete(format!(
-            "{} could not be read and {} in no batch",
+            "{} could not be read: their batches went without them (fix them and start a new \
+             cohort for them)",
             count(report.slide_errors.len(), "slide", "slides"),
-            if report.slide_errors.len() == 1 {
-                "is"
-            } else {
-                "are"
-            }
         ))));
     }
     Ok(out)
@@ -416,6 +414,7 @@ fn status(ctx: &Ctx, name: &str) -> Result<Report> {
                 "succeeded": totals.succeeded,
                 "failed": totals.failed,
                 "skipped": totals.skipped,
+                "unreadable": totals.unreadable,
             },
             "results_deleted_from": status.earliest_deletion(),
             "slides": status.slides.iter().map(|s| json!({
@@ -434,11 +433,12 @@ fn status(ctx: &Ctx, name: &str) -> Result<Report> {
         Report::text(status_table(&status))
     };
     let state = format!(
-        "cohort {name}: {} slides; {} succeeded, {} failed, {} skipped, {} pending, {} \
-         processing, {} not submitted",
+        "cohort {name}: {} slides; {} succeeded, {} failed, {} unreadable, {} skipped, {} \
+         pending, {} processing, {} not submitted",
         totals.slides,
         totals.succeeded,
         totals.failed,
+        totals.unreadable,
         totals.skipped,
         totals.pending,
         totals.processing,
@@ -447,7 +447,7 @@ fn status(ctx: &Ctx, name: &str) -> Result<Report> {
     if !status.is_finished() {
         return Ok(out.failing(Failure::Incomplete(format!("{state} (not done)"))));
     }
-    if totals.failed + totals.skipped > 0 {
+    if totals.failed + totals.skipped + totals.unreadable > 0 {
         return Ok(out.failing(Failure::Failed(format!(
             "{state}; `aignostics cohort retry {name} --failed` submits the failed slides again"
         ))));
