@@ -289,6 +289,28 @@ fn store_checksums_taken_only_when_they_are_the_objects() {
         .to_string();
     assert!(err.contains("truncated"), "{err}");
     platform.clear_faults();
+
+    // A large object is read in four ranges, whatever its size, not one per 16 MiB.
+    generic(30_000, 20_000, 40_000, 1, 3)
+        .tile(256)
+        .body_at(72 << 20)
+        .write(&dir.path().join("big.tif"));
+    bucket
+        .upload(dir.path().join("big.tif"), "cohort/big.tif")
+        .part_size(16 << 20)
+        .multipart_threshold(16 << 20)
+        .send()
+        .unwrap();
+    platform.reset_requests();
+    let sum = bucket.object_crc32c("cohort/big.tif").unwrap();
+    let big = std::fs::read(dir.path().join("big.tif")).unwrap();
+    assert_eq!(sum.crc32c, aignostics::checksum::crc32c_base64(&big));
+    let ranges = platform
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/cohort/big.tif"))
+        .count();
+    assert_eq!(ranges, 4);
 }
 
 // Proves slides in the user's own bucket go to a run without a byte downloaded or uploaded:
