@@ -372,7 +372,8 @@ fn ctrl_c_says_what_continues_and_how_to_resume() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let out = interrupt(child);
-    let rest: Vec<String> = lines.try_iter().collect();
+    // Every line the child wrote: its stderr is closed, so the reader ends the channel.
+    let rest: Vec<String> = lines.iter().collect();
     assert_eq!(out.status.code(), Some(130), "{rest:#?}");
     assert!(
         rest.iter()
@@ -393,7 +394,8 @@ fn ctrl_c_says_what_continues_and_how_to_resume() {
         .unwrap()
         .to_string();
     let out = interrupt(child);
-    let rest: Vec<String> = lines.try_iter().collect();
+    // Every line the child wrote: its stderr is closed, so the reader ends the channel.
+    let rest: Vec<String> = lines.iter().collect();
     assert_eq!(out.status.code(), Some(130), "{rest:#?}");
     assert!(
         rest.iter().any(|l| l
