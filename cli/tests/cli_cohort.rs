@@ -96,6 +96,21 @@ fn eight_shards_one_killed_mid_submit() {
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         cmd
     };
+    // Shard 3's second batch (11, slides 275 to 299) hangs at its second slide's upload, so
+    // the kill lands after batch 3 is in and before batch 11 is, however slow the machine.
+    let bucket = platform.bucket(sandbox::ALICE_TOKEN).unwrap();
+    let crc = crc32c::crc32c(&std::fs::read(dir.join("slides/s-276.tif")).unwrap());
+    let key = aignostics::bucket::KeyTemplate::default()
+        .render_with(bucket.user().unwrap(), None, "s-276.tif", Some(crc), 0)
+        .unwrap();
+    platform.inject(
+        Fault::delay(
+            format!("/s3/{}/{key}", sandbox::BUCKET_NAME),
+            Duration::from_secs(8),
+        )
+        .method("PUT")
+        .times(1),
+    );
     let mut children: Vec<_> = (0..8).map(|k| shard(k).spawn().unwrap()).collect();
     // Shard 3 is killed while its second batch (11) is being uploaded, after batch 3 is in.
     let stderr = children[3].stderr.take().unwrap();
