@@ -410,6 +410,7 @@ pub mod pagination;
 mod percent;
 #[cfg(all(feature = "slides", feature = "bucket"))]
 pub mod pipeline;
+mod replace_file;
 #[cfg(feature = "results")]
 pub mod results;
 mod retry;

@@ -267,17 +267,11 @@ impl ChecksumIndex {
     /// Replaces the log by its live entries (through a temporary file and a rename, so a
     /// reader sees the old log or the new one).
     fn rewrite(&self, state: &mut State) -> io::Result<()> {
-        let tmp = self
-            .path
-            .with_extension(format!("tmp{}", std::process::id()));
         let mut out = Vec::new();
         for entry in state.entries.values() {
             out.extend(line(entry)?);
         }
-        fs::write(&tmp, &out)?;
-        fs::rename(&tmp, &self.path).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })?;
+        crate::replace_file::replace_file(&self.path, |tmp| fs::write(tmp, &out), |_, e| e)?;
         state.lines = state.entries.len();
         Ok(())
     }

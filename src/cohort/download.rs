@@ -2,7 +2,7 @@
 //! files of its latest record (hard links to the verified files, no second copy).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::status::{self, SlideState};
 use crate::client::Client;
@@ -123,26 +123,19 @@ pub fn download(
     })
 }
 
-/// Puts a hard link to `src` at `dest` (a copy where links are not possible), through a
-/// temporary name renamed over `dest`, so `dest` is always either the old file or the new.
+/// Puts a hard link to `src` at `dest` (a copy where links are not possible), replacing
+/// `dest` at once, so it is always either the old file or the new.
 fn link(src: &Path, dest: &Path) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e| Error::io(&path, e)
-    };
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    let mut tmp = dest.as_os_str().to_owned();
-    tmp.push(format!(".{}.link", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(src, &tmp).is_err() {
-        std::fs::copy(src, &tmp).map_err(io(src))?;
-    }
-    let renamed = std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e));
-    // Renaming a link over another link of the same file does nothing (POSIX): the temporary
-    // name is left, and goes here.
-    let _ = std::fs::remove_file(&tmp);
-    renamed
+    crate::replace_file::replace_file(
+        dest,
+        |tmp| {
+            std::fs::hard_link(src, tmp)
+                .or_else(|_| std::fs::copy(src, tmp).map(drop))
+                .map_err(|e| Error::io(src, e))
+        },
+        |at, e| Error::io(at, e),
+    )
 }

@@ -407,16 +407,9 @@ impl Builder {
 /// Writes `path` through `fill` into a temporary file beside it, renamed over it only when
 /// complete (a failure leaves no file).
 fn atomic_write(path: &Path, fill: impl FnOnce(std::fs::File) -> Result<()>) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let done =
-        fill(file).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if done.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    done
+    crate::replace_file::replace_file(
+        path,
+        |tmp| fill(std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?),
+        |at, e| Error::io(at, e),
+    )
 }

@@ -107,10 +107,12 @@ fn line<'a>(out: &mut String, cells: impl Iterator<Item = &'a str>) {
 /// [`PrepareError::Io`] naming the file.
 pub fn write_csv_file(path: impl AsRef<Path>, rows: &[MetadataRow]) -> Result<(), PrepareError> {
     let path = path.as_ref();
-    let tmp = path.with_extension("csv.partial");
-    let io = |e| PrepareError::Io(path.to_path_buf(), e);
-    std::fs::write(&tmp, write_csv(rows)).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    let io = |at: &Path, e| PrepareError::Io(at.to_path_buf(), e);
+    crate::replace_file::replace_file(
+        path,
+        |tmp| std::fs::write(tmp, write_csv(rows)).map_err(|e| io(tmp, e)),
+        io,
+    )
 }
 
 /// Reads the file at `path` with [`read_csv`].
