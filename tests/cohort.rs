@@ -7,6 +7,7 @@ mod local;
 mod slides_support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +22,19 @@ fn platform(processing: Duration) -> Sandbox {
         .artifact_size(1024)
         .start()
         .unwrap()
+}
+
+/// The cohort `name` of the slides in `dir/slides`, in batches of `batch_size`.
+fn study<'a>(
+    client: &'a aignostics::Client,
+    platform: &Sandbox,
+    dir: &Path,
+    name: &str,
+    batch_size: usize,
+) -> Cohort<'a> {
+    Cohort::new(name, sandbox_slides(client, platform, &dir.join("slides")))
+        .unwrap()
+        .batch_size(batch_size)
 }
 
 /// Each external id with the runs it is in, from the sandbox's own records.
@@ -49,21 +63,18 @@ fn shards_cover_every_batch_once() {
     for (k, reads) in [(0, 10), (1, 8), (2, 5)] {
         let read = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&read);
-        let report = Cohort::new(
-            "study-1",
-            sandbox_slides(&client, &platform, &dir.join("slides")),
-        )
-        .unwrap()
-        .batch_size(5)
-        .shard(Shard::new(k, 3).unwrap())
-        .on_progress(move |step| {
-            if let Progress::Slides(aignostics::pipeline::Progress::Inspected { slides, .. }) = step
-            {
-                seen.lock().unwrap().push(*slides);
-            }
-        })
-        .submit()
-        .unwrap();
+        let report = study(&client, &platform, &dir, "study-1", 5)
+            .shard(Shard::new(k, 3).unwrap())
+            .on_progress(move |step| {
+                if let Progress::Slides(aignostics::pipeline::Progress::Inspected {
+                    slides, ..
+                }) = step
+                {
+                    seen.lock().unwrap().push(*slides);
+                }
+            })
+            .submit()
+            .unwrap();
         assert_eq!((report.slides, report.batches), (23, 5));
         let expected: Vec<usize> = (0..5).filter(|b| b % 3 == k as usize).collect();
         assert_eq!(report.owned, expected);
@@ -92,14 +103,9 @@ fn shards_cover_every_batch_once() {
 
     // Again, unsharded: everything is there, nothing is submitted or uploaded.
     platform.reset_requests();
-    let again = Cohort::new(
-        "study-1",
-        sandbox_slides(&client, &platform, &dir.join("slides")),
-    )
-    .unwrap()
-    .batch_size(5)
-    .submit()
-    .unwrap();
+    let again = study(&client, &platform, &dir, "study-1", 5)
+        .submit()
+        .unwrap();
     assert!(again.submitted.is_empty());
     assert_eq!(again.existing.len(), 5);
     assert_eq!(platform.request_count("/s3/"), 0, "no upload");
@@ -164,15 +170,10 @@ fn the_first_run_pins_the_version() {
     let err = cohort(1, Some("1.2.0")).submit().unwrap_err().to_string();
     assert!(err.contains("pinned to he-tme 1.1.0"), "{err}");
     // Another batch size would cut other batches: refused, naming the one to use.
-    let err = Cohort::new(
-        "pinned",
-        sandbox_slides(&client, &platform, &dir.join("slides")),
-    )
-    .unwrap()
-    .batch_size(3)
-    .submit()
-    .unwrap_err()
-    .to_string();
+    let err = study(&client, &platform, &dir, "pinned", 3)
+        .submit()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--batch-size 2"), "{err}");
 }
 
@@ -185,33 +186,23 @@ fn a_quota_refusal_stops_and_a_later_call_continues() {
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
     let seen = Arc::clone(&platform);
     // After the first batch is on the platform, the platform refuses the next run.
-    let report = Cohort::new(
-        "quota",
-        sandbox_slides(&client, &platform, &dir.join("slides")),
-    )
-    .unwrap()
-    .batch_size(3)
-    .on_progress(move |step| {
-        if let Progress::Batch { batch: 0, .. } = step {
-            seen.inject(Fault::status("/api/v1/runs", 403).method("POST").times(1));
-        }
-    })
-    .submit()
-    .unwrap();
+    let report = study(&client, &platform, &dir, "quota", 3)
+        .on_progress(move |step| {
+            if let Progress::Batch { batch: 0, .. } = step {
+                seen.inject(Fault::status("/api/v1/runs", 403).method("POST").times(1));
+            }
+        })
+        .submit()
+        .unwrap();
     let refusal = report.refused.as_ref().expect("refused");
     assert_eq!(refusal.batch, 1);
     assert_eq!(refusal.error.status(), Some(403));
     assert_eq!((report.on_platform(), report.remaining()), (1, 2));
     assert_eq!(items_by_slide(&client).len(), 3);
 
-    let report = Cohort::new(
-        "quota",
-        sandbox_slides(&client, &platform, &dir.join("slides")),
-    )
-    .unwrap()
-    .batch_size(3)
-    .submit()
-    .unwrap();
+    let report = study(&client, &platform, &dir, "quota", 3)
+        .submit()
+        .unwrap();
     assert!(report.refused.is_none());
     assert_eq!((report.existing.len(), report.submitted.len()), (1, 2));
     let by_slide = items_by_slide(&client);
@@ -227,14 +218,9 @@ fn an_unreadable_slide_leaves_its_batch_smaller() {
     std::fs::write(dir.join("slides/s-002.tif"), b"not a slide at all").unwrap();
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let report = Cohort::new(
-        "holes",
-        sandbox_slides(&client, &platform, &dir.join("slides")),
-    )
-    .unwrap()
-    .batch_size(2)
-    .submit()
-    .unwrap();
+    let report = study(&client, &platform, &dir, "holes", 2)
+        .submit()
+        .unwrap();
     assert_eq!((report.slides, report.batches), (6, 3));
     assert_eq!(report.slide_errors.len(), 1, "{report:?}");
     assert!(report.slide_errors[0].message.contains("s-002.tif"));
@@ -271,14 +257,9 @@ fn an_unreadable_slide_leaves_its_batch_smaller() {
     );
     numbered(&dir.join("fixed"), 3);
     std::fs::rename(dir.join("fixed/s-002.tif"), dir.join("slides/s-002.tif")).unwrap();
-    let retried = Cohort::new(
-        "holes",
-        sandbox_slides(&client, &platform, &dir.join("slides")),
-    )
-    .unwrap()
-    .batch_size(2)
-    .retry_failed()
-    .unwrap();
+    let retried = study(&client, &platform, &dir, "holes", 2)
+        .retry_failed()
+        .unwrap();
     assert_eq!((retried.round, retried.submitted.len()), (1, 1));
     let totals = cohort::status(&client, "holes").unwrap().totals();
     assert_eq!((totals.unreadable, totals.succeeded), (0, 6));
@@ -291,29 +272,19 @@ fn a_changed_source_is_refused() {
     numbered(&dir.join("slides"), 4);
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    Cohort::new(
-        "changing",
-        sandbox_slides(&client, &platform, &dir.join("slides")),
-    )
-    .unwrap()
-    .batch_size(2)
-    .shard(Shard::new(0, 2).unwrap())
-    .submit()
-    .unwrap();
+    study(&client, &platform, &dir, "changing", 2)
+        .shard(Shard::new(0, 2).unwrap())
+        .submit()
+        .unwrap();
     // A slide added before s-000 shifts every batch.
     generic(999, 800, 40_000, 1, 3)
         .tile(256)
         .write(&dir.join("slides/a-first.tif"));
     platform.reset_requests();
-    let err = Cohort::new(
-        "changing",
-        sandbox_slides(&client, &platform, &dir.join("slides")),
-    )
-    .unwrap()
-    .batch_size(2)
-    .submit()
-    .unwrap_err()
-    .to_string();
+    let err = study(&client, &platform, &dir, "changing", 2)
+        .submit()
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("batch 0 of round 0") && err.contains("new cohort"),
         "{err}"
@@ -329,14 +300,7 @@ fn retry_submits_exactly_the_failed_slides() {
     numbered(&dir.join("slides"), 10);
     let platform = platform(Duration::ZERO);
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let cohort = || {
-        Cohort::new(
-            "retried",
-            sandbox_slides(&client, &platform, &dir.join("slides")),
-        )
-        .unwrap()
-        .batch_size(4)
-    };
+    let cohort = || study(&client, &platform, &dir, "retried", 4);
     platform.fail_items(["s-002.tif", "s-007.tif"]);
     cohort().submit().unwrap();
     let status = cohort::status(&client, "retried").unwrap();
@@ -418,14 +382,7 @@ fn cancel_then_submit_again() {
     numbered(&dir.join("slides"), 4);
     let platform = platform(Duration::from_secs(3600));
     let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let cohort = || {
-        Cohort::new(
-            "cancelled",
-            sandbox_slides(&client, &platform, &dir.join("slides")),
-        )
-        .unwrap()
-        .batch_size(2)
-    };
+    let cohort = || study(&client, &platform, &dir, "cancelled", 2);
     cohort().submit().unwrap();
     let status = cohort::status(&client, "cancelled").unwrap();
     assert!(!status.is_finished());

@@ -1407,20 +1407,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn sandbox_keeps_uploads_on_disk() {
     let scratch = Scratch::new("sandbox-disk");
-    let mut child = Command::new(BIN)
-        .args(["--json", "sandbox", "--port", "0"])
-        .current_dir(&*scratch)
-        .env("AIGNOSTICS_CACHE_DIR", scratch.join("cache"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: Value = serde_json::from_str(&line).unwrap();
+    let (mut child, info) = sandbox_child(&scratch, &[]);
     let client = aignostics::Client::builder()
         .api_root(info["api_root"].as_str().unwrap())
         .token_provider(aignostics::TokenProvider::fixed(
@@ -1468,25 +1455,14 @@ fn sandbox_keeps_uploads_on_disk() {
     );
 }
 
-// Proves the new user's path works as the sandbox prints it: `aignostics sandbox
-// --example-slides DIR` writes three slides, and from another process, with only the printed
-// settings, `slides inspect DIR` lists them and the printed `runs submit … --slides DIR
-// --download results` uploads, runs and downloads every result verified (exit 0), with the
-// manifest beside them, and `--table` writes the cohort table. (FR-45, FR-84, FR-91)
-#[test]
-fn example_slides_walkthrough() {
-    let scratch = Scratch::new("walkthrough");
+/// `aignostics --json sandbox --port 0 EXTRA…` started in `dir`, and the settings it prints
+/// on its first line.
+fn sandbox_child(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, Value) {
     let mut child = Command::new(BIN)
-        .args([
-            "--json",
-            "sandbox",
-            "--port",
-            "0",
-            "--processing-time",
-            "0.5",
-        ])
-        .args(["--example-slides", "ex"])
-        .current_dir(&*scratch)
+        .args(["--json", "sandbox", "--port", "0"])
+        .args(extra)
+        .current_dir(dir)
+        .env("AIGNOSTICS_CACHE_DIR", dir.join("cache"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -1496,7 +1472,21 @@ fn example_slides_walkthrough() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let info: Value = serde_json::from_str(&line).unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+// Proves the new user's path works as the sandbox prints it: `aignostics sandbox
+// --example-slides DIR` writes three slides, and from another process, with only the printed
+// settings, `slides inspect DIR` lists them and the printed `runs submit … --slides DIR
+// --download results` uploads, runs and downloads every result verified (exit 0), with the
+// manifest beside them, and `--table` writes the cohort table. (FR-45, FR-84, FR-91)
+#[test]
+fn example_slides_walkthrough() {
+    let scratch = Scratch::new("walkthrough");
+    let (mut child, info) = sandbox_child(
+        &scratch,
+        &["--processing-time", "0.5", "--example-slides", "ex"],
+    );
     assert_eq!(
         info["example_slides"].as_array().unwrap().len(),
         3,

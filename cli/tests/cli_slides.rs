@@ -356,28 +356,31 @@ fn folders_say_what_is_read_and_what_is_not() {
     );
 }
 
+/// A sandbox returning Atlas-shaped results (with `cells` cells per slide when given) and a
+/// run of it over these slides (`fail-…` ones fail).
+fn atlas_run(cells: Option<usize>, slides: &[&str]) -> (Sandbox, String) {
+    let mut builder = Sandbox::builder()
+        .catalog(sandbox::Catalog::atlas())
+        .processing_time(std::time::Duration::from_millis(200));
+    if let Some(cells) = cells {
+        builder = builder.atlas_cells(cells);
+    }
+    let platform = builder.start().unwrap();
+    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
+    let items = slides.iter().map(|s| sandbox::example_item(s));
+    let request = aignostics::models::RunCreationRequest::new("he-tme", items);
+    let run_id = client.runs().submit(request).unwrap().id().to_string();
+    (platform, run_id)
+}
+
 // Proves `results table` writes the cohort table of runs given by id (a unique prefix works),
 // downloading their slide readouts alone, and of folders `runs download` filled (--from),
 // failed items counted; an output in a missing folder is a usage error before any download.
 // (FR-91, FR-92)
 #[test]
 fn results_table_from_runs_and_folders() {
-    let platform = Sandbox::builder()
-        .catalog(sandbox::Catalog::atlas())
-        .processing_time(std::time::Duration::from_millis(200))
-        .start()
-        .unwrap();
-    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let request = aignostics::models::RunCreationRequest::new(
-        "he-tme",
-        [
-            sandbox::example_item("a.svs"),
-            sandbox::example_item("b.svs"),
-            sandbox::example_item("fail-c.svs"),
-        ],
-    );
-    let submitted = client.runs().submit(request).unwrap();
-    let prefix = &submitted.id()[..8];
+    let (platform, run_id) = atlas_run(None, &["a.svs", "b.svs", "fail-c.svs"]);
+    let prefix = &run_id[..8];
     let scratch = Scratch::new("results-table");
     let dir = &*scratch;
     let root = platform.base_url();
@@ -437,21 +440,7 @@ fn results_table_from_runs_and_folders() {
 // GeoJSON per slide, named after it, reporting detections and annotations. (FR-94)
 #[test]
 fn results_qupath_writes_one_file_per_slide() {
-    let platform = Sandbox::builder()
-        .catalog(sandbox::Catalog::atlas())
-        .atlas_cells(30)
-        .processing_time(std::time::Duration::from_millis(200))
-        .start()
-        .unwrap();
-    let client = platform.client(sandbox::ALICE_TOKEN).unwrap();
-    let request = aignostics::models::RunCreationRequest::new(
-        "he-tme",
-        [
-            sandbox::example_item("case/x.svs"),
-            sandbox::example_item("fail-y.svs"),
-        ],
-    );
-    let submitted = client.runs().submit(request).unwrap();
+    let (platform, run_id) = atlas_run(Some(30), &["case/x.svs", "fail-y.svs"]);
     let scratch = Scratch::new("results-qupath");
     let dir = &*scratch;
     let out = run(
@@ -461,7 +450,7 @@ fn results_qupath_writes_one_file_per_slide() {
             "--json",
             "results",
             "qupath",
-            &submitted.id()[..8],
+            &run_id[..8],
             "--out",
             "qupath",
             "--interval",
