@@ -251,6 +251,18 @@ impl Bucket {
         on_retry: impl Fn(u32),
         make: impl Fn() -> Req<'b>,
     ) -> Result<Resp> {
+        self.attempts(op, attempts, on_retry, || self.send(op, make()))
+    }
+
+    /// Runs `attempt` (a request, or a request and the reading of its streamed body) up to
+    /// `attempts` times while it fails transiently, as [`call`](Self::call) describes.
+    fn attempts<T>(
+        &self,
+        op: &'static str,
+        attempts: u32,
+        on_retry: impl Fn(u32),
+        mut attempt: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
         let policy = crate::retry::RetryPolicy {
             attempts: attempts.max(1),
             wait_min: Duration::from_millis(200),
@@ -261,7 +273,7 @@ impl Bucket {
             if *n > 1 {
                 on_retry(*n);
             }
-            self.send(op, make())
+            attempt()
         })
     }
 
@@ -311,7 +323,7 @@ impl Bucket {
 const MAX_RESPONSE_BODY: u64 = 16 * 1024 * 1024;
 
 /// Tries of a bucket request outside an upload's parts (listing, `HEAD`, deletes).
-const ATTEMPTS: u32 = 4;
+pub(super) const ATTEMPTS: u32 = 4;
 
 /// One request: method, signed URL, extra headers (those in the signature too), body.
 #[derive(Clone)]

@@ -22,9 +22,6 @@ const MIN_RANGE: u64 = 16 * 1024 * 1024;
 /// request (some S3-compatible servers do) then pays a few reads, not one per 16 MiB.
 const PARALLEL: u64 = 4;
 
-/// Reads of a range whose stream broke midway, the first included.
-const STREAM_ATTEMPTS: u32 = 3;
-
 /// Buffer of each streamed range.
 const BUFFER: usize = 1024 * 1024;
 
@@ -172,16 +169,15 @@ impl Bucket {
 }
 
 impl Bucket {
-    /// [`crc_of_range`](Self::crc_of_range), read again from its start when the stream
-    /// breaks (the request's own retries cover only its answer's head).
+    /// [`crc_of_range`](Self::crc_of_range) through the bucket's one retry loop: a request
+    /// refused transiently, or a stream that breaks midway, is read again from its start.
     fn crc_of_range_again(&self, key: &str, start: u64, len: u64, size: u64) -> Result<u32> {
-        let mut attempt = 1;
-        loop {
-            match self.crc_of_range(key, start, len, size) {
-                Err(e) if e.is_retryable() && attempt < STREAM_ATTEMPTS => attempt += 1,
-                other => return other,
-            }
-        }
+        self.attempts(
+            "bucket_get_object_range",
+            super::ATTEMPTS,
+            |_| {},
+            || self.crc_of_range(key, start, len, size),
+        )
     }
 
     /// The CRC32C of `len` bytes of `key` from `start` (of an object of `size`), by one ranged
@@ -197,7 +193,7 @@ impl Bucket {
         req.headers
             .push(("range", format!("bytes={start}-{}", start + len - 1)));
         req.stream = true;
-        let resp = self.request(OP, req)?;
+        let resp = self.send(OP, req)?;
         let mut reader = resp
             .stream
             .ok_or_else(|| Error::UnexpectedResponse {
