@@ -257,7 +257,7 @@ fn store_checksums_taken_only_when_they_are_the_objects() {
     check_errors(&inspector, &bucket);
 
     // The checksum pass: a few ranges, each streamed; a stream cut midway is read again from
-    // its start, and one cut every time is an error, never a wrong CRC32C.
+    // its start, and one cut every time is an error naming the object, never a wrong CRC32C.
     let file = std::fs::read(dir.path().join("parts.tif")).unwrap();
     let expected = aignostics::checksum::crc32c_base64(&file);
     platform.reset_requests();
@@ -287,7 +287,10 @@ fn store_checksums_taken_only_when_they_are_the_objects() {
         .object_crc32c("cohort/parts.tif")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("truncated") && err.contains("cohort/parts.tif"),
+        "{err}"
+    );
     platform.clear_faults();
 
     // A large object is read in four ranges, whatever its size, not one per 16 MiB.

@@ -149,7 +149,7 @@ impl Bucket {
                 .collect()
         });
         if let Some(e) = lock(&failed).take() {
-            return Err(e);
+            return Err(naming(key, e));
         }
         let mut crc = 0u32;
         for part in parts {
@@ -225,6 +225,27 @@ impl Bucket {
             return Err(changed(key, start + got, size));
         }
         Ok(crc)
+    }
+}
+
+/// `error` of the checksum pass, naming the object it was reading (a transport failure or a
+/// timeout only names the operation).
+fn naming(key: &str, error: Error) -> Error {
+    match error {
+        Error::Transport {
+            operation,
+            kind,
+            message,
+        } => Error::Transport {
+            operation,
+            kind,
+            message: format!("{message} (reading `{key}` for its CRC32C)"),
+        },
+        Error::Timeout { operation, what } => Error::Timeout {
+            operation,
+            what: format!("{what}, reading `{key}` for its CRC32C"),
+        },
+        other => other,
     }
 }
 
