@@ -577,3 +577,54 @@ fn kubernetes_template_runs_as_an_indexed_job() {
     }
     assert_all_submitted(&platform, 20);
 }
+
+// Proves `cohort cancel --dry-run` names the runs still going and cancels nothing, `cohort cancel` cancels them (status then exits 4 with every slide skipped), and machine credentials without their secret are a usage error naming the missing variable. (FR-99, FR-101)
+#[test]
+fn cancel_names_then_cancels_the_runs_still_going() {
+    let dir = Scratch::new("cli-cohort-cancel");
+    numbered(&dir.join("slides"), 4);
+    let platform = Sandbox::builder()
+        .processing_time(Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    let out = submit(&platform, &dir, "stop-me", &["--batch-size", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let cancel = |extra: &[&str]| {
+        let out = cli(&platform, &dir)
+            .args(["--json", "cohort", "cancel", "stop-me"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let would = cancel(&["--dry-run"]);
+    assert_eq!(would["runs"].as_array().unwrap().len(), 2, "{would}");
+    let (code, status) = status_json(&platform, &dir, "stop-me");
+    assert_eq!(
+        (code, &status["totals"]["skipped"]),
+        (3, &serde_json::json!(0))
+    );
+    let done = cancel(&[]);
+    assert_eq!(done["runs"], would["runs"]);
+    let (code, status) = status_json(&platform, &dir, "stop-me");
+    assert_eq!(
+        (code, &status["totals"]["skipped"]),
+        (4, &serde_json::json!(4))
+    );
+
+    let out = cli(&platform, &dir)
+        .env_remove("AIGNOSTICS_ACCESS_TOKEN")
+        .env("AIGNOSTICS_CLIENT_ID", "worker")
+        .args(["cohort", "status", "stop-me"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("AIGNOSTICS_CLIENT_SECRET"),
+        "{}",
+        describe(&out)
+    );
+}
